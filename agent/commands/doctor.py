@@ -1,0 +1,11 @@
+"""keyturn doctor: not built yet."""
+
+import click
+
+from agent.errors import NotBuiltError
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def doctor() -> None:
+    """Not built yet."""
+    raise NotBuiltError("'keyturn doctor' is not built yet")

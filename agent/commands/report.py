@@ -1,0 +1,11 @@
+"""keyturn report: not built yet."""
+
+import click
+
+from agent.errors import NotBuiltError
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def report() -> None:
+    """Not built yet."""
+    raise NotBuiltError("'keyturn report' is not built yet")

@@ -1,0 +1,90 @@
+"""What every command shares: global options, the site config, the store, the audit log."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agent.errors import OperationFailed
+
+if TYPE_CHECKING:
+    from agent.config import SiteConfig
+
+
+@dataclass
+class AppContext:
+    config_path: str | None = None
+    store_path: str | None = None
+    verbosity: int = 0
+    log_format: str = "text"
+    log_file: str | None = None
+    non_interactive: bool = False
+    _closers: list = field(default_factory=list)
+
+    @cached_property
+    def config(self) -> SiteConfig:
+        from agent import config
+
+        return config.load(self.config_path or os.environ.get("KEYTURN_CONFIG"))
+
+    @property
+    def interactive(self) -> bool:
+        """Prompts and progress bars only for a person at a terminal."""
+        return not self.non_interactive and sys.stdin.isatty() and sys.stderr.isatty()
+
+    @property
+    def operator(self) -> str:
+        return os.environ.get("KEYTURN_OPERATOR") or _login_name()
+
+    @cached_property
+    def resolved_store_path(self) -> Path:
+        explicit = self.store_path or os.environ.get("KEYTURN_STORE") or self.config.store
+        if explicit:
+            return Path(explicit).expanduser()
+        from platformdirs import user_data_dir
+
+        return Path(user_data_dir("keyturn")) / f"{self.config.client}.db"
+
+    @cached_property
+    def store(self):
+        from inventory.store import Store
+
+        store = Store(self.resolved_store_path)
+        self._closers.append(store.close)
+        return store
+
+    @cached_property
+    def secret_store(self):
+        from rotation.secret_store import SecretStore
+
+        return SecretStore(self.config.client, interactive=self.interactive)
+
+    @property
+    def audit_log_path(self) -> Path:
+        path = self.resolved_store_path
+        return path.with_name(path.stem + ".audit.jsonl")
+
+    @cached_property
+    def audit(self):
+        from inventory.audit import AuditLog
+
+        return AuditLog(
+            self.audit_log_path, self.secret_store.audit_key(), self.store, self.operator
+        )
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            closer()
+        self._closers.clear()
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        raise OperationFailed("cannot tell who is running keyturn: set KEYTURN_OPERATOR") from None

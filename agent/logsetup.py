@@ -1,0 +1,78 @@
+"""Logging: readable lines on a terminal, JSON lines for machines, never a secret.
+
+Secrets are redacted twice: a Secret renders as ******** wherever it is formatted, and the
+RedactingFilter scrubs the values of every Secret created in this process from the final
+message (a device that echoes a password into an exception text cannot leak it here).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.secret import json_default, scrub
+
+LOGGER_NAME = "keyturn"
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = scrub(record.getMessage())
+        record.args = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            payload["error"] = scrub(f"{record.exc_info[0].__name__}: {record.exc_info[1]}")
+        return json.dumps(payload, default=json_default)
+
+
+def configure(
+    *, verbosity: int = 0, log_format: str = "text", log_file: str | Path | None = None
+) -> logging.Logger:
+    """Console handler on stderr (text or JSON) plus an optional JSON-lines file (appended)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.handlers.clear()
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(
+        {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+            max(-1, min(verbosity, 2)), logging.DEBUG
+        )
+    )
+    console.setFormatter(
+        JsonFormatter() if log_format == "json" else logging.Formatter("%(levelname)s: %(message)s")
+    )
+    handlers: list[logging.Handler] = [console]
+    if log_file:
+        path = Path(log_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Append-only, one line per write: several runs may share a file; logrotate's
+        # copytruncate or a WatchedFileHandler-style reopen both work on it.
+        from logging.handlers import WatchedFileHandler
+
+        file_handler = WatchedFileHandler(path, encoding="utf-8")
+        file_handler.setLevel(logging.INFO)
+        file_handler.setFormatter(JsonFormatter())
+        handlers.append(file_handler)
+    for handler in handlers:
+        handler.addFilter(RedactingFilter())
+        logger.addHandler(handler)
+    return logger
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(f"{LOGGER_NAME}.{name}")

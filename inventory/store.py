@@ -1,0 +1,201 @@
+"""The inventory store: one SQLite file per client, migrated by version number.
+
+Writes go through transactions; WAL journaling means a crash mid-run leaves the file intact
+and the run row with status ``running``, which the next open marks ``incomplete``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.errors import OperationFailed
+from inventory.migrations import MIGRATIONS
+
+RUN_STATUSES = ("running", "ok", "findings", "partial", "failed", "incomplete")
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    started: str
+    finished: str | None
+    command: str
+    operator: str
+    host: str
+    status: str
+    summary: dict[str, Any] | None
+
+
+class Store:
+    """An open inventory. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise OperationFailed(
+                    f"cannot create the store folder {self.path.parent}: {exc.strerror}"
+                ) from exc
+        try:
+            self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA foreign_keys = ON")
+            if str(path) != ":memory:":
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            raise OperationFailed(f"{path}: not a usable keyturn store ({exc})") from exc
+        self._mark_abandoned_runs()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        """Apply every migration newer than the file's version, each in its own transaction."""
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise OperationFailed(
+                f"{self.path} was written by a newer keyturn (schema {version}, this one knows "
+                f"{len(MIGRATIONS)})"
+            )
+        for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                step(self.db)
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception; nests as a savepoint."""
+        if self.db.in_transaction:
+            self.db.execute("SAVEPOINT nested")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK TO nested")
+                raise
+            finally:
+                self.db.execute("RELEASE nested")
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def begin_run(self, command: str, operator: str, client: str | None = None) -> int:
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO runs (started, command, operator, host, status, pid, client)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                (utcnow(), command, operator, socket.gethostname(), os.getpid(), client),
+            )
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, status: str, summary: dict[str, Any] | None = None) -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        with self.transaction():
+            self.db.execute(
+                "UPDATE runs SET finished = ?, status = ?, summary = ? WHERE id = ?",
+                (utcnow(), status, json.dumps(summary) if summary is not None else None, run_id),
+            )
+
+    @contextlib.contextmanager
+    def run(self, command: str, operator: str, client: str | None = None) -> Iterator[int]:
+        """A run row that ends ``failed`` if the block raises; the block sets the final status
+        itself with :meth:`finish_run`, otherwise the run ends ``ok``."""
+        run_id = self.begin_run(command, operator, client)
+        try:
+            yield run_id
+        except BaseException:
+            self.finish_run(run_id, "failed")
+            raise
+        if self.get_run(run_id).status == "running":
+            self.finish_run(run_id, "ok")
+
+    def get_run(self, run_id: int) -> Run:
+        row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise OperationFailed(f"no run {run_id} in {self.path}")
+        return _run(row)
+
+    def runs(self, command: str | None = None) -> list[Run]:
+        query = "SELECT * FROM runs" + (" WHERE command = ?" if command else "") + " ORDER BY id"
+        return [_run(row) for row in self.db.execute(query, (command,) if command else ())]
+
+    def latest_run(self, command: str | None = None, *, before: int | None = None) -> Run | None:
+        """The newest finished run (optionally of one command, optionally older than ``before``)."""
+        clauses, args = ["status NOT IN ('running', 'incomplete', 'failed')"], []
+        if command:
+            clauses.append("command = ?")
+            args.append(command)
+        if before is not None:
+            clauses.append("id < ?")
+            args.append(before)
+        row = self.db.execute(
+            f"SELECT * FROM runs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT 1", args
+        ).fetchone()
+        return _run(row) if row else None
+
+    def _mark_abandoned_runs(self) -> None:
+        """Runs left ``running`` by a process that no longer exists become ``incomplete``."""
+        host = socket.gethostname()
+        rows = self.db.execute("SELECT id, pid, host FROM runs WHERE status = 'running'").fetchall()
+        dead = [row["id"] for row in rows if row["host"] == host and not _alive(row["pid"])]
+        if dead:
+            with self.transaction():
+                self.db.executemany(
+                    "UPDATE runs SET status = 'incomplete' WHERE id = ?", [(i,) for i in dead]
+                )
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run(row: sqlite3.Row) -> Run:
+    return Run(
+        id=row["id"],
+        started=row["started"],
+        finished=row["finished"],
+        command=row["command"],
+        operator=row["operator"],
+        host=row["host"],
+        status=row["status"],
+        summary=json.loads(row["summary"]) if row["summary"] else None,
+    )

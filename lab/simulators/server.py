@@ -1,0 +1,204 @@
+"""Serve every simulated device of a spec from one asyncio event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+from lab.simulators import state
+from lab.simulators.platforms import PLATFORMS
+from lab.simulators.shell import Shell
+from lab.simulators.terminal import Terminal
+
+log = logging.getLogger(__name__)
+
+# What a field device from ~2010 offers: SHA-1 key exchange and ssh-rsa signatures only.
+LEGACY_KEX = ("diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1",
+              "diffie-hellman-group1-sha1")
+LEGACY_HOST_KEY_ALGS = (b"ssh-rsa",)
+LEGACY_CIPHERS = ("aes128-ctr", "aes256-ctr", "aes128-cbc", "aes256-cbc")
+LEGACY_MACS = ("hmac-sha1", "hmac-sha2-256")
+
+
+@dataclass
+class DeviceSpec:
+    name: str
+    platform: str
+    listen: str
+    state_dir: Path
+    hostname: str
+    users: dict[str, dict]
+    enable_secret: str | None = None
+    legacy: bool = False
+
+    @classmethod
+    def from_json(cls, data: dict) -> DeviceSpec:
+        if data["platform"] not in PLATFORMS:
+            raise ValueError(
+                f"{data['name']}: unknown platform {data['platform']!r}; "
+                f"valid: {sorted(PLATFORMS)}"
+            )
+        return cls(
+            name=data["name"],
+            platform=data["platform"],
+            listen=data["listen"],
+            state_dir=Path(data["state_dir"]),
+            hostname=data["hostname"],
+            users=data.get("users", {}),
+            enable_secret=data.get("enable_secret"),
+            legacy=bool(data.get("legacy", False)),
+        )
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class Device:
+    """Live state of one device: running config, sessions, and its state directory."""
+
+    def __init__(self, spec: DeviceSpec) -> None:
+        self.spec = spec
+        self.shell_class: type[Shell] = PLATFORMS[spec.platform]
+        self.state_dir = spec.state_dir
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # A device that was saved before boots from its saved config, not the spec.
+        saved = state.load_saved(self.state_dir)
+        if saved is None:
+            saved = self._factory_config()
+            state.write_saved(self.state_dir, saved)
+        self.running = saved
+        self.running = saved.copy()
+        # Junos candidate configuration (None: nobody is editing).
+        self.candidate: state.Config | None = None
+        # Runtime settings that are not part of the modelled config (FortiOS console mode).
+        self.settings: dict[str, str] = {}
+        self.sessions: set[Terminal] = set()
+        # A pending reboot request from before a restart is moot: a restart is a reboot.
+        (self.state_dir / state.REBOOT_FILE).unlink(missing_ok=True)
+
+    def _factory_config(self) -> state.Config:
+        users = {
+            name: state.User(
+                hash=state.hash_password(u["password"]),
+                privilege=int(u.get("privilege", 15)),
+                role=u.get("role", self.shell_class.default_role),
+            )
+            for name, u in self.spec.users.items()
+        }
+        secret = self.spec.enable_secret
+        return state.Config(
+            hostname=self.spec.hostname,
+            users=users,
+            enable_secret=state.hash_password(secret) if secret else None,
+        )
+
+    def faults(self) -> state.Faults:
+        return state.read_faults(self.state_dir)
+
+    def save(self) -> None:
+        state.write_saved(self.state_dir, self.running)
+
+    def apply_pending_reboot(self) -> bool:
+        """If a reboot was requested, reload the saved config and cut every session."""
+        request = self.state_dir / state.REBOOT_FILE
+        if not request.exists():
+            return False
+        request.unlink(missing_ok=True)
+        self.running = (state.load_saved(self.state_dir) or self._factory_config()).copy()
+        self.candidate = None
+        self.settings.clear()
+        for term in list(self.sessions):
+            term.abort()
+        self.sessions.clear()
+        log.info("%s rebooted", self.spec.name)
+        return True
+
+    def login_ok(self, username: str, password: str) -> bool:
+        user = self.running.users.get(username)
+        return user is not None and state.password_matches(user.hash, password)
+
+
+class _DeviceServer(asyncssh.SSHServer):
+    def __init__(self, device: Device) -> None:
+        self._device = device
+
+    def begin_auth(self, username: str) -> bool:
+        self._device.apply_pending_reboot()
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        if self._device.faults().refuse_login:
+            return False
+        login = self._device.shell_class.login_name(username)
+        return self._device.login_ok(login, password)
+
+
+async def _run_session(device: Device, process: asyncssh.SSHServerProcess) -> None:
+    term = Terminal(process)
+    device.sessions.add(term)
+    username = device.shell_class.login_name(process.get_extra_info("username"))
+    try:
+        await device.shell_class(device, term, username).run()
+    except Exception:  # a crash in one session must not take the device down
+        log.exception("%s: session failed", device.spec.name)
+        term.abort()
+    finally:
+        device.sessions.discard(term)
+        if not process.is_closing():
+            process.exit(0)
+
+
+def _host_keys(device: Device) -> list[asyncssh.SSHKeyPair]:
+    keypairs = asyncssh.load_keypairs([state.host_key(device.state_dir)])
+    if device.spec.legacy:
+        # asyncssh would also offer rsa-sha2-*; an old device only signs with ssh-rsa.
+        for keypair in keypairs:
+            keypair.host_key_algorithms = LEGACY_HOST_KEY_ALGS
+    return keypairs
+
+
+async def start_device(device: Device) -> asyncssh.SSHAcceptor:
+    host, port = device.spec.host_port
+    options: dict = {}
+    if device.spec.legacy:
+        options = {
+            "kex_algs": list(LEGACY_KEX),
+            "encryption_algs": list(LEGACY_CIPHERS),
+            "mac_algs": list(LEGACY_MACS),
+        }
+
+    async def handle(process: asyncssh.SSHServerProcess) -> None:
+        await _run_session(device, process)
+
+    return await asyncssh.create_server(
+        lambda: _DeviceServer(device),
+        host,
+        port,
+        server_host_keys=_host_keys(device),
+        process_factory=handle,
+        line_editor=False,
+        allow_scp=False,
+        reuse_address=True,
+        **options,
+    )
+
+
+async def serve(specs: list[DeviceSpec], ready: asyncio.Event, stop: asyncio.Event) -> None:
+    """Start a listener per device, set `ready`, and serve until `stop` is set."""
+    devices = [Device(spec) for spec in specs]
+    acceptors = [await start_device(device) for device in devices]
+    ready.set()
+    await stop.wait()
+    for acceptor in acceptors:
+        acceptor.close()
+    for acceptor in acceptors:
+        await acceptor.wait_closed()

@@ -1,0 +1,216 @@
+"""Versioned secrets in the OS keyring: one keyring service per client.
+
+Each credential (host, user) has up to three versions - ``current``, ``pending`` (escrowed
+before a change is sent) and ``previous`` - so a password that might be live on a device is
+never deleted. keyring cannot enumerate entries, so the store keeps an index entry (names,
+versions and times, never values) in the same service.
+
+keyring's own backend selection (``PYTHON_KEYRING_BACKEND``, keyringrc.cfg) decides where the
+secrets live. A plaintext or absent backend is refused: keyturn never falls back silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as random_source
+import stat
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.errors import OperationFailed
+from agent.secret import Secret
+
+VERSIONS = ("current", "pending", "previous")
+INDEX_ENTRY = "__keyturn_index__"
+AUDIT_KEY_ENTRY = "__keyturn_audit_hmac_key__"
+CRYPTFILE_PASSWORD_ENV = "KEYRING_CRYPTFILE_PASSWORD"  # noqa: S105 (a variable name)
+CRYPTFILE_PASSWORD_FILE_ENV = "KEYTURN_KEYRING_PASSWORD_FILE"  # noqa: S105
+
+# Backends that store secrets readable by anyone who can read the file.
+_PLAINTEXT_BACKENDS = ("PlaintextKeyring", "fail.Keyring", "null.Keyring")
+
+HEADLESS_HELP = (
+    "no usable keyring backend. On a headless jump host use the encrypted file backend: "
+    "export PYTHON_KEYRING_BACKEND=keyrings.cryptfile.cryptfile.CryptFileKeyring and "
+    f"{CRYPTFILE_PASSWORD_ENV} (or {CRYPTFILE_PASSWORD_FILE_ENV}=a root-only file); "
+    "see docs/jump-host.md"
+)
+
+
+class SecretStoreError(OperationFailed):
+    """The keyring could not be read or written; nothing was changed on any device."""
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    """What ``secrets list`` may show: names, versions and times, never values."""
+
+    host: str
+    user: str
+    versions: dict[str, str]  # version -> when it was written (UTC ISO)
+    platform: str | None = None
+    has_enable_secret: bool = False
+
+
+class SecretStore:
+    """The secrets of one client, in the keyring service ``keyturn/<client>``."""
+
+    def __init__(self, client: str, *, interactive: bool = False) -> None:
+        self.service = f"keyturn/{client}"
+        self.backend = open_backend(interactive=interactive)
+
+    # -- credentials -------------------------------------------------------------------
+    def get(self, host: str, user: str, version: str = "current") -> Secret | None:
+        value = self._read(_entry_name(host, user, version))
+        return Secret(value) if value is not None else None
+
+    def put(
+        self,
+        host: str,
+        user: str,
+        secret: Secret,
+        version: str = "current",
+        *,
+        platform: str | None = None,
+    ) -> None:
+        """Write one version; raises SecretStoreError, and reads back what it wrote, so an
+        escrow that did not really land stops the rotation before the device is touched."""
+        name = _entry_name(host, user, version)
+        self._write(name, secret.reveal())
+        if self._read(name) != secret.reveal():
+            raise SecretStoreError(f"the keyring did not keep {version} for {user}@{host}")
+        self._index_update(host, user, version, written=True, platform=platform)
+
+    def drop(self, host: str, user: str, version: str) -> None:
+        self._delete(_entry_name(host, user, version))
+        self._index_update(host, user, version, written=False)
+
+    def promote(self, host: str, user: str) -> None:
+        """pending -> current, current -> previous (the older previous is overwritten)."""
+        pending = self.get(host, user, "pending")
+        if pending is None:
+            raise SecretStoreError(f"no pending secret for {user}@{host} to promote")
+        current = self.get(host, user, "current")
+        if current is not None:
+            self.put(host, user, current, "previous")
+        self.put(host, user, pending, "current")
+        self.drop(host, user, "pending")
+
+    def entries(self) -> list[EntryInfo]:
+        index = self._index()
+        return [
+            EntryInfo(
+                host=item["host"],
+                user=item["user"],
+                versions=item["versions"],
+                platform=item.get("platform"),
+            )
+            for item in sorted(index.values(), key=lambda i: (i["host"], i["user"]))
+            if item["versions"]
+        ]
+
+    def with_pending(self) -> Iterator[EntryInfo]:
+        """Credentials with an escrowed-but-unconfirmed secret: reconcile these first."""
+        return (entry for entry in self.entries() if "pending" in entry.versions)
+
+    # -- the audit log's HMAC key -----------------------------------------------------------
+    def audit_key(self) -> bytes:
+        """The per-client audit HMAC key, created on first use."""
+        value = self._read(AUDIT_KEY_ENTRY)
+        if value is None:
+            value = random_source.token_hex(32)
+            self._write(AUDIT_KEY_ENTRY, value)
+        return bytes.fromhex(value)
+
+    # -- keyring access --------------------------------------------------------------------
+    def _read(self, name: str) -> str | None:
+        try:
+            return self.backend.get_password(self.service, name)
+        except Exception as exc:
+            raise SecretStoreError(f"keyring read failed: {type(exc).__name__}") from None
+
+    def _write(self, name: str, value: str) -> None:
+        try:
+            self.backend.set_password(self.service, name, value)
+        except Exception as exc:
+            raise SecretStoreError(f"keyring write failed: {type(exc).__name__}") from None
+
+    def _delete(self, name: str) -> None:
+        import keyring.errors
+
+        try:
+            self.backend.delete_password(self.service, name)
+        except keyring.errors.PasswordDeleteError:
+            pass
+        except Exception as exc:
+            raise SecretStoreError(f"keyring delete failed: {type(exc).__name__}") from None
+
+    def _index(self) -> dict[str, dict]:
+        raw = self._read(INDEX_ENTRY)
+        return json.loads(raw) if raw else {}
+
+    def _index_update(
+        self, host: str, user: str, version: str, *, written: bool, platform: str | None = None
+    ) -> None:
+        index = self._index()
+        item = index.setdefault(f"{host}|{user}", {"host": host, "user": user, "versions": {}})
+        if written:
+            item["versions"][version] = datetime.now(UTC).isoformat(timespec="seconds")
+        else:
+            item["versions"].pop(version, None)
+        if platform:
+            item["platform"] = platform
+        self._write(INDEX_ENTRY, json.dumps(index, sort_keys=True))
+
+
+def _entry_name(host: str, user: str, version: str) -> str:
+    if version not in VERSIONS:
+        raise ValueError(f"unknown secret version {version!r}")
+    return f"{host}|{user}|{version}"
+
+
+def open_backend(*, interactive: bool = False):
+    """The keyring backend keyring's own configuration selects, refusing plaintext ones.
+
+    The encrypted-file backend is unlocked from KEYRING_CRYPTFILE_PASSWORD or a root-only
+    password file; it prompts only when ``interactive`` (a scheduled run must never hang).
+    """
+    import keyring
+
+    backend = keyring.get_keyring()
+    name = f"{type(backend).__module__}.{type(backend).__name__}"
+    candidates = getattr(backend, "backends", [backend])
+    if not candidates or any(name.endswith(p) for p in _PLAINTEXT_BACKENDS):
+        raise SecretStoreError(HEADLESS_HELP)
+    if type(backend).__name__ == "CryptFileKeyring":
+        _unlock_cryptfile(backend, interactive=interactive)
+    return backend
+
+
+def _unlock_cryptfile(backend, *, interactive: bool) -> None:
+    password = os.environ.get(CRYPTFILE_PASSWORD_ENV)
+    password_file = os.environ.get(CRYPTFILE_PASSWORD_FILE_ENV)
+    if password is None and password_file:
+        path = Path(password_file)
+        try:
+            mode = path.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise SecretStoreError(f"{path} must be readable by its owner only (chmod 600)")
+            password = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SecretStoreError(f"cannot read {path}: {exc.strerror}") from None
+    if password is None:
+        if not (interactive and sys.stdin.isatty()):
+            raise SecretStoreError(
+                f"the encrypted keyring is locked: set {CRYPTFILE_PASSWORD_ENV} or "
+                f"{CRYPTFILE_PASSWORD_FILE_ENV}"
+            )
+        return  # the backend prompts on first use
+    try:
+        backend.keyring_key = password
+    except ValueError:
+        raise SecretStoreError("the encrypted keyring refused the password it was given") from None

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Sets keyturn up on Debian 12 as root: the system packages it and its lab need, a virtual
+# environment in .venv, and keyturn installed into it (with the lab and test extras).
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  python3 python3-venv python3-pip
+  nmap arp-scan tcpdump iproute2 iputils-ping procps
+  openssh-server openssh-client sshpass
+  snmpd snmp
+  samba samba-dsdb-modules samba-ad-provision samba-vfs-modules winbind ldb-tools
+  chromium systemd
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (the lab builds network namespaces; discovery sends raw packets)" >&2
+  exit 2
+fi
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps apt from starting sshd/snmpd/samba on the real interfaces.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.keyturn-installed
+wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[lab,test]'
+  echo "$wanted" > "$stamp"
+fi

@@ -1,0 +1,43 @@
+"""Fixtures every test module may use. Lab fixtures live in tests/lab_fixtures.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO / ".venv" / "bin"
+KEYTURN = str(VENV_BIN / "keyturn")
+PYTHON = str(VENV_BIN / "python")
+
+
+@pytest.fixture
+def keyring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A real encrypted-file keyring in a private folder, selected the way an operator would
+    (keyring's standard environment variables), for this process and its subprocesses."""
+    import keyring.core
+
+    env = {
+        "PYTHON_KEYRING_BACKEND": "keyrings.cryptfile.cryptfile.CryptFileKeyring",
+        "KEYRING_CRYPTFILE_PASSWORD": "test-keyring-unlock",
+        "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    keyring.core.init_backend()
+    yield env
+    monkeypatch.undo()
+    keyring.core.init_backend()
+
+
+@pytest.fixture
+def cli_env(keyring_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """Environment for running the keyturn command as a subprocess with its own store."""
+    env = dict(os.environ)
+    env.update(keyring_env)
+    env["KEYTURN_STORE"] = str(tmp_path / "store" / "client.db")
+    env["KEYTURN_OPERATOR"] = "tester"
+    return env

@@ -1,0 +1,69 @@
+import ipaddress
+
+import pytest
+
+from agent.errors import ScopeError
+from agent.scope import ScopeGuard
+
+
+def test_inside_outside_and_excluded():
+    guard = ScopeGuard(["198.18.0.0/24"], ["198.18.0.128/25"])
+    assert guard.allows("198.18.0.10")
+    assert not guard.allows("198.18.0.200")
+    assert not guard.allows("198.18.1.1")
+    with pytest.raises(ScopeError, match="outside the authorised scope"):
+        guard.check("198.18.1.1")
+
+
+def test_empty_scope_is_an_error_not_everything():
+    with pytest.raises(ScopeError, match="empty"):
+        ScopeGuard([])
+
+
+def test_public_ranges_refused_unless_allowed():
+    with pytest.raises(ScopeError, match="public"):
+        ScopeGuard(["8.8.8.0/24"])
+    assert ScopeGuard(["8.8.8.0/24"], allow_public=True).allows("8.8.8.8")
+    # CGNAT space is not Python-"private" but is never public either.
+    assert ScopeGuard(["100.64.0.0/24"]).allows("100.64.0.1")
+
+
+def test_ipv6():
+    guard = ScopeGuard(["fd00:1::/64"], ["fd00:1::/120"])
+    assert guard.allows("fd00:1::1:1")
+    assert not guard.allows("fd00:1::5")
+    assert not guard.allows("198.18.0.1")
+    with pytest.raises(ScopeError):
+        ScopeGuard(["2001:4860::/32"])
+    with pytest.raises(ScopeError, match="more than"):
+        list(guard.addresses())
+
+
+def test_addresses_skip_network_broadcast_and_exclusions():
+    guard = ScopeGuard(["198.18.0.0/28"], ["198.18.0.4/30"])
+    addresses = [str(a) for a in guard.addresses()]
+    assert addresses == [
+        "198.18.0.1",
+        "198.18.0.2",
+        "198.18.0.3",
+        "198.18.0.8",
+        "198.18.0.9",
+        "198.18.0.10",
+        "198.18.0.11",
+        "198.18.0.12",
+        "198.18.0.13",
+        "198.18.0.14",
+    ]
+
+
+def test_networks_cut_exclusions_and_check_network():
+    guard = ScopeGuard(["198.18.0.0/24"], ["198.18.0.0/25"])
+    assert guard.networks() == [ipaddress.ip_network("198.18.0.128/25")]
+    assert guard.check_network("198.18.0.0/26")
+    with pytest.raises(ScopeError):
+        guard.check_network("198.18.0.0/16")
+
+
+def test_bad_cidr():
+    with pytest.raises(ScopeError, match="not a valid CIDR"):
+        ScopeGuard(["198.18.0.0/99"])

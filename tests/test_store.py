@@ -1,0 +1,76 @@
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from agent.errors import OperationFailed
+from inventory.migrations import MIGRATIONS
+from inventory.store import Store
+
+
+def test_new_store_is_at_latest_schema():
+    with Store(":memory:") as store:
+        assert store.schema_version == len(MIGRATIONS)
+
+
+def test_older_schema_is_migrated(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    MIGRATIONS[0](db)  # a store written by the first release: only the runs table
+    db.execute("PRAGMA user_version = 1")
+    db.execute(
+        "INSERT INTO runs (started, command, operator, host, status)"
+        " VALUES ('2026-01-01T00:00:00Z', 'discover', 'alice', 'laptop', 'ok')"
+    )
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        [run] = store.runs()
+        assert (run.command, run.operator, run.status) == ("discover", "alice", "ok")
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    db.close()
+    with pytest.raises(OperationFailed, match="newer keyturn"):
+        Store(path)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(OperationFailed, match="not a usable keyturn store"):
+        Store(path)
+
+
+def test_run_lifecycle_and_failure():
+    with Store(":memory:") as store:
+        with store.run("discover", "alice") as run_id:
+            pass
+        assert store.get_run(run_id).status == "ok"
+        with pytest.raises(RuntimeError), store.run("ad", "alice") as failed_id:
+            raise RuntimeError("boom")
+        assert store.get_run(failed_id).status == "failed"
+        assert store.latest_run().id == run_id
+
+
+def test_crashed_run_is_marked_incomplete_and_file_stays_usable(tmp_path):
+    path = tmp_path / "crash.db"
+    code = (
+        "import os\nfrom inventory.store import Store\n"
+        f"s = Store({str(path)!r})\nrun = s.begin_run('discover', 'alice')\n"
+        "with s.transaction() as db:\n"
+        "    db.execute(\"UPDATE runs SET summary = 'half' WHERE id = ?\", (run,))\n"
+        "    os._exit(9)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code])
+    assert result.returncode == 9
+    with Store(path) as store:
+        [run] = store.runs()
+        assert run.status == "incomplete"
+        assert run.summary is None  # the half-written transaction never landed
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
