@@ -53,3 +53,134 @@ def create_audit_head(db: sqlite3.Connection) -> None:
             hash TEXT NOT NULL
         )"""
     )
+
+
+@migration
+def create_inventory_tables(db: sqlite3.Connection) -> None:
+    """Hosts, services, directory objects, findings, rotations and the credential checklist.
+
+    A host is keyed by MAC where known, by IP otherwise; everything observed in a run hangs
+    off (run_id, host_id) so "state as of run N" and "diff run A..B" are plain queries.
+    ``run_documents`` keeps each command's full JSON result for reports. No column anywhere
+    holds a secret: rotations name keyring entries and version labels only.
+    """
+    db.executescript(
+        """
+        CREATE TABLE hosts (
+            id INTEGER PRIMARY KEY,
+            mac TEXT UNIQUE,
+            ip TEXT,
+            first_run INTEGER REFERENCES runs(id),
+            last_run INTEGER REFERENCES runs(id)
+        );
+        CREATE INDEX hosts_ip ON hosts(ip);
+        CREATE TABLE host_observations (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            host_id INTEGER NOT NULL REFERENCES hosts(id),
+            ip TEXT NOT NULL,
+            mac TEXT,
+            vendor TEXT,
+            mac_randomized INTEGER NOT NULL DEFAULT 0,
+            hostnames TEXT NOT NULL DEFAULT '[]',
+            sources TEXT NOT NULL DEFAULT '[]',
+            os_name TEXT,
+            os_accuracy INTEGER,
+            snmp TEXT,
+            device_class TEXT NOT NULL DEFAULT 'unknown',
+            platform TEXT,
+            platform_confidence REAL,
+            extra TEXT,
+            PRIMARY KEY (run_id, host_id)
+        );
+        CREATE TABLE services (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            host_id INTEGER NOT NULL REFERENCES hosts(id),
+            port INTEGER NOT NULL,
+            proto TEXT NOT NULL,
+            state TEXT NOT NULL,
+            service TEXT,
+            product TEXT,
+            version TEXT,
+            extra TEXT,
+            PRIMARY KEY (run_id, host_id, port, proto)
+        );
+        CREATE TABLE directory_objects (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            sid TEXT NOT NULL,
+            sam TEXT,
+            dn TEXT,
+            kind TEXT NOT NULL,
+            enabled INTEGER,
+            attributes TEXT,
+            PRIMARY KEY (run_id, sid)
+        );
+        CREATE TABLE group_memberships (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            group_sid TEXT NOT NULL,
+            group_name TEXT NOT NULL,
+            member_sid TEXT NOT NULL,
+            member_sam TEXT,
+            member_dn TEXT,
+            member_kind TEXT NOT NULL,
+            enabled INTEGER,
+            path TEXT NOT NULL,
+            via_primary_group INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run_id, group_sid, member_sid)
+        );
+        CREATE TABLE findings (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            source TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail TEXT
+        );
+        CREATE INDEX findings_run ON findings(run_id);
+        CREATE TABLE rotations (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            host TEXT NOT NULL,
+            platform TEXT,
+            username TEXT NOT NULL,
+            status TEXT NOT NULL,
+            verified INTEGER NOT NULL DEFAULT 0,
+            saved INTEGER NOT NULL DEFAULT 0,
+            old_password_refused INTEGER,
+            error TEXT,
+            started TEXT NOT NULL,
+            finished TEXT
+        );
+        CREATE TABLE rotation_steps (
+            rotation_id INTEGER NOT NULL REFERENCES rotations(id),
+            seq INTEGER NOT NULL,
+            step TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            at TEXT NOT NULL,
+            detail TEXT,
+            PRIMARY KEY (rotation_id, seq)
+        );
+        CREATE TABLE run_documents (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (run_id, kind)
+        );
+        CREATE TABLE checklist_items (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            target_ref TEXT,
+            account TEXT NOT NULL DEFAULT '',
+            handling TEXT NOT NULL CHECK (handling IN ('automatic', 'manual')),
+            state TEXT NOT NULL DEFAULT 'inherited'
+                CHECK (state IN ('inherited', 'changed', 'not_applicable', 'accepted_risk')),
+            note TEXT,
+            decided_by TEXT,
+            decided_at TEXT,
+            rotation_id INTEGER REFERENCES rotations(id),
+            created_run INTEGER REFERENCES runs(id),
+            UNIQUE (kind, target, account)
+        );
+        """
+    )
