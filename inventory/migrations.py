@@ -64,7 +64,8 @@ def create_inventory_tables(db: sqlite3.Connection) -> None:
     ``run_documents`` keeps each command's full JSON result for reports. No column anywhere
     holds a secret: rotations name keyring entries and version labels only.
     """
-    db.executescript(
+    _execute_each(
+        db,
         """
         CREATE TABLE hosts (
             id INTEGER PRIMARY KEY,
@@ -182,5 +183,12 @@ def create_inventory_tables(db: sqlite3.Connection) -> None:
             created_run INTEGER REFERENCES runs(id),
             UNIQUE (kind, target, account)
         );
-        """
+        """,
     )
+
+
+def _execute_each(db: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the migration's transaction first; run statement by statement.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
