@@ -72,7 +72,6 @@ class Device:
         if saved is None:
             saved = self._factory_config()
             state.write_saved(self.state_dir, saved)
-        self.running = saved
         self.running = saved.copy()
         # Junos candidate configuration (None: nobody is editing).
         self.candidate: state.Config | None = None
@@ -100,6 +99,9 @@ class Device:
 
     def faults(self) -> state.Faults:
         return state.read_faults(self.state_dir)
+
+    def saved(self) -> state.Config:
+        return state.load_saved(self.state_dir) or self.running
 
     def save(self) -> None:
         state.write_saved(self.state_dir, self.running)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from lab.simulators.state import Faults, User, hash_password, is_crypt_hash
+from lab.simulators.state import User, hash_password, is_crypt_hash
 from lab.simulators.terminal import CTRL_C, CTRL_Z, Terminal
 
 if TYPE_CHECKING:
     from lab.simulators.server import Device
 
-Handler = Callable[["Shell", list[str]], Awaitable[str]]
-CommandTable = list[tuple[tuple[str, ...], Handler]]
+# (keywords, name of the handler method): by name, so subclasses override handlers.
+CommandTable = list[tuple[tuple[str, ...], str]]
 
 
 class Disconnect(Exception):
@@ -51,6 +50,11 @@ class Shell:
         self.current_prompt = ""
 
     # --- what a platform provides -------------------------------------------------
+    @classmethod
+    def login_name(cls, ssh_username: str) -> str:
+        """The account an SSH username logs in as (RouterOS appends terminal options)."""
+        return ssh_username
+
     def initial_mode(self) -> str:
         return "exec"
 
@@ -116,7 +120,7 @@ class Shell:
         table = sorted(self.commands(), key=lambda entry: -len(entry[0]))
         for keywords, handler in table:
             if _matches(words, keywords):
-                output = await handler(self, words[len(keywords) :])
+                output = await getattr(self, handler)(words[len(keywords) :])
                 return self._filter(output)
         return self.invalid(line, _first_mismatch(words, table))
 
