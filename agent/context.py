@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -76,6 +77,14 @@ class AppContext:
         return AuditLog(
             self.audit_log_path, self.secret_store.audit_key(), self.store, self.operator
         )
+
+    def lock(self, command: str) -> AbstractContextManager[Path]:
+        """Hold this client's store lock while a mutating command runs, as a context manager:
+        an overlapping run (a second scheduled one) fails at once with LockedError (exit 3)
+        instead of racing. Re-entrant within one process. See agent/ops/lock.py."""
+        from agent.ops.lock import client_lock
+
+        return client_lock(self, command)
 
     def close(self) -> None:
         for closer in reversed(self._closers):

@@ -1,0 +1,134 @@
+"""One run at a time per client store.
+
+A scheduled run that starts while another is still going (a slow sweep, an operator running
+``onboard`` by hand) must exit with a clear message instead of racing it: two rotations of
+the same device could escrow different passwords. The lock is an ``fcntl.flock`` on
+``<store>.lock`` beside the store, so it dies with its process and never goes stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import LockedError
+
+if TYPE_CHECKING:
+    from agent.context import AppContext
+
+
+def lock_path(store_path: Path) -> Path:
+    return store_path.with_name(store_path.name + ".lock")
+
+
+@dataclass
+class _Held:
+    fd: int
+    depth: int = 1
+
+
+# flock conflicts between two descriptors of one process too, so nested lock() calls in one
+# process (onboard calling the stages) share the descriptor they already hold.
+_HELD: dict[Path, _Held] = {}
+
+
+@contextlib.contextmanager
+def hold(store_path: Path, command: str) -> Iterator[Path]:
+    """Hold the store's lock for the block; raise LockedError at once if another process has it."""
+    path = lock_path(store_path).resolve()
+    held = _HELD.get(path)
+    if held is not None:
+        held.depth += 1
+        try:
+            yield path
+        finally:
+            held.depth -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _describe_holder(fd)
+        os.close(fd)
+        raise LockedError(
+            f"another keyturn run holds {store_path} ({holder}); this run changed nothing - "
+            "try again when it has finished"
+        ) from None
+    _HELD[path] = _Held(fd)
+    try:
+        _write_holder(fd, command)
+        yield path
+    finally:
+        del _HELD[path]
+        os.close(fd)  # closing the last descriptor releases the flock
+
+
+def holder(store_path: Path) -> dict[str, Any] | None:
+    """Who holds the lock now (pid, command, host, since), or None when it is free."""
+    path = lock_path(store_path)
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_holder(fd) or {}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def client_lock(app: AppContext, command: str) -> Iterator[Path]:
+    """AppContext.lock(): the lock, plus one ``run_summary`` log line per run this command
+    recorded, written when the outermost holder lets go (log shippers read these)."""
+    outermost = lock_path(app.resolved_store_path).resolve() not in _HELD
+    with hold(app.resolved_store_path, command) as path:
+        baseline = _last_run_id(app) if outermost else None
+        try:
+            yield path
+        finally:
+            if outermost:
+                from agent.ops.runlog import log_run_summaries
+
+                log_run_summaries(app.store, after=baseline)
+
+
+def _last_run_id(app: AppContext) -> int:
+    row = app.store.db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()
+    return int(row[0])
+
+
+def _write_holder(fd: int, command: str) -> None:
+    from inventory.store import utcnow
+
+    info = {"pid": os.getpid(), "command": command, "host": socket.gethostname(), "since": utcnow()}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+
+
+def _read_holder(fd: int) -> dict[str, Any] | None:
+    try:
+        return json.loads(os.pread(fd, 4096, 0) or b"null")
+    except ValueError:
+        return None  # the holder is between truncate and write
+
+
+def _describe_holder(fd: int) -> str:
+    info = _read_holder(fd)
+    if not info:
+        return "holder unknown"
+    return (
+        f"'keyturn {info.get('command')}' pid {info.get('pid')} on {info.get('host')}"
+        f" since {info.get('since')}"
+    )
