@@ -16,6 +16,7 @@ import os
 import secrets as random_source
 import stat
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,11 +58,16 @@ class EntryInfo:
 
 
 class SecretStore:
-    """The secrets of one client, in the keyring service ``keyturn/<client>``."""
+    """The secrets of one client, in the keyring service ``keyturn/<client>``.
+
+    Safe to share between the threads of a parallel rotation: file-backed keyrings rewrite
+    one file per operation, so every read-modify-write here is serialised.
+    """
 
     def __init__(self, client: str, *, interactive: bool = False) -> None:
         self.service = f"keyturn/{client}"
         self.backend = open_backend(interactive=interactive)
+        self._lock = threading.RLock()
 
     # -- credentials -------------------------------------------------------------------
     def get(self, host: str, user: str, version: str = "current") -> Secret | None:
@@ -80,25 +86,28 @@ class SecretStore:
         """Write one version; raises SecretStoreError, and reads back what it wrote, so an
         escrow that did not really land stops the rotation before the device is touched."""
         name = _entry_name(host, user, version)
-        self._write(name, secret.reveal())
-        if self._read(name) != secret.reveal():
-            raise SecretStoreError(f"the keyring did not keep {version} for {user}@{host}")
-        self._index_update(host, user, version, written=True, platform=platform)
+        with self._lock:
+            self._write(name, secret.reveal())
+            if self._read(name) != secret.reveal():
+                raise SecretStoreError(f"the keyring did not keep {version} for {user}@{host}")
+            self._index_update(host, user, version, written=True, platform=platform)
 
     def drop(self, host: str, user: str, version: str) -> None:
-        self._delete(_entry_name(host, user, version))
-        self._index_update(host, user, version, written=False)
+        with self._lock:
+            self._delete(_entry_name(host, user, version))
+            self._index_update(host, user, version, written=False)
 
     def promote(self, host: str, user: str) -> None:
         """pending -> current, current -> previous (the older previous is overwritten)."""
-        pending = self.get(host, user, "pending")
-        if pending is None:
-            raise SecretStoreError(f"no pending secret for {user}@{host} to promote")
-        current = self.get(host, user, "current")
-        if current is not None:
-            self.put(host, user, current, "previous")
-        self.put(host, user, pending, "current")
-        self.drop(host, user, "pending")
+        with self._lock:
+            pending = self.get(host, user, "pending")
+            if pending is None:
+                raise SecretStoreError(f"no pending secret for {user}@{host} to promote")
+            current = self.get(host, user, "current")
+            if current is not None:
+                self.put(host, user, current, "previous")
+            self.put(host, user, pending, "current")
+            self.drop(host, user, "pending")
 
     def entries(self) -> list[EntryInfo]:
         index = self._index()
@@ -120,10 +129,11 @@ class SecretStore:
     # -- the audit log's HMAC key -----------------------------------------------------------
     def audit_key(self) -> bytes:
         """The per-client audit HMAC key, created on first use."""
-        value = self._read(AUDIT_KEY_ENTRY)
-        if value is None:
-            value = random_source.token_hex(32)
-            self._write(AUDIT_KEY_ENTRY, value)
+        with self._lock:
+            value = self._read(AUDIT_KEY_ENTRY)
+            if value is None:
+                value = random_source.token_hex(32)
+                self._write(AUDIT_KEY_ENTRY, value)
         return bytes.fromhex(value)
 
     # -- keyring access --------------------------------------------------------------------
@@ -186,7 +196,7 @@ def open_backend(*, interactive: bool = False):
     candidates = getattr(backend, "backends", [backend])
     if not candidates or any(name.endswith(p) for p in _PLAINTEXT_BACKENDS):
         raise SecretStoreError(HEADLESS_HELP)
-    if type(backend).__name__ == "CryptFileKeyring":
+    if any(cls.__name__ == "CryptFileKeyring" for cls in type(backend).__mro__):
         _unlock_cryptfile(backend, interactive=interactive)
     return backend
 

@@ -16,11 +16,12 @@ PYTHON = str(VENV_BIN / "python")
 @pytest.fixture
 def keyring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """A real encrypted-file keyring in a private folder, selected the way an operator would
-    (keyring's standard environment variables), for this process and its subprocesses."""
+    (keyring's standard environment variables), for this process and its subprocesses.
+    It is keyrings.cryptfile with a cheap KDF (lab/keyring_backend.py): same code path."""
     import keyring.core
 
     env = {
-        "PYTHON_KEYRING_BACKEND": "keyrings.cryptfile.cryptfile.CryptFileKeyring",
+        "PYTHON_KEYRING_BACKEND": "lab.keyring_backend.LabCryptFileKeyring",
         "KEYRING_CRYPTFILE_PASSWORD": "test-keyring-unlock",
         "XDG_DATA_HOME": str(tmp_path / "xdg-data"),
         "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
