@@ -1,0 +1,223 @@
+"""The driver contract: one login session on one device, driven through lifecycle verbs.
+
+The engine calls, in order: ``open`` (log in, privileged mode), ``account_exists``,
+``change``, ``save``, and on trouble ``discard`` or ``revert``; it opens a *fresh* driver to
+verify a new password. A platform is a small subclass of a family base (``cisco``,
+``juniper_junos``, ...) that overrides only what differs: the netmiko device_type, the
+change commands, the error markers and the save step. Drivers never print, log secrets or
+write audit events; they raise the typed errors below and the engine decides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from agent.errors import OperationFailed
+from agent.secret import Secret, scrub
+from rotation.hostkeys import HostKeyChanged
+from rotation.policy import PasswordPolicy
+
+# netmiko logs every byte it reads at DEBUG (a changed password included): keep its and
+# paramiko's loggers quiet whatever the root logger is set to.
+for _name in ("netmiko", "paramiko"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+class DriverError(OperationFailed):
+    """A device step failed; the message is scrubbed of every known secret."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
+
+
+class LoginRefused(DriverError):
+    """The device refused the credential (authentication failed)."""
+
+
+class ConnectionLost(DriverError):
+    """The session died or timed out: the outcome of the last command is unknown."""
+
+
+class ChangeRejected(DriverError):
+    """The device answered the change with an error: it says nothing was changed."""
+
+
+class SaveFailed(DriverError):
+    """The running change could not be made persistent."""
+
+
+class PrivilegeFailed(DriverError):
+    """Logged in, but could not reach the privilege needed to change passwords."""
+
+
+class AccountMissing(DriverError):
+    """The account to rotate does not exist on the device."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One account on one device. ``login`` is the account keyturn signs in as (default:
+    the rotated account itself); ``enable_account`` names the stored credential holding the
+    enable secret, where the platform has one."""
+
+    host: str
+    platform: str
+    username: str
+    port: int = 22
+    login: str | None = None
+    enable_account: str | None = None
+    device_class: str | None = None
+
+    @property
+    def login_user(self) -> str:
+        return self.login or self.username
+
+    @property
+    def label(self) -> str:
+        return f"{self.username}@{self.host}"
+
+
+class Driver:
+    """A netmiko session with the lifecycle verbs; subclasses set the class attributes."""
+
+    platform: ClassVar[str] = ""
+    device_type: ClassVar[str] = ""
+    policy: ClassVar[PasswordPolicy] = PasswordPolicy()
+    # Regex (multiline) that marks an error in any device output.
+    error_pattern: ClassVar[str] = r"(?i)^\s*%\s*(error|invalid|incomplete)"
+    # False where the change is persistent by itself (commit, FortiOS `end`, RouterOS).
+    needs_save: ClassVar[bool] = True
+    # Whether a privileged mode exists that the login must reach (Cisco `enable`).
+    has_enable: ClassVar[bool] = False
+
+    def __init__(self, target: Target, *, known_hosts: Path, timeout: float = 30.0) -> None:
+        self.target = target
+        self.known_hosts = Path(known_hosts)
+        self.timeout = timeout
+        self.conn: Any = None
+
+    # -- session -------------------------------------------------------------------------
+    def open(self, password: Secret, enable: Secret | None = None) -> None:
+        """Log in as the target's login account and reach privileged mode."""
+        import paramiko
+        from netmiko import ConnectHandler
+        from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+
+        params = {
+            "device_type": self.device_type,
+            "host": self.target.host,
+            "port": self.target.port,
+            "username": self.target.login_user,
+            "password": password.reveal(),
+            "secret": enable.reveal() if enable is not None else "",
+            "conn_timeout": self.timeout,
+            "auth_timeout": self.timeout,
+            "banner_timeout": self.timeout,
+            "read_timeout_override": self.timeout,
+            "fast_cli": True,
+            "allow_agent": False,
+            "use_keys": False,
+            # Pinned keys only: paramiko's RejectPolicy checks them before authenticating.
+            "ssh_strict": True,
+            "system_host_keys": False,
+            "alt_host_keys": True,
+            "alt_key_file": str(self.known_hosts),
+            # Never a session_log: IOS echoes `username ... secret NEW` into it.
+            "session_log": None,
+        }
+        try:
+            self.conn = ConnectHandler(**params)
+        except NetmikoAuthenticationException:
+            raise LoginRefused(f"{self.target.host}: login refused for {self._who}") from None
+        except paramiko.BadHostKeyException:
+            raise HostKeyChanged(f"{self.target.host}: host key differs from the pin") from None
+        except (NetmikoTimeoutException, paramiko.SSHException, OSError, EOFError) as exc:
+            raise ConnectionLost(f"{self.target.host}: cannot log in: {_first_line(exc)}") from None
+        with self.guard("privileged mode"):
+            self.enter_privileged()
+
+    def close(self) -> None:
+        if self.conn is None:
+            return
+        # A dead session has nothing left to close.
+        with contextlib.suppress(Exception):
+            self.conn.disconnect()
+        self.conn = None
+
+    @property
+    def alive(self) -> bool:
+        try:
+            return self.conn is not None and self.conn.is_alive()
+        except Exception:
+            return False
+
+    @contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """Turn netmiko/paramiko failures during ``what`` into ConnectionLost/ChangeRejected."""
+        from netmiko.exceptions import ConfigInvalidException, ReadException, ReadTimeout
+
+        try:
+            yield
+        except DriverError:
+            raise
+        except ConfigInvalidException as exc:
+            raise ChangeRejected(f"{what}: device reported an error: {_marker(exc)}") from None
+        except (ReadTimeout, ReadException, OSError, EOFError, ValueError) as exc:
+            raise ConnectionLost(f"{what}: session lost: {_first_line(exc)}") from None
+        except Exception as exc:
+            import paramiko
+
+            if isinstance(exc, paramiko.SSHException):
+                raise ConnectionLost(f"{what}: session lost: {_first_line(exc)}") from None
+            raise
+
+    def check_output(self, output: str, what: str, error: type[DriverError]) -> str:
+        match = re.search(self.error_pattern, output, flags=re.M)
+        if match:
+            raise error(f"{what}: device said: {_first_line(match.group(0))}")
+        return output
+
+    @property
+    def _who(self) -> str:
+        return self.target.login_user
+
+    # -- lifecycle verbs (override per family) --------------------------------------------
+    def enter_privileged(self) -> None:
+        """Reach the mode that may change passwords; raise PrivilegeFailed if impossible."""
+
+    def account_exists(self) -> bool:
+        raise NotImplementedError
+
+    def change(self, new: Secret, old: Secret) -> None:
+        """Set the account's password to ``new`` in the running configuration."""
+        raise NotImplementedError
+
+    def save(self) -> None:
+        """Make the running change survive a reboot (no-op where it already does)."""
+
+    def discard(self) -> None:
+        """Leave config mode and drop an uncommitted edit after a rejected change."""
+
+    def revert(self, old: Secret, current: Secret) -> None:
+        """Put ``old`` back while ``current`` is the live password. No save: keyturn saves
+        only after a verified change, so the saved config still holds ``old``."""
+        self.change(old, current)
+
+
+def _first_line(exc: object) -> str:
+    text = scrub(str(exc)).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _marker(exc: object) -> str:
+    # netmiko's message embeds the command (the new password with it); keep only the match.
+    text = scrub(str(exc))
+    _, _, matched = text.partition("matched error:")
+    return (matched or "error").strip()[:200]

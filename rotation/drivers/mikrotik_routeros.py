@@ -1,0 +1,30 @@
+"""MikroTik RouterOS: `/user set NAME password=NEW`; the change is saved immediately."""
+
+from __future__ import annotations
+
+from agent.secret import Secret
+from rotation.drivers.base import ChangeRejected, Driver
+from rotation.policy import PasswordPolicy
+
+
+class MikrotikRouterosDriver(Driver):
+    platform = "mikrotik_routeros"
+    device_type = "mikrotik_routeros"
+    # RouterOS scripting gives `$ ; [ ] { } " \ = ,` meaning; keep to inert symbols.
+    policy = PasswordPolicy(max_length=64, symbols="-_.+@")
+    error_pattern = r"(?i)^\s*(failure:|bad command|syntax error|expected|input does not match)"
+    needs_save = False
+
+    def account_exists(self) -> bool:
+        with self.guard("account lookup"):
+            output = self.conn.send_command(
+                f'/user print terse where name="{self.target.username}"'
+            )
+        return f"name={self.target.username}" in output
+
+    def change(self, new: Secret, old: Secret) -> None:
+        with self.guard("change"):
+            output = self.conn.send_command(
+                f"/user set {self.target.username} password={new.reveal()}", cmd_verify=False
+            )
+        self.check_output(output, "change", ChangeRejected)

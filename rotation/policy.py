@@ -1,0 +1,54 @@
+"""Password policies per platform: length limits and the characters a CLI passes through.
+
+A generated password must survive the device's command parser unchanged, so each policy
+lists what is safe rather than what is forbidden: `?` opens IOS context help, `"` and `\\`
+break quoting on FortiOS and Junos, `#`, `>` and `$` look like prompts to a screen
+scraper, and a space ends a token everywhere.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+
+from agent.secret import Secret
+
+# Safe on every CLI keyturn drives: no quote, backslash, space, `?`, `!` at line start
+# (IOS comment), prompt characters, or shell/RouterOS metacharacters.
+SAFE_SYMBOLS = "-_.,:+@*~"
+CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+DEFAULT_LENGTH = 24
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """What one platform accepts; ``generate`` always includes every character class so a
+    device-side complexity rule ("at least one upper case letter") never rejects it."""
+
+    min_length: int = 12
+    max_length: int = 64
+    symbols: str = SAFE_SYMBOLS
+
+    def length_for(self, requested: int | None) -> int:
+        wanted = requested or DEFAULT_LENGTH
+        return max(self.min_length, min(wanted, self.max_length))
+
+    def generate(self, length: int | None = None) -> Secret:
+        size = self.length_for(length)
+        groups = [*CLASSES, self.symbols] if self.symbols else list(CLASSES)
+        alphabet = "".join(groups)
+        while True:
+            # A symbol first or last can be trimmed or misread by some parsers; keep the
+            # edges alphanumeric and retry until every class is present.
+            chars = [secrets.choice(alphabet) for _ in range(size)]
+            if not (chars[0].isalnum() and chars[-1].isalnum()):
+                continue
+            if all(any(c in group for c in chars) for group in groups):
+                return Secret("".join(chars))
+
+    def accepts(self, password: Secret) -> bool:
+        """True when ``password`` fits this policy (used to vet imported or manual values)."""
+        value = password.reveal()
+        allowed = set("".join(CLASSES)) | set(self.symbols)
+        return self.min_length <= len(value) <= self.max_length and set(value) <= allowed
