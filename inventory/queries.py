@@ -1,0 +1,384 @@
+"""Read-side queries over the inventory: "state as of run N" and "what changed from A to B".
+
+Nothing here writes. Producers (discover, ad, rotate) store one observation set per run, so
+the state as of run N is simply the newest finished run of each kind at or before N, and a
+diff compares two such runs. A run "is" a discover/ad/rotate run when its command says so or
+when it left a run document of that kind (``onboard`` runs do all three at once).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from inventory.store import Run, Store, _run
+
+KINDS = ("discover", "ad", "rotate")
+_DONE = "status NOT IN ('running', 'incomplete', 'failed')"
+# The groups whose new members an auditor must see first; anything else privileged is "high".
+CRITICAL_GROUPS = frozenset(
+    {"Domain Admins", "Enterprise Admins", "Schema Admins", "Administrators"}
+)
+
+
+@dataclass(frozen=True)
+class RunSet:
+    """The runs a report describes: newest discover and ad run, and the rotation cut-off."""
+
+    discover: Run | None
+    ad: Run | None
+    upto: int | None  # include rotations from runs with id <= upto (None: all)
+
+
+def run_of_kind(store: Store, kind: str, *, upto: int | None = None) -> Run | None:
+    """The newest finished run of ``kind`` with id <= ``upto`` (or overall)."""
+    clauses = [
+        _DONE,
+        "(command = ? OR EXISTS (SELECT 1 FROM run_documents d"
+        " WHERE d.run_id = runs.id AND d.kind = ?))",
+    ]
+    args: list[Any] = [kind, kind]
+    if upto is not None:
+        clauses.append("id <= ?")
+        args.append(upto)
+    row = store.db.execute(
+        f"SELECT * FROM runs WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT 1", args
+    ).fetchone()
+    return _run(row) if row else None
+
+
+def state_runs(store: Store, upto: int | None = None) -> RunSet:
+    """The state as of run ``upto`` (None: the latest finished run of each kind)."""
+    return RunSet(
+        run_of_kind(store, "discover", upto=upto), run_of_kind(store, "ad", upto=upto), upto
+    )
+
+
+def previous_runs(store: Store, current: RunSet) -> RunSet:
+    """The default baseline for "changes since": the run of each kind before the current one."""
+    discover = (
+        run_of_kind(store, "discover", upto=current.discover.id - 1) if current.discover else None
+    )
+    ad = run_of_kind(store, "ad", upto=current.ad.id - 1) if current.ad else None
+    return RunSet(discover, ad, None)
+
+
+def run_document(store: Store, run_id: int | None, kind: str) -> dict[str, Any]:
+    if run_id is None:
+        return {}
+    row = store.db.execute(
+        "SELECT data FROM run_documents WHERE run_id = ? AND kind = ?", (run_id, kind)
+    ).fetchone()
+    return _loads(row["data"], {}) if row else {}
+
+
+def hosts_as_of(store: Store, run_id: int | None) -> list[dict[str, Any]]:
+    """Every host observed in discover run ``run_id`` with its open ports, sorted by IP."""
+    if run_id is None:
+        return []
+    services: dict[int, list[dict[str, Any]]] = {}
+    for row in store.db.execute(
+        "SELECT * FROM services WHERE run_id = ? ORDER BY port, proto", (run_id,)
+    ):
+        services.setdefault(row["host_id"], []).append(
+            {k: row[k] for k in ("port", "proto", "state", "service", "product", "version")}
+            | {"extra": _loads(row["extra"], None)}
+        )
+    hosts = []
+    for row in store.db.execute(
+        "SELECT o.*, h.first_run FROM host_observations o JOIN hosts h ON h.id = o.host_id"
+        " WHERE o.run_id = ?",
+        (run_id,),
+    ):
+        hosts.append(
+            {
+                "host_id": row["host_id"],
+                "ip": row["ip"],
+                "mac": row["mac"],
+                "vendor": row["vendor"],
+                "mac_randomized": bool(row["mac_randomized"]),
+                "hostnames": _loads(row["hostnames"], []),
+                "sources": _loads(row["sources"], []),
+                "os": {"name": row["os_name"], "accuracy": row["os_accuracy"]},
+                "snmp": _loads(row["snmp"], None),
+                "device_class": row["device_class"],
+                "platform": row["platform"],
+                "platform_confidence": row["platform_confidence"],
+                "extra": _loads(row["extra"], None),
+                "first_run": row["first_run"],
+                "ports": services.get(row["host_id"], []),
+            }
+        )
+    return sorted(hosts, key=lambda h: ip_sort_key(h["ip"]))
+
+
+def memberships_as_of(store: Store, run_id: int | None) -> list[dict[str, Any]]:
+    """Privileged group memberships recorded by AD run ``run_id``."""
+    if run_id is None:
+        return []
+    return [
+        {
+            "group_sid": row["group_sid"],
+            "group": row["group_name"],
+            "sid": row["member_sid"],
+            "sam": row["member_sam"],
+            "dn": row["member_dn"],
+            "kind": row["member_kind"],
+            "enabled": None if row["enabled"] is None else bool(row["enabled"]),
+            "path": _loads(row["path"], []),
+            "via_primary_group": bool(row["via_primary_group"]),
+        }
+        for row in store.db.execute(
+            "SELECT * FROM group_memberships WHERE run_id = ? ORDER BY group_name, member_sam",
+            (run_id,),
+        )
+    ]
+
+
+def findings_of(store: Store, run_id: int | None) -> list[dict[str, Any]]:
+    if run_id is None:
+        return []
+    return [
+        {
+            "source": row["source"],
+            "rule": row["rule"],
+            "severity": row["severity"],
+            "subject": row["subject"],
+            "detail": row["detail"],
+        }
+        for row in store.db.execute(
+            "SELECT * FROM findings WHERE run_id = ? ORDER BY id", (run_id,)
+        )
+    ]
+
+
+def directory_object(store: Store, run_id: int | None, sam: str) -> dict[str, Any] | None:
+    if run_id is None:
+        return None
+    row = store.db.execute(
+        "SELECT * FROM directory_objects WHERE run_id = ? AND sam = ? COLLATE NOCASE",
+        (run_id, sam),
+    ).fetchone()
+    if row is None:
+        return None
+    return {
+        "sid": row["sid"],
+        "sam": row["sam"],
+        "dn": row["dn"],
+        "kind": row["kind"],
+        "enabled": row["enabled"],
+        "attributes": _loads(row["attributes"], {}),
+    }
+
+
+def rotations_upto(store: Store, upto: int | None = None) -> list[dict[str, Any]]:
+    """Every rotation attempt from runs up to ``upto``, oldest first, with the run's operator."""
+    query = (
+        "SELECT r.*, runs.operator FROM rotations r JOIN runs ON runs.id = r.run_id"
+        + (" WHERE r.run_id <= ?" if upto is not None else "")
+        + " ORDER BY r.started, r.id"
+    )
+    return [
+        {
+            "id": row["id"],
+            "run_id": row["run_id"],
+            "host": row["host"],
+            "platform": row["platform"],
+            "username": row["username"],
+            "status": row["status"],
+            "verified": bool(row["verified"]),
+            "saved": bool(row["saved"]),
+            "old_password_refused": None
+            if row["old_password_refused"] is None
+            else bool(row["old_password_refused"]),
+            "error": row["error"],
+            "started": row["started"],
+            "finished": row["finished"],
+            "operator": row["operator"],
+        }
+        for row in store.db.execute(query, (upto,) if upto is not None else ())
+    ]
+
+
+def checklist(store: Store) -> list[dict[str, Any]]:
+    return [
+        dict(row)
+        for row in store.db.execute("SELECT * FROM checklist_items ORDER BY kind, target, account")
+    ]
+
+
+def diff_hosts(store: Store, old_run: int | None, new_run: int | None) -> list[dict[str, Any]]:
+    """Host-level changes between two discover runs.
+
+    Observations pair up by host identity first, then by IP: a MAC change on an IP is one
+    loud "mac_changed" (a swapped device or someone answering ARP for it), not a quiet
+    "added" plus "gone".
+    """
+    if old_run is None or new_run is None:
+        return []
+    old = {h["host_id"]: h for h in hosts_as_of(store, old_run)}
+    new = {h["host_id"]: h for h in hosts_as_of(store, new_run)}
+    pairs = [(old[i], new[i]) for i in old.keys() & new.keys()]
+    old_left = {h["ip"]: h for i, h in old.items() if i not in new}
+    new_left = {h["ip"]: h for i, h in new.items() if i not in old}
+    for ip in sorted(old_left.keys() & new_left.keys(), key=ip_sort_key):
+        pairs.append((old_left.pop(ip), new_left.pop(ip)))
+    changes: list[dict[str, Any]] = []
+    for host in new_left.values():
+        changes.append(_change("host_added", "medium", host["ip"], detail=_describe(host)))
+    for host in old_left.values():
+        changes.append(_change("host_gone", "medium", host["ip"], detail=_describe(host)))
+    for before, after in pairs:
+        ip = after["ip"]
+        if before["mac"] and after["mac"] and before["mac"].lower() != after["mac"].lower():
+            detail = (
+                f"{ip} now answers with MAC {after['mac']} ({after['vendor'] or 'unknown vendor'})"
+                f", was {before['mac']} ({before['vendor'] or 'unknown vendor'})"
+            )
+            changes.append(
+                _change(
+                    "mac_changed",
+                    "critical",
+                    ip,
+                    old=before["mac"],
+                    new=after["mac"],
+                    detail=detail,
+                )
+            )
+        if before["ip"] != ip:
+            changes.append(_change("ip_changed", "info", ip, old=before["ip"], new=ip))
+        was, now = _open_ports(before), _open_ports(after)
+        for port in sorted(now.keys() - was.keys()):
+            changes.append(_change("port_opened", "medium", ip, new=now[port]))
+        for port in sorted(was.keys() - now.keys()):
+            changes.append(_change("port_closed", "low", ip, old=was[port]))
+    return sorted(changes, key=lambda c: (ip_sort_key(c["subject"]), c["change"]))
+
+
+def diff_memberships(
+    store: Store, old_run: int | None, new_run: int | None
+) -> list[dict[str, Any]]:
+    """Privileged members added or removed between two AD runs."""
+    if old_run is None or new_run is None:
+        return []
+    old = {(m["group_sid"], m["sid"]): m for m in memberships_as_of(store, old_run)}
+    new = {(m["group_sid"], m["sid"]): m for m in memberships_as_of(store, new_run)}
+    changes = []
+    for key in sorted(new.keys() - old.keys()):
+        member = new[key]
+        changes.append(
+            _change(
+                "privileged_member_added",
+                "critical" if member["group"] in CRITICAL_GROUPS else "high",
+                member["sam"] or member["sid"],
+                group=member["group"],
+                new=" > ".join(member["path"]) or member["group"],
+                detail=f"new member of {member['group']}",
+            )
+        )
+    for key in sorted(old.keys() - new.keys()):
+        member = old[key]
+        changes.append(
+            _change(
+                "privileged_member_removed",
+                "info",
+                member["sam"] or member["sid"],
+                group=member["group"],
+                old=member["group"],
+                detail=f"no longer a member of {member['group']}",
+            )
+        )
+    return changes
+
+
+def diff_findings(store: Store, old_run: int | None, new_run: int | None) -> list[dict[str, Any]]:
+    """Findings that appeared or were resolved between two AD runs."""
+    if old_run is None or new_run is None:
+        return []
+    old = {(f["rule"], f["subject"]): f for f in findings_of(store, old_run)}
+    new = {(f["rule"], f["subject"]): f for f in findings_of(store, new_run)}
+    changes = [
+        _change("finding_new", new[k]["severity"], k[1], new=k[0], detail=new[k]["detail"])
+        for k in sorted(new.keys() - old.keys())
+    ]
+    changes += [
+        _change("finding_resolved", "info", k[1], old=k[0], detail=old[k]["detail"])
+        for k in sorted(old.keys() - new.keys())
+    ]
+    return changes
+
+
+def ip_sort_key(ip: str | None) -> tuple[int, ...]:
+    """Numeric order for dotted IPv4 (so .10 follows .9); anything else sorts last."""
+    try:
+        parts = tuple(int(p) for p in (ip or "").split("."))
+    except ValueError:
+        return (999,)
+    return parts if len(parts) == 4 else (999,)
+
+
+def _change(
+    kind: str,
+    severity: str,
+    subject: str,
+    *,
+    group: str | None = None,
+    old: Any = None,
+    new: Any = None,
+    detail: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "change": kind,
+        "severity": severity,
+        "subject": subject,
+        "group": group,
+        "old": old,
+        "new": new,
+        "detail": detail,
+    }
+
+
+def _describe(host: dict[str, Any]) -> str:
+    names = ", ".join(host["hostnames"]) or "no name"
+    return f"{names}; {host['device_class']}; MAC {host['mac'] or 'unknown'}"
+
+
+def _open_ports(host: dict[str, Any]) -> dict[tuple[int, str], str]:
+    """(port, proto) -> label; keyed without the service name so a re-identified service
+    is not reported as one port closing and another opening."""
+    return {
+        (p["port"], p["proto"]): f"{p['port']}/{p['proto']}"
+        + (f" ({p['service']})" if p["service"] else "")
+        for p in host["ports"]
+        if p["state"] == "open"
+    }
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    if text is None or text == "":
+        return default
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError):
+        return text
+
+
+__all__ = [
+    "KINDS",
+    "RunSet",
+    "checklist",
+    "diff_findings",
+    "diff_hosts",
+    "diff_memberships",
+    "directory_object",
+    "findings_of",
+    "hosts_as_of",
+    "ip_sort_key",
+    "memberships_as_of",
+    "previous_runs",
+    "rotations_upto",
+    "run_document",
+    "run_of_kind",
+    "state_runs",
+]
