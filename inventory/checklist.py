@@ -1,0 +1,419 @@
+"""The credential checklist: every inherited admin credential, tracked until it is changed.
+
+One item per credential to change (kind, target, account). Prefill derives items from the
+inventory - discovered network devices, privileged and service accounts in the directory -
+plus the kinds no scan can find (antivirus console, VPN, web portals, remote support). It
+only ever adds: a state an operator recorded (changed, not applicable, accepted risk) is
+never overwritten by a later prefill. A successful rotation marks its item changed and links
+the rotation record (:func:`mark_rotated`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from agent.errors import UsageError
+from inventory.store import Store, utcnow
+
+KINDS = (
+    "gateway_router", "firewall", "wireless_access", "printer", "switch", "nas_san",
+    "virtual_machine", "voip", "windows_service_account", "workstation_admin",
+    "other_network_device", "antivirus_console", "vpn_access", "web_portal", "remote_support",
+)  # fmt: skip
+STATES = ("inherited", "changed", "not_applicable", "accepted_risk")
+NEEDS_NOTE = ("not_applicable", "accepted_risk")
+
+# Discovered device class -> checklist kind. Servers and workstations carry no device
+# credential of their own here: their admins are the directory items.
+CLASS_KIND = {
+    "router": "gateway_router",
+    "firewall": "firewall",
+    "switch": "switch",
+    "access_point": "wireless_access",
+    "printer": "printer",
+    "nas": "nas_san",
+    "hypervisor": "virtual_machine",
+    "voip": "voip",
+    "unknown": "other_network_device",
+}
+ROTATABLE_CLASSES = ("router", "firewall", "switch")
+# What no scan finds; added once, to be filled in by the operator.
+UNDISCOVERABLE = {
+    "antivirus_console": "Antivirus management console",
+    "vpn_access": "VPN portal",
+    "web_portal": "Web portals (ISP, domain registrar, cloud admin)",
+    "remote_support": "Remote support tool",
+}
+_SQL = re.compile(r"sql", re.IGNORECASE)
+_SHAREPOINT = re.compile(r"sharepoint|^sp_", re.IGNORECASE)
+_USER_KINDS = ("user",)  # managed service accounts (gMSA/MSA) rotate themselves
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    kind: str
+    target: str
+    account: str
+    handling: str
+    state: str
+    target_ref: str | None = None
+    note: str | None = None
+    decided_by: str | None = None
+    decided_at: str | None = None
+    rotation_id: int | None = None
+    created_run: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PrefillResult:
+    added: list[Item] = field(default_factory=list)
+    kept: int = 0  # items that already existed, state untouched
+
+
+# -- reading ---------------------------------------------------------------------------------
+def items(store: Store, *, states: Iterable[str] = (), kinds: Iterable[str] = ()) -> list[Item]:
+    """Items in checklist order (kind order of KINDS, then target, then account)."""
+    clauses, args = [], []
+    for column, values in (("state", list(states)), ("kind", list(kinds))):
+        if values:
+            clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+            args.extend(values)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = store.db.execute(f"SELECT * FROM checklist_items{where}", args).fetchall()
+    found = [_item(row) for row in rows]
+    return sorted(found, key=lambda i: (KINDS.index(i.kind), i.target, i.account))
+
+
+def get(store: Store, item_id: int) -> Item:
+    row = store.db.execute("SELECT * FROM checklist_items WHERE id = ?", (item_id,)).fetchone()
+    if row is None:
+        raise UsageError(f"no checklist item {item_id} (see 'keyturn checklist')")
+    return _item(row)
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Items per state, every state present (0 when none)."""
+    result = dict.fromkeys(STATES, 0)
+    for row in store.db.execute("SELECT state, COUNT(*) AS n FROM checklist_items GROUP BY state"):
+        result[row["state"]] = row["n"]
+    return result
+
+
+# -- operator actions ------------------------------------------------------------------------
+def add(
+    store: Store,
+    kind: str,
+    target: str,
+    account: str = "",
+    *,
+    handling: str = "manual",
+    note: str | None = None,
+    run_id: int | None = None,
+) -> Item:
+    """Add one item by hand; an existing (kind, target, account) is a usage error."""
+    check_kind(kind)
+    if not target.strip():
+        raise UsageError("a checklist item needs a target (a host, an account, or a name)")
+    with store.transaction() as db:
+        try:
+            cursor = db.execute(
+                "INSERT INTO checklist_items (kind, target, account, handling, note, created_run)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, target.strip(), account.strip(), handling, note, run_id),
+            )
+        except sqlite3.IntegrityError:
+            raise UsageError(
+                f"{kind} {target} {account or ''} is already on the checklist"
+            ) from None
+    return get(store, int(cursor.lastrowid))
+
+
+def mark(
+    store: Store,
+    item_id: int,
+    state: str,
+    *,
+    operator: str,
+    note: str | None = None,
+    who: str | None = None,
+) -> tuple[Item, Item]:
+    """Record a decision; returns (before, after). not_applicable and accepted_risk need a
+    note (the reason an auditor will read); ``who`` defaults to the operator."""
+    if state not in STATES:
+        raise UsageError(f"state must be one of {', '.join(STATES)}")
+    if state in NEEDS_NOTE and not (note and note.strip()):
+        raise UsageError(f"marking an item {state} needs --note with the reason")
+    before = get(store, item_id)
+    with store.transaction() as db:
+        db.execute(
+            "UPDATE checklist_items SET state = ?, note = COALESCE(?, note), decided_by = ?,"
+            " decided_at = ? WHERE id = ?",
+            (state, note.strip() if note else None, who or operator, utcnow(), item_id),
+        )
+    return before, get(store, item_id)
+
+
+def mark_rotated(store: Store, host: str, username: str, rotation_id: int, operator: str) -> Item:
+    """A successful rotation of ``username`` on ``host``: its item becomes ``changed``, linked
+    to the rotation record. The item is found by (target, account), else the device's
+    account-less item is adopted, else one is created (rotation of a device not yet listed)."""
+    with store.transaction() as db:
+        row = db.execute(
+            "SELECT * FROM checklist_items WHERE target = ? AND account = ? ORDER BY id LIMIT 1",
+            (host, username),
+        ).fetchone()
+        if row is None:
+            row = db.execute(
+                "SELECT * FROM checklist_items WHERE target = ? AND account = ''"
+                " AND state = 'inherited' ORDER BY id LIMIT 1",
+                (host,),
+            ).fetchone()
+        if row is None:
+            kind = CLASS_KIND.get(_latest_class(db, host) or "unknown", "other_network_device")
+            item_id = db.execute(
+                "INSERT INTO checklist_items (kind, target, account, handling)"
+                " VALUES (?, ?, ?, 'automatic')",
+                (kind, host, username),
+            ).lastrowid
+        else:
+            item_id = row["id"]
+        db.execute(
+            "UPDATE checklist_items SET account = ?, handling = 'automatic', state = 'changed',"
+            " note = ?, decided_by = ?, decided_at = ?, rotation_id = ? WHERE id = ?",
+            (
+                username,
+                f"rotated by keyturn (rotation {rotation_id})",
+                operator,
+                utcnow(),
+                rotation_id,
+                item_id,
+            ),
+        )
+    return get(store, int(item_id))
+
+
+# -- prefill ---------------------------------------------------------------------------------
+def prefill(
+    store: Store,
+    *,
+    discover_run: int | None = None,
+    ad_run: int | None = None,
+    credentials: Mapping[str, Iterable[str]] | None = None,
+    rotatable_classes: Iterable[str] = ROTATABLE_CLASSES,
+    platforms: Iterable[str] | None = None,
+    run_id: int | None = None,
+) -> PrefillResult:
+    """Add the items the inventory implies; never changes an existing item's state.
+
+    ``discover_run``/``ad_run`` default to the newest finished run that recorded hosts /
+    directory objects. ``credentials`` maps a host address to the accounts keyturn holds for
+    it (the keyring), which name the account an automatic item rotates. ``platforms``: the
+    platforms rotation can drive (default: every registered driver).
+    """
+    credentials = {host: list(users) for host, users in (credentials or {}).items()}
+    drivable = set(platforms) if platforms is not None else _registered_platforms()
+    rotatable = set(rotatable_classes)
+    result = PrefillResult()
+    added: list[int] = []
+    with store.transaction() as db:
+        discover_run = discover_run or _latest_run_with(db, "host_observations")
+        ad_run = ad_run or _latest_run_with(db, "directory_objects")
+        wanted = [
+            *_device_items(db, discover_run, credentials, rotatable, drivable),
+            *_directory_items(db, ad_run),
+            *((kind, label, "", "manual", None, None) for kind, label in UNDISCOVERABLE.items()),
+        ]
+        for kind, target, account, handling, ref, note in wanted:
+            item_id = _ensure(db, kind, target, account, handling, ref, note, run_id)
+            if item_id is None:
+                result.kept += 1
+            else:
+                added.append(item_id)
+    result.added = [get(store, item_id) for item_id in added]
+    return result
+
+
+_Wanted = tuple[str, str, str, str, str | None, str | None]
+
+
+def _device_items(
+    db: sqlite3.Connection,
+    run_id: int | None,
+    credentials: dict[str, list[str]],
+    rotatable: set[str],
+    drivable: set[str],
+) -> list[_Wanted]:
+    if run_id is None:
+        return []
+    ports: dict[int, list[str]] = {}
+    for row in db.execute(
+        "SELECT host_id, port, service FROM services WHERE run_id = ? AND state = 'open'"
+        " ORDER BY port",
+        (run_id,),
+    ):
+        ports.setdefault(row["host_id"], []).append(f"{row['service'] or 'tcp'}/{row['port']}")
+    wanted = []
+    for row in db.execute("SELECT * FROM host_observations WHERE run_id = ?", (run_id,)):
+        device_class, platform = row["device_class"], row["platform"]
+        kind = CLASS_KIND.get(device_class)
+        if kind is None or (device_class == "unknown" and not platform):
+            continue
+        automatic = device_class in rotatable and platform in drivable
+        names = json.loads(row["hostnames"] or "[]")
+        what = " ".join(
+            part for part in (names[0] if names else None, row["vendor"], platform) if part
+        )
+        how = "rotated by keyturn" if automatic else "change on its web/admin interface"
+        services = ", ".join(ports.get(row["host_id"], [])[:6])
+        note = (
+            f"{device_class} {what}".strip() + f": {how}" + (f" ({services})" if services else "")
+        )
+        handling = "automatic" if automatic else "manual"
+        for account in credentials.get(row["ip"]) or [""]:
+            wanted.append((kind, row["ip"], account, handling, f"host:{row['host_id']}", note))
+    return wanted
+
+
+def _directory_items(db: sqlite3.Connection, run_id: int | None) -> list[_Wanted]:
+    if run_id is None:
+        return []
+    objects = {row["sid"]: row for row in db.execute(
+        "SELECT * FROM directory_objects WHERE run_id = ?", (run_id,)
+    )}  # fmt: skip
+    privileged: dict[str, set[str]] = {}
+    for row in db.execute(
+        "SELECT member_sid, group_name, enabled FROM group_memberships"
+        " WHERE run_id = ? AND member_kind IN ('user')",
+        (run_id,),
+    ):
+        if row["enabled"] != 0:
+            privileged.setdefault(row["member_sid"], set()).add(row["group_name"])
+    wanted = []
+    for sid, row in objects.items():
+        if row["kind"] not in _USER_KINDS:
+            continue
+        attributes = json.loads(row["attributes"] or "{}")
+        spns = attributes.get("spns") or []
+        sam = row["sam"] or sid
+        groups = sorted(privileged.get(sid, ()))
+        is_rid500 = sid.endswith("-500")
+        if spns and row["enabled"] != 0:
+            role = _service_role(sam, spns)
+            kind = "windows_service_account"
+            note = f"service account{role} with SPN {spns[0]}"
+        elif is_rid500:
+            kind = "workstation_admin"
+            note = "built-in Administrator (RID 500)" + (
+                " - disabled" if row["enabled"] == 0 else ""
+            )
+        elif groups:
+            kind = "workstation_admin"
+            note = "privileged: member of " + ", ".join(groups)
+        else:
+            continue
+        if groups and kind != "workstation_admin":
+            note += "; privileged: member of " + ", ".join(groups)
+        wanted.append((kind, _domain_of(row["dn"]), sam, "manual", f"sid:{sid}", note))
+    return wanted
+
+
+def _service_role(sam: str, spns: list[str]) -> str:
+    text = " ".join([sam, *spns])
+    if any(spn.lower().startswith("mssqlsvc/") for spn in spns) or _SQL.search(sam):
+        return " (SQL Server)"
+    if _SHAREPOINT.search(sam) or "sharepoint" in text.lower():
+        return " (SharePoint)"
+    return ""
+
+
+def _domain_of(dn: str | None) -> str:
+    parts = [
+        p.split("=", 1)[1] for p in (dn or "").split(",") if p.strip().upper().startswith("DC=")
+    ]
+    return ".".join(parts) if parts else "Active Directory"
+
+
+def _ensure(
+    db: sqlite3.Connection,
+    kind: str,
+    target: str,
+    account: str,
+    handling: str,
+    ref: str | None,
+    note: str | None,
+    run_id: int | None,
+) -> int | None:
+    """Insert unless present (any state kept as is); returns the new id, or None if kept.
+
+    An account-less device item recorded before the account was known is adopted instead of
+    duplicated, as long as nobody has decided on it yet."""
+    existing = db.execute(
+        "SELECT id FROM checklist_items WHERE kind = ? AND target = ? AND account = ?",
+        (kind, target, account),
+    ).fetchone()
+    if existing:
+        return None
+    if account:
+        blank = db.execute(
+            "SELECT id FROM checklist_items WHERE kind = ? AND target = ? AND account = ''"
+            " AND state = 'inherited'",
+            (kind, target),
+        ).fetchone()
+        if blank:
+            db.execute(
+                "UPDATE checklist_items SET account = ?, handling = ? WHERE id = ?",
+                (account, handling, blank["id"]),
+            )
+            return None
+    elif db.execute(
+        "SELECT 1 FROM checklist_items WHERE kind = ? AND target = ?", (kind, target)
+    ).fetchone():
+        return None  # the device is already listed under its named account(s)
+    return int(
+        db.execute(
+            "INSERT INTO checklist_items"
+            " (kind, target, target_ref, account, handling, note, created_run)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, target, ref, account, handling, note, run_id),
+        ).lastrowid
+    )
+
+
+def _latest_run_with(db: sqlite3.Connection, table: str) -> int | None:
+    row = db.execute(
+        f"SELECT MAX(t.run_id) FROM {table} t JOIN runs r ON r.id = t.run_id"
+        " WHERE r.status NOT IN ('running', 'incomplete', 'failed')"
+    ).fetchone()
+    return row[0]
+
+
+def _latest_class(db: sqlite3.Connection, ip: str) -> str | None:
+    row = db.execute(
+        "SELECT device_class FROM host_observations WHERE ip = ? ORDER BY run_id DESC LIMIT 1",
+        (ip,),
+    ).fetchone()
+    return row["device_class"] if row else None
+
+
+def _registered_platforms() -> set[str]:
+    from rotation.drivers import DRIVERS
+
+    return set(DRIVERS)
+
+
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise UsageError(f"unknown checklist kind {kind!r}; valid: {', '.join(KINDS)}")
+
+
+def _item(row: sqlite3.Row) -> Item:
+    return Item(**{name: row[name] for name in Item.__dataclass_fields__})
