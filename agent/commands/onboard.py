@@ -1,11 +1,136 @@
-"""keyturn onboard: not built yet."""
+"""keyturn onboard: discover, audit, rotate, fill the checklist and report in one go."""
+
+from __future__ import annotations
 
 import click
 
-from agent.errors import NotBuiltError
+MARKS = {
+    "ok": "[green]ok[/]",
+    "findings": "[yellow]findings[/]",
+    "partial": "[yellow]partial[/]",
+    "failed": "[red]FAILED[/]",
+    "skipped": "[dim]skipped[/]",
+    "refused": "[red]refused[/]",
+    "unavailable": "[red]unavailable[/]",
+}
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def onboard() -> None:
-    """Not built yet."""
-    raise NotBuiltError("'keyturn onboard' is not built yet")
+@click.command()
+@click.option("--rotate", is_flag=True, help="Also rotate device passwords (shows the plan first).")
+@click.option("--yes", is_flag=True, help="Approve the rotation plan without asking.")
+@click.option("--json", "json_out", metavar="FILE", help="Also write the summary as JSON ('-').")
+@click.pass_obj
+def onboard(app, rotate: bool, yes: bool, json_out: str | None) -> None:
+    """Discover, audit, rotate and report in one go.
+
+    Stages: discover -> directory audit (skipped without [ad] server/domain) -> rotation
+    (only with --rotate or [rotation] enabled; shows the plan and asks unless --yes) ->
+    credential checklist -> report. A failed stage does not stop the others.
+
+    A run that cannot ask (no terminal, --non-interactive) refuses an unapproved rotation
+    at once with exit 2, before scanning anything. Another run on the same client store
+    makes this one exit 3 at once, touching nothing.
+
+    Exit: 0 all stages ok; 1 findings or partial failures; 2 usage (unapproved rotation,
+    missing bind password); 3 a stage failed or another run holds the store.
+
+    \b
+    Example:
+      keyturn --config acme.toml onboard --rotate
+      keyturn --config acme.toml --non-interactive onboard --rotate --yes
+    """
+    from agent import onboard as domain
+
+    err = _console(stderr=True)
+    result = domain.run(
+        app,
+        rotate=rotate,
+        yes=yes,
+        progress=_progress(err, app.interactive),
+        confirm=_confirm if app.interactive else None,
+    )
+    _print_summary(_console(stderr=False), result)
+    if json_out:
+        text = domain.summary_json(result)
+        if json_out == "-":
+            click.echo(text)
+        else:
+            with open(json_out, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+    raise SystemExit(result.exit_code)
+
+
+def _console(*, stderr: bool):
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=160)  # a log: do not wrap at 80
+    return console
+
+
+def _progress(console, interactive: bool):
+    status = {"current": None}
+
+    def report(stage: str, event: str, outcome) -> None:
+        if event == "start":
+            if interactive:
+                status["current"] = console.status(f"{stage} ...")
+                status["current"].start()
+            else:
+                console.print(f"- {stage} ...")
+            return
+        if status["current"] is not None:
+            status["current"].stop()
+            status["current"] = None
+        from rich.markup import escape
+
+        detail = f": {escape(outcome.detail)}" if outcome.detail else ""
+        console.print(
+            f"{MARKS.get(outcome.status, outcome.status)} {stage} ({outcome.seconds:.1f} s)"
+            f"{detail}",
+            soft_wrap=True,
+        )
+
+    return report
+
+
+def _confirm(plan: str) -> bool:
+    click.echo(plan, err=True)
+    return click.confirm("Rotate these passwords now?", default=False, err=True)
+
+
+def _print_summary(console, result) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    s = result.summary
+    table = Table(title=f"Onboarding summary (run {result.run_id})", show_header=False)
+    table.add_column("what")
+    table.add_column("result", overflow="fold")
+    for stage in result.stages:
+        table.add_row(f"stage {stage.name}", MARKS.get(stage.status, stage.status))
+    classes = ", ".join(f"{k} {v}" for k, v in sorted(s["hosts_by_class"].items()))
+    table.add_row("hosts", f"{s['hosts']}" + (f" ({classes})" if classes else ""))
+    table.add_row("privileged accounts", str(s["privileged_accounts"]))
+    table.add_row("dial-in allowed", str(s["dialin_allowed"]))
+    rotations = s["rotations"]
+    table.add_row(
+        "rotations",
+        f"rotated {rotations.get('rotated', 0)}, failed {rotations.get('failed', 0)}"
+        + "".join(
+            f", {k} {v}" for k, v in sorted(rotations.items()) if k not in ("rotated", "failed")
+        ),
+    )
+    findings = ", ".join(f"{k} {v}" for k, v in sorted(s["findings"].items())) or "none"
+    table.add_row("findings", findings)
+    checklist = s["checklist"]
+    table.add_row(
+        "checklist",
+        f"open {checklist['open']}, changed {checklist['changed']}, "
+        f"not applicable {checklist['not_applicable']}, accepted risk "
+        f"{checklist['accepted_risk']} ({checklist['added']} new)",
+    )
+    table.add_row("report", escape(", ".join(s["report"])) or "none")
+    table.add_row("exit code", str(result.exit_code))
+    console.print(table)
