@@ -1,11 +1,146 @@
-"""keyturn ad: not built yet."""
+"""keyturn ad: audit Active Directory over LDAP (read-only) and store the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
 
 import click
 
-from agent.errors import NotBuiltError
+from agent.errors import EXIT_FINDINGS, UsageError
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def ad() -> None:
-    """Not built yet."""
-    raise NotBuiltError("'keyturn ad' is not built yet")
+@click.command()
+@click.option("--domain", metavar="DNS_NAME", help="Find a DC via DNS SRV records.")
+@click.option("--server", metavar="HOST[:PORT]", help="Talk to this DC (wins over --domain).")
+@click.option("--user", metavar="USER", help="Bind as USER (UPN, DOMAIN\\user or plain name).")
+@click.option("--password-env", metavar="VAR", help="Read the password from variable VAR.")
+@click.option("--password-prompt", is_flag=True, help="Ask for the password (hidden).")
+@click.option("--ldaps", "transport", flag_value="ldaps", help="LDAP over TLS, port 636 (default).")
+@click.option("--starttls", "transport", flag_value="starttls", help="StartTLS on port 389.")
+@click.option(
+    "--insecure-ldap", "transport", flag_value="ldap",
+    help="Plain LDAP: the password crosses the network in clear. Avoid.",
+)  # fmt: skip
+@click.option("--ca-file", metavar="PEM", help="CA certificate(s) the DC's certificate must chain to.")
+@click.option("--tls-insecure", is_flag=True, help="Skip certificate validation (recorded).")
+@click.option("--kerberos", is_flag=True, help="GSSAPI bind with your ticket (keyturn[kerberos]).")
+@click.option("--ntlm", is_flag=True, help="NTLM bind (Windows DCs only; never works on Samba).")
+@click.option("--dns-server", metavar="IP", help="Resolver for the SRV lookup of --domain.")
+@click.option("--stale-days", type=click.IntRange(min=1), metavar="N", help="Stale after N days.")
+@click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON ('-': stdout).")
+@click.pass_obj
+def ad(
+    app, domain, server, user, password_env, password_prompt, transport, ca_file, tls_insecure,
+    kerberos, ntlm, dns_server, stale_days, json_out,
+) -> None:  # fmt: skip
+    """Audit Active Directory: admins, dial-in, service and backdoor accounts.
+
+    Reads (never writes) the domain over LDAPS: every effective member of the privileged
+    groups (found by well-known SID, so localised names work) with the nesting path and
+    primary-group members, RRAS/dial-in rights, service accounts, server and workstation
+    counts, and hygiene findings (kerberoastable, AS-REP roastable, unconstrained
+    delegation, stale, orphaned adminCount, ...). The bind is tried exactly once: a wrong
+    password exits 3 without retrying. Exit 1 when any finding fired.
+
+    Password: --password-env VAR, --password-prompt, or the keyring entry for
+    (server or domain, user). Defaults come from the site config's [ad] table.
+
+    \b
+    Example:
+      keyturn --config acme.toml ad --server 10.20.0.5 --user audit@acme.local \\
+          --ca-file acme-ca.pem --json ad.json
+      keyturn ad --domain acme.local --user audit@acme.local --password-prompt
+    """
+    from agent.directory import AdRequest, run_ad_audit
+
+    config = app.config
+    settings = config.ad
+    if kerberos and ntlm:
+        raise UsageError("--kerberos and --ntlm exclude each other")
+    if ca_file and tls_insecure:
+        raise UsageError("--ca-file and --tls-insecure exclude each other")
+    user = user or settings.user
+    if not user and not kerberos:
+        raise UsageError("name the bind account: --user USER (or user in the [ad] table)")
+    transport = transport or settings.transport
+    method = "kerberos" if kerberos or settings.kerberos else "ntlm" if ntlm else "simple"
+    request = AdRequest(
+        user=user or "",
+        domain=domain or (None if server else settings.domain),
+        server=server or (None if domain else settings.server),
+        transport=transport,
+        # A site config that sets transport = "ldap" has opted in as explicitly as the flag.
+        allow_plain=transport == "ldap",
+        ca_file=ca_file or (None if tls_insecure else settings.ca_file),
+        tls_insecure=tls_insecure or settings.tls_insecure,
+        method=method,
+        dns_server=dns_server,
+        stale_days=stale_days or settings.stale_days,
+    )
+    if method != "kerberos":
+        password = _password(app, request, password_env or settings.password_env, password_prompt)
+        request = _with_password(request, password)
+    if request.tls_insecure:
+        click.echo("keyturn: warning: --tls-insecure: the DC's certificate is not validated; "
+                   "anyone on the path can read the bind password", err=True)
+    guard = config.scope_guard()
+    with app.lock("ad"):
+        document = run_ad_audit(app.store, request, guard, operator=app.operator,
+                                client=config.client)
+        app.audit.append("ad.audit", document["domain"]["dns_name"], "ok", run_id=document["run_id"],
+                         detail={"server": document["ldap"]["server"],
+                                 "findings": len(document["findings"]),
+                                 "tls_insecure": request.tls_insecure})
+    _output(document, json_out)
+    if document["findings"]:
+        sys.exit(EXIT_FINDINGS)
+
+
+def _password(app, request, password_env: str | None, prompt: bool):
+    from agent.secret import Secret
+
+    if password_env:
+        value = os.environ.get(password_env)
+        if not value:
+            raise UsageError(f"--password-env {password_env}: that variable is not set")
+        return Secret(value)
+    if prompt:
+        if not app.interactive:
+            raise UsageError("--password-prompt needs a terminal (or use --password-env)")
+        return Secret(click.prompt(f"Password for {request.user}", hide_input=True))
+    stored = app.secret_store.get(request.keyring_host, request.user)
+    if stored is None:
+        raise UsageError(
+            f"no password for {request.user}@{request.keyring_host}: use --password-env, "
+            "--password-prompt, or store it with 'keyturn secrets'"
+        )
+    return stored
+
+
+def _with_password(request, password):
+    from dataclasses import replace
+
+    return replace(request, password=password)
+
+
+def _output(document: dict, json_out: str | None) -> None:
+    from agent.secret import json_default
+
+    text = json.dumps(document, indent=2, default=json_default)
+    if json_out == "-":
+        click.echo(text)
+    elif json_out:
+        with open(json_out, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    if json_out != "-":
+        counts = document["counts"]
+        click.echo(
+            f"run {document['run_id']}: {document['domain']['dns_name']}: "
+            f"{counts['users']} users, {counts['computers']} computers, "
+            f"{counts['privileged_accounts']} privileged accounts, "
+            f"{counts['findings']} findings"
+        )
+        for finding in document["findings"]:
+            click.echo(f"  {finding['severity']:<8} {finding['rule']:<34} {finding['account']}")
