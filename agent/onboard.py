@@ -33,7 +33,8 @@ log = get_logger("onboard")
 STAGE_STATUSES = ("ok", "findings", "partial", "failed", "skipped", "refused", "unavailable")
 STAGES = ("discover", "ad", "rotate", "checklist", "report")
 
-Progress = Callable[[str, str, "StageOutcome | None"], None]  # stage, event, outcome
+# (stage, event, payload): "start" (None), "tick" (a line of progress), "done" (StageOutcome)
+Progress = Callable[[str, str, Any], None]
 Confirm = Callable[[str], bool]
 
 
@@ -67,7 +68,13 @@ class Context:
     rotate: bool
     approved: bool
     confirm: Confirm | None
+    progress: Progress
     outcomes: dict[str, StageOutcome] = field(default_factory=dict)
+    current: str = ""
+
+    def tick(self, text: str) -> None:
+        """A stage's own progress (sweep counts, devices done) for the terminal."""
+        self.progress(self.current, "tick", text)
 
 
 def check_request(app: AppContext, *, rotate: bool, yes: bool) -> bool:
@@ -100,9 +107,10 @@ def run(
         app.audit.append("onboard.start", app.config.client, "started", detail={"rotate": wanted})
         store = app.store
         run_id = store.begin_run("onboard", app.operator, app.config.client)
-        ctx = Context(app, run_id, wanted, yes, confirm)
+        ctx = Context(app, run_id, wanted, yes, confirm, report)
         try:
             for name in STAGES:
+                ctx.current = name
                 report(name, "start", None)
                 outcome = _run_stage(ctx, name, getattr(stages, f"stage_{name}"))
                 ctx.outcomes[name] = outcome

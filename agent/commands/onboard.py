@@ -73,6 +73,10 @@ def _progress(console, interactive: bool):
     status = {"current": None}
 
     def report(stage: str, event: str, outcome) -> None:
+        if event == "tick":
+            if status["current"] is not None:
+                status["current"].update(f"{stage}: {outcome}")
+            return
         if event == "start":
             if interactive:
                 status["current"] = console.status(f"{stage} ...")

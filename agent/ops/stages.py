@@ -38,7 +38,49 @@ def preflight(app: AppContext) -> None:
 
 
 def stage_discover(ctx: Context) -> StageOutcome:
-    return _unavailable("discover", "agent.discovery has no store-writing entry point yet")
+    try:
+        from agent.discovery import Options, run_discovery
+    except ImportError as exc:
+        return _unavailable("discover", f"discovery is not installed ({exc})")
+    from agent.secret import Secret
+
+    app = ctx.app
+    config = app.config
+    settings = config.discover
+    options = Options(
+        iface=settings.iface,
+        rate=settings.rate,
+        ports=settings.ports,
+        nmap=settings.nmap,
+        communities=[Secret(c) for c in settings.snmp_communities],
+    )
+
+    def progress(stage: str, done: int, total: int, found: int) -> None:
+        ctx.tick(f"{stage}: {done}/{total}, {found} found")
+
+    document = run_discovery(
+        app.store,
+        config.scope_guard(),
+        options,
+        operator=app.operator,
+        client=config.client,
+        progress=progress,
+    )
+    diff = document.get("diff") or {}
+    detail = f"{len(document['hosts'])} hosts" + (
+        f"; {len(diff.get('new', []))} new, {len(diff.get('gone', []))} gone, "
+        f"{len(diff.get('changed', []))} changed since run {diff['previous_run_id']}"
+        if diff.get("previous_run_id")
+        else ""
+    )
+    if document["errors"]:
+        detail += f"; {len(document['errors'])} error(s): {document['errors'][0]}"
+    return StageOutcome(
+        "discover",
+        "partial" if document["errors"] else "ok",
+        detail,
+        run_ids=[document["run_id"]],
+    )
 
 
 def stage_ad(ctx: Context) -> StageOutcome:
