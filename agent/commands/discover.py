@@ -1,11 +1,147 @@
-"""keyturn discover: not built yet."""
+"""keyturn discover: sweep the scope, enrich live hosts, store the run and show the diff."""
+
+from __future__ import annotations
+
+import json
+import sys
 
 import click
 
-from agent.errors import NotBuiltError
+from agent.errors import EXIT_FINDINGS, UsageError
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def discover() -> None:
-    """Not built yet."""
-    raise NotBuiltError("'keyturn discover' is not built yet")
+@click.command()
+@click.option("--scope", multiple=True, metavar="CIDR", help="Network to sweep (repeatable).")
+@click.option("--exclude", multiple=True, metavar="CIDR", help="Never send to these (repeatable).")
+@click.option("--iface", metavar="IFACE", help="Interface for the ARP sweep when several fit.")
+@click.option("--rate", metavar="PPS", help="ARP requests per second, or 'max'. Default 3000.")
+@click.option("--ports", metavar="top100|LIST", help="Ports nmap checks: top100 or 22,80,443.")
+@click.option("--no-nmap", is_flag=True, help="Sweep only: no service, OS or NetBIOS scan.")
+@click.option("--snmp-community", multiple=True, metavar="NAME", help="SNMP v2c community to try.")
+@click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON ('-': stdout).")
+@click.option(
+    "--import-nmap",
+    metavar="FILE.xml",
+    type=click.Path(dir_okay=False),
+    help="Take an existing nmap XML scan into the inventory instead of scanning.",
+)
+@click.pass_obj
+def discover(
+    app, scope, exclude, iface, rate, ports, no_nmap, snmp_community, json_out, import_nmap
+) -> None:
+    """Sweep the scope and review every IP device.
+
+    ARP-sweeps local segments, ping-sweeps routed ones with nmap, then asks nmap for services
+    and OS, reverse DNS and NetBIOS for names and SNMP (only with the communities you give)
+    for system descriptions, and classifies each device (class and netmiko platform). The run
+    is stored with a diff against the previous discover run; a MAC change on an IP is flagged.
+    Needs root or CAP_NET_RAW.
+
+    \b
+    Example:
+      keyturn --config acme.toml discover --scope 10.20.0.0/24 --exclude 10.20.0.5 --json -
+      keyturn discover --import-nmap old-provider-scan.xml
+    """
+    from agent.discovery import Options, import_scan, run_discovery
+    from agent.secret import Secret
+
+    config = app.config
+    settings = config.discover
+    if import_nmap:
+        guard = config.scope_guard(list(scope), list(exclude)) if (scope or config.scope) else None
+        document = import_scan(
+            app.store, import_nmap, guard, operator=app.operator, client=config.client
+        )
+    else:
+        guard = config.scope_guard(list(scope), list(exclude))
+        options = Options(
+            iface=iface or settings.iface,
+            rate=_rate(rate, settings.rate),
+            ports=ports or settings.ports,
+            nmap=settings.nmap and not no_nmap,
+            communities=[Secret(c) for c in (snmp_community or settings.snmp_communities)],
+        )
+        from agent.discovery.interfaces import require_net_raw
+
+        require_net_raw()  # one line and exit 2 before the store or any packet
+        with _progress(app.interactive and json_out != "-") as progress:
+            document = run_discovery(
+                app.store, guard, options, operator=app.operator, client=config.client,
+                progress=progress,
+            )  # fmt: skip
+    _output(document, json_out)
+    if document["errors"]:
+        sys.exit(EXIT_FINDINGS)
+
+
+def _rate(flag: str | None, configured: int) -> int | None:
+    if flag is None:
+        return configured
+    if flag == "max":
+        return None
+    if not flag.isdigit() or int(flag) <= 0:
+        raise UsageError(f"--rate takes packets per second or 'max' (got {flag!r})")
+    return int(flag)
+
+
+class _progress:
+    """A rich progress bar on a terminal (stderr); silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("found {task.fields[found]}"), console=Console(stderr=True),
+            transient=True,
+        )  # fmt: skip
+        self.bar.start()
+        return self.update
+
+    def update(self, stage: str, done: int, total: int, found: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total, found=found)
+        self.bar.update(self.tasks[stage], completed=done, total=total, found=found)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _output(document: dict, json_out: str | None) -> None:
+    text = json.dumps(document, indent=2, sort_keys=True)
+    if json_out == "-":
+        click.echo(text)
+    elif json_out:
+        with open(json_out, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    diff = document["diff"]
+    for moved in diff["mac_changed"]:
+        click.secho(
+            f"WARNING: {moved['ip']} now answers from MAC {moved['new']} "
+            f"(was {moved['old']}): replaced device or ARP spoofing",
+            fg="red", bold=True, err=True,
+        )  # fmt: skip
+    for error in document["errors"]:
+        click.echo(f"keyturn: warning: {error}", err=True)
+    if json_out == "-":
+        return
+    for host in document["hosts"]:
+        ports = ",".join(str(p["port"]) for p in host["ports"] if p["state"] == "open")
+        click.echo(
+            f"{host['ip']:<16}{host['mac'] or '-':<19}{(host['vendor'] or '-')[:22]:<23}"
+            f"{host['device_class']:<13}{host['platform'] or '-':<19}{ports}"
+        )
+    click.echo(
+        f"run {document['run_id']}: {len(document['hosts'])} hosts; "
+        f"{len(diff['new'])} new, {len(diff['gone'])} gone, {len(diff['changed'])} changed"
+        + (f" since run {diff['previous_run_id']}" if diff["previous_run_id"] else "")
+    )

@@ -1,0 +1,96 @@
+"""Discovery: find every IP device in the authorised scope and say what it is.
+
+Entry points for the CLI and other engineers: :func:`run_discovery` (sweep, enrich, store)
+and :func:`import_scan` (an existing nmap XML scan into the inventory). Both return the JSON
+document that is also stored as the run's ``discover`` document.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent.discovery.run import Options, Outcome, Progress
+from agent.scope import ScopeGuard
+
+__all__ = ["Options", "Outcome", "Progress", "import_scan", "run_discovery"]
+
+
+def run_discovery(
+    store,
+    guard: ScopeGuard,
+    options: Options,
+    *,
+    operator: str,
+    client: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Sweep and enrich the scope, store the run, and return its document (with ``diff``).
+
+    Raises PrivilegeError before anything is sent or stored when raw sockets are not allowed.
+    """
+    from agent.discovery import interfaces, run
+
+    interfaces.require_net_raw()
+    with store.run("discover", operator, client) as run_id:
+        outcome = run.discover(guard, options, progress)
+        return _finish(store, run_id, guard, outcome, options)
+
+
+def import_scan(
+    store,
+    path: str | Path,
+    guard: ScopeGuard | None,
+    *,
+    operator: str,
+    client: str | None = None,
+) -> dict[str, Any]:
+    """Take an existing nmap XML scan into the inventory as a discover run (no packets sent)."""
+    from agent.discovery import nmapscan, run
+
+    found, errors = nmapscan.import_xml(path)
+    hosts, notes = run.from_import(found, guard)
+    outcome = Outcome(hosts=hosts, errors=[f"nmap: {e}" for e in errors], notes=notes)
+    outcome.notes.insert(0, f"imported from {Path(path).name}")
+    with store.run("discover", operator, client) as run_id:
+        return _finish(store, run_id, guard, outcome, None)
+
+
+def _finish(
+    store, run_id: int, guard: ScopeGuard | None, outcome: Outcome, options: Options | None
+) -> dict[str, Any]:
+    from inventory import hosts as inventory_hosts
+
+    status = "partial" if outcome.errors else "ok"
+    summary = {
+        "hosts": len(outcome.hosts),
+        "errors": len(outcome.errors),
+        "classes": _count(h.device_class for h in outcome.hosts),
+    }
+    store.finish_run(run_id, status, summary)
+    run = store.get_run(run_id)
+    document: dict[str, Any] = {
+        "run_id": run_id,
+        "started": run.started,
+        "finished": run.finished,
+        "status": status,
+        "scope": [str(n) for n in guard.include] if guard else [],
+        "exclude": [str(n) for n in guard.exclude] if guard else [],
+        "ports": options.ports if options and options.nmap else None,
+        "hosts": [h.to_json() for h in outcome.hosts],
+        "errors": outcome.errors,
+        "notes": outcome.notes,
+        "stats": outcome.stats,
+    }
+    document["diff"] = inventory_hosts.diff(
+        inventory_hosts.previous_document(store, before=run_id), document
+    )
+    inventory_hosts.save(store, run_id, document)
+    return document
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts

@@ -1,0 +1,70 @@
+"""The IPv4 interfaces of the namespace keyturn runs in, and which of them is local to a scope."""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import socket
+import struct
+import subprocess
+from dataclasses import dataclass
+
+from agent.errors import OperationFailed, PrivilegeError
+
+SIOCGIFHWADDR = 0x8927
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    mac: str
+    address: ipaddress.IPv4Address
+    network: ipaddress.IPv4Network
+
+
+def local_interfaces() -> list[Interface]:
+    """Every up, non-loopback interface with an IPv4 address (one entry per address).
+
+    ``ip -j`` rather than ioctls: it lists secondary addresses too, and it reads the namespace
+    of this thread (``/sys`` may show another namespace's devices after a setns).
+    """
+    try:
+        out = subprocess.run(
+            ["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise OperationFailed(f"cannot list interfaces with ip(8): {exc}") from exc
+    result = []
+    for link in json.loads(out or "[]"):
+        if "LOOPBACK" in link.get("flags", []) or "UP" not in link.get("flags", []):
+            continue
+        for info in link.get("addr_info", []):
+            if info.get("family") != "inet":
+                continue
+            iface = ipaddress.IPv4Interface(f"{info['local']}/{info['prefixlen']}")
+            result.append(
+                Interface(link["ifname"], _hwaddr(link["ifname"]), iface.ip, iface.network)
+            )
+    return result
+
+
+def _hwaddr(name: str) -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        raw = fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, struct.pack("256s", name[:15].encode()))
+    return ":".join(f"{b:02x}" for b in raw[18:24])
+
+
+def require_net_raw() -> None:
+    """Fail with one clear line before any work when raw sockets are not allowed.
+
+    Opening (and closing) a packet socket is the only honest test: CAP_NET_RAW may come from
+    root, a file capability or an ambient set, and user namespaces change what each means.
+    """
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except PermissionError:
+        raise PrivilegeError(
+            "discover needs CAP_NET_RAW (raw ARP frames, nmap SYN and OS scans): "
+            "run as root or grant the capability"
+        ) from None

@@ -1,0 +1,222 @@
+"""One discovery: privilege check, sweeps (ARP on local segments, nmap ping when routed),
+enrichment, names, SNMP and classification. Packets only ever go to addresses the scope
+guard allowed; failures of one stage are recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.discovery import arp, classify, names, nmapscan, snmp
+from agent.discovery.interfaces import Interface, local_interfaces, require_net_raw
+from agent.discovery.model import Host
+from agent.errors import KeyturnError, UsageError
+from agent.logsetup import get_logger
+from agent.scope import ScopeGuard
+from agent.secret import Secret
+
+log = get_logger(__name__)
+
+# stage, done, total, found
+Progress = Callable[[str, int, int, int], None]
+
+
+@dataclass
+class Options:
+    iface: str | None = None
+    rate: int | None = 3000  # None: as fast as the socket takes frames
+    ports: str = "top100"
+    nmap: bool = True
+    communities: Sequence[str | Secret] = ()
+    retries: int = 2
+
+
+@dataclass
+class Outcome:
+    hosts: list[Host] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_sweep(
+    guard: ScopeGuard, interfaces: Sequence[Interface], iface: str | None
+) -> tuple[dict[str, tuple[Interface, list[ipaddress.IPv4Address]]], list[ipaddress.IPv4Address]]:
+    """Split the scope into ARP targets per local interface and routed targets.
+
+    An address on a network that several interfaces share is ambiguous: the operator names
+    the interface with --iface. Only addresses the guard allows are ever listed.
+    """
+    if iface and not any(i.name == iface for i in interfaces):
+        raise UsageError(f"--iface {iface}: no such interface with an IPv4 address here")
+    local: dict[str, tuple[Interface, list[ipaddress.IPv4Address]]] = {}
+    routed: list[ipaddress.IPv4Address] = []
+    ambiguous: set[str] = set()
+    for address in guard.addresses():
+        if address.version != 4:
+            continue
+        holders = [i for i in interfaces if address in i.network]
+        if iface and any(i.name == iface for i in holders):
+            holders = [i for i in holders if i.name == iface]
+        if not holders:
+            routed.append(address)
+            continue
+        if len({i.name for i in holders}) > 1:
+            ambiguous.update(i.name for i in holders)
+            continue
+        local.setdefault(holders[0].name, (holders[0], []))[1].append(address)
+    if ambiguous:
+        raise UsageError(
+            f"the scope is local to several interfaces ({', '.join(sorted(ambiguous))}): "
+            "choose one with --iface"
+        )
+    return local, routed
+
+
+def discover(guard: ScopeGuard, options: Options, progress: Progress | None = None) -> Outcome:
+    require_net_raw()
+    interfaces = local_interfaces()
+    own = {str(i.address) for i in interfaces}
+    local, routed = plan_sweep(guard, interfaces, options.iface)
+    outcome = Outcome()
+    hosts: dict[str, Host] = {}
+    report = progress or (lambda *_args: None)
+
+    for name, (interface, targets) in local.items():
+
+        def tick(sent: int, total: int, found: int, _n: str = name) -> None:
+            report(f"ARP sweep {_n}", sent, total, found)
+
+        result = arp.sweep(
+            interface, targets, rate=options.rate, retries=options.retries, progress=tick
+        )
+        outcome.stats[f"arp:{name}"] = {
+            "targets": len(targets),
+            "sent": result.sent,
+            "found": len(result.replies),
+            "seconds": round(result.elapsed, 3),
+            "configured_rate": options.rate or "max",
+            "achieved_rate": round(result.achieved_rate),
+        }
+        for ip, mac in result.replies.items():
+            host = hosts.setdefault(ip, Host(ip=ip))
+            host.mac = mac
+            host.add_source("arp")
+        for ip, macs in result.conflicts.items():
+            outcome.errors.append(f"{ip} answered ARP from several MACs: {', '.join(macs)}")
+
+    if routed:
+        report("ping sweep (routed)", 0, len(routed), len(hosts))
+        networks = list(ipaddress.collapse_addresses(routed))
+        try:
+            live, errors = nmapscan.routed_sweep(networks, guard, own)
+            outcome.errors.extend(f"nmap ping sweep: {e}" for e in errors)
+            for ip, reason in live.items():
+                hosts.setdefault(ip, Host(ip=ip)).add_source(reason)
+        except KeyturnError as exc:
+            outcome.errors.append(f"routed sweep: {exc}")
+        report("ping sweep (routed)", len(routed), len(routed), len(hosts))
+
+    for host in hosts.values():
+        host.vendor = names.vendor(host.mac)
+        host.mac_randomized = names.mac_randomized(host.mac)
+    live_ips = sorted(hosts, key=ipaddress.ip_address)
+
+    if options.nmap and live_ips:
+        _enrich(hosts, live_ips, guard, options, own, outcome, report)
+    elif not options.nmap:
+        outcome.notes.append("nmap enrichment skipped (--no-nmap)")
+
+    rdns, note = names.reverse_dns(live_ips)
+    if note:
+        outcome.notes.append(note)
+    for ip, name in rdns.items():
+        hosts[ip].add_hostname(name)
+
+    if options.communities and live_ips:
+        report("SNMP", 0, len(live_ips), len(hosts))
+        try:
+            answers = snmp.query(live_ips, options.communities, guard)
+        except OSError as exc:
+            answers = {}
+            outcome.errors.append(f"SNMP: {exc}")
+        for ip, values in answers.items():
+            hosts[ip].snmp = values
+            hosts[ip].add_source("snmp")
+            if values.get("sys_name"):
+                hosts[ip].add_hostname(values["sys_name"])
+        report("SNMP", len(live_ips), len(live_ips), len(answers))
+    outcome.notes.append("mDNS names not queried")
+
+    for ip in live_ips:
+        classify.apply(hosts[ip])
+    outcome.hosts = [hosts[ip] for ip in live_ips]
+    return outcome
+
+
+def _enrich(
+    hosts: dict[str, Host],
+    live_ips: list[str],
+    guard: ScopeGuard,
+    options: Options,
+    own: set[str],
+    outcome: Outcome,
+    report: Progress,
+) -> None:
+    done = 0
+
+    def tick(batch: int) -> None:
+        nonlocal done
+        done += batch
+        report("nmap services/OS", done, len(live_ips), len(hosts))
+
+    report("nmap services/OS", 0, len(live_ips), len(hosts))
+    try:
+        found, errors = nmapscan.enrich(live_ips, options.ports, guard, own=own, progress=tick)
+    except KeyturnError as exc:
+        outcome.errors.append(f"nmap enrichment: {exc}")
+        return
+    outcome.errors.extend(f"nmap: {e}" for e in errors)
+    for ip, scanned in found.items():
+        if ip in hosts:
+            merge(hosts[ip], scanned)
+    smb = [ip for ip in live_ips if hosts[ip].open_ports() & {139, 445}]
+    if smb:
+        try:
+            netbios, errors = nmapscan.netbios_names(smb, guard)
+        except KeyturnError as exc:
+            outcome.errors.append(f"NetBIOS names: {exc}")
+            return
+        outcome.errors.extend(f"nmap nbstat: {e}" for e in errors)
+        for ip, name in netbios.items():
+            hosts[ip].add_hostname(name)
+
+
+def merge(host: Host, scanned: Host) -> None:
+    """Fold nmap's view of a host into what the sweep saw (the sweep's MAC wins)."""
+    host.add_source("nmap")
+    host.mac = host.mac or scanned.mac
+    host.ports = scanned.ports
+    host.os = scanned.os
+    host.http_title = scanned.http_title or host.http_title
+    for name in scanned.hostnames:
+        host.add_hostname(name)
+
+
+def from_import(found: dict[str, Host], guard: ScopeGuard | None) -> tuple[list[Host], list[str]]:
+    """Hosts of an imported nmap XML scan, limited to the scope when one is configured."""
+    notes = []
+    kept = []
+    for ip in sorted(found, key=ipaddress.ip_address):
+        host = found[ip]
+        if guard is not None and not guard.allows(ip):
+            notes.append(f"{ip} in the imported scan is outside the scope: left out")
+            continue
+        host.vendor = names.vendor(host.mac) or host.vendor
+        host.mac_randomized = names.mac_randomized(host.mac)
+        classify.apply(host)
+        kept.append(host)
+    return kept, notes
