@@ -92,6 +92,8 @@ def _admin_privileges(r: Report) -> Assessment:
 
 
 def _granting(r: Report) -> Assessment:
+    if not r["runs"]["ad"]:
+        return NOT_EVIDENCED, "No Active Directory audit in the store."
     base = r["runs"]["baseline"]
     if not (base["ad"] or base["discover"]):
         return PARTIAL, "Single run only: current rights listed, no earlier run to compare."
