@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,12 @@ def _read_holder(fd: int) -> dict[str, Any] | None:
 
 
 def _describe_holder(fd: int) -> str:
-    info = _read_holder(fd)
+    # The holder writes its name just after taking the lock: give it a moment to appear.
+    for _attempt in range(25):
+        info = _read_holder(fd)
+        if info:
+            break
+        time.sleep(0.02)
     if not info:
         return "holder unknown"
     return (
