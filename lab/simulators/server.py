@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
+from asyncssh.kex import get_default_kex_algs
 
 from lab.simulators import state
 from lab.simulators.platforms import PLATFORMS
@@ -22,6 +23,11 @@ LEGACY_KEX = ("diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1
 LEGACY_HOST_KEY_ALGS = (b"ssh-rsa",)
 LEGACY_CIPHERS = ("aes128-ctr", "aes256-ctr", "aes128-cbc", "aes256-cbc")
 LEGACY_MACS = ("hmac-sha1", "hmac-sha2-256")
+# A current device offers asyncssh's defaults minus SHA-1, so only legacy ones need it.
+MODERN_KEX = tuple(
+    alg.decode() for alg in get_default_kex_algs()
+    if not alg.endswith(b"-sha1") and not alg.startswith(b"gss-")
+)
 
 
 @dataclass
@@ -170,7 +176,7 @@ def _host_keys(device: Device) -> list[asyncssh.SSHKeyPair]:
 
 async def start_device(device: Device) -> asyncssh.SSHAcceptor:
     host, port = device.spec.host_port
-    options: dict = {}
+    options: dict = {"kex_algs": list(MODERN_KEX)}
     if device.spec.legacy:
         options = {
             "kex_algs": list(LEGACY_KEX),
