@@ -219,6 +219,12 @@ def diff_hosts(store: Store, old_run: int | None, new_run: int | None) -> list[d
         return []
     old = {h["host_id"]: h for h in hosts_as_of(store, old_run)}
     new = {h["host_id"]: h for h in hosts_as_of(store, new_run)}
+    # A sweep-only run (discover --no-nmap records "ports": null) saw no ports at all: that
+    # is no evidence that any port closed or opened.
+    compare_ports = all(
+        run_document(store, run, "discover").get("ports", "") is not None
+        for run in (old_run, new_run)
+    )
     pairs = [(old[i], new[i]) for i in old.keys() & new.keys()]
     old_left = {h["ip"]: h for i, h in old.items() if i not in new}
     new_left = {h["ip"]: h for i, h in new.items() if i not in old}
@@ -248,6 +254,8 @@ def diff_hosts(store: Store, old_run: int | None, new_run: int | None) -> list[d
             )
         if before["ip"] != ip:
             changes.append(_change("ip_changed", "info", ip, old=before["ip"], new=ip))
+        if not compare_ports:
+            continue
         was, now = _open_ports(before), _open_ports(after)
         for port in sorted(now.keys() - was.keys()):
             changes.append(_change("port_opened", "medium", ip, new=now[port]))

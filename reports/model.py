@@ -20,10 +20,11 @@ from reports.controls import control_mapping
 
 SCHEMA = "keyturn.report/1"
 SEVERITIES = ("critical", "high", "medium", "low", "info")
-# Rotation statuses the engine may record; anything not listed here counts as a failure, so an
-# unknown status is never silently reported as done.
-ROTATION_DONE = frozenset({"ok", "rotated", "changed", "success", "done"})
-ROTATION_NOT_ATTEMPTED = frozenset({"skipped", "dry_run", "planned", "pending"})
+# Rotation statuses as rotation/results.py defines them; anything else (failed, rolled_back,
+# needs_attention, a row left "running" by a crash) counts as a failure, so an unknown status
+# is never silently reported as done.
+ROTATION_DONE = frozenset({"rotated"})
+ROTATION_NOT_ATTEMPTED = frozenset({"unchanged", "skipped"})
 
 
 def build_report(
@@ -76,7 +77,9 @@ def build_report(
         "hosts": hosts,
         "privileged_groups": groups,
         "rras": _rras(ad_doc.get("rras")),
-        "service_accounts": _service_accounts(ad_doc.get("service_accounts") or [], findings),
+        "service_accounts": _service_accounts(
+            store, ad_id, ad_doc.get("service_accounts") or [], findings
+        ),
         "findings": findings,
         "rotations": rotations,
         "changes": changes,
@@ -177,13 +180,16 @@ def _findings(store: Store, ad_id: int | None, ad_doc: dict[str, Any]) -> list[d
     for finding in rows:
         if not isinstance(finding["detail"], str | None):
             finding["detail"] = str(finding["detail"])
-        found = queries.directory_object(store, ad_id, finding["subject"] or "")
-        attributes = found["attributes"] if found else {}
-        finding["description"] = (
-            attributes.get("description") if isinstance(attributes, dict) else None
-        )
+        finding["description"] = _description(store, ad_id, finding["subject"] or "")
     order = {s: n for n, s in enumerate(SEVERITIES)}
     return sorted(rows, key=lambda f: (order.get(f["severity"], 9), f["rule"] or ""))
+
+
+def _description(store: Store, ad_id: int | None, sam: str) -> str | None:
+    """The account's AD description: often where a predecessor left a hint or a password."""
+    found = queries.directory_object(store, ad_id, sam)
+    attributes = found["attributes"] if found else None
+    return attributes.get("description") if isinstance(attributes, dict) else None
 
 
 def _rras(rras: dict[str, Any] | None) -> dict[str, Any]:
@@ -203,7 +209,9 @@ def _label(item: Any) -> str:
     return str(item)
 
 
-def _service_accounts(accounts: list[Any], findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _service_accounts(
+    store: Store, ad_id: int | None, accounts: list[Any], findings: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     rules: dict[str, list[str]] = {}
     for finding in findings:
         rules.setdefault((finding["subject"] or "").lower(), []).append(finding["rule"])
@@ -217,7 +225,8 @@ def _service_accounts(accounts: list[Any], findings: list[dict[str, Any]]) -> li
                 "spns": list(account.get("spns") or []),
                 "privileged": bool(account.get("privileged")),
                 "enabled": account.get("enabled"),
-                "description": account.get("description"),
+                "kerberoastable": account.get("kerberoastable"),
+                "description": account.get("description") or _description(store, ad_id, sam),
                 "rules": sorted(set(rules.get(sam.lower(), []))),
             }
         )

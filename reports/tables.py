@@ -105,9 +105,25 @@ def report_tables(r: dict[str, Any]) -> dict[str, Table]:
             ],
         ),
         "service_accounts": (
-            ["account", "spns", "privileged", "enabled", "flagged_by", "description"],
             [
-                [a["sam"], a["spns"], a["privileged"], a["enabled"], a["rules"], a["description"]]
+                "account",
+                "spns",
+                "privileged",
+                "kerberoastable",
+                "enabled",
+                "flagged_by",
+                "description",
+            ],
+            [
+                [
+                    a["sam"],
+                    a["spns"],
+                    a["privileged"],
+                    a["kerberoastable"],
+                    a["enabled"],
+                    a["rules"],
+                    a["description"],
+                ]
                 for a in r["service_accounts"]
             ],
         ),

@@ -245,7 +245,9 @@ def _ad_document(run_id: int, *, with_mallory: bool) -> dict[str, Any]:
     }
 
 
-def _insert_discover(db, run_id: int, hosts: list[dict[str, Any]]) -> None:
+def _insert_discover(
+    db, run_id: int, hosts: list[dict[str, Any]], ports_spec: str | None = "top100"
+) -> None:
     for h in hosts:
         row = db.execute("SELECT id FROM hosts WHERE mac = ?", (h["mac"],)).fetchone()
         if row:
@@ -291,6 +293,7 @@ def _insert_discover(db, run_id: int, hosts: list[dict[str, Any]]) -> None:
         "started": "2026-11-20T10:00:00Z",
         "finished": "2026-11-20T10:02:00Z",
         "scope": ["198.18.0.0/24"],
+        "ports": ports_spec,
         "hosts": hosts,
     }
     db.execute(
@@ -346,9 +349,9 @@ def _insert_ad(db, run_id: int, doc: dict[str, Any]) -> None:
 
 def _insert_rotations(db, run_id: int) -> None:
     rows = [
-        ("198.18.0.1", "cisco_ios", "admin", "ok", 1, 1, 1, None),
+        ("198.18.0.1", "cisco_ios", "admin", "rotated", 1, 1, 1, None),
         ("198.18.0.2", "fortinet", "admin", "failed", 0, 0, None, "login refused: " + FORMULA),
-        ("198.18.0.3", "arista_eos", "admin", "ok", 1, 1, 1, None),
+        ("198.18.0.3", "arista_eos", "admin", "rotated", 1, 1, 1, None),
     ]
     for host, platform, user, status, verified, saved, refused, error in rows:
         rotation_id = db.execute(
@@ -407,6 +410,16 @@ def _insert_checklist(db, run_id: int) -> None:
             " VALUES (?, ?, ?, ?, ?, ?)",
             (kind, target, account, handling, state, run_id),
         )
+
+
+def add_sweep_only_run(store: Store, operator: str = "alice") -> int:
+    """A discover --no-nmap run: the same hosts, no ports seen, "ports": null."""
+    hosts = _hosts_after()
+    for host in hosts:
+        host["ports"] = []
+    with store.run("discover", operator, "acme") as run_id, store.transaction() as db:
+        _insert_discover(db, run_id, hosts, ports_spec=None)
+    return run_id
 
 
 def populate(store: Store, operator: str = "alice") -> dict[str, int]:

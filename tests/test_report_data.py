@@ -13,7 +13,7 @@ from inventory.audit import Verdict
 from inventory.store import Store
 from reports.model import SCHEMA, build_report
 from reports.render import render_json
-from tests.report_fixtures import populate
+from tests.report_fixtures import add_sweep_only_run, populate
 
 
 @pytest.fixture
@@ -266,3 +266,11 @@ def test_onboard_runs_count_as_each_kind(store):
     store.finish_run(run, "ok")
     state = queries.state_runs(store)
     assert state.discover.id == state.ad.id == run
+
+
+def test_sweep_only_run_reports_no_port_changes(store):
+    run = add_sweep_only_run(store)
+    r = report(store)
+    assert r["runs"]["discover"]["id"] == run
+    assert r["hosts"][0]["ports"] == []
+    assert changes(r) == {("privileged_member_added", "mallory")}
