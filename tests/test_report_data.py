@@ -13,7 +13,7 @@ from inventory.audit import Verdict
 from inventory.store import Store
 from reports.model import SCHEMA, build_report
 from reports.render import render_json
-from tests.report_fixtures import add_sweep_only_run, populate
+from tests.report_fixtures import FORMULA, add_sweep_only_run, populate
 
 
 @pytest.fixture
@@ -152,6 +152,7 @@ def test_findings_and_service_accounts_name_their_rules(store):
     svc = {a["sam"]: a for a in r["service_accounts"]}
     assert svc["svc_backup"]["rules"] == ["password_never_expires", "privileged_service_account"]
     assert svc["svc_sql"]["rules"] == []
+    assert svc["svc_backup"]["description"] == FORMULA  # from the stored directory object
 
 
 def test_checklist_figures(store):
