@@ -74,7 +74,7 @@ def stage_discover(ctx: Context) -> StageOutcome:
         else ""
     )
     if document["errors"]:
-        detail += f"; {len(document['errors'])} error(s): {document['errors'][0]}"
+        detail += f"; {len(document['errors'])} error(s): {document['errors'][0].splitlines()[0]}"
     return StageOutcome(
         "discover",
         "partial" if document["errors"] else "ok",
