@@ -68,6 +68,13 @@ class Browser:
         self._replies: queue.Queue[dict[str, Any]] = queue.Queue()
         self._next_id = 0
         threading.Thread(target=self._read, daemon=True).start()
+        try:
+            self._attach()
+        except BaseException:
+            self.close()
+            raise
+
+    def _attach(self) -> None:
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
             "sessionId"
