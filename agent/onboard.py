@@ -261,8 +261,17 @@ def prefill_checklist(
         credentials=credentials,
         rotatable_classes=rotation.classes,
         platforms=rotation.platforms or None,
+        manual_accounts=_manual_accounts(),
         run_id=run_id,
     )
+
+
+def _manual_accounts() -> tuple[str, ...]:
+    try:
+        from rotation.drivers.cisco import ENABLE_ACCOUNT
+    except ImportError:
+        return ()
+    return (ENABLE_ACCOUNT,)  # rotation from the inventory never touches an enable secret
 
 
 def summary_json(result: OnboardResult) -> str:

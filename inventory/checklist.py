@@ -210,6 +210,7 @@ def prefill(
     credentials: Mapping[str, Iterable[str]] | None = None,
     rotatable_classes: Iterable[str] = ROTATABLE_CLASSES,
     platforms: Iterable[str] | None = None,
+    manual_accounts: Iterable[str] = (),
     run_id: int | None = None,
 ) -> PrefillResult:
     """Add the items the inventory implies; never changes an existing item's state.
@@ -217,7 +218,8 @@ def prefill(
     ``discover_run``/``ad_run`` default to the newest finished run that recorded hosts /
     directory objects. ``credentials`` maps a host address to the accounts keyturn holds for
     it (the keyring), which name the account an automatic item rotates. ``platforms``: the
-    platforms rotation can drive (default: every registered driver).
+    platforms rotation can drive (default: every registered driver). ``manual_accounts``:
+    accounts rotation from the inventory leaves alone (an IOS enable secret).
     """
     credentials = {host: list(users) for host, users in (credentials or {}).items()}
     drivable = set(platforms) if platforms is not None else _registered_platforms()
@@ -228,7 +230,9 @@ def prefill(
         discover_run = discover_run or _latest_run_with(db, "host_observations")
         ad_run = ad_run or _latest_run_with(db, "directory_objects")
         wanted = [
-            *_device_items(db, discover_run, credentials, rotatable, drivable),
+            *_device_items(
+                db, discover_run, credentials, rotatable, drivable, set(manual_accounts)
+            ),
             *_directory_items(db, ad_run),
             *((kind, label, "", "manual", None, None) for kind, label in UNDISCOVERABLE.items()),
         ]
@@ -251,6 +255,7 @@ def _device_items(
     credentials: dict[str, list[str]],
     rotatable: set[str],
     drivable: set[str],
+    manual_accounts: set[str],
 ) -> list[_Wanted]:
     if run_id is None:
         return []
@@ -272,13 +277,15 @@ def _device_items(
         what = " ".join(
             part for part in (names[0] if names else None, row["vendor"], platform) if part
         )
-        how = "rotated by keyturn" if automatic else "change on its web/admin interface"
         services = ", ".join(ports.get(row["host_id"], [])[:6])
-        note = (
-            f"{device_class} {what}".strip() + f": {how}" + (f" ({services})" if services else "")
-        )
-        handling = "automatic" if automatic else "manual"
+        label = f"{device_class} {what}".strip()
         for account in credentials.get(row["ip"]) or [""]:
+            by_keyturn = automatic and account not in manual_accounts
+            how = "rotated by keyturn" if by_keyturn else "change on its web/admin interface"
+            if automatic and not by_keyturn:
+                how = "change by hand or with a rotation targets file"
+            note = f"{label}: {how}" + (f" ({services})" if services else "")
+            handling = "automatic" if by_keyturn else "manual"
             wanted.append((kind, row["ip"], account, handling, f"host:{row['host_id']}", note))
     return wanted
 

@@ -118,8 +118,9 @@ def test_prefill_derives_items_from_devices_and_directory(store):
     write_ad_run(store)
     result = checklist.prefill(
         store,
-        credentials={"198.18.0.1": ["admin", "backup"], "198.18.0.2": ["admin"]},
+        credentials={"198.18.0.1": ["admin", "backup", "enable"], "198.18.0.2": ["admin"]},
         platforms=["cisco_ios", "fortinet", "juniper_junos"],
+        manual_accounts=["enable"],
     )
     items = by_key(checklist.items(store))
     assert len(result.added) == len(items) and result.kept == 0
@@ -130,6 +131,7 @@ def test_prefill_derives_items_from_devices_and_directory(store):
         ("firewall", "198.18.0.2", "admin"),
     ):
         assert items[key].handling == "automatic" and items[key].state == "inherited"
+    assert items[("gateway_router", "198.18.0.1", "enable")].handling == "manual"
     # Without a platform (or not a rotatable class): manual, for the web/admin interface.
     manual = {
         ("switch", "198.18.0.3"), ("wireless_access", "198.18.0.4"), ("printer", "198.18.0.5"),

@@ -66,7 +66,7 @@ def test_a_missing_directory_password_is_an_error_within_seconds(cli_env, site):
     site.write_text(site.read_text() + '[ad]\nserver = "127.0.0.1"\nuser = "audit@corp"\n')
     result, seconds = onboard(cli_env, site, "onboard")
     assert result.returncode == 2 and seconds < 10
-    assert "no bind password for the directory audit (audit@corp)" in result.stderr
+    assert "no bind password for the directory audit (audit@corp@127.0.0.1)" in result.stderr
     assert "keyturn secrets" in result.stderr
 
 

@@ -20,21 +20,11 @@ if TYPE_CHECKING:
 
 
 def preflight(app: AppContext) -> None:
-    """Fail within seconds on what would otherwise fail (or hang) an hour in: a locked
-    keyring, or a directory audit without a bind password on a run that cannot ask."""
-    secrets = app.secret_store  # opening it unlocks the keyring or raises
-    ad = app.config.ad
-    if not _ad_configured(app) or ad.kerberos or app.interactive:
-        return
-    if ad.password_env and os.environ.get(ad.password_env):
-        return
-    if ad.user and any(secrets.get(host, ad.user) for host in _ad_hosts(app)):
-        return
-    where = f"${ad.password_env} or " if ad.password_env else ""
-    raise UsageError(
-        f"no bind password for the directory audit ({ad.user or '[ad] user unset'}): "
-        f"set {where}store it with 'keyturn secrets' under {_ad_hosts(app)[0]}, or remove [ad]"
-    )
+    """Fail within seconds on what would otherwise fail an hour in: a locked keyring, or a
+    directory audit without a bind password (onboard never prompts for one mid-run)."""
+    app.secret_store  # noqa: B018 - opening it unlocks the keyring or raises
+    if _ad_configured(app) and not app.config.ad.kerberos:
+        _ad_password(app, _ad_request(app))
 
 
 def stage_discover(ctx: Context) -> StageOutcome:
@@ -86,13 +76,78 @@ def stage_discover(ctx: Context) -> StageOutcome:
 def stage_ad(ctx: Context) -> StageOutcome:
     if not _ad_configured(ctx.app):
         return StageOutcome("ad", "skipped", "no [ad] server or domain in the site config")
-    return _unavailable("ad", "agent.directory has no store-writing entry point yet")
+    try:
+        from agent.directory import run_ad_audit
+    except ImportError as exc:
+        return _unavailable("ad", f"the directory audit is not installed ({exc})")
+    from dataclasses import replace
+
+    app = ctx.app
+    request = _ad_request(app)
+    if request.method != "kerberos":
+        request = replace(request, password=_ad_password(app, request))
+    document = run_ad_audit(
+        app.store,
+        request,
+        app.config.scope_guard(),
+        operator=app.operator,
+        client=app.config.client,
+    )
+    domain = document["domain"]["dns_name"]
+    findings = document["findings"]
+    app.audit.append(
+        "ad.audit",
+        domain,
+        "ok",
+        run_id=document["run_id"],
+        detail={"server": document["ldap"]["server"], "findings": len(findings)},
+    )
+    counts = document.get("counts", {})
+    return StageOutcome(
+        "ad",
+        "findings" if findings else "ok",
+        f"{domain}: {counts.get('privileged_accounts', '?')} privileged accounts, "
+        f"{len(findings)} finding(s)",
+        run_ids=[document["run_id"]],
+    )
 
 
 def stage_rotate(ctx: Context) -> StageOutcome:
     if not ctx.rotate:
         return StageOutcome("rotate", "skipped", "not requested (--rotate or [rotation] enabled)")
-    return _unavailable("rotate", "rotation.engine is not in this installation yet")
+    try:
+        from rotation import service
+    except ImportError as exc:
+        return _unavailable("rotate", f"rotation is not installed ({exc})")
+    app = ctx.app
+    targets_file = app.config.rotation.targets
+    try:
+        targets = service.resolve_targets(app, targets_file, not targets_file, None, None)
+    except UsageError as exc:
+        return StageOutcome("rotate", "skipped", f"nothing to rotate: {exc}")
+    plan = "\n".join(f"  {t.label:40} {t.platform}" for t in targets)
+    if not ctx.approved:
+        question = f"Rotation plan: {len(targets)} password(s)\n{plan}"
+        if ctx.confirm is None:
+            return StageOutcome("rotate", "refused", "not approved (--yes) and cannot ask")
+        if not ctx.confirm(question):
+            return StageOutcome("rotate", "skipped", "declined by the operator")
+    outcome = service.rotate(
+        app, targets, progress=lambda r: ctx.tick(f"{r.username}@{r.host}: {r.status}")
+    )
+    counts: dict[str, int] = {}
+    for result in outcome.results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    failed = [r for r in outcome.results if r.status not in ("rotated", "unchanged")]
+    detail = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
+    if failed:
+        detail += f"; first problem: {failed[0].username}@{failed[0].host}: {failed[0].error}"
+    return StageOutcome(
+        "rotate",
+        {0: "ok", 1: "partial"}.get(outcome.exit_code, "failed"),
+        detail,
+        run_ids=[outcome.run_id],
+    )
 
 
 def stage_checklist(ctx: Context) -> StageOutcome:
@@ -156,11 +211,41 @@ def _ad_configured(app: AppContext) -> bool:
     return bool(app.config.ad.server or app.config.ad.domain)
 
 
-def _ad_hosts(app: AppContext) -> list[str]:
-    """Where a bind password may be filed: the DC as configured, its host part, the domain."""
+def _ad_request(app: AppContext):
+    """The same request `keyturn ad` builds from the [ad] table (no flags in onboard)."""
+    from agent.directory import AdRequest
+
     ad = app.config.ad
-    hosts = [ad.server, ad.server.rsplit(":", 1)[0] if ad.server else None, ad.domain]
-    return [h for h in dict.fromkeys(hosts) if h]
+    if not ad.user and not ad.kerberos:
+        raise UsageError("[ad] needs user (the bind account) for the directory audit")
+    return AdRequest(
+        user=ad.user or "",
+        domain=None if ad.server else ad.domain,
+        server=ad.server,
+        transport=ad.transport,
+        allow_plain=ad.transport == "ldap",  # chosen explicitly in the site config
+        ca_file=None if ad.tls_insecure else ad.ca_file,
+        tls_insecure=ad.tls_insecure,
+        method="kerberos" if ad.kerberos else "simple",
+        stale_days=ad.stale_days,
+    )
+
+
+def _ad_password(app: AppContext, request):
+    """The bind password from [ad] password_env, else the keyring entry `keyturn ad` uses."""
+    from agent.secret import Secret
+
+    ad = app.config.ad
+    if ad.password_env and os.environ.get(ad.password_env):
+        return Secret(os.environ[ad.password_env])
+    stored = app.secret_store.get(request.keyring_host, request.user)
+    if stored is None:
+        where = f"${ad.password_env} or " if ad.password_env else ""
+        raise UsageError(
+            f"no bind password for the directory audit ({request.user}@{request.keyring_host}): "
+            f"set {where}store it with 'keyturn secrets', or remove [ad]"
+        )
+    return stored
 
 
 def _runs(ctx: Context, stage: str) -> list[int]:
