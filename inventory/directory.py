@@ -38,6 +38,7 @@ def save_audit(store: Store, run_id: int, result: AuditResult, document: dict) -
                  m.obj.public_kind, int(m.obj.enabled), json.dumps(list(m.path)),
                  int(m.via_primary_group))
                 for g in result.groups
+                if g.found.spec.role == "privileged"  # readers take every row as privileged
                 for m in g.members
             ],
         )

@@ -23,7 +23,7 @@ from agent.errors import EXIT_FINDINGS, UsageError
     "--insecure-ldap", "transport", flag_value="ldap",
     help="Plain LDAP: the password crosses the network in clear. Avoid.",
 )  # fmt: skip
-@click.option("--ca-file", metavar="PEM", help="CA certificate(s) the DC's certificate must chain to.")
+@click.option("--ca-file", metavar="PEM", help="CA certificate(s) the DC certificate chains to.")
 @click.option("--tls-insecure", is_flag=True, help="Skip certificate validation (recorded).")
 @click.option("--kerberos", is_flag=True, help="GSSAPI bind with your ticket (keyturn[kerberos]).")
 @click.option("--ntlm", is_flag=True, help="NTLM bind (Windows DCs only; never works on Samba).")
@@ -89,10 +89,10 @@ def ad(
     with app.lock("ad"):
         document = run_ad_audit(app.store, request, guard, operator=app.operator,
                                 client=config.client)
-        app.audit.append("ad.audit", document["domain"]["dns_name"], "ok", run_id=document["run_id"],
-                         detail={"server": document["ldap"]["server"],
-                                 "findings": len(document["findings"]),
-                                 "tls_insecure": request.tls_insecure})
+        detail = {"server": document["ldap"]["server"], "findings": len(document["findings"]),
+                  "tls_insecure": request.tls_insecure}
+        app.audit.append("ad.audit", document["domain"]["dns_name"], "ok",
+                         run_id=document["run_id"], detail=detail)
     _output(document, json_out)
     if document["findings"]:
         sys.exit(EXIT_FINDINGS)

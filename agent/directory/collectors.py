@@ -61,7 +61,7 @@ WELL_KNOWN_GROUPS: tuple[GroupSpec, ...] = (
     GroupSpec("Enterprise Key Admins", "privileged", rid=527, forest_root=True),
     GroupSpec("DnsAdmins", "privileged", by_name="DnsAdmins"),
     GroupSpec("Protected Users", "protection", rid=525),
-    GroupSpec("RAS and IAS Servers", "rras", builtin_rid=553),
+    GroupSpec("RAS and IAS Servers", "rras", rid=553),  # a domain-local group, not builtin
 )
 
 FUNCTIONAL_LEVELS = {

@@ -15,6 +15,7 @@ ACCOUNT_ATTRIBUTES = (
     "objectSid", "sAMAccountName", "objectClass", "userAccountControl", "adminCount",
     "servicePrincipalName", "msNPAllowDialin", "primaryGroupID", "whenCreated",
     "lastLogonTimestamp", "pwdLastSet", "sIDHistory", "operatingSystem", "dNSHostName",
+    "description", "displayName",
 )  # fmt: skip
 GROUP_ATTRIBUTES = ("objectSid", "sAMAccountName", "objectClass", "groupType")
 
@@ -44,7 +45,7 @@ class DirObject:
     sid: str
     sam: str
     kind: Kind
-    uac: Uac = Uac(0)
+    uac: Uac = field(default_factory=lambda: Uac(0))
     admin_count: bool = False
     spns: list[str] = field(default_factory=list)
     dialin: bool | None = None
@@ -55,6 +56,8 @@ class DirObject:
     sid_history: list[str] = field(default_factory=list)
     os: str | None = None
     dns_host_name: str | None = None
+    description: str | None = None
+    display_name: str | None = None
     members: list[str] = field(default_factory=list)  # groups: member DNs
 
     @property
@@ -95,6 +98,8 @@ class DirObject:
             "sid_history": self.sid_history,
             "operating_system": self.os,
             "dns_host_name": self.dns_host_name,
+            "description": self.description,
+            "display_name": self.display_name,
         }
 
 
@@ -145,4 +150,6 @@ def from_entry(entry: Entry) -> DirObject:
         sid_history=[decode_sid(v) for v in entry.raw.get("sidhistory", [])],
         os=entry.text("operatingSystem"),
         dns_host_name=entry.text("dNSHostName"),
+        description=entry.text("description"),
+        display_name=entry.text("displayName"),
     )
