@@ -67,7 +67,16 @@ class SecretStore:
     def __init__(self, client: str, *, interactive: bool = False) -> None:
         self.service = f"keyturn/{client}"
         self.backend = open_backend(interactive=interactive)
+        # Values this instance has read or written. The encrypted-file backend runs an
+        # Argon2 KDF (~0.5-1 s) per read and per write, and one rotation touches the same
+        # entries several times; put() still reads back from the backend itself.
+        self._cache: dict[str, str | None] = {}
         self._lock = threading.RLock()
+
+    def refresh(self) -> None:
+        """Forget cached values (another process may have written the keyring)."""
+        with self._lock:
+            self._cache.clear()
 
     # -- credentials -------------------------------------------------------------------
     def get(self, host: str, user: str, version: str = "current") -> Secret | None:
@@ -88,7 +97,8 @@ class SecretStore:
         name = _entry_name(host, user, version)
         with self._lock:
             self._write(name, secret.reveal())
-            if self._read(name) != secret.reveal():
+            if self._read(name, cached=False) != secret.reveal():
+                self._cache.pop(name, None)
                 raise SecretStoreError(f"the keyring did not keep {version} for {user}@{host}")
             self._index_update(host, user, version, written=True, platform=platform)
 
@@ -137,21 +147,28 @@ class SecretStore:
         return bytes.fromhex(value)
 
     # -- keyring access --------------------------------------------------------------------
-    def _read(self, name: str) -> str | None:
+    def _read(self, name: str, *, cached: bool = True) -> str | None:
+        if cached and name in self._cache:
+            return self._cache[name]
         try:
-            return self.backend.get_password(self.service, name)
+            value = self.backend.get_password(self.service, name)
         except Exception as exc:
             raise SecretStoreError(f"keyring read failed: {type(exc).__name__}") from None
+        self._cache[name] = value
+        return value
 
     def _write(self, name: str, value: str) -> None:
+        self._cache.pop(name, None)
         try:
             self.backend.set_password(self.service, name, value)
         except Exception as exc:
             raise SecretStoreError(f"keyring write failed: {type(exc).__name__}") from None
+        self._cache[name] = value
 
     def _delete(self, name: str) -> None:
         import keyring.errors
 
+        self._cache[name] = None
         try:
             self.backend.delete_password(self.service, name)
         except keyring.errors.PasswordDeleteError:

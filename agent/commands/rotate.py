@@ -1,11 +1,113 @@
-"""keyturn rotate: not built yet."""
+"""keyturn rotate: change admin passwords on network devices, escrowed and verified."""
+
+from __future__ import annotations
+
+import json
+import sys
 
 import click
 
-from agent.errors import NotBuiltError
+from agent.errors import UsageError
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def rotate() -> None:
-    """Not built yet."""
-    raise NotBuiltError("'keyturn rotate' is not built yet")
+def target_options(fn):
+    """--targets / --from-inventory / --class / --account, shared with `keyturn verify`."""
+    fn = click.option("--account", metavar="USER", help="Only this account.")(fn)
+    fn = click.option(
+        "--class",
+        "classes",
+        metavar="LIST",
+        help="With --from-inventory: device classes, e.g. router,firewall,switch.",
+    )(fn)
+    fn = click.option(
+        "--from-inventory", is_flag=True, help="Hosts with a platform from the latest discover run."
+    )(fn)
+    fn = click.option(
+        "--targets",
+        "targets_file",
+        metavar="FILE.toml",
+        type=click.Path(dir_okay=False, exists=True),
+        help="[[device]] tables: host, platform, username (+ port, login, enable_account).",
+    )(fn)
+    return fn
+
+
+def write_json(path: str, document: dict) -> None:
+    from agent.secret import json_default
+
+    text = json.dumps(document, indent=2, default=json_default) + "\n"
+    if path == "-":
+        click.echo(text, nl=False)
+    else:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def progress_bar(app, total: int, label: str):
+    """(callback, context manager): a rich bar on a terminal, nothing otherwise."""
+    import contextlib
+
+    if not app.interactive or total < 2:
+        return None, contextlib.nullcontext()
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task(label, total=total)
+    return (lambda _result: bar.advance(task)), bar
+
+
+@click.command()
+@target_options
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Log in and check credential, host key, privilege; change nothing.",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 256),
+    metavar="N",
+    help="Devices at a time (default: [rotation] parallel, 8).",
+)
+@click.option("--yes", is_flag=True, help="Do not ask before changing passwords.")
+@click.option(
+    "--json", "json_path", metavar="FILE", help="Write the results as JSON ('-': stdout)."
+)
+@click.pass_obj
+def rotate(
+    app, targets_file, from_inventory, classes, account, dry_run, parallel, yes, json_path
+) -> None:
+    """Change admin passwords on network devices, escrowed and verified.
+
+    Per device: scope and host key checks, login with the stored password, a new password
+    escrowed in the keyring before it is sent, a fresh login to verify it, save, then the
+    keyring's pending version becomes current. Failures are put back or kept for review.
+
+    \b
+    Example:
+      keyturn --config acme.toml rotate --targets devices.toml --dry-run
+      keyturn --config acme.toml rotate --from-inventory --class router,firewall --yes
+    \b
+    Exit codes: 0 all rotated, 1 some failed, rolled back or need attention,
+    2 usage error (or no --yes when not interactive), 3 all failed.
+    """
+    from rotation import service
+
+    class_list = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
+    targets = service.resolve_targets(app, targets_file, from_inventory, class_list, account)
+    if not dry_run and not yes:
+        if not app.interactive:
+            raise UsageError("rotate changes passwords: pass --yes when not on a terminal")
+        for t in targets:
+            click.echo(f"  {t.label:40} {t.platform}", err=True)
+        if not click.confirm(f"Rotate {len(targets)} password(s)?", err=True):
+            raise UsageError("nothing rotated")
+    advance, bar = progress_bar(app, len(targets), "rotating")
+    with bar:
+        outcome = service.rotate(app, targets, dry_run=dry_run, parallel=parallel, progress=advance)
+    for r in outcome.results:
+        extra = r.error or r.plan or ""
+        click.echo(f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:16} {extra}")
+    if json_path:
+        write_json(json_path, outcome.document)
+    sys.exit(outcome.exit_code)

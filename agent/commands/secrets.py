@@ -1,11 +1,140 @@
-"""keyturn secrets: not built yet."""
+"""keyturn secrets: import, list, reveal and export device credentials."""
+
+from __future__ import annotations
+
+import os
 
 import click
 
-from agent.errors import NotBuiltError
+from agent.errors import UsageError
 
 
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.group()
 def secrets() -> None:
-    """Not built yet."""
-    raise NotBuiltError("'keyturn secrets' is not built yet")
+    """Import, list, reveal and export device credentials (kept in the OS keyring).
+
+    \b
+    Example:
+      keyturn --config acme.toml secrets import inherited.csv
+      keyturn --config acme.toml secrets list
+      keyturn --config acme.toml secrets get 198.18.0.1 admin --reveal
+    """
+
+
+@secrets.command("import")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(dir_okay=False, exists=True))
+@click.pass_obj
+def import_(app, csv_file) -> None:
+    """Import credentials from a CSV file.
+
+    Columns: host, username, password, and optionally enable_secret, platform.
+
+    \b
+    Example:
+      keyturn --config acme.toml secrets import inherited.csv
+    """
+    from rotation import transfer
+
+    rows = transfer.read_csv(csv_file)
+    count = transfer.import_rows(app.secret_store, rows)
+    app.audit.append("secrets.import", str(csv_file), "ok", detail={"credentials": count})
+    click.echo(f"imported {count} credential(s) into {app.secret_store.service}")
+
+
+@secrets.command("set")
+@click.argument("host")
+@click.argument("user")
+@click.option("--password-env", metavar="VAR", help="Read the password from this variable.")
+@click.option("--platform", help="The device platform (netmiko device_type).")
+@click.pass_obj
+def set_(app, host, user, password_env, platform) -> None:
+    """Store the current password of USER on HOST (prompts, or --password-env).
+
+    \b
+    Example:
+      keyturn --config acme.toml secrets set 198.18.0.1 admin --platform cisco_ios
+    """
+    from agent.secret import Secret
+
+    if password_env:
+        value = os.environ.get(password_env)
+        if not value:
+            raise UsageError(f"{password_env} is not set or empty")
+    elif app.interactive:
+        value = click.prompt(f"password for {user}@{host}", hide_input=True,
+                             confirmation_prompt=True, err=True)
+    else:
+        raise UsageError("not on a terminal: pass --password-env VAR")
+    store = app.secret_store
+    secret = Secret(value)
+    existing = store.get(host, user, "current")
+    if existing is not None and existing != secret:
+        store.put(host, user, existing, "previous", platform=platform)
+    store.put(host, user, secret, "current", platform=platform)
+    app.audit.append("secrets.set", f"{user}@{host}", "ok", detail={"platform": platform})
+    click.echo(f"stored {user}@{host}")
+
+
+@secrets.command("list")
+@click.pass_obj
+def list_(app) -> None:
+    """List stored credentials: names, platforms and versions, never values.
+
+    \b
+    Example:
+      keyturn --config acme.toml secrets list
+    """
+    for entry in app.secret_store.entries():
+        versions = ", ".join(f"{v} {t}" for v, t in sorted(entry.versions.items()))
+        click.echo(f"{entry.user + '@' + entry.host:40} {entry.platform or '-':18} {versions}")
+
+
+@secrets.command("get")
+@click.argument("host")
+@click.argument("user")
+@click.option("--reveal", is_flag=True, help="Required: print the value (audit-logged).")
+@click.option("--version", "version", type=click.Choice(["current", "pending", "previous"]),
+              default="current", show_default=True)
+@click.pass_obj
+def get(app, host, user, reveal, version) -> None:
+    """Print one stored password. Every reveal is written to the audit log.
+
+    \b
+    Example:
+      keyturn --config acme.toml secrets get 198.18.0.1 admin --reveal
+    """
+    if not reveal:
+        raise UsageError("this prints a password: add --reveal")
+    value = app.secret_store.get(host, user, version)
+    outcome = "revealed" if value is not None else "missing"
+    app.audit.append("secrets.reveal", f"{user}@{host}", outcome, detail={"version": version})
+    if value is None:
+        raise UsageError(f"no {version} password stored for {user}@{host}")
+    click.echo(value.reveal())
+
+
+@secrets.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "bitwarden-json"]), required=True)
+@click.option("--out", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write here (mode 0600) instead of stdout.")
+@click.pass_obj
+def export(app, fmt, out) -> None:
+    """Export every current password for a password manager (plaintext: handle with care).
+
+    \b
+    Example:
+      keyturn --config acme.toml secrets export --format bitwarden-json --out acme.json
+    """
+    from rotation import transfer
+
+    rows = transfer.export_rows(app.secret_store)
+    text = transfer.render(rows, fmt)
+    app.audit.append("secrets.export", out or "<stdout>", "ok",
+                     detail={"format": fmt, "credentials": len(rows)})
+    if out:
+        transfer.write_private(out, text)
+    else:
+        click.echo(text, nl=False)
+    where = out or "the output above"
+    click.echo(f"warning: {where} holds {len(rows)} plaintext password(s); import it into "
+               "the vault and delete it", err=True)

@@ -24,10 +24,12 @@ from agent.secret import Secret, scrub
 from rotation.hostkeys import HostKeyChanged
 from rotation.policy import PasswordPolicy
 
-# netmiko logs every byte it reads at DEBUG (a changed password included): keep its and
-# paramiko's loggers quiet whatever the root logger is set to.
+# netmiko logs every byte it reads at DEBUG (a changed password included) and paramiko
+# prints transport errors through the root logger: keep both out of every handler. keyturn
+# reports what happened through its own results and logger.
 for _name in ("netmiko", "paramiko"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
+    logging.getLogger(_name).propagate = False
 
 
 class DriverError(OperationFailed):

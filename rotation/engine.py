@@ -1,0 +1,152 @@
+"""The rotation engine: every platform, every device, one lifecycle, in parallel.
+
+Workers run one device each (rotation/lifecycle.py). Every StepEvent they emit is handed
+to the caller's sink on the *calling* thread, and the worker waits until the sink has
+returned: the audit log and the SQLite store are written in lifecycle order and are
+durable before the next step touches the device (a SIGKILL after "escrow ok" leaves
+that event on disk). One device's failure is a result, never an exception for the run.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from agent.logsetup import get_logger
+from agent.scope import ScopeGuard
+from agent.secret import scrub
+from rotation.drivers.base import Target
+from rotation.hostkeys import HostKeyPins
+from rotation.lifecycle import DeviceLifecycle, Settings
+from rotation.results import RotationResult, StepEvent, VerifyResult
+
+log = get_logger("rotation")
+
+EventSink = Callable[[StepEvent], None]
+
+
+class RotationEngine:
+    """Rotate or verify a list of targets with ``parallel`` devices at a time."""
+
+    def __init__(
+        self,
+        secret_store: Any,
+        pins: HostKeyPins,
+        scope: ScopeGuard,
+        *,
+        on_event: EventSink,
+        parallel: int = 8,
+        timeout: float = 60.0,
+        password_length: int | None = None,
+        check_old_refused: bool = True,
+    ) -> None:
+        self.parallel = max(1, parallel)
+        self.on_event = on_event
+        self.settings = Settings(
+            secrets=secret_store,
+            pins=pins,
+            scope=scope,
+            emit=self._emit_from_worker,
+            timeout=timeout,
+            password_length=password_length,
+            check_old_refused=check_old_refused,
+        )
+        self._events: queue.Queue[tuple[StepEvent, threading.Event]] = queue.Queue()
+        self._main = threading.get_ident()
+
+    def rotate(
+        self,
+        targets: Iterable[Target],
+        *,
+        dry_run: bool = False,
+        progress: Callable[[RotationResult], None] | None = None,
+    ) -> list[RotationResult]:
+        unique, duplicates = _dedupe(targets)
+        results = self._run(unique, lambda lc: lc.rotate(dry_run), progress)
+        for target in duplicates:
+            results.append(RotationResult(target.host, target.platform, target.username,
+                                          status="skipped", error="listed more than once"))
+        return results
+
+    def verify(
+        self,
+        targets: Iterable[Target],
+        *,
+        progress: Callable[[VerifyResult], None] | None = None,
+    ) -> list[VerifyResult]:
+        unique, _ = _dedupe(targets)
+        return self._run(unique, lambda lc: lc.verify(), progress)
+
+    # -- the worker pool and the event funnel ----------------------------------------------
+    def _run(self, targets: list[Target], job: Callable, progress: Callable | None) -> list:
+        self._main = threading.get_ident()
+        results: list[Any] = [None] * len(targets)
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="rotate") as pool:
+            futures: dict[Future, int] = {
+                pool.submit(self._guarded, job, target): i for i, target in enumerate(targets)
+            }
+            pending = set(futures)
+            while pending:
+                self._drain(timeout=0.05)
+                for future in [f for f in pending if f.done()]:
+                    pending.discard(future)
+                    results[futures[future]] = future.result()
+                    if progress is not None:
+                        progress(results[futures[future]])
+            self._drain(timeout=0)
+        return results
+
+    def _guarded(self, job: Callable, target: Target) -> Any:
+        lifecycle = DeviceLifecycle(target, self.settings)
+        try:
+            return job(lifecycle)
+        except Exception as exc:  # a bug in one device's path must not stop the others
+            log.error("unexpected error on %s: %s", target.label, scrub(repr(exc)))
+            lifecycle.result.status = "needs_attention"
+            lifecycle.result.error = scrub(f"internal error: {type(exc).__name__}: {exc}")
+            return lifecycle.result
+
+    def _emit_from_worker(self, event: StepEvent) -> None:
+        if threading.get_ident() == self._main:
+            self._deliver(event)
+            return
+        done = threading.Event()
+        self._events.put((event, done))
+        done.wait()
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            event, done = self._events.get(timeout=timeout) if timeout else \
+                self._events.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            try:
+                self._deliver(event)
+            finally:
+                done.set()
+            try:
+                event, done = self._events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _deliver(self, event: StepEvent) -> None:
+        try:
+            self.on_event(event)
+        except Exception as exc:
+            # A failing audit sink is reported, but a device mid-change must still be
+            # finished (or put back) rather than abandoned.
+            log.error("recording %s %s failed: %s", event.target, event.step, scrub(str(exc)))
+
+
+def _dedupe(targets: Iterable[Target]) -> tuple[list[Target], list[Target]]:
+    seen: set[tuple[str, int, str]] = set()
+    unique, duplicates = [], []
+    for target in targets:
+        key = (target.host, target.port, target.username)
+        (duplicates if key in seen else unique).append(target)
+        seen.add(key)
+    return unique, duplicates

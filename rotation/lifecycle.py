@@ -1,0 +1,385 @@
+"""One device's rotation, step by step: preflight, escrow, change, verify, save, promote.
+
+Every step emits a StepEvent; on any failure after the change the device is put back (or
+rolled forward when the new password demonstrably works), and a password that might be
+live on the device is never removed from the secret store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from agent.errors import OperationFailed, ScopeError, UsageError
+from agent.scope import ScopeGuard
+from agent.secret import Secret, scrub
+from rotation.drivers import driver_for
+from rotation.drivers.base import (
+    AccountMissing,
+    ChangeRejected,
+    ConnectionLost,
+    Driver,
+    DriverError,
+    LoginRefused,
+    SaveFailed,
+    Target,
+)
+from rotation.drivers.cisco import ENABLE_ACCOUNT
+from rotation.hostkeys import HostKeyChanged, HostKeyPins
+from rotation.results import RotationResult, StepEvent, VerifyResult
+from rotation.secret_store import SecretStoreError
+
+CRASH_ENV = "KEYTURN_TEST_CRASH_AFTER"
+
+
+@dataclass
+class Settings:
+    """What every device's lifecycle shares for one run."""
+
+    secrets: Any  # SecretStore (thread-safe)
+    pins: HostKeyPins
+    scope: ScopeGuard
+    emit: Callable[[StepEvent], None]
+    timeout: float = 60.0
+    password_length: int | None = None
+    check_old_refused: bool = True
+
+
+class Abort(Exception):
+    """Stop this device's lifecycle with ``result`` as it stands."""
+
+
+class DeviceLifecycle:
+    def __init__(self, target: Target, settings: Settings) -> None:
+        self.target = target
+        self.s = settings
+        self.result = RotationResult(target.host, target.platform, target.username)
+        self.driver_class: type[Driver] | None = None
+
+    # -- plumbing ------------------------------------------------------------------------
+    def emit(self, step: str, outcome: str, **detail: Any) -> None:
+        clean = {k: scrub(v) if isinstance(v, str) else v for k, v in detail.items()}
+        t = self.target
+        self.s.emit(StepEvent(t.host, t.platform, t.username, step, outcome, clean))
+
+    def stop(self, status: str, error: str | None = None) -> Abort:
+        self.result.status = status
+        self.result.error = scrub(error) if error else None
+        return Abort()
+
+    def store_get(self, version: str, user: str | None = None) -> Secret | None:
+        return self.s.secrets.get(self.target.host, user or self.target.username, version)
+
+    def credentials(self, rotated: Secret) -> tuple[Secret, Secret | None]:
+        """(login password, enable secret) when the rotated account's value is ``rotated``."""
+        t = self.target
+        if t.username == ENABLE_ACCOUNT:
+            login = self.store_get("current", t.login_user)
+            if login is None:
+                raise self.stop("failed", f"no stored password for the login {t.login_user}")
+            return login, rotated
+        enable = None
+        if self.driver_class is not None and self.driver_class.has_enable:
+            enable = self.store_get("current", t.enable_account or ENABLE_ACCOUNT)
+        return rotated, enable
+
+    def login(self, rotated: Secret) -> Driver:
+        """A fresh, privileged session in which ``rotated`` is the account's password."""
+        assert self.driver_class is not None
+        password, enable = self.credentials(rotated)
+        target = self.target
+        driver = self.driver_class(target, known_hosts=self.s.pins.path, timeout=self.s.timeout)
+        try:
+            driver.open(password, enable)
+        except BaseException:
+            driver.close()
+            raise
+        return driver
+
+    def works(self, rotated: Secret) -> bool:
+        try:
+            self.login(rotated).close()
+        except DriverError:
+            return False
+        return True
+
+    # -- shared preflight ------------------------------------------------------------------
+    def preflight_network(self) -> None:
+        """Scope and host key, both before any password is sent."""
+        t = self.target
+        try:
+            self.driver_class = driver_for(t.platform)
+        except UsageError as exc:
+            self.emit("preflight.platform", "unknown")
+            raise self.stop("failed", str(exc)) from None
+        try:
+            self.s.scope.check(t.host)
+        except ScopeError as exc:
+            self.emit("preflight.scope", "refused", error=str(exc))
+            raise self.stop("failed", f"refused before connecting: {exc}") from None
+        self.emit("preflight.scope", "ok")
+        try:
+            fingerprint, first = self.s.pins.check(t.host, t.port, self.s.timeout)
+        except HostKeyChanged as exc:
+            self.emit("preflight.hostkey", "changed", error=str(exc))
+            raise self.stop("failed", str(exc)) from None
+        except OperationFailed as exc:
+            self.emit("preflight.hostkey", "unreachable", error=str(exc))
+            raise self.stop("failed", str(exc)) from None
+        self.emit("preflight.hostkey", "pinned" if first else "ok", fingerprint=fingerprint)
+
+    # -- crash safety ------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        """A pending secret from an interrupted run: keep whichever password logs in."""
+        t = self.target
+        pending, current = self.store_get("pending"), self.store_get("current")
+        if pending is None:
+            return
+        self.emit("reconcile", "start")
+        if current is not None and self.works(current):
+            self.s.secrets.drop(t.host, t.username, "pending")
+            self.emit("reconcile", "current_works")
+            return
+        try:
+            session = self.login(pending)
+        except DriverError:
+            self.emit("reconcile", "neither_works")
+            raise self.stop(
+                "needs_attention",
+                "an interrupted rotation left a pending password and neither it nor the "
+                "current one logs in; both are kept (secrets get --version pending/current)",
+            ) from None
+        try:
+            # The interrupted run may have died before saving: persist what is live.
+            if session.needs_save:
+                session.save()
+        except DriverError as exc:
+            self.s.secrets.promote(t.host, t.username)
+            self.emit("reconcile", "promoted_unsaved", error=str(exc))
+            raise self.stop(
+                "needs_attention", f"pending password works but save failed: {exc}"
+            ) from None
+        finally:
+            session.close()
+        self.s.secrets.promote(t.host, t.username)
+        self.emit("reconcile", "promoted")
+
+    # -- the rotation ------------------------------------------------------------------------
+    def rotate(self, dry_run: bool = False) -> RotationResult:
+        try:
+            self._rotate(dry_run)
+        except Abort:
+            pass
+        except SecretStoreError as exc:
+            self.emit("secret_store", "failed", error=str(exc))
+            self.result.status, self.result.error = "needs_attention", scrub(str(exc))
+        self.emit("result", self.result.status, **self.result.as_dict())
+        return self.result
+
+    def _rotate(self, dry_run: bool) -> None:
+        t = self.target
+        self.preflight_network()
+        self.reconcile()
+        current = self.store_get("current")
+        if current is None:
+            self.emit("preflight.credential", "missing")
+            raise self.stop("failed", f"no stored credential for {t.label} (keyturn secrets set)")
+        try:
+            session = self.login(current)
+        except LoginRefused as exc:
+            self.emit("preflight.login", "refused", error=str(exc))
+            raise self.stop("failed", "the stored password was refused (changed outside "
+                            "keyturn?); nothing was changed") from None
+        except DriverError as exc:
+            self.emit("preflight.login", "failed", error=str(exc))
+            raise self.stop("failed", str(exc)) from None
+        self.emit("preflight.login", "ok")
+        try:
+            try:
+                if not session.account_exists():
+                    raise AccountMissing(f"account {t.username} does not exist on {t.host}")
+            except DriverError as exc:
+                self.emit("preflight.account", "failed", error=str(exc))
+                raise self.stop("failed", str(exc)) from None
+            self.emit("preflight.account", "ok")
+            if dry_run:
+                self.result.plan = f"would set a new {self.policy_length()}-character password"
+                self.emit("plan", "would_change", length=self.policy_length())
+                raise self.stop("unchanged")
+            self._change(session, current)
+        finally:
+            session.close()
+
+    def policy_length(self) -> int:
+        assert self.driver_class is not None
+        return self.driver_class.policy.length_for(self.s.password_length)
+
+    def _change(self, session: Driver, old: Secret) -> None:
+        t = self.target
+        assert self.driver_class is not None
+        new = self.driver_class.policy.generate(self.s.password_length)
+        self.emit("generate", "ok", length=len(new))
+        try:
+            self.s.secrets.put(t.host, t.username, new, "pending", platform=t.platform)
+        except SecretStoreError as exc:
+            self.emit("escrow", "failed", error=str(exc))
+            raise self.stop("failed", f"escrow failed, device not touched: {exc}") from None
+        self.emit("escrow", "ok")
+        crash_point("escrow")
+        try:
+            session.change(new, old)
+        except ChangeRejected as exc:
+            self.emit("change", "rejected", error=str(exc))
+            self._after_rejection(session, new, old, str(exc))
+        except ConnectionLost as exc:
+            self.emit("change", "unknown", error=str(exc))
+            self._after_lost_change(new, old, str(exc))
+            return
+        self.emit("change", "ok")
+        crash_point("change")
+        try:
+            verifier = self.login(new)
+        except DriverError as exc:
+            self.emit("verify", "failed", error=str(exc))
+            self._roll_back(session, new, old, f"the new password did not log in: {exc}")
+        self.emit("verify", "ok")
+        self._complete(session, verifier, new, old)
+
+    def _complete(self, session: Driver | None, verifier: Driver, new: Secret, old: Secret) -> None:
+        """Verified: check the old password, save, promote."""
+        t = self.target
+        self.result.verified = True
+        crash_point("verify")
+        try:
+            if self.s.check_old_refused and t.username != ENABLE_ACCOUNT:
+                refused = not self.works(old)
+                self.result.old_password_refused = refused
+                self.emit("verify.old_refused", "ok" if refused else "still_accepted")
+            saver = session if session is not None and session.alive else verifier
+            try:
+                saver.save()
+            except (SaveFailed, ConnectionLost) as exc:
+                self.emit("save", "failed", error=str(exc))
+                self._roll_back(saver, new, old, f"save failed: {exc}")
+            self.result.saved = True
+            self.emit("save", "ok" if saver.needs_save else "not_needed")
+        finally:
+            verifier.close()
+        try:
+            self.s.secrets.promote(t.host, t.username)
+        except SecretStoreError as exc:
+            self.emit("promote", "failed", error=str(exc))
+            raise self.stop(
+                "needs_attention",
+                "the device has the new password but the keyring could not promote it "
+                f"(it is kept as pending): {exc}",
+            ) from None
+        self.emit("promote", "ok")
+        self.result.status = "rotated"
+
+    def _after_rejection(self, session: Driver, new: Secret, old: Secret, reason: str) -> None:
+        # Best effort: a session that cannot leave config mode is closed anyway.
+        with contextlib.suppress(DriverError):
+            session.discard()
+        if self.works(old):
+            self.s.secrets.drop(self.target.host, self.target.username, "pending")
+            self.emit("verify.old", "ok")
+            raise self.stop("failed", f"device rejected the new password, nothing changed: "
+                            f"{reason}")
+        self._roll_back(session, new, old, reason)
+
+    def _after_lost_change(self, new: Secret, old: Secret, reason: str) -> None:
+        """The session died mid-change: find out which password is live, then finish or stop."""
+        try:
+            verifier = self.login(new)
+        except DriverError:
+            verifier = None
+        if verifier is not None:
+            self.emit("verify", "ok", note="change took effect before the connection dropped")
+            self._complete(None, verifier, new, old)
+            return
+        if self.works(old):
+            self.s.secrets.drop(self.target.host, self.target.username, "pending")
+            self.emit("verify.old", "ok")
+            raise self.stop("failed", f"connection lost during the change; device unchanged: "
+                            f"{reason}")
+        self.emit("verify.old", "failed")
+        raise self.stop("needs_attention", f"connection lost during the change and neither "
+                        f"password logs in; both are kept in the keyring: {reason}")
+
+    def _roll_back(
+        self, session: Driver | None, new: Secret, old: Secret, reason: str
+    ) -> NoReturn:
+        """Put the old password back, prove it logs in, or keep both candidates."""
+        t = self.target
+        reverted = session is not None and session.alive and self._revert(session, new, old)
+        if not reverted:
+            # The session is gone: get back in with whichever password is live now.
+            try:
+                fresh = self.login(new)
+            except DriverError:
+                fresh = None
+            if fresh is not None:
+                try:
+                    reverted = self._revert(fresh, new, old)
+                finally:
+                    fresh.close()
+        self.emit("revert", "ok" if reverted else "not_possible")
+        if self.works(old):
+            self.emit("verify.old", "ok")
+            self.s.secrets.drop(t.host, t.username, "pending")
+            raise self.stop("rolled_back" if reverted else "failed", reason)
+        self.emit("verify.old", "failed")
+        raise self.stop("needs_attention", f"{reason}; the old password could not be confirmed "
+                        "after the revert; both candidates are kept (current and pending)")
+
+    def _revert(self, session: Driver, new: Secret, old: Secret) -> bool:
+        try:
+            session.revert(old, new)
+        except DriverError as exc:
+            self.emit("revert", "failed", error=str(exc))
+            return False
+        return True
+
+    # -- verify ------------------------------------------------------------------------------
+    def verify(self) -> VerifyResult:
+        t = self.target
+        result = VerifyResult(t.host, t.platform, t.username)
+        try:
+            self.preflight_network()
+            result.status, result.error = self._verify_logins()
+        except Abort:
+            error = self.result.error or ""
+            result.status = "refused" if ("refused" in error or "host key" in error) else "failed"
+            result.error = error
+        self.emit("result", result.status, error=result.error)
+        return result
+
+    def _verify_logins(self) -> tuple[str, str | None]:
+        current, pending = self.store_get("current"), self.store_get("pending")
+        if current is None:
+            return "failed", "no stored credential"
+        try:
+            self.login(current).close()
+            return "ok", None
+        except LoginRefused:
+            pass
+        except DriverError as exc:
+            return "failed", str(exc)
+        if pending is not None and self.works(pending):
+            return "pending_works", "an interrupted rotation's pending password logs in"
+        return "changed", "the stored password is refused: changed outside keyturn?"
+
+
+def crash_point(step: str) -> None:
+    """Test hook: die like SIGKILL right after ``step`` (crash-safety tests only)."""
+    if os.environ.get(CRASH_ENV) == step:
+        os._exit(137)
+
+
+def known_hosts_next_to(store_path: Path) -> Path:
+    return store_path.with_name(store_path.stem + ".known_hosts")

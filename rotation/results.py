@@ -1,0 +1,79 @@
+"""What a rotation or verification reports per device, and the events the engine emits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STATUSES = ("rotated", "unchanged", "failed", "rolled_back", "needs_attention", "skipped")
+VERIFY_STATUSES = ("ok", "changed", "pending_works", "failed", "refused")
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One lifecycle step on one device: who/when are added by the audit log. ``detail``
+    never holds a secret (lengths, fingerprints, scrubbed error texts only)."""
+
+    host: str
+    platform: str
+    username: str
+    step: str
+    outcome: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return f"{self.username}@{self.host}"
+
+
+@dataclass
+class RotationResult:
+    host: str
+    platform: str
+    username: str
+    status: str = "failed"
+    verified: bool = False
+    saved: bool = False
+    old_password_refused: bool | None = None
+    error: str | None = None
+    plan: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.plan is None:
+            data.pop("plan")
+        return data
+
+
+@dataclass
+class VerifyResult:
+    """``ok``: the stored current password logs in; ``changed``: it is refused (changed
+    outside keyturn); ``pending_works``: an unfinished rotation's escrowed password logs in;
+    ``refused``: keyturn refused the device (scope, host key); ``failed``: unreachable."""
+
+    host: str
+    platform: str
+    username: str
+    status: str = "failed"
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rotation_exit_code(results: list[RotationResult]) -> int:
+    """0 all rotated (or, on a dry run, all ready), 3 none did, 1 anything in between."""
+    good = {"rotated", "unchanged"}
+    if not results or all(r.status in good for r in results):
+        return 0
+    if all(r.status in ("failed", "skipped") for r in results):
+        return 3
+    return 1
+
+
+def verify_exit_code(results: list[VerifyResult]) -> int:
+    if not results or all(r.status == "ok" for r in results):
+        return 0
+    if all(r.status in ("failed", "refused") for r in results):
+        return 3
+    return 1

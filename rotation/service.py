@@ -1,0 +1,136 @@
+"""What `keyturn rotate` and `keyturn verify` run: the engine wired to the store, the
+audit log and the keyring of one client. Returns results; the CLI prints them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.context import AppContext
+from agent.errors import UsageError
+from inventory import rotations as records
+from rotation.drivers.base import Target
+from rotation.engine import RotationEngine
+from rotation.hostkeys import HostKeyPins
+from rotation.lifecycle import known_hosts_next_to
+from rotation.results import (
+    RotationResult,
+    StepEvent,
+    VerifyResult,
+    rotation_exit_code,
+    verify_exit_code,
+)
+from rotation.targets import load_targets_file, targets_from_inventory
+
+
+@dataclass
+class Outcome:
+    run_id: int
+    results: list[Any]
+    exit_code: int
+    document: dict[str, Any]
+
+
+def resolve_targets(
+    app: AppContext, targets_file: str | None, from_inventory: bool,
+    classes: list[str] | None, account: str | None,
+) -> list[Target]:
+    cfg = app.config.rotation
+    path = targets_file or (None if from_inventory else cfg.targets)
+    if path:
+        return load_targets_file(path, account)
+    if not from_inventory:
+        raise UsageError("say which devices: --targets FILE.toml or --from-inventory")
+    hosts = records.latest_platform_hosts(app.store, classes or cfg.classes)
+    if cfg.platforms:
+        hosts = [h for h in hosts if h["platform"] in cfg.platforms]
+    stored: dict[str, list[str]] = {}
+    for entry in app.secret_store.entries():
+        if "current" in entry.versions:
+            stored.setdefault(entry.host, []).append(entry.user)
+
+    def accounts_for(ip: str) -> list[str]:
+        return list(cfg.accounts) or stored.get(ip, [])
+
+    return targets_from_inventory(hosts, accounts_for, account)
+
+
+def _engine(
+    app: AppContext, run_id: int, parallel: int | None, command: str,
+    sink_extra: Callable[[StepEvent], None] | None = None,
+) -> RotationEngine:
+    """The engine with its one event sink: audit log first, then the rotation tables."""
+    cfg = app.config.rotation
+    recorder = records.RotationRecorder(app.store, run_id) if command == "rotate" else None
+
+    def on_event(event: StepEvent) -> None:
+        detail = {"platform": event.platform, **event.detail}
+        app.audit.append(f"{command}.{event.step}", event.target, event.outcome,
+                         run_id=run_id, detail=detail)
+        if recorder is not None and event.step == "result":
+            recorder.finish(event.detail)
+        elif recorder is not None:
+            recorder.step(event.host, event.platform, event.username, event.step,
+                          event.outcome, event.detail)
+        if sink_extra is not None:
+            sink_extra(event)
+
+    return RotationEngine(
+        app.secret_store,
+        HostKeyPins(known_hosts_next_to(app.resolved_store_path)),
+        app.config.scope_guard(),
+        on_event=on_event,
+        parallel=parallel or cfg.parallel,
+        timeout=cfg.timeout,
+        password_length=cfg.password_length,
+    )
+
+
+def rotate(
+    app: AppContext, targets: list[Target], *, dry_run: bool = False,
+    parallel: int | None = None, progress: Callable[[RotationResult], None] | None = None,
+    on_event: Callable[[StepEvent], None] | None = None,
+) -> Outcome:
+    """Rotate every target; the run, its steps and its JSON document land in the store."""
+    store = app.store
+    run_id = store.begin_run("rotate", app.operator, app.config.client)
+    try:
+        engine = _engine(app, run_id, parallel, "rotate", on_event)
+        results = engine.rotate(targets, dry_run=dry_run, progress=progress)
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+    code = rotation_exit_code(results)
+    document = {"run_id": run_id, "dry_run": dry_run,
+                "results": [r.as_dict() for r in results]}
+    records.write_document(store, run_id, "rotate", document)
+    summary = _count(r.status for r in results)
+    store.finish_run(run_id, {0: "ok", 1: "partial", 3: "failed"}[code], summary)
+    return Outcome(run_id, results, code, document)
+
+
+def verify(
+    app: AppContext, targets: list[Target], *, parallel: int | None = None,
+    progress: Callable[[VerifyResult], None] | None = None,
+) -> Outcome:
+    store = app.store
+    run_id = store.begin_run("verify", app.operator, app.config.client)
+    try:
+        results = _engine(app, run_id, parallel, "verify").verify(targets, progress=progress)
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+    code = verify_exit_code(results)
+    document = {"run_id": run_id, "results": [r.as_dict() for r in results]}
+    records.write_document(store, run_id, "verify", document)
+    store.finish_run(run_id, {0: "ok", 1: "findings", 3: "failed"}[code],
+                     _count(r.status for r in results))
+    return Outcome(run_id, results, code, document)
+
+
+def _count(statuses) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
