@@ -1,0 +1,399 @@
+"""The lab domain's content, declared as one table, and the answers an AD audit must give on it.
+
+The same :func:`build` table drives both the directory (``lab.samba_dc.populate`` writes it into
+Samba) and :func:`expected_answers`, so a change to the fixture changes the expected answers with
+it. Nothing here talks to Samba; this module is pure data and runs anywhere.
+
+Conventions of the expected answers (the ``ad`` audit is tested against them):
+
+* Privileged groups are the keys of :data:`PRIVILEGED_GROUPS` (well-known English names).
+  ``rid_or_sid`` is the RID for domain groups (512), the full SID for builtin ones
+  (``S-1-5-32-544``) and the DC-assigned SID for DnsAdmins (it has no well-known RID).
+* ``members`` holds every transitive member of a privileged group, keyed by sAMAccountName
+  (groups by their name, foreign security principals by their SID). ``path`` is the shortest
+  chain of group names from the privileged group down to the member's direct group:
+  alice.martin in IT-Admins in Tier0-Admins in Domain Admins has path
+  ``["Domain Admins", "Tier0-Admins", "IT-Admins"]``; a direct member has ``["Domain Admins"]``.
+  ``via_primary_group`` is true when the last hop is the member's primaryGroupID rather than
+  the ``member`` attribute. ``kind`` is user, computer, group or foreign; groups and foreign
+  principals count as enabled.
+* "Privileged account" means a user or computer that is a member of any privileged group.
+* Finding rules (ids in :data:`RULES`) look at enabled accounts unless the rule is about
+  disabled ones (``privileged_disabled``) or about an attribute that matters either way
+  (``sid_history``, ``privileged_recently_created``). ``orphaned_admincount`` ignores krbtgt,
+  which carries adminCount=1 by design. ``unconstrained_delegation`` ignores domain
+  controllers. ``kerberoastable`` covers enabled user objects with an SPN except krbtgt (not
+  computers, not gMSAs); ``kerberoastable_privileged`` is its privileged subset.
+  Day thresholds are in ``expected["thresholds"]``.
+* ``clean_accounts`` lists every user account that is neither privileged nor in any finding.
+* ``computers`` counts non-DC computers by operatingSystem (``Server`` in the name means a
+  server); domain controllers are listed separately.
+
+Group managed service accounts: Samba 4.17 accepts the msDS-GroupManagedServiceAccount object
+(so an audit can see it) but does not compute its managed password.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+FIXTURE_VERSION = 1
+
+# userAccountControl flags the fixture sets (MS-ADTS 2.2.16).
+ACCOUNTDISABLE = 0x2
+PASSWD_NOTREQD = 0x20
+ENCRYPTED_TEXT_PWD_ALLOWED = 0x80
+NORMAL_ACCOUNT = 0x200
+WORKSTATION_TRUST_ACCOUNT = 0x1000
+SERVER_TRUST_ACCOUNT = 0x2000
+DONT_EXPIRE_PASSWORD = 0x10000
+TRUSTED_FOR_DELEGATION = 0x80000
+DONT_REQ_PREAUTH = 0x400000
+
+STALE_DAYS = 180
+RECENT_DAYS = 30
+KRBTGT_MAX_AGE_DAYS = 180
+
+# Well-known name -> RID (domain groups) or SID (builtin); None: SID assigned by the DC.
+PRIVILEGED_GROUPS: dict[str, int | str | None] = {
+    "Domain Admins": 512,
+    "Enterprise Admins": 519,
+    "Schema Admins": 518,
+    "Administrators": "S-1-5-32-544",
+    "Account Operators": "S-1-5-32-548",
+    "Backup Operators": "S-1-5-32-551",
+    "Server Operators": "S-1-5-32-549",
+    "Print Operators": "S-1-5-32-550",
+    "DnsAdmins": None,
+}
+
+RULES = (
+    "orphaned_admincount", "privileged_disabled", "privileged_password_never_expires",
+    "passwd_notreqd", "asrep_roastable", "reversible_encryption", "sid_history",
+    "unconstrained_delegation", "privileged_recently_created", "privileged_never_logged_on",
+    "stale_account", "builtin_admin_not_renamed", "guest_enabled", "kerberoastable",
+    "kerberoastable_privileged", "krbtgt_password_age",
+)
+
+# A domain that no longer exists: source of the SID history and of the foreign member.
+OLD_DOMAIN_SID = "S-1-5-21-1004336348-1177238915-682003330"
+FOREIGN_ADMIN_SID = f"{OLD_DOMAIN_SID}-1112"
+
+BULK_GROUP = "All-Staff"
+BULK_GROUP_SIZE = 2000
+SIZES = {"small": 0, "large": 10_000}  # total user accounts wanted (0: only what is needed)
+
+Kind = Literal["user", "computer", "gmsa"]
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user, computer or gMSA. Day counts are relative to population time."""
+
+    sam: str
+    kind: Kind = "user"
+    ou: str = "OU=Staff"
+    display: str = ""
+    uac: int = NORMAL_ACCOUNT
+    spns: tuple[str, ...] = ()
+    dialin: bool | None = None
+    primary_group: str | None = None  # a group name; None keeps the default
+    admin_count: bool = False
+    last_logon_days: int | None = 3  # None: never logged on
+    created_days: int = 900
+    pwd_age_days: int = 60
+    os: str | None = None
+    sid_history: tuple[str, ...] = ()
+    builtin: bool = False  # created by provisioning; population only modifies it
+    rid: int | None = None  # well-known RID of builtin accounts
+    bulk: bool = False  # filler staff: shares one password hash (see lab/data/samdb_apply.py)
+
+    @property
+    def enabled(self) -> bool:
+        return not self.uac & ACCOUNTDISABLE
+
+    @property
+    def is_dc(self) -> bool:
+        return bool(self.uac & SERVER_TRUST_ACCOUNT)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A global security group (or an existing builtin one); ``members`` are sAMAccountNames
+    (accounts or groups) or foreign SIDs."""
+
+    name: str
+    members: tuple[str, ...] = ()
+    ou: str = "OU=Groups"
+    builtin: bool = False
+
+
+@dataclass
+class Fixture:
+    accounts: dict[str, Account] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    ous: tuple[str, ...] = ()
+
+
+def _u(sam: str, display: str, **kw) -> Account:
+    return Account(sam=sam, display=display, **kw)
+
+
+def _named_accounts(dc_sam: str) -> list[Account]:
+    admins = {"ou": "OU=Admins", "admin_count": True}
+    return [
+        # Provisioned accounts, as a careless inheritance leaves them.
+        Account("Administrator", builtin=True, rid=500, admin_count=True, ou="CN=Users",
+                created_days=1500),
+        Account("Guest", builtin=True, rid=501, ou="CN=Users", last_logon_days=None,
+                uac=NORMAL_ACCOUNT | PASSWD_NOTREQD | DONT_EXPIRE_PASSWORD, created_days=1500),
+        Account("krbtgt", builtin=True, rid=502, ou="CN=Users", admin_count=True,
+                uac=NORMAL_ACCOUNT | ACCOUNTDISABLE, spns=("kadmin/changepw",),
+                last_logon_days=None, created_days=1500, pwd_age_days=1400),
+        Account(dc_sam, kind="computer", builtin=True, ou="OU=Domain Controllers", os="Samba",
+                uac=SERVER_TRUST_ACCOUNT | TRUSTED_FOR_DELEGATION, created_days=1500,
+                spns=()),
+        # Tiered admins: nested chains into Domain Admins and builtin Administrators.
+        _u("alice.martin", "Alice Martin (admin)", dialin=True, **admins),
+        _u("adm.tnguyen", "Thanh Nguyen (admin)", last_logon_days=None, **admins),
+        _u("bob.keller", "Bob Keller (server admin)", **admins),
+        _u("adm.jsmith", "John Smith (admin)", uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
+           **admins),
+        _u("adm.rlopez", "Rosa Lopez (admin)", primary_group="Domain Admins", **admins),
+        _u("adm.pbrown", "Peter Brown (left 2023)", uac=NORMAL_ACCOUNT | ACCOUNTDISABLE,
+           last_logon_days=400, **admins),
+        _u("adm.sking", "Sarah King (admin, new)", created_days=5, last_logon_days=1, **admins),
+        _u("ea.dwright", "Daniel Wright (forest admin)", **admins),
+        _u("sa.pnovak", "Pavel Novak (schema)", **admins),
+        _u("maria.garcia", "Maria Garcia (helpdesk lead)", admin_count=True),
+        _u("svc_backup", "Backup service", ou="OU=Service Accounts", admin_count=True,
+           uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD),
+        _u("tom.fischer", "Tom Fischer", admin_count=True),
+        _u("lena.weber", "Lena Weber", admin_count=True),
+        _u("kevin.mueller", "Kevin Mueller (network)", admin_count=True),
+        # Service accounts with SPNs; svc_sql sits in Domain Admins, as they often do.
+        _u("svc_sql", "SQL Server service", ou="OU=Service Accounts", admin_count=True,
+           uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
+           spns=("MSSQLSvc/sql01.corp.keyturn.test:1433", "MSSQLSvc/sql01.corp.keyturn.test")),
+        _u("svc_sharepoint", "SharePoint service", ou="OU=Service Accounts",
+           uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
+           spns=("HTTP/intranet.corp.keyturn.test", "HTTP/intranet")),
+        _u("svc_legacyapp", "Old app pool (retired)", ou="OU=Service Accounts",
+           uac=NORMAL_ACCOUNT | ACCOUNTDISABLE, spns=("HTTP/oldapp.corp.keyturn.test",),
+           last_logon_days=500),
+        Account("gmsa_web$", kind="gmsa", ou="CN=Managed Service Accounts",
+                uac=WORKSTATION_TRUST_ACCOUNT, spns=("HTTP/web01.corp.keyturn.test",)),
+        # One hygiene finding each.
+        _u("greg.hall", "Greg Hall (ex-admin)", admin_count=True),
+        _u("svc_scanner", "MFP scan-to-folder", ou="OU=Service Accounts",
+           uac=NORMAL_ACCOUNT | DONT_REQ_PREAUTH),
+        _u("temp.contractor", "Temporary contractor", uac=NORMAL_ACCOUNT | PASSWD_NOTREQD),
+        _u("legacy.vpn", "Legacy VPN user", uac=NORMAL_ACCOUNT | ENCRYPTED_TEXT_PWD_ALLOWED),
+        _u("nina.patel", "Nina Patel", last_logon_days=240),
+        _u("mark.evans", "Mark Evans (migrated)", sid_history=(f"{OLD_DOMAIN_SID}-1109",)),
+        # Clean users: they must not show up in any finding.
+        _u("anna.becker", "Anna Becker"),
+        _u("paul.richter", "Paul Richter"),
+        _u("sofia.rossi", "Sofia Rossi"),
+        _u("david.kim", "David Kim"),
+        _u("laura.jones", "Laura Jones", dialin=True),
+        _u("james.wilson", "James Wilson", dialin=True),
+        _u("emma.schulz", "Emma Schulz", dialin=False),
+        # Member servers and workstations.
+        Account("FS01$", kind="computer", ou="OU=Servers", os="Windows Server 2019 Standard",
+                uac=WORKSTATION_TRUST_ACCOUNT),
+        Account("SQL01$", kind="computer", ou="OU=Servers", os="Windows Server 2022 Standard",
+                uac=WORKSTATION_TRUST_ACCOUNT | TRUSTED_FOR_DELEGATION),
+        Account("NPS01$", kind="computer", ou="OU=Servers", os="Windows Server 2022 Standard",
+                uac=WORKSTATION_TRUST_ACCOUNT),
+        *(Account(name, kind="computer", ou="OU=Workstations", os=os_name,
+                  uac=WORKSTATION_TRUST_ACCOUNT)
+          for name, os_name in (("WS-ACC-01$", "Windows 10 Pro"),
+                                ("WS-ACC-02$", "Windows 10 Enterprise"),
+                                ("WS-HR-01$", "Windows 11 Pro"),
+                                ("WS-IT-01$", "Windows 11 Enterprise"),
+                                ("LT-SALES-01$", "Windows 10 Pro"))),
+    ]
+
+
+def _groups(bulk: list[str]) -> list[Group]:
+    builtin = {"builtin": True}
+    return [
+        Group("IT-Admins", ("alice.martin", "adm.tnguyen")),
+        Group("Tier0-Admins", ("IT-Admins",)),
+        Group("Server-Admins", ("bob.keller",)),
+        Group("Infra-Operators", ("Server-Admins",)),
+        Group("Domain Admins", ("Administrator", "Tier0-Admins", "adm.jsmith", "adm.pbrown",
+                                "adm.sking", "svc_sql"), **builtin),
+        Group("Enterprise Admins", ("Administrator", "ea.dwright"), **builtin),
+        Group("Schema Admins", ("Administrator", "sa.pnovak"), **builtin),
+        Group("Administrators", ("Enterprise Admins", "Domain Admins", "Administrator",
+                                 "Infra-Operators", FOREIGN_ADMIN_SID), **builtin),
+        Group("Account Operators", ("maria.garcia",), **builtin),
+        Group("Backup Operators", ("svc_backup",), **builtin),
+        Group("Server Operators", ("tom.fischer",), **builtin),
+        Group("Print Operators", ("lena.weber",), **builtin),
+        Group("DnsAdmins", ("kevin.mueller",), **builtin),
+        Group("RAS and IAS Servers", ("NPS01$",), **builtin),
+        Group(BULK_GROUP, tuple(bulk[:BULK_GROUP_SIZE])),
+    ]
+
+
+_FIRST = ("Olivia", "Liam", "Emma", "Noah", "Mia", "Lucas", "Sophie", "Ben", "Hannah", "Felix",
+          "Clara", "Jonas", "Lea", "Elias", "Marie", "Paul", "Nora", "Leon", "Ida", "Max")
+_LAST = ("Schmidt", "Meyer", "Wagner", "Becker", "Hoffmann", "Schulz", "Koch", "Bauer",
+         "Richter", "Klein", "Wolf", "Neumann", "Schwarz", "Braun", "Zimmermann", "Krueger",
+         "Hartmann", "Lange", "Werner", "Krause", "Lehmann", "Koehler", "Jung", "Vogel")
+
+
+def _bulk_names(count: int) -> list[str]:
+    """Deterministic, realistic, unique staff logon names."""
+    names = []
+    for i in range(count):
+        first = _FIRST[i % len(_FIRST)]
+        last = _LAST[(i // len(_FIRST)) % len(_LAST)]
+        names.append(f"{first.lower()}.{last.lower()}{i // (len(_FIRST) * len(_LAST)) + 1:02d}")
+    return names
+
+
+def build(size: str = "small", *, dc_sam: str = "DC1$") -> Fixture:
+    """The whole fixture for ``size`` ("small": named accounts + the 2000-member group;
+    "large": the same, padded with staff to 10,000 user accounts)."""
+    if size not in SIZES:
+        raise ValueError(f"unknown fixture size {size!r}; choose from {sorted(SIZES)}")
+    named = _named_accounts(dc_sam)
+    named_users = sum(1 for a in named if a.kind == "user")
+    bulk = _bulk_names(max(BULK_GROUP_SIZE, SIZES[size] - named_users))
+    accounts = [*named, *(Account(sam, display=sam, last_logon_days=1 + i % 9, bulk=True)
+                          for i, sam in enumerate(bulk))]
+    fixture = Fixture(
+        accounts={a.sam: a for a in accounts},
+        groups={g.name: g for g in _groups(bulk)},
+        ous=("OU=Admins", "OU=Staff", "OU=Service Accounts", "OU=Servers", "OU=Workstations",
+             "OU=Groups"),
+    )
+    _check(fixture)
+    return fixture
+
+
+def _check(fixture: Fixture) -> None:
+    """Catch a typo in the table here rather than as a wrong expected answer."""
+    for group in fixture.groups.values():
+        for member in group.members:
+            if not member.startswith("S-1-") and member not in fixture.accounts \
+                    and member not in fixture.groups:
+                raise ValueError(f"{group.name}: unknown member {member}")
+
+
+def privileged_members(fixture: Fixture, group: str) -> dict[str, dict]:
+    """Transitive members of ``group`` with the shortest path to each (breadth first)."""
+    primary: dict[str, list[str]] = {}
+    for account in fixture.accounts.values():
+        if account.primary_group:
+            primary.setdefault(account.primary_group, []).append(account.sam)
+    found: dict[str, dict] = {}
+    queue = deque([(group, [group])])
+    seen_groups = {group}
+    while queue:
+        name, path = queue.popleft()
+        links = [(m, False) for m in fixture.groups[name].members] if name in fixture.groups \
+            else []
+        links += [(m, True) for m in primary.get(name, [])]
+        for member, via_primary in links:
+            if member in found or member == group:
+                continue
+            found[member] = {"path": path, "via_primary_group": via_primary,
+                             **_kind_and_state(fixture, member)}
+            if member in fixture.groups and member not in seen_groups:
+                seen_groups.add(member)
+                queue.append((member, [*path, member]))
+    return found
+
+
+def _kind_and_state(fixture: Fixture, member: str) -> dict:
+    if member in fixture.groups:
+        return {"enabled": True, "kind": "group"}
+    if member.startswith("S-1-"):
+        return {"enabled": True, "kind": "foreign"}
+    account = fixture.accounts[member]
+    kind = "user" if account.kind == "user" else "computer"
+    return {"enabled": account.enabled, "kind": kind}
+
+
+def _findings(fixture: Fixture, privileged: set[str]) -> dict[str, list[str]]:
+    enabled = [a for a in fixture.accounts.values() if a.enabled]
+    priv = [a for a in fixture.accounts.values() if a.sam in privileged]
+
+    def names(accounts) -> list[str]:
+        return sorted(a.sam for a in accounts)
+
+    kerberoastable = [a for a in enabled if a.kind == "user" and a.spns and a.rid != 502]
+    return {
+        "orphaned_admincount": names(a for a in fixture.accounts.values()
+                                     if a.admin_count and a.sam not in privileged
+                                     and a.rid != 502),
+        "privileged_disabled": names(a for a in priv if not a.enabled),
+        "privileged_password_never_expires": names(
+            a for a in priv if a.enabled and a.uac & DONT_EXPIRE_PASSWORD),
+        "passwd_notreqd": names(a for a in enabled if a.uac & PASSWD_NOTREQD),
+        "asrep_roastable": names(a for a in enabled if a.uac & DONT_REQ_PREAUTH),
+        "reversible_encryption": names(a for a in enabled if a.uac & ENCRYPTED_TEXT_PWD_ALLOWED),
+        "sid_history": names(a for a in fixture.accounts.values() if a.sid_history),
+        "unconstrained_delegation": names(
+            a for a in enabled if a.uac & TRUSTED_FOR_DELEGATION and not a.is_dc),
+        "privileged_recently_created": names(a for a in priv if a.created_days <= RECENT_DAYS),
+        "privileged_never_logged_on": names(
+            a for a in priv if a.enabled and a.kind == "user" and a.last_logon_days is None),
+        "stale_account": names(a for a in enabled if a.last_logon_days is not None
+                               and a.last_logon_days > STALE_DAYS),
+        "builtin_admin_not_renamed": names(a for a in fixture.accounts.values()
+                                           if a.rid == 500 and a.sam == "Administrator"),
+        "guest_enabled": names(a for a in enabled if a.rid == 501),
+        "kerberoastable": names(kerberoastable),
+        "kerberoastable_privileged": names(a for a in kerberoastable if a.sam in privileged),
+        "krbtgt_password_age": names(a for a in fixture.accounts.values()
+                                     if a.rid == 502 and a.pwd_age_days > KRBTGT_MAX_AGE_DAYS),
+    }
+
+
+def expected_answers(fixture: Fixture, *, dns_name: str, netbios_name: str, domain_sid: str,
+                     dnsadmins_sid: str) -> dict:
+    """What a correct audit of the populated DC reports (JSON-serialisable, no secrets)."""
+    privileged: dict[str, dict] = {}
+    for name, rid_or_sid in PRIVILEGED_GROUPS.items():
+        privileged[name] = {"rid_or_sid": rid_or_sid if rid_or_sid is not None else dnsadmins_sid,
+                            "members": privileged_members(fixture, name)}
+    privileged_accounts = {sam for group in privileged.values()
+                           for sam, m in group["members"].items()
+                           if m["kind"] in ("user", "computer")}
+    findings = _findings(fixture, privileged_accounts)
+    flagged = {sam for names in findings.values() for sam in names}
+    accounts = fixture.accounts.values()
+    computers = [a for a in accounts if a.kind == "computer" and not a.is_dc]
+    return {
+        "fixture_version": FIXTURE_VERSION,
+        "domain": {"dns_name": dns_name, "netbios_name": netbios_name, "sid": domain_sid},
+        "thresholds": {"stale_days": STALE_DAYS, "recent_days": RECENT_DAYS,
+                       "krbtgt_max_age_days": KRBTGT_MAX_AGE_DAYS},
+        "privileged": privileged,
+        "dialin_allowed": sorted(a.sam for a in accounts if a.dialin is True),
+        "dialin_denied": sorted(a.sam for a in accounts if a.dialin is False),
+        "ras_and_ias_servers": sorted(fixture.groups["RAS and IAS Servers"].members),
+        "service_accounts": [
+            {"sam": a.sam, "spns": list(a.spns), "privileged": a.sam in privileged_accounts,
+             "enabled": a.enabled, "kind": a.kind}
+            for a in sorted(accounts, key=lambda a: a.sam)
+            if a.spns and a.kind in ("user", "gmsa") and a.rid != 502],
+        "findings": findings,
+        "clean_accounts": sorted(a.sam for a in accounts if a.kind == "user"
+                                 and a.sam not in flagged and a.sam not in privileged_accounts),
+        "computers": {
+            "servers": sum(1 for a in computers if a.os and "Server" in a.os),
+            "workstations": sum(1 for a in computers if a.os and "Server" not in a.os),
+            "domain_controllers": sorted(a.sam for a in accounts if a.is_dc),
+        },
+        "groups": {BULK_GROUP: {"member_count": len(fixture.groups[BULK_GROUP].members)}},
+        "user_count": sum(1 for a in accounts if a.kind == "user"),
+    }
