@@ -1,0 +1,138 @@
+"""Real daemons inside host namespaces: OpenSSH sshd, net-snmp snmpd and the services process.
+
+Each runs under ``ip netns exec`` (which also gives it a private mount namespace), logs to a
+file in the host's state directory, and is "ready" when its log says so. Processes start in a
+session of their own so closing the terminal that ran ``keyturn lab up`` leaves the lab up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agent.secret import Secret
+from lab import netns
+from lab.topology import LINUX_ADMIN, HostSpec
+
+SSHD = "/usr/sbin/sshd"
+SNMPD = "/usr/sbin/snmpd"
+READY_TIMEOUT = 20.0
+LINUX_ADMIN_UID = 4242
+
+
+class DaemonError(RuntimeError):
+    """A lab daemon did not start."""
+
+
+def spawn(ns: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None,
+          stdin_text: str | None = None) -> subprocess.Popen:
+    """Start ``argv`` inside ``ns`` with stdout+stderr appended to ``log``."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [*netns.exec_prefix(ns), *argv], stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+            env=env, start_new_session=True)
+    if stdin_text is not None:
+        assert proc.stdin is not None
+        proc.stdin.write(stdin_text.encode())
+        proc.stdin.close()
+    return proc
+
+
+def wait_ready(proc: subprocess.Popen, log: Path, marker: str,
+               timeout: float = READY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    tail = log.read_text(errors="replace")[-600:]
+    raise DaemonError(f"{' '.join(proc.args[4:6])} not ready (exit {proc.poll()}): {tail}")
+
+
+def start_services(ns: str, hosts: list[dict], workdir: Path, tag: str) -> subprocess.Popen:
+    """The asyncio process serving HTTP/9100/3389/445/5060 for ``hosts``; log ``<tag>.log``."""
+    spec = workdir / f"{tag}.json"
+    spec.write_text(json.dumps(hosts, indent=1))
+    return _python(ns, ["lab.services", "--spec", str(spec)], workdir / f"{tag}.log")
+
+
+def start_simulator(ns: str, spec: dict, hostdir: Path) -> subprocess.Popen:
+    """``python -m lab.simulators`` for one device (the documented entry point; run here rather
+    than through ``launch`` so it logs to a file and outlives the ``lab up`` command)."""
+    path = hostdir / "simulator.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(spec, out)
+    return _python(ns, ["lab.simulators", "--spec", str(path)], hostdir / "simulator.log")
+
+
+def _python(ns: str, module_argv: list[str], log: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    return spawn(ns, [sys.executable, "-m", *module_argv], log, env=env)
+
+
+def start_sshd(ns: str, host: HostSpec, hostdir: Path,
+               admin_password: Secret | None) -> subprocess.Popen:
+    """OpenSSH on ``host.ip``:22 with its own config and host key.
+
+    The host's directory is bind-mounted on /mnt (because /run, where it lives, gets a private
+    tmpfs for /run/sshd). With an admin password, /etc gets a private overlay holding a local
+    account, so ``passwd`` inside the lab changes a shadow file no one else sees; the password
+    reaches chpasswd on stdin, never argv or disk.
+    """
+    key = hostdir / "ssh_host_ed25519_key"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name,
+                        "-f", str(key)], check=True, capture_output=True)
+    (hostdir / "sshd_config").write_text(
+        f"ListenAddress {host.ip}:22\nHostKey /mnt/ssh_host_ed25519_key\nPidFile none\n"
+        "UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
+        "PermitRootLogin no\nStrictModes no\nPrintMotd no\nMaxStartups 100:30:200\n"
+        "Subsystem sftp internal-sftp\n")
+    script = [f"mount --bind '{hostdir}' /mnt", "mount -t tmpfs -o mode=755 tmpfs /run",
+              "mkdir -m 755 /run/sshd"]
+    stdin_text = None
+    if admin_password is not None:
+        user, uid = LINUX_ADMIN, LINUX_ADMIN_UID
+        script += [
+            "mkdir -p /mnt/etc-upper /mnt/etc-work /mnt/home",
+            "mount -t overlay overlay -o lowerdir=/etc,upperdir=/mnt/etc-upper,"
+            "workdir=/mnt/etc-work /etc",
+            f"echo '{user}:x:{uid}:{uid}:IT admin:/mnt/home/{user}:/bin/bash' >> /etc/passwd",
+            f"echo '{user}:!:19000:0:99999:7:::' >> /etc/shadow",
+            f"echo '{user}:x:{uid}:' >> /etc/group",
+            f"mkdir -p /mnt/home/{user} && chown {uid}:{uid} /mnt/home/{user}",
+            # pam_unix sleeps ~2 s after a failed password unless told not to.
+            "sed -i 's/pam_unix.so /pam_unix.so nodelay /' /etc/pam.d/common-auth",
+            "chpasswd",
+        ]
+        stdin_text = f"{user}:{admin_password.reveal()}\n"
+    script.append(f"exec {SSHD} -D -e -f /mnt/sshd_config")
+    log = hostdir / "sshd.log"
+    return spawn(ns, ["sh", "-ec", " && ".join(script)], log, stdin_text=stdin_text)
+
+
+def start_snmpd(ns: str, host: HostSpec, hostdir: Path, community: str) -> subprocess.Popen:
+    assert host.snmp is not None
+    conf = hostdir / "snmpd.conf"
+    conf.write_text(
+        f"agentAddress udp:{host.ip}:161\n"
+        f"rocommunity {community} default\n"
+        f"sysDescr {host.snmp.sys_descr}\n"
+        f"sysObjectID {host.snmp.sys_object_id}\n"
+        f"sysName {host.name}\n"
+        "sysLocation Server room\nsysContact it@example.test\nsysServices 78\n")
+    persist = hostdir / "snmp"
+    persist.mkdir(exist_ok=True)
+    # No MIB loading: it is slow, noisy, and the lab answers numeric OIDs anyway.
+    env = dict(os.environ, SNMP_PERSISTENT_DIR=str(persist), MIBS="", MIBDIRS="/nonexistent")
+    log = hostdir / "snmpd.log"
+    # smux (TCP 199) is off: an nmap -sV probe on it freezes snmpd's UDP side.
+    return spawn(ns, [SNMPD, "-f", "-Lo", "-C", "-I", "-smux", "-c", str(conf)], log, env=env)

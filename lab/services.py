@@ -1,0 +1,144 @@
+"""One process that answers every simple lab service in every host namespace.
+
+``python -m lab.services --spec SPEC.json`` opens each listener inside its host's namespace
+(``lab.netns.inside`` switches only the opening thread; the socket stays in that namespace) and
+serves them all from one asyncio loop: ~30 hosts cost one process instead of ~80. Answers are
+what a scanner expects from the device: an HTTP page with the device's <title> and Server
+header, a PJL reply on 9100, an X.224 connection confirm on 3389, a SIP 200 OK on 5060/udp.
+SMB on 445 accepts and stays silent (a port-only identification, like a filtered Windows host).
+
+Prints ``ready`` to its log once every listener is open.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from lab import netns
+
+# RDP negotiation response (TPKT + X.224 CC + RDP_NEG_RSP selecting CredSSP).
+RDP_CONFIRM = bytes.fromhex("030000130ed000001234000201080002000000")
+
+
+def _open(ns: str, ip: str, port: int, kind: int) -> socket.socket:
+    with netns.inside(ns):
+        sock = socket.socket(socket.AF_INET, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((ip, port))
+    if kind == socket.SOCK_STREAM:
+        sock.listen(64)
+    sock.setblocking(False)
+    return sock
+
+
+def _http_handler(title: str, server: str):
+    body = (f"<!DOCTYPE html><html><head><title>{title}</title></head>"
+            f"<body><h1>{title}</h1></body></html>").encode()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            request = await asyncio.wait_for(reader.readline(), 10)
+            while await asyncio.wait_for(reader.readline(), 10) not in (b"\r\n", b"\n", b""):
+                pass  # headers: every request gets the same page
+            head = (f"HTTP/1.1 200 OK\r\nServer: {server}\r\nContent-Type: text/html\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+            writer.write(head if request.startswith(b"HEAD") else head + body)
+            await writer.drain()
+        writer.close()
+
+    return handle
+
+
+def _printer_handler(model: str):
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while data := await asyncio.wait_for(reader.read(4096), 30):
+                if b"@PJL INFO ID" in data:
+                    writer.write(f'@PJL INFO ID\r\n"{model}"\r\n\x0c'.encode())
+                    await writer.drain()
+        writer.close()
+
+    return handle
+
+
+async def _rdp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        if await asyncio.wait_for(reader.read(4096), 10):
+            writer.write(RDP_CONFIRM)
+            await writer.drain()
+            await asyncio.wait_for(reader.read(4096), 10)
+    writer.close()
+
+
+async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        while await asyncio.wait_for(reader.read(4096), 30):
+            pass
+    writer.close()
+
+
+class _Sip(asyncio.DatagramProtocol):
+    """Answers any SIP request with 200 OK, echoing the dialog headers as a phone would."""
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        lines = data.decode("latin-1").split("\r\n")
+        if not lines or " SIP/2.0" not in lines[0]:
+            return
+        keep = [ln for ln in lines[1:] if ln.split(":", 1)[0].strip().lower()
+                in ("via", "from", "to", "call-id", "cseq")]
+        reply = "\r\n".join(["SIP/2.0 200 OK", *keep, f"User-Agent: {self.agent}",
+                             "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, MESSAGE, NOTIFY",
+                             "Content-Length: 0", "", ""])
+        self.transport.sendto(reply.encode(), addr)
+
+
+async def serve(hosts: list[dict]) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    servers = []
+    for host in hosts:
+        ns, ip, title = host["netns"], host["ip"], host.get("http_title") or host["name"]
+        for port in host.get("tcp", []):
+            handler = {80: _http_handler(title, host.get("http_server", "lighttpd")),
+                       9100: _printer_handler(title), 3389: _rdp}.get(port, _silent)
+            sock = _open(ns, ip, port, socket.SOCK_STREAM)
+            servers.append(await asyncio.start_server(handler, sock=sock))
+        for _port in host.get("udp", []):
+            sock = _open(ns, ip, _port, socket.SOCK_DGRAM)
+            agent = f"{title} UA/5.9.7"
+            await loop.create_datagram_endpoint(lambda a=agent: _Sip(a), sock=sock)
+    print("ready", flush=True)
+    await stop.wait()
+    for server in servers:
+        server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m lab.services", description=__doc__)
+    parser.add_argument("--spec", type=Path, required=True)
+    args = parser.parse_args()
+    hosts = json.loads(args.spec.read_text())
+    try:
+        asyncio.run(serve(hosts))
+    except OSError as exc:
+        print(f"lab services: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

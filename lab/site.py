@@ -1,0 +1,435 @@
+"""The simulated client site: ``Lab.up()`` builds it, ``Lab.load(id)`` finds it, ``down()`` ends it.
+
+Layout (every name starts with the lab id, e.g. ``kt1a2b3c``)::
+
+    <id>-tech  198.18.0.250 --+                          +-- 198.18.1.x hosts
+    <id>-gw    198.18.0.1   --+-- <id>-lan  [<id>-br]  <id>-rt --+-- <id>-gw 198.18.1.1
+    <id>-NAME  198.18.0.x   --+
+
+``<id>-br`` holds both bridges and every host's outer veth end; each host is a namespace of its
+own with one veth whose MAC carries its vendor's OUI. The technician namespace has no default
+route, only 198.18.1.0/24 via the router, so nothing it sends can leave the lab.
+
+Passwords are made here at random, handed to the simulators, sshd and Samba through their
+specs/stdin, and seeded into the keyring of the lab's client; the manifest and the site config
+only ever name users.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import secrets
+import string
+import threading
+import time
+from pathlib import Path
+
+from agent.secret import Secret
+from lab import daemons, netns, phantoms, state, topology
+from lab.topology import DEVICE_USER, ENABLE_PLATFORMS, LINUX_ADMIN, HostSpec
+
+MANIFEST = "manifest.json"
+SITE_TOML = "site.toml"
+DC_PORTS = [53, 88, 135, 139, 389, 445, 464, 636, 3268, 3269]
+WORKERS = 8
+
+
+class LabError(RuntimeError):
+    """The lab could not be built or found."""
+
+
+def _password(length: int = 20) -> Secret:
+    # Letters and digits only: every simulated CLI takes them without quoting.
+    alphabet = string.ascii_letters + string.digits
+    return Secret("".join(secrets.choice(alphabet) for _ in range(length)))
+
+
+class Lab:
+    def __init__(self, st: state.LabState, manifest: dict) -> None:
+        self.state = st
+        self.manifest = manifest
+        self._lock = threading.RLock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @classmethod
+    def up(cls, size: str = "small", *, lab_id: str | None = None, with_dc: bool = True,
+           ad_size: str = "small", owner_bound: bool = False) -> Lab:
+        """Build a lab and return it once every service answers. On failure nothing is left.
+
+        ``owner_bound``: the lab belongs to this process (a test session); if the process dies
+        without ``down()``, the next ``state.reap_orphans()`` removes it."""
+        if os.geteuid() != 0:
+            raise PermissionError("the lab needs root (network namespaces)")
+        if size not in ("small", "large"):
+            raise ValueError(f"size must be small or large, not {size!r}")
+        lab_id = state.check_lab_id(lab_id) if lab_id else state.new_lab_id()
+        if (state.STATE_ROOT / lab_id).exists():
+            raise LabError(f"lab {lab_id} already exists")
+        from rotation.secret_store import SecretStore
+
+        SecretStore(f"lab-{lab_id}")  # no usable keyring: fail now, not after building
+        st = state.LabState(lab_id, size=size, owner_pid=os.getpid(), owner_bound=owner_bound,
+                            owner_start_time=state.process_start_time(os.getpid()) or 0)
+        st.save()
+        lab = cls(st, {})
+        try:
+            lab._build(with_dc=with_dc, ad_size=ad_size)
+        except BaseException:
+            state.teardown(st)
+            raise
+        return lab
+
+    @classmethod
+    def load(cls, lab_id: str) -> Lab:
+        try:
+            st = state.LabState.load(lab_id)
+        except FileNotFoundError:
+            raise LabError(f"no lab {lab_id} on this machine") from None
+        path = st.dir / MANIFEST
+        manifest = json.loads(path.read_text()) if path.exists() else {}
+        return cls(st, manifest)
+
+    def down(self, *, forget_secrets: bool = True) -> None:
+        """Remove every namespace and process this lab recorded, then (unless told not to) the
+        lab's keyring entries, which can be slow with a costly keyring backend."""
+        client = self.manifest.get("client")
+        state.teardown(self.state)
+        if client and forget_secrets:
+            _forget_secrets(client)
+
+    # -- what other code uses ---------------------------------------------------------------
+    @property
+    def lab_id(self) -> str:
+        return self.state.lab_id
+
+    @property
+    def client(self) -> str:
+        return f"lab-{self.lab_id}"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state.dir
+
+    @property
+    def tech_ns(self) -> str:
+        return f"{self.lab_id}-tech"
+
+    @property
+    def bridge_ns(self) -> str:
+        return f"{self.lab_id}-br"
+
+    @property
+    def site_config_path(self) -> Path:
+        return self.state_dir / SITE_TOML
+
+    @property
+    def store_path(self) -> Path:
+        return self.state_dir / "inventory.db"
+
+    def exec_prefix(self) -> list[str]:
+        """argv prefix that runs a command in the technician namespace."""
+        return netns.exec_prefix(self.tech_ns)
+
+    def host(self, name: str) -> dict:
+        for entry in self.manifest["hosts"]:
+            if entry["name"] == name:
+                return entry
+        raise KeyError(name)
+
+    def host_ns(self, name: str) -> str:
+        return f"{self.lab_id}-{name}"
+
+    # -- planting changes (tests restore what they change) ---------------------------------
+    def add_host(self, name: str, ip: str, *, vendor: str = "Dell",
+                 device_class: str = "workstation", **spec) -> dict:
+        """Plug a new host into the running lab and return its manifest entry.
+
+        ``spec`` takes the other ``lab.topology.HostSpec`` fields (``tcp``, ``udp``,
+        ``http_title``, ``http_server``, ``snmp=Snmp(...)``, ``sshd``, ``platform``, ``legacy``);
+        a ``platform`` host gets a simulator and its password seeded into the keyring.
+        """
+        host = HostSpec(name, ip, vendor, device_class, **spec)
+        with self._lock:
+            if name in ("br", "tech") or any(h["name"] == name for h in self.manifest["hosts"]):
+                raise LabError(f"host name {name!r} is taken")
+            if any(ip in (h["ip"], *h.get("other_ips", [])) for h in self.manifest["hosts"]):
+                raise LabError(f"address {ip} is taken")
+            index = self.manifest["next_index"]
+            self.manifest["next_index"] += 1
+            self.state.plan_namespaces([self.host_ns(name)])
+        taken = {h["mac"] for h in self.manifest["hosts"]}
+        entry = self._plumb_host(host, index, taken)
+        with self._lock:
+            self.manifest["hosts"].append(entry)
+        with cf.ThreadPoolExecutor(WORKERS) as pool:
+            passwords = self._start_hosts([host], self.manifest["snmp_community"], pool,
+                                          tag=f"services-{name}")
+        self._seed_keyring([host], passwords, None)
+        self._save_manifest()
+        return entry
+
+    def remove_host(self, name: str) -> None:
+        """Unplug ``name``: its daemons stop, its veth and namespace go."""
+        entry = self.host(name)
+        ns = entry["netns"]
+        with self._lock:
+            mine = [p for p in self.state.processes if p.host == name]
+            state.kill_processes(mine, [ns])
+            netns.ip("link", "del", entry["bridge_port"], netns=self.bridge_ns, check=False)
+            netns.delete(ns)
+            self.state.processes = [p for p in self.state.processes if p.host != name]
+            self.state.namespaces.remove(ns)
+            self.state.save()
+            self.manifest["hosts"].remove(entry)
+        self._save_manifest()
+
+    # -- building -----------------------------------------------------------------------------
+    def _build(self, *, with_dc: bool, ad_size: str) -> None:
+        t0 = time.monotonic()
+        hosts = topology.small_hosts()
+        if not with_dc:
+            hosts = [h for h in hosts if not h.dc]
+        community = "kt-" + secrets.token_hex(4)
+        self.manifest = {
+            "lab_id": self.lab_id, "client": self.client, "size": self.state.size,
+            "tech": {"netns": self.tech_ns, "ip": topology.TECH_IP, "iface": f"{self.lab_id}-t0"},
+            "subnets": {"lan": str(topology.LAN), "routed": str(topology.ROUTED)},
+            "snmp_community": community, "hosts": [], "ad": None, "timings": {},
+            "next_index": len(hosts),
+        }
+        self.state.plan_namespaces([self.bridge_ns, self.tech_ns]
+                                   + [self.host_ns(h.name) for h in hosts])
+        self._build_core()
+        taken: set[str] = set()
+        with cf.ThreadPoolExecutor(WORKERS) as pool:
+            entries = list(pool.map(lambda ih: self._plumb_host(ih[1], ih[0], taken),
+                                    enumerate(hosts)))
+        self.manifest["hosts"] = entries
+        self._timing("network", t0)
+        if self.state.size == "large":
+            self.manifest["phantoms"] = phantoms.install(self)
+            self._timing("phantoms", t0)
+        dc_future = None
+        with cf.ThreadPoolExecutor(WORKERS) as pool:
+            if with_dc:
+                dc_host = next(h for h in hosts if h.dc)
+                dc_future = pool.submit(self._start_dc, dc_host, ad_size)
+            passwords = self._start_hosts(hosts, community, pool)
+            ad_password = dc_future.result() if dc_future else None
+        self._timing("services", t0)
+        self._seed_keyring(hosts, passwords, ad_password)
+        self._timing("keyring", t0)
+        self._write_site_config(community)
+        self.state.status = "up"
+        self.state.save()
+        self._save_manifest()
+
+    def _timing(self, what: str, t0: float) -> None:
+        self.manifest["timings"][what] = round(time.monotonic() - t0, 2)
+
+    def _build_core(self) -> None:
+        br, tech, lab_id = self.bridge_ns, self.tech_ns, self.lab_id
+        netns.create(br, sysctls={"net.bridge.bridge-nf-call-iptables": "0",
+                                  "net.bridge.bridge-nf-call-arptables": "0"})
+        netns.add_bridge(br, f"{lab_id}-lan")
+        netns.add_bridge(br, f"{lab_id}-rt")
+        netns.create(tech)
+        prefix = 16 if self.state.size == "large" else 24
+        netns.add_veth(tech, f"{lab_id}-t0", f"{lab_id}-xt", br,
+                       address=f"{topology.TECH_IP}/{prefix}")
+        netns.attach_to_bridge(br, f"{lab_id}-xt", f"{lab_id}-lan")
+        # Only the routed subnet, via the router: no default route out of the lab.
+        netns.ip("route", "add", str(topology.ROUTED), "via", topology.ROUTER_LAN_IP, netns=tech)
+
+    def _plumb_host(self, host: HostSpec, index: int, taken: set[str]) -> dict:
+        """Namespace + veth for one host (the router also gets its routed-side leg)."""
+        br, lab_id, ns = self.bridge_ns, self.lab_id, self.host_ns(host.name)
+        router = host.ip == topology.ROUTER_LAN_IP
+        netns.create(ns, sysctls={"net.ipv4.ip_forward": "1"} if router else None)
+        with self._lock:
+            mac = topology.mac_for(lab_id, host.name, host.vendor, taken)
+        outer = f"{lab_id}-x{index}"
+        bits = topology.LAN.prefixlen if host.subnet == "lan" else topology.ROUTED.prefixlen
+        netns.add_veth(ns, f"{lab_id}-h{index}", outer, br, mac=mac, address=f"{host.ip}/{bits}")
+        netns.attach_to_bridge(br, outer, f"{lab_id}-{'lan' if host.subnet == 'lan' else 'rt'}")
+        other_ips = []
+        if router:
+            netns.add_veth(ns, f"{lab_id}-r1", f"{lab_id}-xr", br,
+                           mac=topology.mac_for(lab_id, "gw-routed", host.vendor, taken),
+                           address=f"{topology.ROUTER_ROUTED_IP}/{topology.ROUTED.prefixlen}")
+            netns.attach_to_bridge(br, f"{lab_id}-xr", f"{lab_id}-rt")
+            other_ips.append(topology.ROUTER_ROUTED_IP)
+        else:
+            netns.ip("route", "add", "default", "via", host.gateway, netns=ns)
+        return {
+            "name": host.name, "netns": ns, "ip": host.ip, "other_ips": other_ips, "mac": mac,
+            "vendor": host.vendor, "device_class": host.device_class, "platform": host.platform,
+            "legacy": host.legacy, "subnet": host.subnet, "bridge_port": outer, "services": [],
+            "snmp": None, "http_title": host.http_title, "credentials": [],
+            "simulator_state_dir": None,
+        }
+
+    def _start_hosts(self, hosts: list[HostSpec], community: str, pool: cf.ThreadPoolExecutor,
+                     tag: str = "services") -> dict[str, Secret]:
+        """Start every daemon; return the passwords made up for them (by host name)."""
+        workdir = self.state_dir / "hosts"
+        sims = _available_platforms()
+        passwords: dict[str, Secret] = {}
+        jobs = []
+        for host in hosts:
+            hostdir = workdir / host.name
+            hostdir.mkdir(parents=True, exist_ok=True)
+            entry = self.host(host.name)
+            entry["services"] = topology.services_of(host, simulated=host.platform in sims,
+                                                     dc_ports=DC_PORTS)
+            if host.snmp:
+                entry["snmp"] = {"community": community, "sys_descr": host.snmp.sys_descr,
+                                 "sys_object_id": host.snmp.sys_object_id, "sys_name": host.name}
+                jobs.append(pool.submit(self._run, host, "snmpd", daemons.start_snmpd,
+                                        hostdir, community, marker="NET-SNMP version"))
+            if host.sshd:
+                secret = _password() if host.local_admin else None
+                if secret is not None:
+                    passwords[host.name] = secret
+                    entry["credentials"] = [{"username": LINUX_ADMIN, "role": "admin"}]
+                    entry["platform"] = "linux"
+                jobs.append(pool.submit(self._run, host, "sshd", daemons.start_sshd, hostdir,
+                                        secret, marker="Server listening on"))
+            if host.platform in sims:
+                passwords[host.name] = _password()
+                enable = _password() if host.platform in ENABLE_PLATFORMS else None
+                if enable is not None:
+                    passwords[host.name + "/enable"] = enable
+                entry["credentials"] = [{"username": DEVICE_USER, "role": "admin"}] + (
+                    [{"username": "enable", "role": "enable"}] if enable is not None else [])
+                entry["simulator_state_dir"] = str(hostdir / "sim")
+                jobs.append(pool.submit(self._start_simulator, host, hostdir,
+                                        passwords[host.name], enable))
+        served = [{"name": h.name, "netns": self.host_ns(h.name), "ip": h.ip, "tcp": h.tcp,
+                   "udp": h.udp, "http_title": h.http_title, "http_server": h.http_server}
+                  for h in hosts if h.tcp or h.udp]
+        if served:
+            jobs.append(pool.submit(self._run_services, served, tag))
+        for job in jobs:
+            job.result()
+        return passwords
+
+    def _run(self, host: HostSpec, what: str, starter, *args, marker: str) -> None:
+        ns = self.host_ns(host.name)
+        proc = starter(ns, host, *args)
+        self.state.record_process(proc.pid, what, host.name)
+        daemons.wait_ready(proc, Path(proc_log(self.state_dir, host.name, what)), marker)
+
+    def _run_services(self, served: list[dict], tag: str) -> None:
+        workdir = self.state_dir / "services"
+        workdir.mkdir(exist_ok=True)
+        proc = daemons.start_services(self.bridge_ns, served, workdir, tag)
+        self.state.record_process(proc.pid, "services", None if tag == "services" else tag)
+        daemons.wait_ready(proc, workdir / f"{tag}.log", "ready")
+
+    def _start_simulator(self, host: HostSpec, hostdir: Path, password: Secret,
+                         enable: Secret | None) -> None:
+        (hostdir / "sim").mkdir(exist_ok=True)
+        spec = {"devices": [{
+            "name": host.name, "platform": host.platform, "listen": f"{host.ip}:22",
+            "state_dir": str(hostdir / "sim"), "hostname": host.name,
+            "users": {DEVICE_USER: {"password": password.reveal(), "privilege": 15}},
+            "enable_secret": enable.reveal() if enable is not None else None,
+            "legacy": host.legacy}]}
+        proc = daemons.start_simulator(self.host_ns(host.name), spec, hostdir)
+        self.state.record_process(proc.pid, "simulator", host.name)
+        try:
+            daemons.wait_ready(proc, hostdir / "simulator.log", "ready", timeout=60)
+        finally:
+            # The simulator has read its spec by now; the passwords must not stay on disk.
+            (hostdir / "simulator.json").unlink(missing_ok=True)
+
+    def _start_dc(self, host: HostSpec, ad_size: str) -> Secret:
+        from lab import samba_dc
+
+        password = _password(24)
+        info = samba_dc.provision(self.state_dir / "dc", ip=host.ip, admin_password=password)
+        expected = samba_dc.populate(info, size=ad_size)
+        proc = samba_dc.start(info, self.host_ns(host.name))
+        self.state.record_process(proc.pid, "samba", host.name)
+        self.manifest["ad"] = {
+            "server": info.ip, "realm": info.realm, "domain": info.domain,
+            "dns_name": info.dns_name, "base_dn": info.base_dn, "ca_file": str(info.ca_file),
+            "admin_user": info.admin_bind_name, "admin_sam": info.admin_user,
+            "expected": expected,
+        }
+        self.host(host.name)["credentials"] = [
+            {"username": info.admin_bind_name, "role": "domain_admin"}]
+        return password
+
+    def _seed_keyring(self, hosts: list[HostSpec], passwords: dict[str, Secret],
+                      ad_password: Secret | None) -> None:
+        from rotation.secret_store import SecretStore
+
+        store = SecretStore(self.client)
+        for host in hosts:
+            entry = self.host(host.name)
+            if host.name in passwords:
+                user = LINUX_ADMIN if host.local_admin else DEVICE_USER
+                store.put(host.ip, user, passwords[host.name], "current",
+                          platform=entry["platform"])
+            if host.name + "/enable" in passwords:
+                store.put(host.ip, "enable", passwords[host.name + "/enable"], "current",
+                          platform=entry["platform"])
+        if ad_password is not None:
+            store.put(self.manifest["ad"]["server"], self.manifest["ad"]["admin_user"],
+                      ad_password, "current", platform="active_directory")
+
+    def _write_site_config(self, community: str) -> None:
+        scope = ([str(topology.LARGE)] if self.state.size == "large"
+                 else [str(topology.LAN), str(topology.ROUTED)])
+        lines = [
+            f"# keyturn site config for lab {self.lab_id} (written by keyturn lab up)",
+            f"client = {json.dumps(self.client)}",
+            f"scope = {json.dumps(scope)}",
+            "exclude = []",
+            f"store = {json.dumps(str(self.store_path))}",
+            "", "[discover]", f"snmp_communities = {json.dumps([community])}",
+            f"iface = {json.dumps(self.manifest['tech']['iface'])}",
+        ]
+        ad = self.manifest.get("ad")
+        if ad:
+            lines += ["", "[ad]", f"domain = {json.dumps(ad['dns_name'].split('.', 1)[1])}",
+                      f"server = {json.dumps(ad['server'])}",
+                      f"ca_file = {json.dumps(ad['ca_file'])}",
+                      f"user = {json.dumps(ad['admin_user'])}", 'transport = "ldaps"']
+        lines += ["", "[rotation]", "enabled = true", ""]
+        self.site_config_path.write_text("\n".join(lines))
+
+    def _save_manifest(self) -> None:
+        with self._lock:
+            tmp = self.state_dir / (MANIFEST + ".tmp")
+            tmp.write_text(json.dumps(self.manifest, indent=1))
+            os.replace(tmp, self.state_dir / MANIFEST)
+
+
+def proc_log(state_dir: Path, host: str, what: str) -> Path:
+    return state_dir / "hosts" / host / f"{what}.log"
+
+
+def _available_platforms() -> set[str]:
+    try:
+        from lab.simulators.platforms import PLATFORMS
+    except ImportError:
+        return set()
+    return set(PLATFORMS)
+
+
+def _forget_secrets(client: str) -> None:
+    """Best effort: the lab's keyring entries are worthless once its devices are gone."""
+    try:
+        from rotation.secret_store import SecretStore
+
+        store = SecretStore(client)
+        for entry in store.entries():
+            for version in entry.versions:
+                store.drop(entry.host, entry.user, version)
+    except Exception:  # noqa: S110 - a missing/locked keyring must not block teardown
+        pass
