@@ -17,10 +17,9 @@ class MikrotikRouterosDriver(Driver):
 
     def account_exists(self) -> bool:
         with self.guard("account lookup"):
-            output = self.conn.send_command(
-                f'/user print terse where name="{self.target.username}"'
-            )
-        return f"name={self.target.username}" in output
+            output = self.conn.send_command("/user print")
+        # Table rows: "<index> <name> <group> ..."
+        return any(line.split()[1:2] == [self.target.username] for line in output.splitlines())
 
     def change(self, new: Secret, old: Secret) -> None:
         with self.guard("change"):
