@@ -155,7 +155,11 @@ async def _run_session(device: Device, process: asyncssh.SSHServerProcess) -> No
     device.sessions.add(term)
     username = device.shell_class.login_name(process.get_extra_info("username"))
     try:
-        await device.shell_class(device, term, username).run()
+        shell = device.shell_class(device, term, username)
+        if process.command:
+            await shell.run_command(process.command)
+        else:
+            await shell.run()
     except Exception:  # a crash in one session must not take the device down
         log.exception("%s: session failed", device.spec.name)
         term.abort()

@@ -110,6 +110,20 @@ class Shell:
             if output:
                 self.term.write(output if output.endswith("\n") else output + "\n")
 
+    async def run_command(self, line: str) -> None:
+        """A non-interactive `ssh device COMMAND`: run it in the login mode, then close."""
+        if self.device.apply_pending_reboot():
+            return
+        try:
+            output = await self.execute(line)
+        except Disconnect:
+            output = ""
+        except Drop:
+            self.term.abort()
+            return
+        self.term.write(output + "\n" if output else "")
+        self.term.close()
+
     async def execute(self, line: str) -> str:
         if line in (CTRL_C, CTRL_Z):
             return await self.on_control(line)

@@ -56,7 +56,8 @@ class AristaEosShell(CiscoShell):
         return self.save_result()
 
     def render_user(self, name: str, user: User) -> str:
-        return f"username {name} privilege {user.privilege} role network-admin secret sha512 {user.hash}"
+        return (f"username {name} privilege {user.privilege} role network-admin "
+                f"secret sha512 {user.hash}")
 
     def render_config(self, config) -> str:
         text = super().render_config(config)

@@ -88,8 +88,9 @@ class CiscoAsaShell(CiscoShell):
     def save_result(self) -> str:
         if not self.save():
             return self.save_fail_text
-        return "Building configuration...\nCryptochecksum: 1f0e3a3c 8d1b9c2e 4c5d6e7f 01234567\n\n" \
-               "2714 bytes copied in 0.150 secs\n[OK]"
+        return ("Building configuration...\n"
+                "Cryptochecksum: 1f0e3a3c 8d1b9c2e 4c5d6e7f 01234567\n\n"
+                "2714 bytes copied in 0.150 secs\n[OK]")
 
     def parse_username(self, args: list[str]) -> tuple[str, str | None, int, str] | str:
         """ASA syntax: NAME password VALUE [pbkdf2|encrypted] [privilege N]."""

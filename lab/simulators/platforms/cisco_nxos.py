@@ -17,7 +17,8 @@ class CiscoNxosShell(CiscoShell):
         "following classes: lower case letters, upper case letters, digits and special "
         "characters."
     )
-    save_fail_text = "[########################################] 100%\nConfiguration update aborted: request was aborted"
+    save_fail_text = ("[########################################] 100%\n"
+                      "Configuration update aborted: request was aborted")
     version_text = (
         "Cisco Nexus Operating System (NX-OS) Software\n"
         "TAC support: http://www.cisco.com/tac\n\n"

@@ -129,7 +129,7 @@ class FortinetShell(Shell):
 
     async def cmd_delete(self, args: list[str]) -> str:
         if not args or self.device.running.users.pop(args[0].strip('"'), None) is None:
-            return f"entry not found in datasource\nvalue parse error before '{args[0] if args else ''}'\n{PARSE_FAIL}"
+            return f"entry not found in datasource\n{PARSE_FAIL}"
         return "" if self.save() else self.save_fail_text
 
     async def cmd_set_password(self, args: list[str]) -> str:

@@ -115,7 +115,8 @@ class JunosShell(Shell):
     async def cmd_configure(self, args: list[str]) -> str:
         self.mode = CONFIG
         if self.uncommitted():
-            return "Entering configuration mode\nThe configuration has been changed but not committed"
+            return ("Entering configuration mode\n"
+                    "The configuration has been changed but not committed")
         return "Entering configuration mode"
 
     # --- configuration ----------------------------------------------------------------
