@@ -247,7 +247,10 @@ class Lab:
         """Namespace + veth for one host (the router also gets its routed-side leg)."""
         br, lab_id, ns = self.bridge_ns, self.lab_id, self.host_ns(host.name)
         router = host.ip == topology.ROUTER_LAN_IP
-        netns.create(ns, sysctls={"net.ipv4.ip_forward": "1"} if router else None)
+        # arp_ignore=1: like a hardware router, answer ARP only for the asking interface's own
+        # address (Linux would otherwise also offer 198.18.1.1 on the LAN).
+        netns.create(ns, sysctls={"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.arp_ignore": "1"}
+                     if router else None)
         with self._lock:
             mac = topology.mac_for(lab_id, host.name, host.vendor, taken)
         outer = f"{lab_id}-x{index}"

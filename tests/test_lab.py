@@ -261,3 +261,31 @@ def test_manifest_lists_what_a_scan_finds(lab):
     expected = {h["ip"] for h in lab.manifest["hosts"]}
     expected |= {ip for h in lab.manifest["hosts"] for ip in h["other_ips"]}
     assert up == expected
+
+
+def test_large_lab_phantoms_answer_arp_without_flooding_real_hosts(lab_keyring_env):
+    from lab.site import Lab
+
+    large = Lab.up("large", with_dc=False, owner_bound=True)
+    try:
+        phantoms = large.manifest["phantoms"]
+        assert 3900 <= len(phantoms) <= 4200
+        assert len({p["mac"] for p in phantoms}) == len(phantoms)
+        lan_hosts = [h for h in large.manifest["hosts"] if h["subnet"] == "lan"]
+        port = lan_hosts[-1]["bridge_port"]  # a real host's bridge port: what reaches it
+
+        def sent_to_host() -> int:
+            out = netns.ip("-s", "-j", "link", "show", port, netns=large.bridge_ns).stdout
+            return json.loads(out)[0]["stats64"]["tx"]["packets"]
+
+        before = sent_to_host()
+        iface = large.manifest["tech"]["iface"]
+        sweep = _in_tech(large, "arp-scan", "-I", iface, "-B", "100M", "-r", "2", "-q", "-x",
+                         "198.18.0.0/16", timeout=120)
+        found = dict(line.split("\t")[:2] for line in sweep.stdout.splitlines())
+        assert sent_to_host() - before < 1000  # a flooded /16 sweep would be ~65k frames
+    finally:
+        large.down(forget_secrets=False)
+    expected = {p["ip"]: p["mac"] for p in phantoms}
+    expected.update({h["ip"]: h["mac"] for h in lan_hosts})
+    assert found == expected
