@@ -181,7 +181,7 @@ def summarize(store: Store, outcomes: list[StageOutcome], run_id: int) -> dict[s
     ad_run = max(runs("ad"))
     privileged = db.execute(
         "SELECT COUNT(DISTINCT member_sid) FROM group_memberships"
-        " WHERE run_id = ? AND member_kind NOT IN ('group')",
+        " WHERE run_id = ? AND member_kind NOT IN ('group', 'foreign')",
         (ad_run,),
     ).fetchone()[0]
     dialin = db.execute(

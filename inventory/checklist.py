@@ -51,6 +51,7 @@ UNDISCOVERABLE = {
 }
 _SQL = re.compile(r"sql", re.IGNORECASE)
 _SHAREPOINT = re.compile(r"sharepoint|^sp_", re.IGNORECASE)
+_SERVICE_NAME = re.compile(r"^(svc|sa|srv|service)[._-]", re.IGNORECASE)
 _USER_KINDS = ("user",)  # managed service accounts (gMSA/MSA) rotate themselves
 
 
@@ -317,6 +318,9 @@ def _directory_items(db: sqlite3.Connection, run_id: int | None) -> list[_Wanted
             role = _service_role(sam, spns)
             kind = "windows_service_account"
             note = f"service account{role} with SPN {spns[0]}"
+        elif groups and _SERVICE_NAME.match(sam):
+            kind = "windows_service_account"
+            note = f"service account{_service_role(sam, [])} by its name"
         elif is_rid500:
             kind = "workstation_admin"
             note = "built-in Administrator (RID 500)" + (

@@ -38,6 +38,8 @@ OBJECTS = [
     (1104, "sp_farm", "user", True, ["HTTP/intranet.corp.example.com"]),
     (1105, "svc_backup", "user", True, ["backup/bk1.corp.example.com"]),
     (1106, "carol", "user", True, []),
+    (1109, "svc_print", "user", True, []),
+    (1110, "svc_unused", "user", True, []),
     (1107, "SQL1$", "computer", True, ["MSSQLSvc/sql1.corp.example.com:1433"]),
     (1108, "gmsa_web$", "gmsa", True, ["HTTP/web"]),
 ]
@@ -48,6 +50,7 @@ MEMBERS = [
     ("Domain Admins", 1102),
     ("Administrators", 1105),
     ("Domain Admins", 1107),
+    ("Print Operators", 1109),
 ]
 
 
@@ -150,11 +153,17 @@ def test_prefill_derives_items_from_devices_and_directory(store):
     assert "SharePoint" in items[("windows_service_account", domain, "sp_farm")].note
     backup = items[("windows_service_account", domain, "svc_backup")]
     assert "Administrators" in backup.note  # privileged service account: one item, both reasons
+    assert "with SPN" in backup.note
     assert "RID 500" in items[("workstation_admin", domain, "Administrator")].note
     assert "Domain Admins" in items[("workstation_admin", domain, "alice.admin")].note
     accounts = {account for _k, target, account in items if target == domain}
     # Disabled admins, plain users, computers and managed service accounts: no item.
-    assert accounts == {"svc_sql", "sp_farm", "svc_backup", "Administrator", "alice.admin"}
+    # A privileged account named like a service account is one, even without an SPN.
+    printer_svc = items[("windows_service_account", domain, "svc_print")]
+    assert "by its name" in printer_svc.note and "Print Operators" in printer_svc.note
+    assert accounts == {
+        "svc_sql", "sp_farm", "svc_backup", "svc_print", "Administrator", "alice.admin"
+    }  # fmt: skip
     for kind in ("antivirus_console", "vpn_access", "web_portal", "remote_support"):
         assert [i for i in items.values() if i.kind == kind], kind
     assert {i.kind for i in items.values()} <= set(checklist.KINDS)
