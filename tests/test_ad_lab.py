@@ -265,6 +265,20 @@ def _bad_password_count(dc: Dc, sam: str) -> int:
     return int(entry.text("badPwdCount") or 0)
 
 
+def test_tls_insecure_warns_and_is_recorded(dc: Dc) -> None:
+    import sqlite3
+
+    result = dc.keyturn("--tls-insecure", "--json", "-")
+    assert result.returncode == 1, result.stderr
+    assert "warning: --tls-insecure" in result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["ldap"]["tls_validated"] is False
+    db = sqlite3.connect(dc.env["KEYTURN_STORE"])
+    summary = db.execute("SELECT summary FROM runs WHERE id = ?", (doc["run_id"],)).fetchone()
+    db.close()
+    assert json.loads(summary[0])["tls_insecure"] is True
+
+
 def test_tls_unknown_ca_is_named(dc: Dc, tmp_path: Path) -> None:
     other_ca = tmp_path / "other-ca.pem"
     other_ca.write_bytes(Path("/etc/ssl/certs/ca-certificates.crt").read_bytes())
@@ -371,8 +385,9 @@ def test_renamed_privileged_groups_give_the_same_answers(dc: Dc) -> None:
         for parent, new, old in reversed(done):
             _rename(dc, admin, parent, new, old)
         admin.close()
-    assert {g["name"] for g in doc["privileged_groups"]} >= {"Admins du domaine",
-                                                            "Administrateurs"}
+    dns = {g["name"]: g["dn"] for g in doc["privileged_groups"]}
+    assert dns["Admins du domaine"].startswith("CN=Admins du domaine,CN=Users,")
+    assert dns["Administrateurs"].startswith("CN=Administrateurs,CN=Builtin,")
     assert_matches_fixture(doc, dc.expected,
                            {old: new for old, (_parent, new) in renames.items()})
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import click
@@ -53,35 +52,19 @@ def ad(
           --ca-file acme-ca.pem --json ad.json
       keyturn ad --domain acme.local --user audit@acme.local --password-prompt
     """
-    from agent.directory import AdRequest, run_ad_audit
+    from agent.directory import build_request, run_ad_audit
 
+    if password_prompt and not app.interactive:
+        raise UsageError("--password-prompt needs a terminal (or use --password-env)")
     config = app.config
-    settings = config.ad
-    if kerberos and ntlm:
-        raise UsageError("--kerberos and --ntlm exclude each other")
-    if ca_file and tls_insecure:
-        raise UsageError("--ca-file and --tls-insecure exclude each other")
-    user = user or settings.user
-    if not user and not kerberos:
-        raise UsageError("name the bind account: --user USER (or user in the [ad] table)")
-    transport = transport or settings.transport
-    method = "kerberos" if kerberos or settings.kerberos else "ntlm" if ntlm else "simple"
-    request = AdRequest(
-        user=user or "",
-        domain=domain or (None if server else settings.domain),
-        server=server or (None if domain else settings.server),
-        transport=transport,
-        # A site config that sets transport = "ldap" has opted in as explicitly as the flag.
-        allow_plain=transport == "ldap",
-        ca_file=ca_file or (None if tls_insecure else settings.ca_file),
-        tls_insecure=tls_insecure or settings.tls_insecure,
-        method=method,
-        dns_server=dns_server,
-        stale_days=stale_days or settings.stale_days,
-    )
-    if method != "kerberos":
-        password = _password(app, request, password_env or settings.password_env, password_prompt)
-        request = _with_password(request, password)
+    request = build_request(
+        config.ad, lambda host, name: app.secret_store.get(host, name),
+        domain=domain, server=server, user=user,
+        password_env=password_env, transport=transport, ca_file=ca_file,
+        tls_insecure=tls_insecure, kerberos=kerberos, ntlm=ntlm, dns_server=dns_server,
+        stale_days=stale_days,
+        prompt=(lambda text: click.prompt(text, hide_input=True)) if password_prompt else None,
+    )  # fmt: skip
     if request.tls_insecure:
         click.echo("keyturn: warning: --tls-insecure: the DC's certificate is not validated; "
                    "anyone on the path can read the bind password", err=True)
@@ -96,33 +79,6 @@ def ad(
     _output(document, json_out)
     if document["findings"]:
         sys.exit(EXIT_FINDINGS)
-
-
-def _password(app, request, password_env: str | None, prompt: bool):
-    from agent.secret import Secret
-
-    if password_env:
-        value = os.environ.get(password_env)
-        if not value:
-            raise UsageError(f"--password-env {password_env}: that variable is not set")
-        return Secret(value)
-    if prompt:
-        if not app.interactive:
-            raise UsageError("--password-prompt needs a terminal (or use --password-env)")
-        return Secret(click.prompt(f"Password for {request.user}", hide_input=True))
-    stored = app.secret_store.get(request.keyring_host, request.user)
-    if stored is None:
-        raise UsageError(
-            f"no password for {request.user}@{request.keyring_host}: use --password-env, "
-            "--password-prompt, or store it with 'keyturn secrets'"
-        )
-    return stored
-
-
-def _with_password(request, password):
-    from dataclasses import replace
-
-    return replace(request, password=password)
 
 
 def _output(document: dict, json_out: str | None) -> None:

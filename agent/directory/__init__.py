@@ -10,13 +10,16 @@ Nothing here prints; errors are :mod:`agent.errors` exceptions with their exit c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from agent.errors import UsageError
 from agent.secret import Secret
 
 if TYPE_CHECKING:
+    from agent.config import AdConfig
     from agent.scope import ScopeGuard
     from inventory.store import Store
 
@@ -47,6 +50,73 @@ class AdRequest:
         if self.domain:
             return self.domain
         raise UsageError("name the domain controller: --server HOST or --domain DNS_NAME")
+
+
+def build_request(
+    settings: AdConfig,
+    keyring: Callable[[str, str], Secret | None],
+    *,
+    domain: str | None = None,
+    server: str | None = None,
+    user: str | None = None,
+    password_env: str | None = None,
+    prompt: Callable[[str], str] | None = None,
+    transport: str | None = None,
+    ca_file: str | None = None,
+    tls_insecure: bool = False,
+    kerberos: bool = False,
+    ntlm: bool = False,
+    dns_server: str | None = None,
+    stale_days: int | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> AdRequest:
+    """The request for flags over the site's ``[ad]`` table, password included.
+
+    Password sources in order: ``password_env`` (flag, then config), ``prompt`` (given only
+    when a person is at a terminal), ``keyring(host, user)`` with host = server or domain
+    (``SecretStore(client).get``; only called when needed, so a run with the password in an
+    environment variable works without a keyring).
+    """
+    if kerberos and ntlm:
+        raise UsageError("--kerberos and --ntlm exclude each other")
+    if ca_file and tls_insecure:
+        raise UsageError("--ca-file and --tls-insecure exclude each other")
+    method = "kerberos" if kerberos or settings.kerberos else "ntlm" if ntlm else "simple"
+    user = user or settings.user
+    if not user and method != "kerberos":
+        raise UsageError("name the bind account: --user USER (or user in the [ad] table)")
+    transport = transport or settings.transport
+    request = AdRequest(
+        user=user or "",
+        # A flag for one way of finding the DC overrides the config's other way.
+        domain=domain or (None if server else settings.domain),
+        server=server or (None if domain else settings.server),
+        transport=transport,
+        # A site config that sets transport = "ldap" has opted in as explicitly as the flag.
+        allow_plain=transport == "ldap",
+        ca_file=ca_file or (None if tls_insecure else settings.ca_file),
+        tls_insecure=tls_insecure or settings.tls_insecure,
+        method=method,
+        dns_server=dns_server,
+        stale_days=stale_days or settings.stale_days,
+    )
+    if method == "kerberos":
+        return request
+    variable = password_env or settings.password_env
+    if variable:
+        value = environ.get(variable)
+        if not value:
+            raise UsageError(f"password variable {variable} is not set")
+        return replace(request, password=Secret(value))
+    if prompt is not None:
+        return replace(request, password=Secret(prompt(f"Password for {request.user}")))
+    stored = keyring(request.keyring_host, request.user)
+    if stored is None:
+        raise UsageError(
+            f"no password for {request.user}@{request.keyring_host}: use --password-env, "
+            "--password-prompt, or store it with 'keyturn secrets'"
+        )
+    return replace(request, password=stored)
 
 
 def run_ad_audit(
