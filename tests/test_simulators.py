@@ -271,18 +271,18 @@ def test_fault_drop_after_change(lab: dict, platform: str) -> None:
         if platform in CISCO_FAMILY:
             conn.enable()
             conn.config_mode()
-            conn.send_command_timing(change_password_line(platform), last_read=0.5)
+            conn.send_command_timing(change_password_line(platform), last_read=0.2)
         elif platform == "juniper_junos":
             change_password(conn, platform, NEW, OLD)
-            conn.send_command_timing("commit", last_read=0.5)
+            conn.send_command_timing("commit", last_read=0.2)
         elif platform == "fortinet":
             change_password(conn, platform, NEW, OLD)
-            conn.send_command_timing("end", last_read=0.5)
+            conn.send_command_timing("end", last_read=0.2)
         else:
-            conn.send_command_timing(f"/user set admin password={NEW}", last_read=0.5)
+            conn.send_command_timing(f"/user set admin password={NEW}", last_read=0.2)
         assert not conn.is_alive()
     finally:
-        conn.disconnect()
+        conn.paramiko_cleanup()
     assert login_works(spec, NEW)
     assert not login_works(spec, OLD)
 
