@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from agent.scope import ScopeGuard
@@ -54,6 +55,8 @@ class DevicePool:
         self.free: dict[str, list[Device]] = {}
         devices = []
         number = 0
+        # One host key for all (generating ~70 RSA keys costs ~10 s); pins are per address.
+        key = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
         for kind, count in POOL.items():
             platform = "cisco_ios" if kind == "legacy" else kind
             for i in range(count):
@@ -62,6 +65,8 @@ class DevicePool:
                 device = Device(f"{kind}-{i}", platform, host, free_port(host),
                                 root / f"{kind}-{i}")
                 self.free.setdefault(kind, []).append(device)
+                device.state_dir.mkdir(parents=True)
+                key.write_private_key(device.state_dir / "ssh_host_key")
                 devices.append({
                     "name": device.name, "platform": platform,
                     "listen": f"{host}:{device.port}",

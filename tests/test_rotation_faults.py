@@ -1,0 +1,180 @@
+"""The fault matrix: whatever goes wrong, the password that logs in is in the keyring,
+nobody is locked out, and the status says what happened."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.secret import Secret
+from lab.simulators import control
+from rotation.engine import RotationEngine
+from tests.rotation_helpers import FAULT_PLATFORMS, OLD, Harness, login_works, pool
+
+__all__ = ["pool"]
+
+
+def live_password_is_stored(h: Harness, device) -> str:
+    """The one password that logs in now, asserted to be retrievable from the store."""
+    control.clear_faults(device.state_dir)
+    stored = {v: h.stored(device, v) for v in ("current", "pending", "previous")}
+    working = [v for v, value in stored.items() if value and login_works(device, value)]
+    assert working, f"locked out: no stored version logs in ({sorted(stored)})"
+    return stored[working[0]]
+
+
+@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+def test_device_rejects_the_new_password(pool, keyring_env, tmp_path, platform):
+    device = pool.take(platform)
+    h = Harness(tmp_path)
+    h.seed(device)
+    control.set_faults(device.state_dir, reject_new_password=True)
+    [result] = h.rotate(device.target())
+    assert result.status == "failed" and "rejected" in result.error
+    assert ("change", "rejected") in h.steps()
+    assert h.stored(device) == OLD and h.stored(device, "pending") is None
+    assert live_password_is_stored(h, device) == OLD
+
+
+@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+def test_connection_drops_right_after_the_change(pool, keyring_env, tmp_path, platform):
+    device = pool.take(platform)
+    h = Harness(tmp_path)
+    h.seed(device)
+    control.set_faults(device.state_dir, drop_after_change=True)
+    [result] = h.rotate(device.target())
+    # The change took: keyturn proves the new password with a fresh login and finishes.
+    assert ("change", "unknown") in h.steps()
+    assert result.status == "rotated", result.error
+    assert result.verified and result.saved
+    new = h.stored(device)
+    assert new != OLD and live_password_is_stored(h, device) == new
+    control.reboot(device.state_dir)
+    assert login_works(device, new)
+
+
+@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+def test_save_fails(pool, keyring_env, tmp_path, platform):
+    device = pool.take(platform)
+    h = Harness(tmp_path)
+    h.seed(device)
+    control.set_faults(device.state_dir, fail_save=True)
+    [result] = h.rotate(device.target())
+    # IOS: changed, save failed, put back. Junos/FortiOS: the commit/end that saves fails,
+    # so the device never took the change.
+    expected = "rolled_back" if platform == "cisco_ios" else "failed"
+    assert result.status == expected, (result.status, result.error)
+    assert not result.saved
+    assert h.stored(device) == OLD and h.stored(device, "pending") is None
+    assert live_password_is_stored(h, device) == OLD
+    control.reboot(device.state_dir)
+    assert login_works(device, OLD)
+
+
+@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+def test_verify_login_fails_then_rolled_back(pool, keyring_env, tmp_path, platform):
+    device = pool.take(platform)
+    h = Harness(tmp_path)
+    h.seed(device)
+    # The device starts refusing logins right after the change; the fault is lifted once
+    # keyturn has sent the revert, so the old password can be proven again.
+    h.hooks[("change", "ok")] = lambda: control.set_faults(device.state_dir, refuse_login=True)
+    h.hooks[("revert", "ok")] = lambda: control.clear_faults(device.state_dir)
+    [result] = h.rotate(device.target())
+    assert ("verify", "failed") in h.steps()
+    assert result.status == "rolled_back", result.error
+    assert not result.verified
+    assert h.stored(device) == OLD and h.stored(device, "pending") is None
+    assert live_password_is_stored(h, device) == OLD
+
+
+def test_verify_and_revert_unconfirmed_keeps_both_candidates(pool, keyring_env, tmp_path):
+    device = pool.take("cisco_ios")
+    h = Harness(tmp_path)
+    h.seed(device)
+    h.hooks[("change", "ok")] = lambda: control.set_faults(device.state_dir, refuse_login=True)
+    [result] = h.rotate(device.target())
+    assert result.status == "needs_attention"
+    assert "both candidates are kept" in result.error
+    assert h.stored(device) == OLD and h.stored(device, "pending") not in (None, OLD)
+    live_password_is_stored(h, device)
+    # The next run reconciles: current logs in again (the revert went through), pending goes.
+    control.clear_faults(device.state_dir)
+    [again] = h.rotate(device.target())
+    assert ("reconcile", "current_works") in h.steps()
+    assert again.status == "rotated"
+    assert live_password_is_stored(h, device) == h.stored(device)
+
+
+class ReadOnlyKeyring:
+    """The real backend for reads; every write fails like a read-only keyring file."""
+
+    def __init__(self, backend):
+        self.inner = backend
+
+    def get_password(self, service, name):
+        return self.inner.get_password(service, name)
+
+    def set_password(self, service, name, value):
+        raise PermissionError("keyring file is read-only")
+
+    def delete_password(self, service, name):
+        raise PermissionError("keyring file is read-only")
+
+
+@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+def test_escrow_fails_before_the_device_is_touched(pool, keyring_env, tmp_path, platform):
+    device = pool.take(platform)
+    h = Harness(tmp_path)
+    h.seed(device)
+    h.secrets.refresh()
+    h.secrets.backend = ReadOnlyKeyring(h.secrets.backend)
+    [result] = h.rotate(device.target())
+    assert result.status == "failed" and "escrow failed" in result.error
+    steps = [s for s, _ in h.steps()]
+    assert ("escrow", "failed") in h.steps() and "change" not in steps
+    assert control.verify_saved_password(device.state_dir, "admin", OLD)
+    assert login_works(device, OLD)
+
+
+def test_changed_host_key_refuses_the_device(pool, keyring_env, tmp_path):
+    import paramiko
+
+    device = pool.take("cisco_ios")
+    h = Harness(tmp_path)
+    h.seed(device)
+    impostor = paramiko.RSAKey.generate(2048)
+    h.pins.path.write_text(f"[{device.host}]:{device.port} ssh-rsa {impostor.get_base64()}\n")
+    [result] = h.rotate(device.target())
+    assert result.status == "failed" and "host key" in result.error
+    assert ("preflight.hostkey", "changed") in h.steps()
+    assert "preflight.login" not in [s for s, _ in h.steps()]
+    assert login_works(device, OLD) and h.stored(device) == OLD
+
+
+def test_host_outside_scope_is_refused_before_connecting(keyring_env, tmp_path):
+    import socket
+
+    from rotation.drivers.base import Target
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.setblocking(False)
+    h = Harness(tmp_path, scope="198.18.0.0/24")
+    h.secrets.put("127.0.0.1", "admin", Secret(OLD), "current")
+    target = Target("127.0.0.1", "cisco_ios", "admin", port=listener.getsockname()[1])
+    [result] = h.rotate(target)
+    assert result.status == "failed" and "refused before connecting" in result.error
+    assert h.steps()[0] == ("preflight.scope", "refused")
+    with pytest.raises(BlockingIOError):
+        listener.accept()  # nobody connected
+    listener.close()
+
+
+def test_unknown_platform_lists_valid_names(keyring_env, tmp_path):
+    from rotation.drivers.base import Target
+
+    h = Harness(tmp_path)
+    [result] = h.rotate(Target("127.0.0.1", "cisco_xr", "admin"))
+    assert result.status == "failed" and "valid: arista_eos, cisco_asa" in result.error
+    assert isinstance(h.engine(), RotationEngine)
