@@ -8,6 +8,7 @@ keyturn copes with both limits. The real-DC tests are in test_ad_lab.py.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import ldap3
@@ -326,3 +327,61 @@ def test_unreadable_ca_file_is_a_usage_error(tmp_path) -> None:
     with pytest.raises(UsageError, match="ca-file"):
         DirectoryConnection.connect(Endpoint("198.18.0.10", 636), TlsPolicy(str(tmp_path / "x")),
                                     Credentials("audit", Secret("pw-for-test")))
+
+
+# --- request building (flags over the [ad] table, password sources) --------------------------
+
+
+def _no_keyring(host: str, user: str):
+    raise AssertionError("the keyring must not be consulted")
+
+
+def test_request_flags_override_the_config_and_env_password_skips_the_keyring() -> None:
+    from agent.config import AdConfig
+    from agent.directory import build_request
+
+    settings = AdConfig(domain="corp.example", server="198.18.0.10", user="cfg-user",
+                        ca_file="/cfg/ca.pem", stale_days=120)
+    request = build_request(settings, _no_keyring, domain="other.example", user="flag-user",
+                            password_env="PW", stale_days=30, environ={"PW": "from-env-pw"})
+    assert (request.domain, request.server, request.user) == \
+        ("other.example", None, "flag-user")  # --domain beats the configured server
+    assert request.password.reveal() == "from-env-pw"
+    assert (request.ca_file, request.stale_days, request.allow_plain) == ("/cfg/ca.pem", 30, False)
+    assert "from-env-pw" not in repr(request)
+
+
+def test_request_password_from_the_keyring_by_server_host() -> None:
+    from agent.config import AdConfig
+    from agent.directory import build_request
+    from agent.secret import Secret
+
+    asked = []
+
+    def keyring(host: str, user: str):
+        asked.append((host, user))
+        return Secret("kept-in-keyring")
+
+    request = build_request(AdConfig(user="audit@corp.example"), keyring,
+                            server="198.18.0.10:636", environ={})
+    assert asked == [("198.18.0.10", "audit@corp.example")]
+    assert request.password.reveal() == "kept-in-keyring"
+    with pytest.raises(UsageError, match=re.escape("no password for audit@corp.example@198.")):
+        build_request(AdConfig(user="audit@corp.example"), lambda host, user: None,
+                      server="198.18.0.10", environ={})
+
+
+def test_request_refusals() -> None:
+    from agent.config import AdConfig
+    from agent.directory import build_request
+
+    settings = AdConfig(server="198.18.0.10", user="u")
+    with pytest.raises(UsageError, match="not set"):
+        build_request(settings, _no_keyring, password_env="UNSET", environ={})
+    with pytest.raises(UsageError, match="exclude"):
+        build_request(settings, _no_keyring, kerberos=True, ntlm=True)
+    with pytest.raises(UsageError, match="exclude"):
+        build_request(settings, _no_keyring, ca_file="x.pem", tls_insecure=True)
+    plain = build_request(AdConfig(server="198.18.0.10", user="u", transport="ldap"),
+                          _no_keyring, password_env="PW", environ={"PW": "pw-value"})
+    assert plain.allow_plain  # transport = "ldap" in the site config is the explicit opt-in

@@ -146,7 +146,7 @@ class DirectoryConnection:
             auto_range=False,
             receive_timeout=int(timeout),  # ldap3 packs it into a C struct: an int
             auto_referrals=False,
-            **_bind_arguments(credentials),
+            **_bind_arguments(credentials, endpoint),
         )
         directory = cls(conn)
         try:
@@ -325,7 +325,7 @@ def _readable(path: str) -> bool:
         return False
 
 
-def _bind_arguments(credentials: Credentials) -> dict:
+def _bind_arguments(credentials: Credentials, endpoint: Endpoint) -> dict:
     import ldap3
 
     if credentials.method == "kerberos":
@@ -335,7 +335,10 @@ def _bind_arguments(credentials: Credentials) -> dict:
             raise UsageError(
                 "--kerberos needs the gssapi package: pip install 'keyturn[kerberos]'"
             ) from None
-        return {"authentication": ldap3.SASL, "sasl_mechanism": ldap3.KERBEROS}
+        # The service ticket is for ldap/<DC name>: an address is no Kerberos principal.
+        target = endpoint.tls_names[0] if endpoint.tls_names else None
+        return {"authentication": ldap3.SASL, "sasl_mechanism": ldap3.KERBEROS,
+                "sasl_credentials": (target,)}
     if credentials.password is None:
         raise UsageError(f"no password for {credentials.user}")
     method = ldap3.NTLM if credentials.method == "ntlm" else ldap3.SIMPLE
