@@ -65,8 +65,8 @@ class Lab:
         if size not in ("small", "large"):
             raise ValueError(f"size must be small or large, not {size!r}")
         lab_id = state.check_lab_id(lab_id) if lab_id else state.new_lab_id()
-        if (state.STATE_ROOT / lab_id).exists():
-            raise LabError(f"lab {lab_id} already exists")
+        if state.in_use(lab_id):
+            raise LabError(f"lab id {lab_id} is in use (a lab or namespaces with that prefix)")
         from rotation.secret_store import SecretStore
 
         SecretStore(f"lab-{lab_id}")  # no usable keyring: fail now, not after building

@@ -34,11 +34,16 @@ def new_lab_id() -> str:
     """``kt`` + 6 hex: short enough that ``<id>-xNNNN`` fits the 15-character interface limit."""
     while True:
         lab_id = "kt" + secrets.token_hex(3)
-        # Other tools name namespaces kt... too: the prefix must be free everywhere.
-        clash = netns.NETNS_DIR.is_dir() and any(
-            p.name.startswith(lab_id) for p in netns.NETNS_DIR.iterdir())
-        if not (STATE_ROOT / lab_id).exists() and not clash:
+        if not in_use(lab_id):
             return lab_id
+
+
+def in_use(lab_id: str) -> bool:
+    """Taken by a lab, or by anyone's namespace with that prefix (other tools use kt... too)."""
+    if (STATE_ROOT / lab_id).exists():
+        return True
+    return netns.NETNS_DIR.is_dir() and any(
+        p.name.startswith(lab_id) for p in netns.NETNS_DIR.iterdir())
 
 
 def check_lab_id(lab_id: str) -> str:
