@@ -6,6 +6,7 @@ guard allowed; failures of one stage are recorded and the others go on.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,12 +77,27 @@ def plan_sweep(
     return local, routed
 
 
+class _Clock:
+    """Logs how long each stage took (``-v``), and keeps the figures in the run's stats."""
+
+    def __init__(self, stats: dict[str, Any]) -> None:
+        self.stats = stats.setdefault("stage_seconds", {})
+        self.last = time.monotonic()
+
+    def lap(self, stage: str) -> None:
+        now = time.monotonic()
+        self.stats[stage] = round(now - self.last, 3)
+        log.info("discover: %s took %.2f s", stage, now - self.last)
+        self.last = now
+
+
 def discover(guard: ScopeGuard, options: Options, progress: Progress | None = None) -> Outcome:
     require_net_raw()
     interfaces = local_interfaces()
     own = {str(i.address) for i in interfaces}
     local, routed = plan_sweep(guard, interfaces, options.iface)
     outcome = Outcome()
+    clock = _Clock(outcome.stats)
     hosts: dict[str, Host] = {}
     report = progress or (lambda *_args: None)
 
@@ -107,18 +123,20 @@ def discover(guard: ScopeGuard, options: Options, progress: Progress | None = No
             host.add_source("arp")
         for ip, macs in result.conflicts.items():
             outcome.errors.append(f"{ip} answered ARP from several MACs: {', '.join(macs)}")
+        clock.lap(f"arp:{name}")
 
     if routed:
         report("ping sweep (routed)", 0, len(routed), len(hosts))
         networks = list(ipaddress.collapse_addresses(routed))
         try:
-            live, errors = nmapscan.routed_sweep(networks, guard, own)
+            live, errors = nmapscan.routed_sweep(networks, guard, own, options.rate)
             outcome.errors.extend(f"nmap ping sweep: {e}" for e in errors)
             for ip, reason in live.items():
                 hosts.setdefault(ip, Host(ip=ip)).add_source(reason)
         except KeyturnError as exc:
             outcome.errors.append(f"routed sweep: {exc}")
         report("ping sweep (routed)", len(routed), len(routed), len(hosts))
+        clock.lap("routed")
 
     for host in hosts.values():
         host.vendor = names.vendor(host.mac)
@@ -129,12 +147,14 @@ def discover(guard: ScopeGuard, options: Options, progress: Progress | None = No
         _enrich(hosts, live_ips, guard, options, own, outcome, report)
     elif not options.nmap:
         outcome.notes.append("nmap enrichment skipped (--no-nmap)")
+    clock.lap("nmap")
 
     rdns, note = names.reverse_dns(live_ips)
     if note:
         outcome.notes.append(note)
     for ip, name in rdns.items():
         hosts[ip].add_hostname(name)
+    clock.lap("reverse_dns")
 
     if options.communities and live_ips:
         report("SNMP", 0, len(live_ips), len(hosts))
@@ -149,6 +169,7 @@ def discover(guard: ScopeGuard, options: Options, progress: Progress | None = No
             if values.get("sys_name"):
                 hosts[ip].add_hostname(values["sys_name"])
         report("SNMP", len(live_ips), len(live_ips), len(answers))
+        clock.lap("snmp")
     outcome.notes.append("mDNS names not queried")
 
     for ip in live_ips:

@@ -1,0 +1,292 @@
+"""keyturn discover against real namespaces this module builds: a LAN bridge with hosts that
+carry vendor OUIs and serve real TCP banners, HTTP and snmpd, a Linux router to a routed
+subnet, and the technician namespace keyturn runs in (as a subprocess, the operator's way).
+
+Every address is in 198.18.0.0/15; namespaces are created and deleted by their exact names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import netns
+from tests.conftest import KEYTURN
+
+pytestmark = pytest.mark.lab
+
+LAN = "198.18.0"
+ROUTED = "198.18.1"
+TECH_IP = f"{LAN}.250"
+SNMP_COMMUNITY = "lab-ro-community"
+
+# name, ip, mac (vendor OUI), tcp services {port: "banner" | "http:<title>"}, snmp sysDescr/OID
+HOSTS = [
+    ("sw1", f"{LAN}.10", "00:00:0c:12:34:10", {22: "SSH-2.0-Cisco-1.25\r\n"},
+     ("Cisco IOS Software, C2960 Software (C2960-LANBASEK9-M), Version 15.0(2)SE11",
+      ".1.3.6.1.4.1.9.1.1208")),
+    ("fw1", f"{LAN}.11", "00:09:0f:12:34:11", {22: "SSH-2.0-FortiSSH_2.5\r\n",
+                                               443: "http:FortiGate - Login"}, None),
+    ("rt1", f"{LAN}.12", "4c:5e:0c:12:34:12", {22: "SSH-2.0-ROSSSH\r\n"}, None),
+    ("prn1", f"{LAN}.13", "3c:2a:f4:12:34:13", {9100: "", 80: "http:HP LaserJet M402dn"}, None),
+    ("srv1", f"{LAN}.14", "3c:2c:30:12:34:14", {22: "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"}, None),
+    ("ws1", f"{LAN}.15", "9a:12:34:56:78:15", {}, None),
+    ("rsrv", f"{ROUTED}.20", "52:54:00:12:35:20", {80: "http:Intranet"}, None),
+    ("rws", f"{ROUTED}.21", "52:54:00:12:35:21", {}, None),
+]  # fmt: skip
+EXPECTED_CLASS = {
+    "sw1": ("switch", "cisco_ios"),
+    "fw1": ("firewall", "fortinet"),
+    "rt1": ("router", "mikrotik_routeros"),
+    "prn1": ("printer", None),
+    "srv1": ("server", "linux"),
+}
+
+SERVER = textwrap.dedent(
+    """
+    import socket, sys, threading
+    def serve(port, reply):
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((sys.argv[1], port)); s.listen(64)
+        while True:
+            c, _ = s.accept()
+            threading.Thread(target=talk, args=(c, reply), daemon=True).start()
+    def talk(c, reply):
+        c.settimeout(10)
+        try:
+            if reply.startswith("http:"):
+                c.recv(4096)
+                body = "<html><head><title>%s</title></head><body>ok</body></html>" % reply[5:]
+                c.sendall(("HTTP/1.0 200 OK\\r\\nServer: lab\\r\\nContent-Type: text/html\\r\\n"
+                           "Content-Length: %d\\r\\n\\r\\n%s" % (len(body), body)).encode())
+            else:
+                if reply:  # a banner service hangs up on garbage, as sshd does
+                    c.sendall(reply.encode()); c.recv(4096)
+                else:  # a JetDirect port swallows whatever arrives
+                    while c.recv(4096): pass
+        except OSError: pass
+        finally: c.close()
+    for arg in sys.argv[2:]:
+        port, _, reply = arg.partition("=")
+        threading.Thread(target=serve, args=(int(port), reply.encode().decode("unicode_escape")),
+                         daemon=True).start()
+    print("ready", flush=True)
+    threading.Event().wait()
+    """
+)
+
+
+class Site:
+    """The namespaces, processes and paths of this module's small site."""
+
+    def __init__(self, root: Path) -> None:
+        self.prefix = f"ktd{os.getpid() % 100000}"
+        self.root = root
+        self.namespaces: list[str] = []
+        self.procs: list[subprocess.Popen] = []
+        self.bridge_ns = self.ns("br")
+        self.tech = self.ns("tech")
+
+    def ns(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    def create(self, name: str) -> str:
+        full = self.ns(name)
+        netns.create(full)
+        self.namespaces.append(full)
+        return full
+
+    def build(self) -> None:
+        self.create("br")
+        netns.add_bridge(self.bridge_ns, "br0")
+        netns.run_in(self.bridge_ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"])
+        self.create("tech")
+        self.plug(self.tech, "vtech", f"{TECH_IP}/24", None)
+        netns.ip("route", "add", f"{ROUTED}.0/24", "via", f"{LAN}.1", netns=self.tech)
+        router = self.create("rt")
+        self.plug(router, "vrt", f"{LAN}.1/24", None)
+        netns.run_in(router, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        self.create("rbr")
+        netns.add_bridge(self.ns("rbr"), "br1")
+        netns.add_veth(router, "eth1", "vrt1", self.ns("rbr"), address=f"{ROUTED}.1/24")
+        netns.attach_to_bridge(self.ns("rbr"), "vrt1", "br1")
+        for name, ip, mac, services, snmp in HOSTS:
+            self.add_host(name, ip, mac, services, snmp)
+
+    def plug(self, ns: str, outer: str, address: str, mac: str | None, bridge: str = "br") -> None:
+        netns.add_veth(ns, "eth0", outer, self.ns(bridge), mac=mac, address=address)
+        netns.attach_to_bridge(self.ns(bridge), outer, "br0" if bridge == "br" else "br1")
+
+    def add_host(self, name, ip, mac, services, snmp) -> str:
+        ns = self.create(name)
+        routed = ip.startswith(ROUTED)
+        self.plug(ns, f"v{name}", f"{ip}/24", mac, "rbr" if routed else "br")
+        if routed:
+            netns.ip("route", "add", "default", "via", f"{ROUTED}.1", netns=ns)
+        if services:
+            self.start_services(ns, ip, services)
+        if snmp:
+            self.start_snmpd(ns, ip, name, *snmp)
+        return ns
+
+    def start_services(self, ns: str, ip: str, services: dict[int, str]) -> None:
+        args = [
+            f"{port}={reply.encode('unicode_escape').decode()}" for port, reply in services.items()
+        ]
+        proc = subprocess.Popen(
+            [*netns.exec_prefix(ns), sys.executable, "-c", SERVER, ip, *args],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.procs.append(proc)
+        assert proc.stdout.readline().strip() == "ready"
+
+    def start_snmpd(self, ns: str, ip: str, name: str, descr: str, oid: str) -> None:
+        folder = self.root / f"snmpd-{name}"
+        folder.mkdir()
+        conf = folder / "snmpd.conf"
+        conf.write_text(
+            f"agentAddress udp:{ip}:161\nrocommunity {SNMP_COMMUNITY}\n"
+            f"sysDescr {descr}\nsysObjectID {oid}\nsysName {name}.lab\n"
+        )
+        proc = subprocess.Popen(
+            [*netns.exec_prefix(ns), "snmpd", "-f", "-Lo", "-C", "-I", "-smux", "-c", str(conf)],
+            env={**os.environ, "SNMP_PERSISTENT_DIR": str(folder), "MIBS": ""},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.procs.append(proc)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            out = netns.run_in(
+                self.tech, ["snmpget", "-v2c", "-c", SNMP_COMMUNITY, "-t", "0.3", "-r", "0", ip,
+                            "1.3.6.1.2.1.1.5.0"], check=False,
+            )  # fmt: skip
+            if out.returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("snmpd did not answer")
+
+    def teardown(self) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for ns in reversed(self.namespaces):
+            netns.delete(ns)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory):
+    built = Site(tmp_path_factory.mktemp("discover-site"))
+    try:
+        built.build()
+        yield built
+    finally:
+        built.teardown()
+
+
+def keyturn(site: Site, env: dict[str, str], *args: str, timeout: float = 120):
+    return subprocess.run(
+        [*netns.exec_prefix(site.tech), KEYTURN, "--non-interactive", "discover", *args],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def first_run(site: Site, tmp_path_factory: pytest.TempPathFactory):
+    """One full discover of LAN + routed subnet with the right SNMP community."""
+    folder = tmp_path_factory.mktemp("discover-store")
+    env = {**os.environ, "KEYTURN_STORE": str(folder / "site.db"), "KEYTURN_OPERATOR": "tester"}
+    result = keyturn(
+        site, env, "--scope", f"{LAN}.0/24", "--scope", f"{ROUTED}.0/24",
+        "--snmp-community", SNMP_COMMUNITY, "--rate", "5000", "--json", "-",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout), env
+
+
+def by_name(document: dict) -> dict[str, dict]:
+    ips = {ip: name for name, ip, *_ in HOSTS}
+    return {ips[h["ip"]]: h for h in document["hosts"] if h["ip"] in ips}
+
+
+def test_every_lan_host_found_with_mac_and_vendor(first_run):
+    document, _env = first_run
+    found = by_name(document)
+    for name, ip, mac, *_ in HOSTS:
+        if ip.startswith(LAN):
+            assert found[name]["mac"] == mac, name
+            assert "arp" in found[name]["sources"]
+    assert found["sw1"]["vendor"].startswith("Cisco")
+    assert found["fw1"]["vendor"].startswith("Fortinet")
+    assert found["rt1"]["vendor"].startswith("Routerboard")
+    assert found["srv1"]["mac_randomized"] is False
+    assert found["ws1"]["mac_randomized"] is True
+    # The router's LAN leg answers too; the scanner itself is never listed.
+    ips = {h["ip"] for h in document["hosts"]}
+    assert f"{LAN}.1" in ips and TECH_IP not in ips
+    assert len(ips) == len(HOSTS) + 2  # and both legs of the router
+
+
+def test_routed_hosts_found_by_probes(first_run):
+    found = by_name(first_run[0])
+    for name in ("rsrv", "rws"):
+        assert found[name]["mac"] is None
+        assert {"icmp", "tcp"} & set(found[name]["sources"]), found[name]["sources"]
+
+
+def test_services_match_what_hosts_serve(first_run):
+    found = by_name(first_run[0])
+    for name, _ip, _mac, services, _snmp in HOSTS:
+        open_ports = {p["port"] for p in found[name]["ports"] if p["state"] == "open"}
+        assert open_ports == set(services), name
+    ssh = {
+        h: next(p for p in found[h]["ports"] if p["port"] == 22)["product"] for h in ("sw1", "rt1")
+    }
+    assert ssh == {"sw1": "Cisco SSH", "rt1": "MikroTik RouterOS sshd"}
+    assert found["prn1"]["http_title"] == "HP LaserJet M402dn"
+
+
+def test_devices_classified(first_run):
+    found = by_name(first_run[0])
+    for name, (device_class, platform) in EXPECTED_CLASS.items():
+        assert (found[name]["device_class"], found[name]["platform"]) == (device_class, platform), (
+            name, found[name]["rule"],
+        )  # fmt: skip
+        assert 0 < found[name]["platform_confidence"] <= 1
+
+
+def test_snmp_read_with_the_right_community_only(first_run, site: Site):
+    found = by_name(first_run[0])
+    assert found["sw1"]["snmp"]["sys_descr"].startswith("Cisco IOS Software, C2960")
+    assert found["sw1"]["snmp"]["sys_object_id"] == "1.3.6.1.4.1.9.1.1208"
+    assert "snmp" in found["sw1"]["sources"] and "sw1.lab" in found["sw1"]["hostnames"]
+    _document, env = first_run
+    wrong = keyturn(
+        site, env, "--scope", f"{LAN}.10/32", "--no-nmap", "--snmp-community", "not-it",
+        "--json", "-",
+    )  # fmt: skip
+    assert wrong.returncode == 0, wrong.stderr
+    (host,) = json.loads(wrong.stdout)["hosts"]
+    assert host["snmp"] is None and "snmp" not in host["sources"]
+
+
+def test_no_community_string_stored(first_run):
+    _document, env = first_run
+    raw = Path(env["KEYTURN_STORE"]).read_bytes()
+    for suffix in ("", "-wal"):
+        path = Path(env["KEYTURN_STORE"] + suffix)
+        if path.exists():
+            raw += path.read_bytes()
+    assert SNMP_COMMUNITY.encode() not in raw
+    assert SNMP_COMMUNITY not in json.dumps(first_run[0])
