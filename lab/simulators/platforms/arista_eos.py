@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lab.simulators.platforms.cisco import CiscoShell
 from lab.simulators.shell import CommandTable
-from lab.simulators.state import User
+from lab.simulators.state import Config, User
 
 
 class AristaEosShell(CiscoShell):
@@ -59,7 +59,7 @@ class AristaEosShell(CiscoShell):
         return (f"username {name} privilege {user.privilege} role network-admin "
                 f"secret sha512 {user.hash}")
 
-    def render_config(self, config) -> str:
+    def render_config(self, config: Config) -> str:
         text = super().render_config(config)
         return text.replace("Building configuration...\n\nCurrent configuration : 1024 bytes\n",
                             "! Command: show running-config\n! device: "

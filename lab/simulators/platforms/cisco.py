@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from lab.simulators.shell import CommandTable, Disconnect, Shell, stored_secret
-from lab.simulators.state import User, password_matches
+from lab.simulators.state import Config, User, password_matches
 from lab.simulators.terminal import CTRL_Z
 
 USER, ENABLE, CONFIG = "user", "enable", "config"
@@ -234,7 +234,7 @@ class CiscoShell(Shell):
         return name, secret, privilege, role
 
     # --- rendering --------------------------------------------------------------------
-    def render_config(self, config) -> str:
+    def render_config(self, config: Config) -> str:
         lines = ["Building configuration...", "", "Current configuration : 1024 bytes", "!",
                  f"hostname {config.hostname}", "!"]
         if config.enable_secret:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lab.simulators.platforms.cisco import CONFIG, ENABLE, CiscoShell
 from lab.simulators.shell import CommandTable, Disconnect, stored_secret
-from lab.simulators.state import User, password_matches
+from lab.simulators.state import Config, User, password_matches
 
 
 class CiscoAsaShell(CiscoShell):
@@ -127,7 +127,7 @@ class CiscoAsaShell(CiscoShell):
     def render_user(self, name: str, user: User) -> str:
         return f"username {name} password {user.hash} pbkdf2 privilege {user.privilege}"
 
-    def render_config(self, config) -> str:
+    def render_config(self, config: Config) -> str:
         lines = [": Saved", ":", ": Serial Number: JAD12345678", "ASA Version 9.8(4)48", "!",
                  f"hostname {config.hostname}"]
         if config.enable_secret:

@@ -6,8 +6,14 @@ does a session that ends in the middle of an edit.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lab.simulators.shell import CommandTable, Disconnect, Shell
 from lab.simulators.state import User, hash_password, password_matches
+from lab.simulators.terminal import Terminal
+
+if TYPE_CHECKING:
+    from lab.simulators.server import Device
 
 TOP = ""
 PARSE_FAIL = "Command fail. Return code -61"
@@ -44,10 +50,14 @@ class FortinetShell(Shell):
     )
     save_fail_text = "Failed to write the configuration to flash\nCommand fail. Return code -1"
 
-    def initial_mode(self) -> str:
+    def __init__(self, device: Device, term: Terminal, username: str) -> None:
+        # The open `edit`: applied on next/end, dropped on abort or hang-up.
         self.edit_name: str | None = None
         self.edit_user: User | None = None
         self.edit_changed_password = False
+        super().__init__(device, term, username)
+
+    def initial_mode(self) -> str:
         return TOP
 
     def prompt(self) -> str:
