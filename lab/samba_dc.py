@@ -115,6 +115,8 @@ def populate(info: DcInfo, *, size: str = "small") -> dict:
     if _fresh(snapshot):
         _restore(snapshot, info, _plain_ldap_allowed(info))
         return json.loads(expected_file.read_text())
+    if expected_file.exists():
+        raise SambaDcError(f"{info.workdir} is already populated; provision it again first")
     sids = _run_helper(info, populate=_plan(fixture))  # also sets Administrator's password
     (info.workdir / PASSWORD_PENDING).unlink(missing_ok=True)
     expected = ad_fixture.expected_answers(
@@ -135,8 +137,8 @@ def start(info: DcInfo, netns_name: str, *, timeout: float = START_TIMEOUT) -> s
     for sub in ("run", "log"):
         (info.workdir / sub).mkdir(exist_ok=True)
     with open(info.workdir / "log" / "samba.out", "ab") as out:
-        # A session of its own makes the recorded PID the process group of every samba child,
-        # so stop() can end exactly this DC and nothing else.
+        # A session of its own makes the recorded PID (ip netns exec, which stays as samba's
+        # parent) the process group of every samba process, so stop() ends exactly this DC.
         proc = subprocess.Popen(
             [*netns.exec_prefix(netns_name), "samba", "-F", "--no-process-group", "-M", "single",
              "-s", str(info.smb_conf)],
