@@ -160,10 +160,18 @@ SAVE_OK = {"cisco_ios": "[OK]", "cisco_asa": "[OK]", "cisco_nxos": "Copy complet
            "fortinet": "", "mikrotik_routeros": ""}
 
 
+INVALID = {"cisco_ios": "% Invalid input detected at '^' marker.",
+           "cisco_asa": "ERROR: % Invalid input detected at '^' marker.",
+           "cisco_nxos": "% Invalid command at '^' marker.", "arista_eos": "% Invalid input",
+           "juniper_junos": "unknown command.", "fortinet": "Unknown action 0",
+           "mikrotik_routeros": "bad command name frobnicate"}
+
+
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_rotate_save_verify_and_reboot(lab: dict, platform: str) -> None:
     spec = lab[f"rot-{platform}"]
     with connect(spec) as conn:
+        assert INVALID[platform] in conn.send_command("frobnicate now")
         out = change_password(conn, platform, NEW, OLD)
         assert "rror" not in out and "fail" not in out.lower()
         if platform in WITH_ENABLE:
