@@ -51,7 +51,7 @@ UNDISCOVERABLE = {
 }
 _SQL = re.compile(r"sql", re.IGNORECASE)
 _SHAREPOINT = re.compile(r"sharepoint|^sp_", re.IGNORECASE)
-_SERVICE_NAME = re.compile(r"^(svc|sa|srv|service)[._-]", re.IGNORECASE)
+_SERVICE_NAME = re.compile(r"^(svc|srv|service)[._-]", re.IGNORECASE)
 _USER_KINDS = ("user",)  # managed service accounts (gMSA/MSA) rotate themselves
 
 
@@ -367,9 +367,12 @@ def _ensure(
 
     An account-less device item recorded before the account was known is adopted instead of
     duplicated, as long as nobody has decided on it yet."""
+    # One item per credential: a named account already listed (perhaps under another kind,
+    # if the device's class or the account's role was read differently since) is kept as is.
     existing = db.execute(
-        "SELECT id FROM checklist_items WHERE kind = ? AND target = ? AND account = ?",
-        (kind, target, account),
+        "SELECT id FROM checklist_items WHERE target = ? AND account = ?"
+        + ("" if account else " AND kind = ?"),
+        (target, account) if account else (target, account, kind),
     ).fetchone()
     if existing:
         return None

@@ -186,6 +186,16 @@ def test_prefill_again_adds_new_items_and_keeps_every_recorded_state(store):
     result = checklist.prefill(store, platforms=["cisco_ios"])
     assert [(i.kind, i.target) for i in result.added] == [("printer", "198.18.0.20")]
     assert result.kept == len(before)
+    # An account listed once stays one item even when it is read with another role later.
+    with store.transaction() as db:
+        db.execute(
+            "UPDATE checklist_items SET kind = 'workstation_admin' WHERE account = 'svc_sql'"
+        )
+    assert checklist.prefill(store, platforms=["cisco_ios"]).added == []
+    with store.transaction() as db:
+        db.execute(
+            "UPDATE checklist_items SET kind = 'windows_service_account' WHERE account = 'svc_sql'"
+        )
     after = {i.id: i for i in checklist.items(store)}
     for item_id, item in before.items():
         assert after[item_id] == item
