@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable
 from typing import Any
 
+from agent.scope import ScopeGuard
 from inventory.store import Store
 
 KIND = "discover"
@@ -112,8 +114,10 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     if old is None:
         return result
-    before = {h["ip"]: h for h in old.get("hosts", [])}
-    after = {h["ip"]: h for h in new.get("hosts", [])}
+    # Only addresses both runs were allowed to look at can be new or gone.
+    both = [_scope(old), _scope(new)]
+    before = {h["ip"]: h for h in old.get("hosts", []) if all(g(h["ip"]) for g in both)}
+    after = {h["ip"]: h for h in new.get("hosts", []) if all(g(h["ip"]) for g in both)}
     result["new"] = [_brief(after[ip]) for ip in sorted(after.keys() - before.keys(), key=_ipkey)]
     result["gone"] = [_brief(before[ip]) for ip in sorted(before.keys() - after.keys(), key=_ipkey)]
     # A sweep-only run (--no-nmap) saw no ports: that is no evidence that ports closed.
@@ -125,6 +129,13 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
         if "mac" in change:
             result["mac_changed"].append({"ip": ip, **change["mac"]})
     return result
+
+
+def _scope(document: dict[str, Any]) -> Callable[[str], bool]:
+    """Which addresses a run covered (an imported scan without a scope: all it lists)."""
+    if not document.get("scope"):
+        return lambda _ip: True
+    return ScopeGuard(document["scope"], document.get("exclude", []), allow_public=True).allows
 
 
 def _host_change(old: dict[str, Any], new: dict[str, Any], compare_ports: bool) -> dict[str, Any]:

@@ -266,14 +266,15 @@ def test_devices_classified(first_run):
         assert 0 < found[name]["platform_confidence"] <= 1
 
 
-def test_snmp_read_with_the_right_community_only(first_run, site: Site):
+def test_snmp_read_with_the_right_community_only(first_run, site: Site, tmp_path: Path):
     found = by_name(first_run[0])
     assert found["sw1"]["snmp"]["sys_descr"].startswith("Cisco IOS Software, C2960")
     assert found["sw1"]["snmp"]["sys_object_id"] == "1.3.6.1.4.1.9.1.1208"
     assert "snmp" in found["sw1"]["sources"] and "sw1.lab" in found["sw1"]["hostnames"]
     _document, env = first_run
+    store = {**env, "KEYTURN_STORE": str(tmp_path / "wrong.db")}
     wrong = keyturn(
-        site, env, "--scope", f"{LAN}.10/32", "--no-nmap", "--snmp-community", "not-it",
+        site, store, "--scope", f"{LAN}.10/32", "--no-nmap", "--snmp-community", "not-it",
         "--json", "-",
     )  # fmt: skip
     assert wrong.returncode == 0, wrong.stderr
@@ -290,3 +291,97 @@ def test_no_community_string_stored(first_run):
             raw += path.read_bytes()
     assert SNMP_COMMUNITY.encode() not in raw
     assert SNMP_COMMUNITY not in json.dumps(first_run[0])
+
+
+def capture(site: Site, ns: str, path: Path) -> subprocess.Popen:
+    """tcpdump on ``ns``'s eth0 into ``path``, returned once it is listening."""
+    proc = subprocess.Popen(
+        [*netns.exec_prefix(ns), "tcpdump", "-i", "eth0", "-n", "-U", "-w", str(path)],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    site.procs.append(proc)
+    assert "listening on" in proc.stderr.readline()
+    return proc
+
+
+def packets(path: Path, expression: str) -> list[str]:
+    out = subprocess.run(
+        ["tcpdump", "-n", "-r", str(path), expression], capture_output=True, text=True
+    )
+    return [line for line in out.stdout.splitlines() if line.strip()]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    time.sleep(0.3)  # let the last frames reach the capture
+    proc.send_signal(signal.SIGINT)
+    proc.wait(5)
+
+
+def test_excluded_address_receives_no_packet(site: Site, first_run, tmp_path: Path):
+    _document, env = first_run
+    excluded = f"{LAN}.13"
+    pcap = tmp_path / "excluded.pcap"
+    dump = capture(site, site.ns("prn1"), pcap)
+    result = keyturn(
+        site, {**env, "KEYTURN_STORE": str(tmp_path / "x.db")}, "--scope", f"{LAN}.0/24",
+        "--exclude", excluded, "--ports", "22,80,9100", "--snmp-community", "x", "--json", "-",
+    )  # fmt: skip
+    stop(dump)
+    assert result.returncode == 0, result.stderr
+    assert excluded not in {h["ip"] for h in json.loads(result.stdout)["hosts"]}
+    # The capture works (it saw the broadcast requests for the other addresses) ...
+    assert packets(pcap, "arp and src host " + TECH_IP)
+    # ... and nothing was addressed to the excluded host: no ARP request, no IP packet.
+    assert packets(pcap, f"dst host {excluded}") == []
+
+
+def test_scope_outside_the_lab_refused_before_any_packet(site: Site, first_run, tmp_path: Path):
+    _document, env = first_run
+    pcap = tmp_path / "tech.pcap"
+    dump = capture(site, site.tech, pcap)
+    store = tmp_path / "refused.db"
+    result = keyturn(site, {**env, "KEYTURN_STORE": str(store)}, "--scope", "8.8.8.0/24")
+    stop(dump)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "public address range in scope: 8.8.8.0/24" in result.stderr
+    assert packets(pcap, "src host " + TECH_IP) == []
+    assert not store.exists()
+
+
+def test_without_cap_net_raw_one_line_and_exit_2(site: Site, tmp_path: Path):
+    env = {**os.environ, "KEYTURN_STORE": str(tmp_path / "nobody.db"), "KEYTURN_OPERATOR": "x"}
+    result = subprocess.run(
+        [*netns.exec_prefix(site.tech), "setpriv", "--reuid=65534", "--regid=65534",
+         "--clear-groups", "--inh-caps=-all", KEYTURN, "discover", "--scope", f"{LAN}.0/24"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "CAP_NET_RAW" in lines[0] and lines[0].startswith("keyturn: error:")
+    assert not (tmp_path / "nobody.db").exists()
+
+
+def test_second_run_shows_what_changed(site: Site, first_run):
+    """Runs last: it changes the site. New host, gone host, new port, and a MAC change."""
+    document, env = first_run
+    site.add_host("new1", f"{LAN}.16", "00:00:0c:12:34:16", {80: "http:new"}, None)
+    netns.ip("link", "set", "eth0", "down", netns=site.ns("srv1"))
+    netns.ip("link", "set", "eth0", "address", "00:09:0f:99:99:15", netns=site.ns("ws1"))
+    site.start_services(site.ns("sw1"), f"{LAN}.10", {80: "http:switch"})
+    result = keyturn(
+        site, env, "--scope", f"{LAN}.0/24", "--scope", f"{ROUTED}.0/24",
+        "--snmp-community", SNMP_COMMUNITY, "--json", "-",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    diff = json.loads(result.stdout)["diff"]
+    assert diff["previous_run_id"] >= document["run_id"]
+    assert [h["ip"] for h in diff["new"]] == [f"{LAN}.16"]
+    assert [h["ip"] for h in diff["gone"]] == [f"{LAN}.14"]
+    assert diff["mac_changed"] == [
+        {"ip": f"{LAN}.15", "old": "9a:12:34:56:78:15", "new": "00:09:0f:99:99:15"}
+    ]
+    changed = {c["ip"]: c for c in diff["changed"]}
+    assert changed[f"{LAN}.10"]["ports"] == {"added": ["80/tcp"], "removed": []}
+    assert changed[f"{LAN}.15"]["class"]["new"] == "firewall"  # now a Fortinet OUI
+    assert "WARNING: 198.18.0.15 now answers from MAC 00:09:0f:99:99:15" in result.stderr
