@@ -190,8 +190,9 @@ def import_xml(path: str | Path) -> tuple[dict[str, Host], list[str]]:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
         raw = nmap.PortScanner().analyse_nmap_xml_scan(text)
-    except nmap.PortScannerError as exc:
-        raise UsageError(f"{path}: not an nmap XML scan ({str(exc).strip()})") from exc
+    except (nmap.PortScannerError, AttributeError, KeyError, ValueError) as exc:
+        # python-nmap trusts the XML's shape: any other document fails inside its parser.
+        raise UsageError(f"{path}: not an nmap XML scan ({str(exc).strip()[:200]})") from exc
     run = NmapRun(raw)
     return {h.ip: h for h in hosts_from_nmap(raw)}, run.errors
 

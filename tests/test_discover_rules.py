@@ -1,0 +1,250 @@
+# ruff: noqa: E501 - recorded nmap XML and rule cases read best one per line
+"""Pure logic of discovery: the classification rule table, nmap XML import (recorded-style XML
+for devices the lab cannot fake, since every lab host shares this kernel and looks Linux to
+OS detection), port lists, and the run-to-run diff on a real in-memory store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent.discovery import classify, nmapscan
+from agent.discovery.model import Host, Port
+from agent.errors import ConfigError, UsageError
+from inventory import hosts as inventory_hosts
+from inventory.store import Store
+from tests.conftest import KEYTURN
+
+SCAN_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE nmaprun>
+<nmaprun scanner="nmap" args="nmap -sS -sV -O -oX scan.xml 10.20.0.0/24" start="1700000000"
+ startstr="Tue Nov 14 22:13:20 2023" version="7.93" xmloutputversion="1.05">
+<scaninfo type="syn" protocol="tcp" numservices="1000" services="1-1000"/>
+<verbose level="0"/><debugging level="0"/>
+<host starttime="1700000001" endtime="1700000020"><status state="up" reason="arp-response" reason_ttl="0"/>
+<address addr="10.20.0.30" addrtype="ipv4"/>
+<address addr="3C:D9:2B:11:22:33" addrtype="mac" vendor="Hewlett Packard"/>
+<hostnames><hostname name="prn-2f.acme.local" type="PTR"/></hostnames>
+<ports><extraports state="closed" count="997"><extrareasons reason="reset" count="997"/></extraports>
+<port protocol="tcp" portid="80"><state state="open" reason="syn-ack" reason_ttl="64"/>
+<service name="http" product="HP LaserJet 4250 printer http config" devicetype="printer" method="probed" conf="10"/>
+<script id="http-title" output="HP LaserJet 4250 / 10.20.0.30"/></port>
+<port protocol="tcp" portid="515"><state state="open" reason="syn-ack" reason_ttl="64"/><service name="printer" method="table" conf="3"/></port>
+<port protocol="tcp" portid="9100"><state state="open" reason="syn-ack" reason_ttl="64"/><service name="jetdirect" method="table" conf="3"/></port>
+</ports>
+<os><portused state="open" proto="tcp" portid="80"/>
+<osmatch name="HP LaserJet 4250 printer" accuracy="100" line="33210">
+<osclass type="printer" vendor="HP" osfamily="embedded" accuracy="100"><cpe>cpe:/h:hp:laserjet_4250</cpe></osclass>
+</osmatch></os>
+<times srtt="500" rttvar="100" to="100000"/>
+</host>
+<host starttime="1700000001" endtime="1700000020"><status state="up" reason="arp-response" reason_ttl="0"/>
+<address addr="10.20.0.2" addrtype="ipv4"/>
+<address addr="00:1E:BD:44:55:66" addrtype="mac" vendor="Cisco Systems"/>
+<hostnames/>
+<ports><extraports state="closed" count="998"><extrareasons reason="reset" count="998"/></extraports>
+<port protocol="tcp" portid="22"><state state="open" reason="syn-ack" reason_ttl="255"/>
+<service name="ssh" product="Cisco SSH" version="1.25" extrainfo="protocol 2.0" ostype="IOS" method="probed" conf="10"/></port>
+<port protocol="tcp" portid="23"><state state="open" reason="syn-ack" reason_ttl="255"/>
+<service name="telnet" product="Cisco router telnetd" ostype="IOS" method="probed" conf="10"/></port>
+</ports>
+<os><portused state="open" proto="tcp" portid="22"/>
+<osmatch name="Cisco Catalyst 2960 switch (IOS 12.2)" accuracy="98" line="18000">
+<osclass type="switch" vendor="Cisco" osfamily="IOS" osgen="12.X" accuracy="98"><cpe>cpe:/o:cisco:ios:12.2</cpe></osclass>
+</osmatch>
+<osmatch name="Cisco 2811 router" accuracy="90" line="17000">
+<osclass type="router" vendor="Cisco" osfamily="IOS" osgen="12.X" accuracy="90"/>
+</osmatch></os>
+</host>
+<host><status state="down" reason="no-response" reason_ttl="0"/><address addr="10.20.0.3" addrtype="ipv4"/></host>
+<runstats><finished time="1700000030" timestr="Tue Nov 14 22:13:50 2023" summary="" elapsed="30.00" exit="success"/>
+<hosts up="2" down="254" total="256"/></runstats>
+</nmaprun>
+"""
+
+
+@pytest.fixture
+def scan_xml(tmp_path: Path) -> Path:
+    path = tmp_path / "scan.xml"
+    path.write_text(SCAN_XML)
+    return path
+
+
+def test_xml_import_parses_os_ports_names(scan_xml: Path):
+    found, errors = nmapscan.import_xml(scan_xml)
+    assert errors == [] and sorted(found) == ["10.20.0.2", "10.20.0.30"]
+    printer, switch = found["10.20.0.30"], found["10.20.0.2"]
+    assert printer.os == {
+        "name": "HP LaserJet 4250 printer", "accuracy": 100, "type": "printer",
+        "vendor": "HP", "family": "embedded",
+    }  # fmt: skip
+    assert printer.open_ports() == {80, 515, 9100}
+    assert printer.hostnames == ["prn-2f.acme.local"]
+    assert printer.http_title == "HP LaserJet 4250 / 10.20.0.30"
+    assert switch.mac == "00:1e:bd:44:55:66"
+    assert switch.os["type"] == "switch" and switch.os["accuracy"] == 98
+    ssh = next(p for p in switch.ports if p.port == 22)
+    assert (ssh.product, ssh.version) == ("Cisco SSH", "1.25 protocol 2.0")
+
+
+def test_imported_printer_and_switch_classified(scan_xml: Path):
+    found, _ = nmapscan.import_xml(scan_xml)
+    printer = classify.classify(found["10.20.0.30"])
+    switch = classify.classify(found["10.20.0.2"])
+    assert (printer.device_class, printer.platform, printer.rule) == ("printer", None, "printer-os")
+    assert (switch.device_class, switch.platform) == ("switch", "cisco_ios")
+
+
+def test_import_nmap_cli_stores_a_discover_run(scan_xml: Path, cli_env: dict[str, str]):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [KEYTURN, "discover", "--import-nmap", str(scan_xml), *args, "--json", "-"],
+            env=cli_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    document = json.loads(first.stdout)
+    classes = {h["ip"]: (h["device_class"], h["sources"]) for h in document["hosts"]}
+    assert classes == {
+        "10.20.0.2": ("switch", ["nmap"]), "10.20.0.30": ("printer", ["nmap"]),
+    }  # fmt: skip
+    assert document["hosts"][0]["vendor"] == "Cisco Systems, Inc"  # from the OUI registry
+    # With a scope, hosts outside it stay out, and the diff says the printer is gone.
+    second = run("--scope", "10.20.0.0/28")
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout)
+    assert [h["ip"] for h in again["hosts"]] == ["10.20.0.2"]
+    assert "10.20.0.30 in the imported scan is outside the scope: left out" in again["notes"]
+    assert again["diff"]["previous_run_id"] == document["run_id"] and again["diff"]["gone"] == []
+    with Store(cli_env["KEYTURN_STORE"]) as store:
+        assert [r.command for r in store.runs()] == ["discover", "discover"]
+        assert inventory_hosts.document(store, document["run_id"])["hosts"] == document["hosts"]
+        rows = store.db.execute("SELECT port FROM services WHERE run_id = ? ORDER BY port",
+                                (document["run_id"],)).fetchall()  # fmt: skip
+        assert [r[0] for r in rows] == [22, 23, 80, 515, 9100]
+
+
+def test_import_of_a_file_that_is_not_nmap_xml(tmp_path: Path):
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<html>not a scan</html>")
+    with pytest.raises(UsageError):
+        nmapscan.import_xml(bad)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        (Host(ip="x", snmp={"sys_descr": "Cisco Adaptive Security Appliance Version 9.8(4)",
+                            "sys_object_id": "1.3.6.1.4.1.9.1.2114"}), ("firewall", "cisco_asa")),
+        (Host(ip="x", snmp={"sys_descr": "Cisco NX-OS(tm) n9000", "sys_object_id": ""}),
+         ("switch", "cisco_nxos")),
+        (Host(ip="x", snmp={"sys_descr": "Juniper Networks, Inc. srx300 internet router, "
+                            "kernel JUNOS 20.4R3 SRX300", "sys_object_id": "1.3.6.1.4.1.2636.1.1.1.2.133"}),
+         ("firewall", "juniper_junos")),
+        (Host(ip="x", snmp={"sys_descr": "Arista Networks EOS version 4.28",
+                            "sys_object_id": "1.3.6.1.4.1.30065.1.3011"}), ("switch", "arista_eos")),
+        (Host(ip="x", snmp={"sys_descr": "Linux nas 4.4.180+ #42962 SMP",
+                            "sys_object_id": ".1.3.6.1.4.1.6574.1"}), ("nas", None)),
+        (Host(ip="x", vendor="Polycom", ports=[Port(5060)]), ("voip", None)),
+        (Host(ip="x", ports=[Port(443), Port(902)], http_title="VMware ESXi"), ("hypervisor", None)),
+        (Host(ip="x", vendor="Routerboard.com", ports=[Port(22, product="MikroTik RouterOS sshd")]),
+         ("router", "mikrotik_routeros")),
+        (Host(ip="x", ports=[Port(88), Port(389), Port(445), Port(135)],
+              os={"name": "Microsoft Windows Server 2019", "type": "general purpose"}),
+         ("server", None)),
+        (Host(ip="x", ports=[Port(135), Port(445)]), ("workstation", None)),
+        (Host(ip="x"), ("unknown", None)),
+    ],
+)  # fmt: skip
+def test_rule_table(host: Host, expected: tuple[str, str | None]):
+    result = classify.classify(host)
+    assert (result.device_class, result.platform) == expected, result.rule
+
+
+def test_more_specific_evidence_wins():
+    # A Cisco OUI alone says "switch"; the SNMP description of an ASA outranks it.
+    host = Host(ip="x", vendor="Cisco Systems, Inc", ports=[Port(22, product="Cisco SSH")])
+    assert classify.classify(host).platform == "cisco_ios"
+    host.snmp = {"sys_descr": "Cisco Adaptive Security Appliance", "sys_object_id": None}
+    result = classify.classify(host)
+    assert (result.device_class, result.platform, result.confidence) == (
+        "firewall", "cisco_asa", 0.97,
+    )  # fmt: skip
+
+
+def test_rules_file_is_validated(tmp_path: Path):
+    extra = tmp_path / "rules.toml"
+    extra.write_text('[[rule]]\nid = "badge"\nclass = "door"\nscore = 99\nvendor = "HID"\n')
+    with pytest.raises(ConfigError, match="badge"):
+        classify.load_rules(extra)
+    extra.write_text('[[rule]]\nid = "x"\nclass = "printer"\nvendr = "HID"\n')
+    with pytest.raises(ConfigError, match="vendr"):
+        classify.load_rules(extra)
+    extra.write_text('[[rule]]\nid = "hid"\nclass = "server"\nscore = 99\nvendor = "HID"\n')
+    (rule,) = classify.load_rules(extra)
+    assert classify.classify(Host(ip="x", vendor="HID Global"), [rule]).device_class == "server"
+
+
+def test_every_shipped_rule_loads_with_a_known_class():
+    rules = classify.default_rules()
+    assert len(rules) > 40 and len({r.id for r in rules}) == len(rules)
+
+
+def test_port_lists():
+    assert nmapscan.port_args("top100") == "--top-ports 100"
+    assert nmapscan.port_args("22, 80,9100-9102") == "-p 22,80,9100-9102"
+    for bad in ("22;rm -rf /", "-oX x", "70000", ""):
+        with pytest.raises(UsageError):
+            nmapscan.port_args(bad)
+
+
+def _doc(run_id: int, hosts: list[dict], scope=("10.0.0.0/24",), ports="top100") -> dict:
+    return {"run_id": run_id, "scope": list(scope), "exclude": [], "ports": ports, "hosts": hosts}
+
+
+def _host(ip: str, mac: str | None, ports=(), cls="server", names=()) -> dict:
+    return Host(
+        ip=ip, mac=mac, ports=[Port(p) for p in ports], device_class=cls, hostnames=list(names)
+    ).to_json()
+
+
+def test_diff_and_store_rows():
+    old = _doc(1, [_host("10.0.0.1", "00:00:0c:00:00:01", [22]), _host("10.0.0.2", "aa:00:00:00:00:02"),
+                   _host("10.0.0.3", None, [80], names=["web"])])  # fmt: skip
+    new = _doc(2, [_host("10.0.0.1", "00:00:0c:00:00:09", [22, 443], cls="router"),
+                   _host("10.0.0.3", None, [80], names=["web2"]), _host("10.0.0.4", None),
+                   _host("10.9.0.1", None)], scope=("10.0.0.0/24", "10.9.0.0/24"))  # fmt: skip
+    diff = inventory_hosts.diff(old, new)
+    assert [h["ip"] for h in diff["new"]] == ["10.0.0.4"]  # 10.9.0.1 was not in the old scope
+    assert [h["ip"] for h in diff["gone"]] == ["10.0.0.2"]
+    assert diff["mac_changed"] == [
+        {"ip": "10.0.0.1", "old": "00:00:0c:00:00:01", "new": "00:00:0c:00:00:09"}
+    ]
+    changed = {c["ip"]: c for c in diff["changed"]}
+    assert changed["10.0.0.1"]["ports"] == {"added": ["443/tcp"], "removed": []}
+    assert changed["10.0.0.1"]["class"] == {"old": "server", "new": "router"}
+    assert changed["10.0.0.3"] == {
+        "ip": "10.0.0.3",
+        "names": {"added": ["web2"], "removed": ["web"]},
+    }
+    # A sweep-only run saw no ports: no port changes claimed.
+    swept = _doc(3, [_host("10.0.0.1", "00:00:0c:00:00:09")], ports=None)
+    assert "ports" not in inventory_hosts.diff(new, swept)["changed"][0]
+
+    with Store(":memory:") as store:
+        for doc in (old, new):
+            with store.run("discover", "tester") as run_id:
+                doc["run_id"] = run_id
+                inventory_hosts.save(store, run_id, doc)
+        assert inventory_hosts.previous_document(store)["run_id"] == new["run_id"]
+        assert inventory_hosts.previous_document(store, before=new["run_id"]) == old
+        rows = store.db.execute("SELECT mac, ip, first_run, last_run FROM hosts ORDER BY id")
+        assert [tuple(r) for r in rows] == [
+            ("00:00:0c:00:00:01", "10.0.0.1", 1, 1), ("aa:00:00:00:00:02", "10.0.0.2", 1, 1),
+            (None, "10.0.0.3", 1, 2), ("00:00:0c:00:00:09", "10.0.0.1", 2, 2),
+            (None, "10.0.0.4", 2, 2), (None, "10.9.0.1", 2, 2),
+        ]  # fmt: skip
