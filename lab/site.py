@@ -33,7 +33,8 @@ from lab.topology import DEVICE_USER, ENABLE_PLATFORMS, LINUX_ADMIN, HostSpec
 MANIFEST = "manifest.json"
 SITE_TOML = "site.toml"
 DC_PORTS = [53, 88, 135, 139, 389, 445, 464, 636, 3268, 3269]
-WORKERS = 8
+WORKERS = 8  # namespace plumbing: bound by ip(8) processes on 2 cores
+START_WORKERS = 48  # daemon starts: each job mostly sleeps until its daemon reports ready
 
 
 class LabError(RuntimeError):
@@ -212,7 +213,7 @@ class Lab:
             self.manifest["phantoms"] = phantoms.install(self)
             self._timing("phantoms", t0)
         dc_future = None
-        with cf.ThreadPoolExecutor(WORKERS) as pool:
+        with cf.ThreadPoolExecutor(START_WORKERS) as pool:
             if with_dc:
                 dc_host = next(h for h in hosts if h.dc)
                 dc_future = pool.submit(self._start_dc, dc_host, ad_size)
