@@ -107,7 +107,8 @@ def rotate(
         outcome = service.rotate(app, targets, dry_run=dry_run, parallel=parallel, progress=advance)
     for r in outcome.results:
         extra = r.error or r.plan or ""
-        click.echo(f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:16} {extra}")
+        click.echo(f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:16} {extra}",
+                   err=json_path == "-")
     if json_path:
         write_json(json_path, outcome.document)
     sys.exit(outcome.exit_code)

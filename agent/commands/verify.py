@@ -43,7 +43,8 @@ def verify(app, targets_file, from_inventory, classes, account, parallel, json_p
     with bar:
         outcome = service.verify(app, targets, parallel=parallel, progress=advance)
     for r in outcome.results:
-        click.echo(f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:14} {r.error or ''}")
+        click.echo(f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:14} {r.error or ''}",
+                   err=json_path == "-")
     if json_path:
         write_json(json_path, outcome.document)
     sys.exit(outcome.exit_code)

@@ -142,6 +142,7 @@ class Driver:
             raise HostKeyChanged(f"{self.target.host}: host key differs from the pin") from None
         except (NetmikoTimeoutException, paramiko.SSHException, OSError, EOFError) as exc:
             raise ConnectionLost(f"{self.target.host}: cannot log in: {_first_line(exc)}") from None
+        _fail_fast_on_close(self.conn)
         with self.guard("privileged mode"):
             self.enter_privileged()
 
@@ -211,6 +212,21 @@ class Driver:
         """Put ``old`` back while ``current`` is the live password. No save: keyturn saves
         only after a verified change, so the saved config still holds ``old``."""
         self.change(old, current)
+
+
+def _fail_fast_on_close(conn: Any) -> None:
+    """netmiko keeps polling a closed channel until its read timeout; a device that cut the
+    session mid-change should be noticed at once, so reads on a closed channel raise."""
+    original = conn.read_channel
+
+    def read_channel() -> str:
+        data = original()
+        channel = conn.remote_conn
+        if not data and channel is not None and (channel.closed or channel.eof_received):
+            raise EOFError("the device closed the session")
+        return data
+
+    conn.read_channel = read_channel
 
 
 def _first_line(exc: object) -> str:
