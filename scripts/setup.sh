@@ -11,6 +11,7 @@ APT_PACKAGES=(
   openssh-server openssh-client sshpass
   snmpd snmp
   samba samba-dsdb-modules samba-ad-provision samba-vfs-modules winbind ldb-tools
+  libkrb5-dev gcc
   chromium systemd
 )
 
@@ -39,9 +40,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.keyturn-installed
-wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
+extras=lab,test,kerberos
+# The stamp covers the extras too, so adding one reinstalls an existing venv.
+wanted=$( (cat pyproject.toml; echo "$extras") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[lab,test]'
+  # kerberos: gssapi builds against libkrb5-dev; the AD tests bind with a Samba ticket.
+  .venv/bin/pip install -q -e ".[$extras]"
   echo "$wanted" > "$stamp"
 fi

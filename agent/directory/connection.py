@@ -121,6 +121,11 @@ class DirectoryConnection:
         """
         import ldap3
 
+        if credentials.method == "kerberos" and not endpoint.tls_names:
+            raise UsageError(
+                "--kerberos needs the DC's name for its service ticket (ldap/<name>): use "
+                "--domain, or --server with a host name instead of an address"
+            )
         if endpoint.transport == "ldap" and credentials.method == "simple" and not allow_plain:
             raise UsageError(
                 "refusing a simple bind over plain LDAP (the password would cross the network "
@@ -179,6 +184,12 @@ class DirectoryConnection:
             raise OperationFailed(
                 f"bind as {credentials.user} at {endpoint.label} failed: {scrub(str(exc))}"
             ) from None
+        except Exception as exc:
+            if credentials.method != "kerberos":
+                raise
+            # gssapi's own errors: no ticket, unknown service principal, clock skew...
+            raise OperationFailed(f"Kerberos bind at {endpoint.label} failed: "
+                                  f"{' '.join(str(exc).split())}") from None
         if ok:
             log.debug("bound to %s as %s", endpoint.label, credentials.user)
             return
