@@ -18,6 +18,7 @@ only ever name users.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ipaddress
 import json
 import os
 import secrets
@@ -152,6 +153,9 @@ class Lab:
         a ``platform`` host gets a simulator and its password seeded into the keyring.
         """
         host = HostSpec(name, ip, vendor, device_class, **spec)
+        address = ipaddress.ip_address(ip)
+        if address not in topology.LAN and address not in topology.ROUTED:
+            raise LabError(f"{ip} is in neither {topology.LAN} nor {topology.ROUTED}")
         with self._lock:
             if name in ("br", "tech") or any(h["name"] == name for h in self.manifest["hosts"]):
                 raise LabError(f"host name {name!r} is taken")
@@ -161,13 +165,21 @@ class Lab:
             self.manifest["next_index"] += 1
             self.state.plan_namespaces([self.host_ns(name)])
         taken = {h["mac"] for h in self.manifest["hosts"]}
-        entry = self._plumb_host(host, index, taken)
+        try:
+            entry = self._plumb_host(host, index, taken)
+        except BaseException:
+            netns.delete(self.host_ns(name))
+            raise
         with self._lock:
             self.manifest["hosts"].append(entry)
-        with cf.ThreadPoolExecutor(WORKERS) as pool:
-            passwords = self._start_hosts([host], self.manifest["snmp_community"], pool,
-                                          tag=f"services-{name}")
-        self._seed_keyring([host], passwords, None)
+        try:
+            with cf.ThreadPoolExecutor(START_WORKERS) as pool:
+                passwords = self._start_hosts([host], self.manifest["snmp_community"], pool,
+                                              tag=f"services-{name}")
+            self._seed_keyring([host], passwords, None)
+        except BaseException:
+            self.remove_host(name)  # half a host would confuse every later test
+            raise
         self._save_manifest()
         return entry
 

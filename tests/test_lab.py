@@ -197,17 +197,29 @@ def test_ldaps_bind_to_the_lab_dc(lab):
 
 
 def test_add_and_remove_host(lab):
+    from lab.site import LabError
+
     before = {h["name"] for h in lab.manifest["hosts"]}
     entry = lab.add_host("tmp-ws99", "198.18.0.99", vendor="Intel", tcp=[445, 80],
                          http_title="Planted")
+    device = lab.add_host("tmp-sw98", "198.18.1.98", vendor="Cisco", device_class="switch",
+                          platform="cisco_ios")
     try:
         assert entry["mac"].startswith("00:1b:21")
         page = _in_tech(lab, "curl", "-s", "-m", "5", "http://198.18.0.99/").stdout
         assert "<title>Planted</title>" in page
+        assert _store(lab).get("198.18.1.98", "admin") is not None
+        banner = _talk(lab, "198.18.1.98", 22, b"SSH-2.0-probe\r\n")
+        assert banner.startswith(b"SSH-2.0-")
+        with pytest.raises(LabError):
+            lab.add_host("tmp-ws99", "198.18.0.97")
+        with pytest.raises(LabError):
+            lab.add_host("tmp-far", "198.18.7.7")
     finally:
         lab.remove_host("tmp-ws99")
+        lab.remove_host("tmp-sw98")
     assert {h["name"] for h in lab.manifest["hosts"]} == before
-    assert not netns.exists(entry["netns"])
+    assert not netns.exists(entry["netns"]) and not netns.exists(device["netns"])
     assert _in_tech(lab, "ping", "-c1", "-W1", "198.18.0.99").returncode != 0
 
 
