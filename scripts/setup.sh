@@ -12,6 +12,7 @@ APT_PACKAGES=(
   snmpd snmp
   samba samba-dsdb-modules samba-ad-provision samba-vfs-modules winbind ldb-tools
   libkrb5-dev gcc
+  clang libbpf-dev curl
   chromium systemd
 )
 
