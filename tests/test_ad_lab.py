@@ -28,6 +28,7 @@ from agent.directory.connection import (
     Endpoint,
     TlsPolicy,
 )
+from agent.directory.flags import decode_sid
 from agent.errors import OperationFailed, UsageError
 from agent.secret import Secret
 from lab import netns, samba_dc
@@ -274,6 +275,35 @@ def _bad_password_count(dc: Dc, sam: str) -> int:
     finally:
         conn.close()
     return int(entry.text("badPwdCount") or 0)
+
+
+def test_insufficient_rights_is_named(dc: Dc) -> None:
+    """A bind account denied reading the domain object gets one line, exit 3."""
+    sam, password = "audit.limited", "Limited-Audit-Pw-71!"
+    dn = f"CN={sam},OU=Staff,{dc.info.base_dn}"
+    admin = dc.connect()
+    raw = admin._conn
+    raw.read_only = False
+    try:
+        assert raw.add(dn, ["top", "person", "organizationalPerson", "user"], {
+            "sAMAccountName": sam, "userPrincipalName": f"{sam}@{dc.info.realm.lower()}",
+            "unicodePwd": f'"{password}"'.encode("utf-16-le"), "userAccountControl": "512",
+        }), raw.result  # fmt: skip
+        sid = decode_sid(admin.read(dn, ["objectSid"]).first("objectSid"))
+        # Deny reading properties of the domain object to this account only.
+        subprocess.run(["samba-tool", "dsacl", "set", "-s", str(dc.info.smb_conf),
+                        "-H", str(dc.info.workdir / "private" / "sam.ldb"),
+                        f"--objectdn={dc.info.base_dn}", f"--sddl=(D;;RP;;;{sid})"],
+                       check=True, capture_output=True, timeout=60)
+        result = dc.keyturn("--user", f"{sam}@{dc.info.realm.lower()}", "--password-env",
+                            "LIMITED_PW", env={**dc.env, "LIMITED_PW": password})
+    finally:
+        raw.delete(dn)
+        raw.read_only = True
+        admin.close()
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"keyturn: error: insufficient rights: cannot read the domain object {dc.info.base_dn}"]
 
 
 def test_tls_insecure_warns_and_is_recorded(dc: Dc) -> None:
