@@ -15,6 +15,7 @@ it ends, e.g. in a ``try/finally`` that removes the host it added or re-adds the
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -50,16 +51,27 @@ def lab(lab_keyring_env: dict[str, str]):
     from lab.site import Lab
 
     state.reap_orphans()  # labs of earlier sessions that were killed before their teardown
+    # `timeout` and CI runners stop pytest with SIGTERM, which skips every teardown; as a
+    # KeyboardInterrupt, pytest still finalises session fixtures, so the lab goes down.
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
     built = Lab.up("small", owner_bound=True)
     try:
         yield built
     finally:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         namespaces = list(built.state.namespaces)
         processes = list(built.state.processes)
         built.down(forget_secrets=False)
         left_ns = [n for n in namespaces if netns.exists(n)]
         left_proc = [p.pid for p in processes if state.alive(p)]
         assert not left_ns and not left_proc, f"lab left {left_ns} {left_proc}"
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture
