@@ -1,0 +1,32 @@
+"""keyturn ad against the shared session lab, configured only by the lab's site config.
+
+Everything comes from what `keyturn lab up` wrote: the [ad] table (server, CA, user) and the
+AD password it seeded into the session keyring. The answers must be the fixture's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import KEYTURN
+from tests.test_ad_lab import assert_matches_fixture
+
+pytestmark = pytest.mark.lab
+
+
+def test_keyturn_ad_from_the_lab_site_config(lab, lab_cli_env: dict[str, str]) -> None:
+    expected = lab.manifest["ad"]["expected"]
+    result = subprocess.run(
+        [*lab.exec_prefix(), KEYTURN, "ad", "--stale-days",
+         str(expected["thresholds"]["stale_days"]), "--json", "-"],
+        capture_output=True, text=True, env=lab_cli_env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # the fixture plants findings
+    doc = json.loads(result.stdout)
+    assert doc["domain"]["sid"] == expected["domain"]["sid"]
+    assert doc["ldap"]["server"] == f"{lab.manifest['ad']['server']}:636"
+    assert doc["ldap"]["tls_validated"] is True
+    assert_matches_fixture(doc, expected)
