@@ -100,12 +100,18 @@ def down(lab_id: str | None, keep_secrets: bool) -> None:
       keyturn lab down kt1a2b3c
     """
     _need_root()
+    from lab import state
     from lab.site import Lab
 
     started = time.monotonic()
     lab_id = lab_id or _only_lab()
     with _lab_errors():
-        Lab.load(lab_id).down(forget_secrets=not keep_secrets)
+        target = Lab.load(lab_id)
+        owner = state.ProcessRecord(target.state.owner_pid, target.state.owner_start_time, "")
+        if target.state.status == "starting" and state.alive(owner):
+            raise UsageError(f"lab {lab_id} is still being built by PID {owner.pid}; "
+                             "stop that first")
+        target.down(forget_secrets=not keep_secrets)
     click.echo(f"lab {lab_id} down in {time.monotonic() - started:.1f} s")
 
 
