@@ -110,7 +110,7 @@ def connect(spec: dict, password: str = OLD, secret: str = ENABLE_OLD,
     host, port = spec["listen"].split(":")
     return ConnectHandler(device_type=spec["platform"], host=host, port=int(port),
                           username=username, password=password, secret=secret,
-                          conn_timeout=5, auth_timeout=5)
+                          conn_timeout=10, auth_timeout=10)
 
 
 def login_works(spec: dict, password: str, secret: str = ENABLE_OLD) -> bool:

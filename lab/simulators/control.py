@@ -51,5 +51,6 @@ def verify_saved_password(state_dir: Path | str, username: str, password: str) -
 
 def host_key_fingerprint(state_dir: Path | str) -> str:
     """OpenSSH-style 'SHA256:...' fingerprint of the device's pinned host key."""
-    key = asyncssh.read_private_key(Path(state_dir) / state.HOST_KEY_FILE)
+    key = asyncssh.read_private_key(Path(state_dir) / state.HOST_KEY_FILE,
+                                    unsafe_skip_rsa_key_validation=True)
     return key.get_fingerprint("sha256")
