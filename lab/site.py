@@ -336,7 +336,7 @@ class Lab:
         ns = self.host_ns(host.name)
         proc = starter(ns, host, *args)
         self.state.record_process(proc.pid, what, host.name)
-        daemons.wait_ready(proc, Path(proc_log(self.state_dir, host.name, what)), marker)
+        daemons.wait_ready(proc, self.state_dir / "hosts" / host.name / f"{what}.log", marker)
 
     def _run_services(self, served: list[dict], tag: str) -> None:
         workdir = self.state_dir / "services"
@@ -424,10 +424,6 @@ class Lab:
             tmp = self.state_dir / (MANIFEST + ".tmp")
             tmp.write_text(json.dumps(self.manifest, indent=1))
             os.replace(tmp, self.state_dir / MANIFEST)
-
-
-def proc_log(state_dir: Path, host: str, what: str) -> Path:
-    return state_dir / "hosts" / host / f"{what}.log"
 
 
 def _available_platforms() -> set[str]:

@@ -295,13 +295,20 @@ def test_lab_refuses_without_root():
 
 
 def test_manifest_lists_what_a_scan_finds(lab):
-    """nmap from the technician sees exactly the manifest's live hosts."""
-    out = _in_tech(lab, "nmap", "-n", "-sn", "-T4", "198.18.0.0/24", "198.18.1.0/24",
-                   "-oG", "-", timeout=120).stdout
-    up = set(re.findall(r"Host: (\S+) .*Status: Up", out)) - {lab.manifest["tech"]["ip"]}
-    expected = {h["ip"] for h in lab.manifest["hosts"]}
-    expected |= {ip for h in lab.manifest["hosts"] for ip in h["other_ips"]}
-    assert up == expected
+    """nmap from the technician finds exactly the manifest's live hosts and open TCP ports."""
+    hosts = lab.manifest["hosts"]
+    ports = sorted({s["port"] for h in hosts for s in h["services"] if s["proto"] == "tcp"})
+    out = _in_tech(lab, "nmap", "-n", "-sS", "-T4", "--max-retries", "1", "-p",
+                   ",".join(map(str, ports)), "198.18.0.0/24", "198.18.1.0/24", "-oG", "-",
+                   timeout=180).stdout
+    found = {m[0]: {int(p) for p in re.findall(r"(\d+)/open/tcp", m[1])}
+             for m in re.findall(r"Host: (\S+) .*Ports: (.*)", out)}
+    found.pop(lab.manifest["tech"]["ip"], None)
+    expected = {h["ip"]: {s["port"] for s in h["services"] if s["proto"] == "tcp"}
+                for h in hosts}
+    # The router's routed-side address is live, but its services listen on the LAN address.
+    expected.update({ip: set() for h in hosts for ip in h["other_ips"]})
+    assert found == expected
 
 
 def test_large_lab_phantoms_answer_arp_without_flooding_real_hosts(lab_keyring_env):
