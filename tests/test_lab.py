@@ -273,7 +273,9 @@ def test_second_lab_side_by_side_through_the_cli(lab, lab_keyring_env):
         assert status["namespaces_present"] == status["namespaces"]
         assert status["processes_alive"] == status["processes"]
         mine = _cli(env, "exec", "--lab", lab_id, "--", "sh", "-c",
-                    "curl -s -m5 http://198.18.0.20/ && ip neigh show 198.18.0.20")
+                    "echo $KEYTURN_CONFIG; curl -s -m5 http://198.18.0.20/ && "
+                    "ip neigh show 198.18.0.20")
+        assert f"/run/keyturn-lab/{lab_id}/site.toml" in mine.stdout
         theirs = _in_tech(lab, "sh", "-c", "curl -s -m5 http://198.18.0.20/ && "
                           "ip neigh show 198.18.0.20")
         assert "HP LaserJet" in mine.stdout and "HP LaserJet" in theirs.stdout
