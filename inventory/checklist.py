@@ -202,6 +202,16 @@ def mark_rotated(store: Store, host: str, username: str, rotation_id: int, opera
     return get(store, int(item_id))
 
 
+def mark_run(store: Store, run_id: int, operator: str) -> list[Item]:
+    """:func:`mark_rotated` for every successful rotation recorded by rotate run ``run_id``."""
+    rows = store.db.execute(
+        "SELECT id, host, username FROM rotations WHERE run_id = ? AND status = 'rotated'"
+        " ORDER BY id",
+        (run_id,),
+    ).fetchall()
+    return [mark_rotated(store, r["host"], r["username"], r["id"], operator) for r in rows]
+
+
 # -- prefill ---------------------------------------------------------------------------------
 def prefill(
     store: Store,

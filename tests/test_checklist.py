@@ -258,6 +258,17 @@ def test_mark_rotated_links_the_rotation_and_creates_missing_items(store):
     again = checklist.mark_rotated(store, "198.18.0.1", "admin", ids[0], "alice")
     assert again.id == router.id
     assert checklist.counts(store)["changed"] == 3
+    # What `keyturn rotate` calls after a run: every rotated row of that run, nothing else.
+    with store.transaction() as db:
+        db.execute(
+            "INSERT INTO rotations (run_id, host, platform, username, status, started)"
+            " VALUES (?, '198.18.0.12', 'juniper_junos', 'root', 'failed', '2026-01-01')",
+            (run_id,),
+        )
+    marked = checklist.mark_run(store, run_id, "bob")
+    assert [item.rotation_id for item in marked] == ids
+    assert {item.decided_by for item in marked} == {"bob"}
+    assert checklist.items(store, kinds=["other_network_device"], states=["inherited"])
 
 
 # -- the CLI ---------------------------------------------------------------------------------

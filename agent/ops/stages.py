@@ -158,17 +158,9 @@ def stage_checklist(ctx: Context) -> StageOutcome:
     discover_run = _newest_with(store, "host_observations", _runs(ctx, "discover"))
     ad_run = _newest_with(store, "directory_objects", _runs(ctx, "ad"))
     result = prefill_checklist(app, discover_run=discover_run, ad_run=ad_run, run_id=ctx.run_id)
-    marked = 0
-    rotate_runs = _runs(ctx, "rotate")
-    if rotate_runs:
-        rows = store.db.execute(
-            "SELECT id, host, username FROM rotations WHERE status = 'rotated'"
-            f" AND run_id IN ({','.join('?' * len(rotate_runs))})",
-            rotate_runs,
-        ).fetchall()
-        for row in rows:
-            checklist.mark_rotated(store, row["host"], row["username"], row["id"], app.operator)
-            marked += 1
+    marked = sum(
+        len(checklist.mark_run(store, run_id, app.operator)) for run_id in _runs(ctx, "rotate")
+    )
     counts = checklist.counts(store)
     return StageOutcome(
         "checklist",
