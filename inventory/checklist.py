@@ -245,7 +245,7 @@ def prefill(
                 db, discover_run, credentials, rotatable, drivable, set(manual_accounts)
             ),
             *_directory_items(db, ad_run),
-            *((kind, label, "", "manual", None, None) for kind, label in UNDISCOVERABLE.items()),
+            *_placeholders(db),
         ]
         for kind, target, account, handling, ref, note in wanted:
             item_id = _ensure(db, kind, target, account, handling, ref, note, run_id)
@@ -345,6 +345,16 @@ def _directory_items(db: sqlite3.Connection, run_id: int | None) -> list[_Wanted
             note += "; privileged: member of " + ", ".join(groups)
         wanted.append((kind, _domain_of(row["dn"]), sam, "manual", f"sid:{sid}", note))
     return wanted
+
+
+def _placeholders(db: sqlite3.Connection) -> list[_Wanted]:
+    """One item per kind no scan finds, unless the operator already listed that kind."""
+    listed = {row["kind"] for row in db.execute("SELECT DISTINCT kind FROM checklist_items")}
+    return [
+        (kind, label, "", "manual", None, "to fill in: no scan can find this")
+        for kind, label in UNDISCOVERABLE.items()
+        if kind not in listed
+    ]
 
 
 def _service_role(sam: str, spns: list[str]) -> str:

@@ -185,7 +185,7 @@ def test_prefill_again_adds_new_items_and_keeps_every_recorded_state(store):
     write_ad_run(store)
     result = checklist.prefill(store, platforms=["cisco_ios"])
     assert [(i.kind, i.target) for i in result.added] == [("printer", "198.18.0.20")]
-    assert result.kept == len(before)
+    assert result.kept == len(before) - len(checklist.UNDISCOVERABLE)  # placeholders: once
     # An account listed once stays one item even when it is read with another role later.
     with store.transaction() as db:
         db.execute(
@@ -301,6 +301,14 @@ def test_cli_add_list_mark_and_audit(tmp_path, cli_env):
     assert "checklist.add checklist item 1: added" in shown
     assert "tester" in shown and "checklist.mark checklist item 1: not_applicable" in shown
     assert keyturn(cli_env, "audit", "verify").returncode == 0
+    prefilled = keyturn(cli_env, "checklist", "prefill")
+    assert prefilled.returncode == 0, prefilled.stderr
+    # The VPN was listed by hand already: only the other three placeholders are added.
+    assert prefilled.stdout.strip() == "3 item(s) added, 0 already listed"
+    kinds = sorted(
+        i["kind"] for i in json.loads(keyturn(cli_env, "checklist", "--json", "-").stdout)
+    )
+    assert kinds == ["antivirus_console", "remote_support", "vpn_access", "web_portal"]
     bad = keyturn(cli_env, "checklist", "add", "--kind", "toaster", "--target", "x")
     assert bad.returncode == 2 and "unknown checklist kind" in bad.stderr
     missing = keyturn(cli_env, "checklist", "mark", "42", "changed")

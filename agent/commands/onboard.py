@@ -41,13 +41,13 @@ def onboard(app, rotate: bool, yes: bool, json_out: str | None) -> None:
     """
     from agent import onboard as domain
 
-    err = _console(stderr=True)
+    terminal = _Terminal(_console(stderr=True), app.interactive)
     result = domain.run(
         app,
         rotate=rotate,
         yes=yes,
-        progress=_progress(err, app.interactive),
-        confirm=_confirm if app.interactive else None,
+        progress=terminal.report,
+        confirm=terminal.confirm if app.interactive else None,
     )
     _print_summary(_console(stderr=False), result)
     if json_out:
@@ -69,39 +69,45 @@ def _console(*, stderr: bool):
     return console
 
 
-def _progress(console, interactive: bool):
-    status = {"current": None}
+class _Terminal:
+    """Stage lines on stderr: a spinner per stage on a terminal, plain lines in a log."""
 
-    def report(stage: str, event: str, outcome) -> None:
+    def __init__(self, console, interactive: bool) -> None:
+        self.console = console
+        self.interactive = interactive
+        self.status = None
+
+    def report(self, stage: str, event: str, payload) -> None:
         if event == "tick":
-            if status["current"] is not None:
-                status["current"].update(f"{stage}: {outcome}")
+            if self.status is not None:
+                self.status.update(f"{stage}: {payload}")
             return
         if event == "start":
-            if interactive:
-                status["current"] = console.status(f"{stage} ...")
-                status["current"].start()
+            if self.interactive:
+                self.status = self.console.status(f"{stage} ...")
+                self.status.start()
             else:
-                console.print(f"- {stage} ...")
+                self.console.print(f"- {stage} ...", soft_wrap=True)
             return
-        if status["current"] is not None:
-            status["current"].stop()
-            status["current"] = None
+        self._stop()
         from rich.markup import escape
 
-        detail = f": {escape(outcome.detail)}" if outcome.detail else ""
-        console.print(
-            f"{MARKS.get(outcome.status, outcome.status)} {stage} ({outcome.seconds:.1f} s)"
+        detail = f": {escape(payload.detail)}" if payload.detail else ""
+        self.console.print(
+            f"{MARKS.get(payload.status, payload.status)} {stage} ({payload.seconds:.1f} s)"
             f"{detail}",
             soft_wrap=True,
         )
 
-    return report
+    def confirm(self, plan: str) -> bool:
+        self._stop()  # a spinner redrawing over the question would garble it
+        click.echo(plan, err=True)
+        return click.confirm("Rotate these passwords now?", default=False, err=True)
 
-
-def _confirm(plan: str) -> bool:
-    click.echo(plan, err=True)
-    return click.confirm("Rotate these passwords now?", default=False, err=True)
+    def _stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
 
 
 def _print_summary(console, result) -> None:
