@@ -41,10 +41,16 @@ class HostKeyPins:
         return next(iter(entry.values()))
 
     def check(self, host: str, port: int, timeout: float) -> tuple[str, bool]:
-        """Fetch the device's key without authenticating; pin it on first contact.
+        """First contact: fetch the device's key without authenticating and pin it.
 
-        Returns (SHA256 fingerprint, newly_pinned). Raises HostKeyChanged on a mismatch.
+        Returns (SHA256 fingerprint, newly_pinned). A host already pinned is not probed:
+        every SSH connection keyturn makes checks the pin before it authenticates, so a
+        changed key is refused there (one handshake per device saved).
         """
+        with self._lock:
+            pinned = self.pinned(host, port)
+        if pinned is not None:
+            return fingerprint(pinned), False
         key = fetch_host_key(host, port, timeout)
         with self._lock:
             pinned = self.pinned(host, port)

@@ -24,6 +24,7 @@ from rotation.drivers.base import (
     ConnectionLost,
     Driver,
     DriverError,
+    HostKeyRejected,
     LoginRefused,
     SaveFailed,
     Target,
@@ -190,6 +191,9 @@ class DeviceLifecycle:
             raise self.stop("failed", f"no stored credential for {t.label} (keyturn secrets set)")
         try:
             session = self.login(current)
+        except HostKeyRejected as exc:
+            self.emit("preflight.hostkey", "changed", error=str(exc))
+            raise self.stop("failed", str(exc)) from None
         except LoginRefused as exc:
             self.emit("preflight.login", "refused", error=str(exc))
             raise self.stop("failed", "the stored password was refused (changed outside "
@@ -256,9 +260,11 @@ class DeviceLifecycle:
         crash_point("verify")
         try:
             if self.s.check_old_refused and t.username != ENABLE_ACCOUNT:
-                refused = not self.works(old)
+                assert self.driver_class is not None
+                refused = self.driver_class.refuses(t, old, self.s.pins.path, self.s.timeout)
                 self.result.old_password_refused = refused
-                self.emit("verify.old_refused", "ok" if refused else "still_accepted")
+                outcome = {True: "ok", False: "still_accepted", None: "unknown"}[refused]
+                self.emit("verify.old_refused", outcome)
             saver = session if session is not None and session.alive else verifier
             try:
                 saver.save()
@@ -366,6 +372,8 @@ class DeviceLifecycle:
         try:
             self.login(current).close()
             return "ok", None
+        except HostKeyRejected as exc:
+            return "refused", str(exc)
         except LoginRefused:
             pass
         except DriverError as exc:

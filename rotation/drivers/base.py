@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 
 from agent.errors import OperationFailed
 from agent.secret import Secret, scrub
-from rotation.hostkeys import HostKeyChanged
 from rotation.policy import PasswordPolicy
 
 # netmiko logs every byte it reads at DEBUG (a changed password included) and paramiko
@@ -61,6 +60,10 @@ class PrivilegeFailed(DriverError):
 
 class AccountMissing(DriverError):
     """The account to rotate does not exist on the device."""
+
+
+class HostKeyRejected(DriverError):
+    """The device presented a key other than the pinned one; nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -138,9 +141,18 @@ class Driver:
             self.conn = ConnectHandler(**params)
         except NetmikoAuthenticationException:
             raise LoginRefused(f"{self.target.host}: login refused for {self._who}") from None
-        except paramiko.BadHostKeyException:
-            raise HostKeyChanged(f"{self.target.host}: host key differs from the pin") from None
-        except (NetmikoTimeoutException, paramiko.SSHException, OSError, EOFError) as exc:
+        except (paramiko.BadHostKeyException, NetmikoTimeoutException) as exc:
+            # netmiko wraps paramiko's exception; the original is its context.
+            cause = exc if isinstance(exc, paramiko.BadHostKeyException) else exc.__context__
+            if not isinstance(cause, paramiko.BadHostKeyException):
+                raise ConnectionLost(
+                    f"{self.target.host}: cannot log in: {_first_line(cause or exc)}"
+                ) from None
+            raise HostKeyRejected(
+                f"{self.target.host}:{self.target.port}: the host key differs from the one "
+                f"pinned in {self.known_hosts}; refusing the device"
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             raise ConnectionLost(f"{self.target.host}: cannot log in: {_first_line(exc)}") from None
         _fail_fast_on_close(self.conn)
         with self.guard("privileged mode"):
@@ -186,6 +198,28 @@ class Driver:
         if match:
             raise error(f"{what}: device said: {_first_line(match.group(0))}")
         return output
+
+    @classmethod
+    def refuses(cls, target: Target, password: Secret, known_hosts: Path,
+                timeout: float) -> bool | None:
+        """Authentication only (no shell): True when the device refuses ``password`` for the
+        account, False when it accepts it, None when that could not be told."""
+        import paramiko
+
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(target.host, target.port, target.username, password.reveal(),
+                           timeout=timeout, auth_timeout=timeout, banner_timeout=timeout,
+                           allow_agent=False, look_for_keys=False)
+        except paramiko.AuthenticationException:
+            return True
+        except (paramiko.SSHException, OSError, EOFError):
+            return None
+        finally:
+            client.close()
+        return False
 
     @property
     def _who(self) -> str:

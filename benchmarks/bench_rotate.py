@@ -1,0 +1,157 @@
+"""Rotation benchmark: 50 simulated devices at --parallel 16 against one device, and
+keyturn's per-device time against a plain netmiko script (change + save, no escrow, no
+verification).
+
+Everything runs on loopback: one simulator process serves every device on its own
+127.3.x.y address. keyturn runs in-process through the same service the CLI calls (store,
+audit log, keyring), with the lab's cheap-KDF cryptfile keyring (the production KDF costs
+~0.5 s per keyring operation on its own; see docs/rotation.md).
+
+    .venv/bin/python benchmarks/bench_rotate.py [--devices 50] [--parallel 16] [--repeat 3]
+
+Goals: 50 devices <= 2x one device; keyturn per device <= 1.5x the plain script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+OLD = "Bench-Old-Pass-01"
+
+
+def _environment(root: Path) -> None:
+    os.environ.update({
+        "PYTHON_KEYRING_BACKEND": "lab.keyring_backend.LabCryptFileKeyring",
+        "KEYRING_CRYPTFILE_PASSWORD": "bench-keyring",
+        "XDG_DATA_HOME": str(root / "xdg-data"),
+        "XDG_CONFIG_HOME": str(root / "xdg-config"),
+        "KEYTURN_OPERATOR": "bench",
+    })
+
+
+def _devices(root: Path, count: int) -> tuple[list[dict], object]:
+    import asyncssh
+
+    from lab.simulators import launch
+    from tests.rotation_helpers import free_port, loopback
+
+    key = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
+    devices = []
+    for i in range(count + 1):  # the last one is for the plain script
+        host = loopback(i + 1, block=3)
+        state = root / f"dev{i}"
+        state.mkdir(parents=True)
+        key.write_private_key(state / "ssh_host_key")
+        devices.append({"name": f"dev{i}", "platform": "cisco_ios",
+                        "listen": f"{host}:{free_port(host)}", "state_dir": str(state),
+                        "hostname": f"r{i}", "users": {"admin": {"password": OLD}},
+                        "enable_secret": None})
+    proc = launch({"devices": devices}, root / "spec.json")
+    return devices, proc
+
+
+def _targets(devices: list[dict]):
+    from rotation.drivers.base import Target
+
+    out = []
+    for d in devices:
+        host, _, port = d["listen"].rpartition(":")
+        out.append(Target(host=host, platform="cisco_ios", username="admin", port=int(port)))
+    return out
+
+
+def _keyturn(app, targets, parallel: int) -> float:
+    from rotation import service
+
+    started = time.perf_counter()
+    outcome = service.rotate(app, targets, parallel=parallel)
+    elapsed = time.perf_counter() - started
+    bad = [r for r in outcome.results if r.status != "rotated"]
+    if bad:
+        raise SystemExit(f"benchmark rotation failed: {bad[0].status}: {bad[0].error}")
+    return elapsed
+
+
+def _plain_netmiko(device: dict, password: str, new: str) -> float:
+    """What an operator's script does: log in, change, save. No escrow, no verification."""
+    from netmiko import ConnectHandler
+
+    host, _, port = device["listen"].rpartition(":")
+    started = time.perf_counter()
+    conn = ConnectHandler(device_type="cisco_ios", host=host, port=int(port),
+                          username="admin", password=password, fast_cli=True)
+    conn.send_config_set([f"username admin privilege 15 secret {new}"])
+    conn.save_config()
+    conn.disconnect()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=50)
+    parser.add_argument("--parallel", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="keyturn-bench-") as tmp:
+        root = Path(tmp)
+        _environment(root)
+        from agent.context import AppContext
+        from agent.secret import Secret
+
+        devices, sim = _devices(root, args.devices)
+        try:
+            config = root / "site.toml"
+            config.write_text('client = "bench"\nscope = ["127.0.0.0/8"]\n')
+            app = AppContext(config_path=str(config), store_path=str(root / "bench.db"),
+                             non_interactive=True)
+            targets = _targets(devices[:-1])
+            for target in targets:
+                app.secret_store.put(target.host, "admin", Secret(OLD), platform="cisco_ios")
+            # Warm-up: first contact pins every host key, imports load.
+            _keyturn(app, targets, args.parallel)
+
+            single = [_keyturn(app, targets[:1], 1) for _ in range(max(5, args.repeat))]
+            fleet = [_keyturn(app, targets, args.parallel) for _ in range(args.repeat)]
+            plain_device, password, plain = devices[-1], OLD, []
+            for i in range(max(5, args.repeat)):
+                new = f"Bench-Plain-{i:04d}x"
+                plain.append(_plain_netmiko(plain_device, password, new))
+                password = new
+            app.close()
+        finally:
+            sim.terminate()
+            sim.wait()
+
+    one, many, script = (statistics.median(x) for x in (single, fleet, plain))
+    figures = {
+        "devices": args.devices, "parallel": args.parallel,
+        "one_device_s": round(one, 3), "fleet_s": round(many, 3),
+        "fleet_over_one": round(many / one, 2),
+        "plain_script_per_device_s": round(script, 3),
+        "keyturn_over_plain": round(one / script, 2),
+        "goals": {"fleet_over_one<=2": many / one <= 2,
+                  "keyturn_over_plain<=1.5": one / script <= 1.5},
+    }
+    print(f"one device (median of {len(single)}):        {one:6.2f} s")
+    print(f"{args.devices} devices, parallel {args.parallel} (median of {len(fleet)}): "
+          f"{many:6.2f} s  = {many / one:.2f}x one device (goal <= 2x)")
+    print(f"plain netmiko change+save (median of {len(plain)}): {script:6.2f} s; keyturn per "
+          f"device = {one / script:.2f}x (goal <= 1.5x)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
