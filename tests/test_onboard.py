@@ -102,3 +102,55 @@ def test_a_failed_stage_does_not_hide_the_others(cli_env, site, tmp_path):
     shown = subprocess.run([KEYTURN, "--config", str(site), "audit", "show"], env=env,
                            capture_output=True, text=True, timeout=60).stdout  # fmt: skip
     assert "onboard.start acme: started" in shown and "onboard.finish acme:" in shown
+
+
+# -- orchestration logic (in-process; the network stages replaced, nothing is sent) -----------
+def test_a_crashing_stage_is_recorded_failed_and_the_rest_still_run(
+    keyring_env, tmp_path, monkeypatch
+):
+    from agent import onboard as domain
+    from agent.context import AppContext
+    from agent.onboard import StageOutcome
+    from agent.ops import stages
+
+    monkeypatch.setattr(stages, "stage_discover", lambda ctx: StageOutcome("discover", "ok"))
+
+    def crash(ctx):
+        raise RuntimeError("directory exploded")
+
+    monkeypatch.setattr(stages, "stage_ad", crash)
+    site = tmp_path / "acme.toml"
+    site.write_text(SITE.format(out=tmp_path / "reports"))
+    app = AppContext(config_path=str(site), store_path=str(tmp_path / "acme.db"),
+                     non_interactive=True)  # fmt: skip
+    events = []
+    try:
+        result = domain.run(app, progress=lambda stage, event, _p: events.append((stage, event)))
+        assert result.exit_code == 3
+        assert result.stage("ad").status == "failed"
+        assert result.stage("ad").detail == "RuntimeError: directory exploded"
+        assert [result.stage(n).status for n in ("checklist", "report")] == ["ok", "ok"]
+        assert events[0] == ("discover", "start") and events[-1] == ("report", "done")
+        assert app.store.get_run(result.run_id).status == "partial"
+        assert app.store.get_run(result.run_id).summary["stages"]["ad"] == "failed"
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize(
+    ("statuses", "findings", "expected"),
+    [
+        (["ok", "ok", "skipped", "ok", "ok"], {}, 0),
+        (["ok", "skipped", "skipped", "ok", "ok"], {"high": 2}, 1),
+        (["partial", "ok", "ok", "ok", "ok"], {}, 1),
+        (["ok", "findings", "ok", "ok", "ok"], {}, 1),
+        (["ok", "ok", "refused", "ok", "ok"], {}, 1),
+        (["ok", "failed", "ok", "ok", "ok"], {"high": 2}, 3),
+        (["unavailable", "ok", "ok", "ok", "ok"], {}, 3),
+    ],
+)
+def test_exit_code(statuses, findings, expected):
+    from agent.onboard import STAGES, StageOutcome, exit_code
+
+    outcomes = [StageOutcome(name, status) for name, status in zip(STAGES, statuses, strict=True)]
+    assert exit_code(outcomes, {"findings": findings, "rotations": {}}) == expected
