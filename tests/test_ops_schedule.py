@@ -42,7 +42,8 @@ def test_installed_units_pass_systemd_analyze_verify(tmp_path, site, every, comm
     text = service.read_text()
     exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
     assert exec_start.startswith(f"ExecStart={KEYTURN} --config {site.resolve()} --non-interactive")
-    assert exec_start.endswith(f"{command} --rotate --yes" if rotate else command)
+    tail = {"onboard": "onboard", "verify": "verify --from-inventory"}[command]
+    assert exec_start.endswith(f"{tail} --rotate --yes" if rotate else tail)
     on_calendar = next(
         line.split("=", 1)[1] for line in timer.read_text().splitlines()
         if line.startswith("OnCalendar=")

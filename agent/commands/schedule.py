@@ -63,7 +63,12 @@ def schedule(app, config_path, every, command, rotate, install, unit_dir) -> Non
         raise UsageError("schedule needs the site config: --config FILE")
     cfg = site_config.load(path)
     units = ops.render(
-        client=cfg.client, config_path=Path(path), every=every, command=command, rotate=rotate
+        client=cfg.client,
+        config_path=Path(path),
+        every=every,
+        command=command,
+        rotate=rotate,
+        targets_file=bool(cfg.rotation.targets),
     )
     if install:
         for line in ops.install(units, unit_dir):

@@ -117,11 +117,15 @@ def render(
     every: str,
     command: str = "onboard",
     rotate: bool = False,
+    targets_file: bool = False,
     binary: Path | None = None,
     log_dir: Path = LOG_DIR,
     env_dir: Path = ENV_DIR,
 ) -> Units:
-    """The unit pair and the equivalent /etc/cron.d line; paths are made absolute."""
+    """The unit pair and the equivalent /etc/cron.d line; paths are made absolute.
+
+    ``targets_file``: the site config names a rotation targets file, which ``verify`` then
+    reads; otherwise a scheduled verify checks the devices of the latest discover run."""
     if command not in COMMANDS:
         raise UsageError(f"--command must be one of {', '.join(COMMANDS)}")
     if rotate and command != "onboard":
@@ -143,6 +147,8 @@ def render(
     ]
     if rotate:
         argv += ["--rotate", "--yes"]
+    if command == "verify" and not targets_file:
+        argv.append("--from-inventory")
     exec_start = " ".join(_quote(arg) for arg in argv)
     service = f"""\
 [Unit]
