@@ -100,9 +100,16 @@ def client_lock(app: AppContext, command: str) -> Iterator[Path]:
             yield path
         finally:
             if outermost:
-                from agent.ops.runlog import log_run_summaries
+                _log_summaries(app, baseline)
 
-                log_run_summaries(app.store, after=baseline)
+
+def _log_summaries(app: AppContext, baseline: int | None) -> None:
+    from agent.ops.runlog import log, log_run_summaries
+
+    try:
+        log_run_summaries(app.store, after=baseline)
+    except Exception as exc:  # a summary line must never mask the command's own error
+        log.warning("run summaries not logged: %s", exc)
 
 
 def _last_run_id(app: AppContext) -> int:
