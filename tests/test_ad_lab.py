@@ -208,6 +208,7 @@ def test_cli_end_to_end_matches_the_fixture(dc: Dc, cli_run) -> None:
     assert doc["computers"]["by_os"]["Windows 10 Pro"] == 2
     assert doc["counts"]["users"] == expected["user_count"]
     assert doc["ldap"]["tls_validated"] is True
+    assert doc["ldap"]["binds"] == 1
     assert PASSWORD not in result.stdout + result.stderr
 
 

@@ -321,6 +321,23 @@ def test_simple_bind_over_plain_ldap_needs_the_opt_in() -> None:
                                     Credentials("audit", None))
 
 
+def test_a_refused_bind_is_sent_once_and_reported_in_one_line() -> None:
+    from agent.directory.model import Entry
+    from agent.errors import OperationFailed
+    from agent.secret import Secret
+
+    conn = mock_connection({})
+    conn.unbind()
+    conn.password = "wrong-password-value"
+    directory = DirectoryConnection(conn)
+    credentials = Credentials(f"CN=audit,CN=Users,{BASE}", Secret("wrong-password-value"))
+    with pytest.raises(OperationFailed, match="wrong user name or password") as failure:
+        directory._bind(credentials, Endpoint("mock-dc", 636), Entry("", {}))
+    assert directory.binds == 1 and not conn.bound
+    assert "wrong-password-value" not in str(failure.value)
+    assert "\n" not in str(failure.value)
+
+
 def test_unreadable_ca_file_is_a_usage_error(tmp_path) -> None:
     from agent.secret import Secret
 

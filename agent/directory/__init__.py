@@ -152,6 +152,7 @@ def run_ad_audit(
             "tls_validated": endpoint.transport != "ldap" and not request.tls_insecure,
             "bind": request.method,
             "round_trips": conn.round_trips,
+            "binds": conn.binds,
             "warnings": result.warnings,
         }
         summary = {
