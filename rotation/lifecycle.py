@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,6 @@ from rotation.drivers.base import (
     DriverError,
     HostKeyRejected,
     LoginRefused,
-    SaveFailed,
     Target,
 )
 from rotation.drivers.cisco import ENABLE_ACCOUNT
@@ -101,9 +101,17 @@ class DeviceLifecycle:
             raise
         return driver
 
+    def check(self, rotated: Secret) -> None:
+        """A fresh login proving ``rotated`` (lighter than ``login``: nothing to send)."""
+        assert self.driver_class is not None
+        password, enable = self.credentials(rotated)
+        driver = self.driver_class(self.target, known_hosts=self.s.pins.path,
+                                   timeout=self.s.timeout)
+        driver.check_login(password, enable)
+
     def works(self, rotated: Secret) -> bool:
         try:
-            self.login(rotated).close()
+            self.check(rotated)
         except DriverError:
             return False
         return True
@@ -246,35 +254,40 @@ class DeviceLifecycle:
         self.emit("change", "ok")
         crash_point("change")
         try:
-            verifier = self.login(new)
+            self.check(new)
         except DriverError as exc:
             self.emit("verify", "failed", error=str(exc))
             self._roll_back(session, new, old, f"the new password did not log in: {exc}")
         self.emit("verify", "ok")
-        self._complete(session, verifier, new, old)
+        self._complete(session, new, old)
 
-    def _complete(self, session: Driver | None, verifier: Driver, new: Secret, old: Secret) -> None:
-        """Verified: check the old password, save, promote."""
+    def _complete(self, session: Driver | None, new: Secret, old: Secret) -> None:
+        """Verified: save (while the old password's refusal is checked alongside), promote."""
         t = self.target
         self.result.verified = True
         crash_point("verify")
+        refusal = self._check_old_refused_in_background(old)
+        opened = None
         try:
-            if self.s.check_old_refused and t.username != ENABLE_ACCOUNT:
-                assert self.driver_class is not None
-                refused = self.driver_class.refuses(t, old, self.s.pins.path, self.s.timeout)
-                self.result.old_password_refused = refused
-                outcome = {True: "ok", False: "still_accepted", None: "unknown"}[refused]
-                self.emit("verify.old_refused", outcome)
-            saver = session if session is not None and session.alive else verifier
+            saver = session if session is not None and session.alive else None
             try:
+                if saver is None:
+                    saver = opened = self.login(new)
                 saver.save()
-            except (SaveFailed, ConnectionLost) as exc:
+            except DriverError as exc:
                 self.emit("save", "failed", error=str(exc))
                 self._roll_back(saver, new, old, f"save failed: {exc}")
             self.result.saved = True
             self.emit("save", "ok" if saver.needs_save else "not_needed")
         finally:
-            verifier.close()
+            if opened is not None:
+                opened.close()
+            if refusal is not None:
+                refusal.join()
+        if refusal is not None:
+            refused = self.result.old_password_refused
+            self.emit("verify.old_refused",
+                      {True: "ok", False: "still_accepted", None: "unknown"}[refused])
         try:
             self.s.secrets.promote(t.host, t.username)
         except SecretStoreError as exc:
@@ -286,6 +299,22 @@ class DeviceLifecycle:
             ) from None
         self.emit("promote", "ok")
         self.result.status = "rotated"
+
+    def _check_old_refused_in_background(self, old: Secret) -> threading.Thread | None:
+        """An auth-only login with the old password, run while the device saves."""
+        t = self.target
+        if not self.s.check_old_refused or t.username == ENABLE_ACCOUNT:
+            return None
+        assert self.driver_class is not None
+        driver_class = self.driver_class
+
+        def probe() -> None:
+            self.result.old_password_refused = driver_class.refuses(
+                t, old, self.s.pins.path, self.s.timeout)
+
+        thread = threading.Thread(target=probe, name=f"old-refused-{t.label}", daemon=True)
+        thread.start()
+        return thread
 
     def _after_rejection(self, session: Driver, new: Secret, old: Secret, reason: str) -> None:
         # Best effort: a session that cannot leave config mode is closed anyway.
@@ -300,13 +329,9 @@ class DeviceLifecycle:
 
     def _after_lost_change(self, new: Secret, old: Secret, reason: str) -> None:
         """The session died mid-change: find out which password is live, then finish or stop."""
-        try:
-            verifier = self.login(new)
-        except DriverError:
-            verifier = None
-        if verifier is not None:
+        if self.works(new):
             self.emit("verify", "ok", note="change took effect before the connection dropped")
-            self._complete(None, verifier, new, old)
+            self._complete(None, new, old)
             return
         if self.works(old):
             self.s.secrets.drop(self.target.host, self.target.username, "pending")
@@ -370,7 +395,7 @@ class DeviceLifecycle:
         if current is None:
             return "failed", "no stored credential"
         try:
-            self.login(current).close()
+            self.check(current)
             return "ok", None
         except HostKeyRejected as exc:
             return "refused", str(exc)

@@ -148,14 +148,17 @@ class SecretStore:
 
     # -- keyring access --------------------------------------------------------------------
     def _read(self, name: str, *, cached: bool = True) -> str | None:
-        if cached and name in self._cache:
-            return self._cache[name]
-        try:
-            value = self.backend.get_password(self.service, name)
-        except Exception as exc:
-            raise SecretStoreError(f"keyring read failed: {type(exc).__name__}") from None
-        self._cache[name] = value
-        return value
+        # Reads lock too: a file backend read while another thread rewrites the file sees
+        # a half-written file (configparser ParsingError).
+        with self._lock:
+            if cached and name in self._cache:
+                return self._cache[name]
+            try:
+                value = self.backend.get_password(self.service, name)
+            except Exception as exc:
+                raise SecretStoreError(f"keyring read failed: {type(exc).__name__}") from None
+            self._cache[name] = value
+            return value
 
     def _write(self, name: str, value: str) -> None:
         self._cache.pop(name, None)

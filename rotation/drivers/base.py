@@ -101,6 +101,8 @@ class Driver:
     needs_save: ClassVar[bool] = True
     # Whether a privileged mode exists that the login must reach (Cisco `enable`).
     has_enable: ClassVar[bool] = False
+    # The CLI prompt after login, for the light verification login ("" = use netmiko).
+    prompt_pattern: ClassVar[str] = ""
 
     def __init__(self, target: Target, *, known_hosts: Path, timeout: float = 30.0) -> None:
         self.target = target
@@ -199,6 +201,49 @@ class Driver:
             raise error(f"{what}: device said: {_first_line(match.group(0))}")
         return output
 
+    def check_login(self, password: Secret, enable: Secret | None = None) -> None:
+        """A fresh login that proves ``password`` (and privileged mode), then logs out.
+
+        Where ``prompt_pattern`` is set this is a bare paramiko shell that waits for the
+        prompt (and answers `enable`), ~0.1 s instead of netmiko's ~0.3 s session setup;
+        otherwise a full netmiko login.
+        """
+        if not self.prompt_pattern:
+            self.open(password, enable)
+            self.close()
+            return
+        import paramiko
+
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(self.known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(self.target.host, self.target.port, self.target.login_user,
+                           password.reveal(), timeout=self.timeout, auth_timeout=self.timeout,
+                           banner_timeout=self.timeout, allow_agent=False, look_for_keys=False)
+            channel = client.invoke_shell(width=511, height=1000)
+            channel.settimeout(self.timeout)
+            prompt = _read_until(channel, self.prompt_pattern, self.timeout)
+            if self.has_enable and not prompt.rstrip().endswith("#"):
+                channel.sendall(b"enable\n")
+                answer = _read_until(channel, r"(?i)password:\s*$|#\s*$", self.timeout)
+                if not answer.rstrip().endswith("#"):
+                    secret = enable.reveal() if enable is not None else ""
+                    channel.sendall(secret.encode() + b"\n")
+                    answer = _read_until(channel, r"(?i)[>#]\s*$|password:\s*$", self.timeout)
+                if not answer.rstrip().endswith("#"):
+                    raise PrivilegeFailed(f"{self.target.host}: enable refused on a fresh login")
+        except paramiko.AuthenticationException:
+            raise LoginRefused(f"{self.target.host}: login refused for {self._who}") from None
+        except paramiko.BadHostKeyException:
+            raise HostKeyRejected(f"{self.target.host}: the host key differs from the pin") \
+                from None
+        except (paramiko.SSHException, OSError, EOFError, TimeoutError) as exc:
+            raise ConnectionLost(f"{self.target.host}: fresh login failed: {_first_line(exc)}") \
+                from None
+        finally:
+            client.close()
+
     @classmethod
     def refuses(cls, target: Target, password: Secret, known_hosts: Path,
                 timeout: float) -> bool | None:
@@ -261,6 +306,24 @@ def _fail_fast_on_close(conn: Any) -> None:
         return data
 
     conn.read_channel = read_channel
+
+
+def _read_until(channel: Any, pattern: str, timeout: float) -> str:
+    """Read a shell channel until ``pattern`` matches its tail; TimeoutError otherwise."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    buffer = ""
+    while time.monotonic() < deadline:
+        if channel.recv_ready():
+            buffer += channel.recv(65536).decode("utf-8", "replace")
+            if re.search(pattern, buffer[-300:]):
+                return buffer
+        elif channel.closed or channel.exit_status_ready():
+            raise EOFError("the device closed the session")
+        else:
+            time.sleep(0.01)
+    raise TimeoutError("no prompt from the device")
 
 
 def _first_line(exc: object) -> str:

@@ -25,6 +25,7 @@ class CiscoDriver(Driver):
     username_command: ClassVar[str] = "username {name} privilege {privilege} secret {secret}"
     enable_command: ClassVar[str] = "enable secret {secret}"
     save_ok: ClassVar[str] = r"\[OK\]|Copy complete|successfully"
+    prompt_pattern = r"[>#]\s*$"
 
     def enter_privileged(self) -> None:
         if not self.conn.check_enable_mode():

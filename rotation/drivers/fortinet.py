@@ -23,6 +23,7 @@ class FortinetDriver(Driver):
         r"|Failed to"
     )
     needs_save = False
+    prompt_pattern = PROMPT
 
     def account_exists(self) -> bool:
         with self.guard("account lookup"):

@@ -17,6 +17,8 @@ class JuniperJunosDriver(Driver):
     policy = PasswordPolicy(max_length=128)
     error_pattern = r"(?i)^\s*error:|syntax error|unknown command|commit failed"
     needs_save = False
+    # `user@host> ` (or `root@host:~ # ` in the shell for root).
+    prompt_pattern = r"[>#%]\s*$"
 
     def account_exists(self) -> bool:
         if self.target.username == "root":
