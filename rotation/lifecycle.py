@@ -60,6 +60,7 @@ class DeviceLifecycle:
         self.s = settings
         self.result = RotationResult(target.host, target.platform, target.username)
         self.driver_class: type[Driver] | None = None
+        self.hostkey: dict[str, str] = {}
 
     # -- plumbing ------------------------------------------------------------------------
     def emit(self, step: str, outcome: str, **detail: Any) -> None:
@@ -130,7 +131,6 @@ class DeviceLifecycle:
         except ScopeError as exc:
             self.emit("preflight.scope", "refused", error=str(exc))
             raise self.stop("failed", f"refused before connecting: {exc}") from None
-        self.emit("preflight.scope", "ok")
         try:
             fingerprint, first = self.s.pins.check(t.host, t.port, self.s.timeout)
         except HostKeyChanged as exc:
@@ -139,7 +139,11 @@ class DeviceLifecycle:
         except OperationFailed as exc:
             self.emit("preflight.hostkey", "unreachable", error=str(exc))
             raise self.stop("failed", str(exc)) from None
-        self.emit("preflight.hostkey", "pinned" if first else "ok", fingerprint=fingerprint)
+        # Success is one "preflight" event (fewer fsynced audit lines per device); a first
+        # contact is worth its own line: the operator should compare the fingerprint.
+        self.hostkey = {"hostkey": "pinned" if first else "known", "fingerprint": fingerprint}
+        if first:
+            self.emit("preflight.hostkey", "pinned", fingerprint=fingerprint)
 
     # -- crash safety ------------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -209,7 +213,6 @@ class DeviceLifecycle:
         except DriverError as exc:
             self.emit("preflight.login", "failed", error=str(exc))
             raise self.stop("failed", str(exc)) from None
-        self.emit("preflight.login", "ok")
         try:
             try:
                 if not session.account_exists():
@@ -217,7 +220,7 @@ class DeviceLifecycle:
             except DriverError as exc:
                 self.emit("preflight.account", "failed", error=str(exc))
                 raise self.stop("failed", str(exc)) from None
-            self.emit("preflight.account", "ok")
+            self.emit("preflight", "ok", scope="ok", login="ok", account="ok", **self.hostkey)
             if dry_run:
                 self.result.plan = f"would set a new {self.policy_length()}-character password"
                 self.emit("plan", "would_change", length=self.policy_length())
@@ -234,13 +237,12 @@ class DeviceLifecycle:
         t = self.target
         assert self.driver_class is not None
         new = self.driver_class.policy.generate(self.s.password_length)
-        self.emit("generate", "ok", length=len(new))
         try:
             self.s.secrets.put(t.host, t.username, new, "pending", platform=t.platform)
         except SecretStoreError as exc:
             self.emit("escrow", "failed", error=str(exc))
             raise self.stop("failed", f"escrow failed, device not touched: {exc}") from None
-        self.emit("escrow", "ok")
+        self.emit("escrow", "ok", length=len(new))
         crash_point("escrow")
         try:
             session.change(new, old)

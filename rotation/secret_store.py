@@ -108,16 +108,33 @@ class SecretStore:
             self._index_update(host, user, version, written=False)
 
     def promote(self, host: str, user: str) -> None:
-        """pending -> current, current -> previous (the older previous is overwritten)."""
+        """pending -> current, current -> previous (the older previous is overwritten).
+
+        Order matters for a crash in between: previous is written first, then current (read
+        back), and pending is dropped last, so the live password is never only in memory.
+        The index is written once (each keyring write costs a KDF run on encrypted files).
+        """
         with self._lock:
             pending = self.get(host, user, "pending")
             if pending is None:
                 raise SecretStoreError(f"no pending secret for {user}@{host} to promote")
             current = self.get(host, user, "current")
+            written = ["current"]
             if current is not None:
-                self.put(host, user, current, "previous")
-            self.put(host, user, pending, "current")
-            self.drop(host, user, "pending")
+                self._write(_entry_name(host, user, "previous"), current.reveal())
+                written.append("previous")
+            name = _entry_name(host, user, "current")
+            self._write(name, pending.reveal())
+            if self._read(name, cached=False) != pending.reveal():
+                self._cache.pop(name, None)
+                raise SecretStoreError(f"the keyring did not keep current for {user}@{host}")
+            self._delete(_entry_name(host, user, "pending"))
+            index = self._index()
+            item = index.setdefault(f"{host}|{user}", {"host": host, "user": user, "versions": {}})
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            item["versions"].update(dict.fromkeys(written, now))
+            item["versions"].pop("pending", None)
+            self._write(INDEX_ENTRY, json.dumps(index, sort_keys=True))
 
     def entries(self) -> list[EntryInfo]:
         index = self._index()

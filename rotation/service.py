@@ -66,13 +66,15 @@ def _engine(
 
     def on_event(event: StepEvent) -> None:
         detail = {"platform": event.platform, **event.detail}
-        app.audit.append(f"{command}.{event.step}", event.target, event.outcome,
-                         run_id=run_id, detail=detail)
-        if recorder is not None and event.step == "result":
-            recorder.finish(event.detail)
-        elif recorder is not None:
-            recorder.step(event.host, event.platform, event.username, event.step,
-                          event.outcome, event.detail)
+        # One transaction for the audit head and the step row: one commit per event.
+        with app.store.transaction():
+            app.audit.append(f"{command}.{event.step}", event.target, event.outcome,
+                             run_id=run_id, detail=detail)
+            if recorder is not None and event.step == "result":
+                recorder.finish(event.detail)
+            elif recorder is not None:
+                recorder.step(event.host, event.platform, event.username, event.step,
+                              event.outcome, event.detail)
         if sink_extra is not None:
             sink_extra(event)
 

@@ -26,6 +26,7 @@ class CiscoDriver(Driver):
     enable_command: ClassVar[str] = "enable secret {secret}"
     save_ok: ClassVar[str] = r"\[OK\]|Copy complete|successfully"
     prompt_pattern = r"[>#]\s*$"
+    _account_line: str | None = None
 
     def enter_privileged(self) -> None:
         if not self.conn.check_enable_mode():
@@ -38,12 +39,16 @@ class CiscoDriver(Driver):
         return self.target.username == ENABLE_ACCOUNT
 
     def account_line(self) -> str | None:
+        # Looked up once per session: account_exists() and the change both need it.
+        if self._account_line is not None:
+            return self._account_line
         output = self.conn.send_command(
             f"show running-config | include ^username {self.target.username} "
         )
         for line in output.splitlines():
             words = line.split()
             if words[:2] == ["username", self.target.username]:
+                self._account_line = line
                 return line
         return None
 
