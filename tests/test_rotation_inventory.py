@@ -1,0 +1,109 @@
+"""--from-inventory: the latest discover run's hosts with a platform become targets, with
+the accounts stored for them; plus the driver contract and the password policies."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import string
+import subprocess
+
+import pytest
+
+from agent.secret import Secret
+from inventory import hosts
+from inventory.store import Store
+from lab.simulators import launch
+from rotation.drivers import DRIVERS, driver_for
+from rotation.drivers.base import Driver
+from rotation.policy import SAFE_SYMBOLS, PasswordPolicy
+from tests.conftest import KEYTURN
+from tests.rotation_helpers import ENABLE, OLD, login_works
+from tests.rotation_helpers import Device as SimDevice
+
+
+def test_from_inventory_rotates_discovered_routers_only(cli_env, tmp_path):
+    # Inventory has no port: the simulated router listens on port 22 of its own address.
+    router = SimDevice("inv-router", "cisco_ios", "127.4.0.1", 22, tmp_path / "router")
+    spec = {"devices": [{"name": router.name, "platform": "cisco_ios",
+                         "listen": f"{router.host}:22", "state_dir": str(router.state_dir),
+                         "hostname": "inv", "users": {"admin": {"password": OLD}},
+                         "enable_secret": ENABLE}]}
+    sim = launch(spec, tmp_path / "spec.json")
+    try:
+        store = Store(tmp_path / "store" / "client.db")
+        run_id = store.begin_run("discover", "tester", "acme")
+        hosts.save(store, run_id, {"hosts": [
+            {"ip": router.host, "mac": "02:00:00:00:00:01", "device_class": "router",
+             "platform": "cisco_ios"},
+            {"ip": "127.4.0.2", "mac": "02:00:00:00:00:02", "device_class": "printer",
+             "platform": "linux"},
+            {"ip": "127.4.0.3", "mac": "02:00:00:00:00:03", "device_class": "router"},
+        ]})
+        store.finish_run(run_id, "ok")
+        store.close()
+        config = tmp_path / "site.toml"
+        config.write_text('client = "acme"\nscope = ["127.0.0.0/8"]\n')
+        csv = tmp_path / "creds.csv"
+        csv.write_text(f"host,username,password,enable_secret,platform\n"
+                       f"{router.host},admin,{OLD},{ENABLE},cisco_ios\n"
+                       f"127.4.0.2,root,Printer-Pass-123,,linux\n")
+
+        def keyturn(*args):
+            return subprocess.run([KEYTURN, "--config", str(config), *args], env=cli_env,
+                                  capture_output=True, text=True, timeout=120)
+
+        assert keyturn("secrets", "import", str(csv)).returncode == 0
+        run = keyturn("rotate", "--from-inventory", "--class", "router,firewall", "--yes",
+                      "--json", "-")
+        assert run.returncode == 0, run.stderr
+        [result] = json.loads(run.stdout)["results"]
+        assert (result["host"], result["username"], result["status"]) == \
+            (router.host, "admin", "rotated")
+        new = keyturn("secrets", "get", router.host, "admin", "--reveal").stdout.strip()
+        assert login_works(router, new) and not login_works(router, OLD)
+    finally:
+        sim.terminate()
+        sim.wait()
+
+
+def test_every_driver_honours_the_contract():
+    verbs = ["account_exists", "change", "save", "discard", "revert", "enter_privileged"]
+    for platform in DRIVERS:
+        driver = driver_for(platform)
+        assert issubclass(driver, Driver) and driver.platform == platform
+        assert driver.device_type, platform
+        assert driver.account_exists is not Driver.account_exists, platform
+        assert driver.change is not Driver.change, platform
+        for verb in verbs:
+            assert inspect.signature(getattr(driver, verb)) == \
+                inspect.signature(getattr(Driver, verb)), (platform, verb)
+
+
+def test_unknown_platform_error_lists_the_valid_ones():
+    from agent.errors import UsageError
+
+    with pytest.raises(UsageError, match="valid: arista_eos, cisco_asa, cisco_ios"):
+        driver_for("cisco_xr")
+
+
+@pytest.mark.parametrize("platform", sorted(DRIVERS))
+def test_generated_passwords_fit_the_platform(platform):
+    policy = driver_for(platform).policy
+    for length in (None, 12, 200):
+        secret = policy.generate(length)
+        value = secret.reveal()
+        assert policy.accepts(secret)
+        assert len(value) == policy.length_for(length)
+        assert not set(value) & set("?\\\"' #>$!")
+        assert value[0].isalnum() and value[-1].isalnum()
+        for group in (string.ascii_lowercase, string.ascii_uppercase, string.digits):
+            assert set(value) & set(group)
+
+
+def test_policy_caps_and_symbols():
+    assert driver_for("cisco_ios").policy.length_for(40) == 25
+    assert driver_for("mikrotik_routeros").policy.symbols == "-_.+@"
+    assert PasswordPolicy().length_for(None) == 24
+    assert not PasswordPolicy().accepts(Secret("has space in it 123Aa"))
+    assert "?" not in SAFE_SYMBOLS and "\\" not in SAFE_SYMBOLS
