@@ -3,12 +3,16 @@ audit log and the keyring of one client. Returns results; the CLI prints them.""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agent.context import AppContext
 from agent.errors import UsageError
+from agent.logsetup import get_logger
+from agent.secret import json_default
 from inventory import rotations as records
 from rotation.drivers.base import Target
 from rotation.engine import RotationEngine
@@ -22,6 +26,8 @@ from rotation.results import (
     verify_exit_code,
 )
 from rotation.targets import load_targets_file, targets_from_inventory
+
+log = get_logger("rotation")
 
 
 @dataclass
@@ -66,6 +72,9 @@ def _engine(
 
     def on_event(event: StepEvent) -> None:
         detail = {"platform": event.platform, **event.detail}
+        level = logging.INFO if event.step == "result" else logging.DEBUG
+        log.log(level, "%s %s: %s %s", event.target, event.step, event.outcome,
+                json.dumps(event.detail, sort_keys=True, default=json_default))
         # One transaction for the audit head and the step row: one commit per event.
         with app.store.transaction():
             app.audit.append(f"{command}.{event.step}", event.target, event.outcome,

@@ -28,7 +28,7 @@ SIM_PLATFORMS = ["cisco_ios", "cisco_asa", "cisco_nxos", "arista_eos", "juniper_
                  "fortinet", "mikrotik_routeros"]
 FAULT_PLATFORMS = ["cisco_ios", "juniper_junos", "fortinet"]
 # How many fresh devices each platform gets for the whole session.
-POOL = {"cisco_ios": 30, "juniper_junos": 12, "fortinet": 12, "cisco_asa": 3,
+POOL = {"cisco_ios": 30, "juniper_junos": 12, "fortinet": 14, "cisco_asa": 3,
         "cisco_nxos": 3, "arista_eos": 3, "mikrotik_routeros": 3, "legacy": 2}
 
 

@@ -52,7 +52,7 @@ class Site:
 
 
 @pytest.mark.parametrize("point", ["escrow", "change", "verify"])
-@pytest.mark.parametrize("platform", ["cisco_ios", "juniper_junos"])
+@pytest.mark.parametrize("platform", ["cisco_ios", "juniper_junos", "fortinet"])
 def test_killed_mid_rotation_then_next_run_reconciles(pool, cli_env, tmp_path, point, platform):
     device = pool.take(platform)
     site = Site(tmp_path, cli_env, [device])
@@ -98,6 +98,7 @@ def test_canary_no_planted_password_in_any_artefact(pool, cli_env, tmp_path):
     for path in (tmp_path / "store").iterdir():
         artefacts[path.name] = path.read_bytes().decode("latin-1")
     artefacts["log"] = log_file.read_text()
+    assert "rotate.result" not in artefacts["log"] and ": rotated" in artefacts["log"]
     db = sqlite3.connect(tmp_path / "store" / "client.db")
     artefacts["db rows"] = repr(db.execute("SELECT * FROM rotation_steps").fetchall()) + \
         repr(db.execute("SELECT * FROM rotations").fetchall()) + \
