@@ -89,14 +89,26 @@ class RotationEngine:
                 pool.submit(self._guarded, job, target): i for i, target in enumerate(targets)
             }
             pending = set(futures)
+            interrupted: BaseException | None = None
             while pending:
-                self._drain(timeout=0.05)
+                try:
+                    self._drain(timeout=0.05)
+                except KeyboardInterrupt as exc:
+                    # Devices not started are dropped; devices in flight are finished (or put
+                    # back): abandoning one between change and verify could lock it out.
+                    interrupted = exc
+                    for future in pending:
+                        future.cancel()
                 for future in [f for f in pending if f.done()]:
                     pending.discard(future)
+                    if future.cancelled():
+                        continue
                     results[futures[future]] = future.result()
                     if progress is not None:
                         progress(results[futures[future]])
             self._drain(timeout=0)
+        if interrupted is not None:
+            raise interrupted
         return results
 
     def _guarded(self, job: Callable, target: Target) -> Any:

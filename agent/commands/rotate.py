@@ -103,7 +103,7 @@ def rotate(
         if not click.confirm(f"Rotate {len(targets)} password(s)?", err=True):
             raise UsageError("nothing rotated")
     advance, bar = progress_bar(app, len(targets), "rotating")
-    with bar:
+    with app.lock("rotate"), bar:
         outcome = service.rotate(app, targets, dry_run=dry_run, parallel=parallel, progress=advance)
     for r in outcome.results:
         extra = r.error or r.plan or ""

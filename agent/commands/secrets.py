@@ -36,7 +36,8 @@ def import_(app, csv_file) -> None:
     from rotation import transfer
 
     rows = transfer.read_csv(csv_file)
-    count = transfer.import_rows(app.secret_store, rows)
+    with app.lock("secrets import"):
+        count = transfer.import_rows(app.secret_store, rows)
     app.audit.append("secrets.import", str(csv_file), "ok", detail={"credentials": count})
     click.echo(f"imported {count} credential(s) into {app.secret_store.service}")
 

@@ -40,7 +40,7 @@ def verify(app, targets_file, from_inventory, classes, account, parallel, json_p
     class_list = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     targets = service.resolve_targets(app, targets_file, from_inventory, class_list, account)
     advance, bar = progress_bar(app, len(targets), "verifying")
-    with bar:
+    with app.lock("verify"), bar:
         outcome = service.verify(app, targets, parallel=parallel, progress=advance)
     for r in outcome.results:
         click.echo(f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:14} {r.error or ''}",
