@@ -178,3 +178,29 @@ def test_unknown_platform_lists_valid_names(keyring_env, tmp_path):
     [result] = h.rotate(Target("127.0.0.1", "cisco_xr", "admin"))
     assert result.status == "failed" and "valid: arista_eos, cisco_asa" in result.error
     assert isinstance(h.engine(), RotationEngine)
+
+
+def test_keyring_fails_at_promote_then_next_run_promotes(pool, keyring_env, tmp_path):
+    device = pool.take("cisco_ios")
+    h = Harness(tmp_path)
+    h.seed(device)
+    writable = h.secrets.backend
+
+    def keyring_goes_read_only():
+        h.secrets.refresh()
+        h.secrets.backend = ReadOnlyKeyring(writable)
+
+    h.hooks[("save", "ok")] = keyring_goes_read_only
+    [result] = h.rotate(device.target())
+    assert result.status == "needs_attention" and "pending" in result.error
+    h.secrets.backend = writable
+    pending = h.stored(device, "pending")
+    assert pending and login_works(device, pending) and not login_works(device, OLD)
+    [check] = h.engine().verify([device.target()])
+    assert check.status == "pending_works"
+
+    [again] = h.rotate(device.target())
+    assert ("reconcile", "promoted") in h.steps()
+    assert again.status == "rotated"
+    assert h.stored(device, "previous") == pending
+    assert live_password_is_stored(h, device) == h.stored(device)
