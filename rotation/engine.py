@@ -9,10 +9,12 @@ that event on disk). One device's failure is a result, never an exception for th
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from typing import Any
 
 from agent.logsetup import get_logger
@@ -42,9 +44,11 @@ class RotationEngine:
         timeout: float = 60.0,
         password_length: int | None = None,
         check_old_refused: bool = True,
+        batch: Callable[[], AbstractContextManager] | None = None,
     ) -> None:
         self.parallel = max(1, parallel)
         self.on_event = on_event
+        self.batch = batch or contextlib.nullcontext
         self.settings = Settings(
             secrets=secret_store,
             pins=pins,
@@ -130,20 +134,23 @@ class RotationEngine:
         done.wait()
 
     def _drain(self, timeout: float) -> None:
+        """Deliver every queued event, in one ``batch`` (one store commit for all the
+        devices that reported meanwhile), then release the workers waiting on them."""
         try:
-            event, done = self._events.get(timeout=timeout) if timeout else \
-                self._events.get_nowait()
+            first = self._events.get(timeout=timeout) if timeout else self._events.get_nowait()
         except queue.Empty:
             return
-        while True:
-            try:
-                self._deliver(event)
-            finally:
+        waiting = [first]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                waiting.append(self._events.get_nowait())
+        try:
+            with self.batch():
+                for event, _done in waiting:
+                    self._deliver(event)
+        finally:
+            for _event, done in waiting:
                 done.set()
-            try:
-                event, done = self._events.get_nowait()
-            except queue.Empty:
-                return
 
     def _deliver(self, event: StepEvent) -> None:
         try:

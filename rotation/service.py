@@ -95,6 +95,7 @@ def _engine(
         parallel=parallel or cfg.parallel,
         timeout=cfg.timeout,
         password_length=cfg.password_length,
+        batch=app.store.transaction,
     )
 
 
