@@ -149,6 +149,12 @@ class DeviceLifecycle:
     def reconcile(self) -> None:
         """A pending secret from an interrupted run: keep whichever password logs in."""
         t = self.target
+        # The index (one keyring read per run) says whether a pending version exists; a
+        # value read costs a KDF run per device on an encrypted file. The index is written
+        # after the value, so a pending missing from it never reached a device.
+        if not any(e.host == t.host and e.user == t.username
+                   for e in self.s.secrets.with_pending()):
+            return
         pending, current = self.store_get("pending"), self.store_get("current")
         if pending is None:
             return
