@@ -20,7 +20,8 @@ from agent.errors import ConfigError
 
 RULES_FILE = Path(__file__).with_name("rules.toml")
 _REGEX_KEYS = ("vendor", "sys_descr", "ssh_product", "banner", "http_title", "os", "hostname")
-_KNOWN_KEYS = {"id", "class", "platform", "score", "sys_object_id", "ports_all", "ports_any"}
+_KNOWN_KEYS = {"id", "class", "platform", "score", "sys_object_id"}
+_KNOWN_KEYS |= {"ports_all", "ports_any", "ports_none"}
 _KNOWN_KEYS |= set(_REGEX_KEYS)
 
 
@@ -34,6 +35,7 @@ class Rule:
     oid_prefixes: tuple[str, ...] = ()
     ports_all: frozenset[int] = frozenset()
     ports_any: frozenset[int] = frozenset()
+    ports_none: frozenset[int] = frozenset()
 
     def matches(self, facts: dict[str, Any]) -> bool:
         for key, pattern in self.patterns.items():
@@ -45,6 +47,8 @@ class Rule:
             if not any(oid.startswith(prefix) for prefix in self.oid_prefixes):
                 return False
         if self.ports_all and not self.ports_all <= facts["ports"]:
+            return False
+        if self.ports_none & facts["ports"]:
             return False
         return not (self.ports_any and not self.ports_any & facts["ports"])
 
@@ -82,6 +86,7 @@ def load_rules(path: str | Path = RULES_FILE) -> list[Rule]:
                 oid_prefixes=tuple(p.lstrip(".") for p in entry.get("sys_object_id", [])),
                 ports_all=frozenset(entry.get("ports_all", [])),
                 ports_any=frozenset(entry.get("ports_any", [])),
+                ports_none=frozenset(entry.get("ports_none", [])),
             )
         )
     return rules

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.discovery import arp, classify, names, nmapscan, snmp
+from agent.discovery import arp, classify, http, names, nmapscan, snmp
 from agent.discovery.interfaces import Interface, local_interfaces, require_net_raw
 from agent.discovery.model import Host
 from agent.errors import KeyturnError, UsageError
@@ -204,6 +204,8 @@ def _enrich(
     for ip, scanned in found.items():
         if ip in hosts:
             merge(hosts[ip], scanned)
+    for ip, title in http.titles([hosts[ip] for ip in live_ips], guard).items():
+        hosts[ip].http_title = title
     smb = [ip for ip in live_ips if hosts[ip].open_ports() & {139, 445}]
     if smb:
         try:
