@@ -165,3 +165,26 @@ def test_secrets_commands(cli_env, tmp_path):
     assert "10.1.1.1,admin,Set-By-Env-123," in csv_out
     audit = (tmp_path / "store" / "client.audit.jsonl").read_text()
     assert '"action": "secrets.reveal"' in audit and "Set-By-Env-123" not in audit
+
+
+def test_on_a_terminal_rotate_shows_the_plan_and_asks(pool, cli_env, tmp_path):
+    import pty
+    import select
+
+    device = pool.take("cisco_ios")
+    site = Site(tmp_path, cli_env, [device])
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([KEYTURN, "--config", str(site.config), "rotate", "--targets",
+                             str(site.targets)], stdin=secondary, stdout=secondary,
+                            stderr=secondary, env=site.env, close_fds=True)
+    os.close(secondary)
+    seen = b""
+    while b"Rotate 1 password(s)?" not in seen:
+        ready, _, _ = select.select([primary], [], [], 30)
+        assert ready, f"no prompt; got {seen!r}"
+        seen += os.read(primary, 4096)
+    assert f"admin@{device.host}".encode() in seen  # the plan lists the device
+    os.write(primary, b"n\n")
+    assert proc.wait(timeout=30) == 2
+    os.close(primary)
+    assert site.reveal(device, "pending") is None and login_works(device, OLD)
