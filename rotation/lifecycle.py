@@ -20,6 +20,7 @@ from agent.scope import ScopeGuard
 from agent.secret import Secret, scrub
 from rotation.drivers import driver_for
 from rotation.drivers.base import (
+    ENABLE_ACCOUNT,
     AccountMissing,
     ChangeRejected,
     ConnectionLost,
@@ -29,7 +30,6 @@ from rotation.drivers.base import (
     LoginRefused,
     Target,
 )
-from rotation.drivers.cisco import ENABLE_ACCOUNT
 from rotation.hostkeys import HostKeyChanged, HostKeyPins
 from rotation.results import RotationResult, StepEvent, VerifyResult
 from rotation.secret_store import SecretStoreError
@@ -61,6 +61,7 @@ class DeviceLifecycle:
         self.result = RotationResult(target.host, target.platform, target.username)
         self.driver_class: type[Driver] | None = None
         self.hostkey: dict[str, str] = {}
+        self.pending_note = ""
 
     # -- plumbing ------------------------------------------------------------------------
     def emit(self, step: str, outcome: str, **detail: Any) -> None:
@@ -146,8 +147,9 @@ class DeviceLifecycle:
             self.emit("preflight.hostkey", "pinned", fingerprint=fingerprint)
 
     # -- crash safety ------------------------------------------------------------------------
-    def reconcile(self) -> None:
-        """A pending secret from an interrupted run: keep whichever password logs in."""
+    def reconcile(self, dry_run: bool = False) -> None:
+        """A pending secret from an interrupted run: keep whichever password logs in
+        (a dry run only says it would)."""
         t = self.target
         # The index (one keyring read per run) says whether a pending version exists; a
         # value read costs a KDF run per device on an encrypted file. The index is written
@@ -157,6 +159,10 @@ class DeviceLifecycle:
             return
         pending, current = self.store_get("pending"), self.store_get("current")
         if pending is None:
+            return
+        if dry_run:
+            self.emit("reconcile", "would_reconcile")
+            self.pending_note = "; a pending password from an interrupted run is reconciled first"
             return
         self.emit("reconcile", "start")
         if current is not None and self.works(current):
@@ -202,7 +208,7 @@ class DeviceLifecycle:
     def _rotate(self, dry_run: bool) -> None:
         t = self.target
         self.preflight_network()
-        self.reconcile()
+        self.reconcile(dry_run)
         current = self.store_get("current")
         if current is None:
             self.emit("preflight.credential", "missing")
@@ -228,7 +234,8 @@ class DeviceLifecycle:
                 raise self.stop("failed", str(exc)) from None
             self.emit("preflight", "ok", scope="ok", login="ok", account="ok", **self.hostkey)
             if dry_run:
-                self.result.plan = f"would set a new {self.policy_length()}-character password"
+                self.result.plan = (f"would set a new {self.policy_length()}-character "
+                                    f"password{self.pending_note}")
                 self.emit("plan", "would_change", length=self.policy_length())
                 raise self.stop("unchanged")
             self._change(session, current)

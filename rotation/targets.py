@@ -8,8 +8,7 @@ from typing import Any
 
 from agent.errors import ConfigError, UsageError
 from rotation.drivers import DRIVERS
-from rotation.drivers.base import Target
-from rotation.drivers.cisco import ENABLE_ACCOUNT
+from rotation.drivers.base import ENABLE_ACCOUNT, Target
 
 FIELDS = {"host", "platform", "username", "port", "login", "enable_account", "device_class"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agent.errors import ConfigError
 from agent.secret import Secret
-from rotation.drivers.cisco import ENABLE_ACCOUNT
+from rotation.drivers.base import ENABLE_ACCOUNT
 
 REQUIRED = ("host", "username", "password")
 

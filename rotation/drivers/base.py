@@ -31,6 +31,11 @@ for _name in ("netmiko", "paramiko"):
     logging.getLogger(_name).propagate = False
 
 
+# The account name that stands for a device's enable secret (Cisco family) in the store,
+# targets and results: rotating it means `enable secret NEW` after logging in as `login`.
+ENABLE_ACCOUNT = "enable"
+
+
 class DriverError(OperationFailed):
     """A device step failed; the message is scrubbed of every known secret."""
 

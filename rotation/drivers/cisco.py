@@ -7,14 +7,14 @@ from typing import ClassVar
 
 from agent.secret import Secret
 from rotation.drivers.base import (
+    ENABLE_ACCOUNT,
     ChangeRejected,
     Driver,
     PrivilegeFailed,
     SaveFailed,
 )
 
-# The account name that stands for the device's enable secret in the store and targets.
-ENABLE_ACCOUNT = "enable"
+__all__ = ["ENABLE_ACCOUNT", "CiscoDriver"]
 
 
 class CiscoDriver(Driver):
