@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.secret import Secret
 from lab.simulators import control
 from tests.rotation_helpers import ENABLE, OLD, SIM_PLATFORMS, Harness, login_works, pool
 
@@ -64,10 +65,33 @@ def test_enable_secret_rotates_through_the_login_account(pool, keyring_env, tmp_
     [result] = h.rotate(device.target(username="enable", login="admin"))
     assert result.status == "rotated", result.error
     new_enable = h.stored(device, user="enable")
-    assert new_enable != ENABLE
-    assert login_works(device, OLD, enable=new_enable)
+    assert new_enable != ENABLE and h.stored(device, "previous", user="enable") == ENABLE
+    assert enable_works(device, new_enable)
+    # The old enable secret is refused (checked with the driver's own fresh login: netmiko
+    # waits out its read timeout on a re-prompted `Password:`).
+    from rotation.drivers import driver_for
+    from rotation.drivers.base import PrivilegeFailed
+
+    driver = driver_for("cisco_ios")(device.target(username="enable", login="admin"),
+                                     known_hosts=h.pins.path, timeout=5)
+    with pytest.raises(PrivilegeFailed):
+        driver.check_login(Secret(OLD), Secret(ENABLE))
     control.reboot(device.state_dir)
-    assert login_works(device, OLD, enable=new_enable)
+    assert enable_works(device, new_enable)
+
+
+def enable_works(device, secret: str) -> bool:
+    """Log in as admin, drop to user level, and ask `enable` for ``secret``."""
+    from netmiko import ConnectHandler
+
+    conn = ConnectHandler(device_type=device.platform, host=device.host, port=device.port,
+                          username="admin", password=OLD, secret=secret)
+    try:
+        conn.send_command("disable", expect_string=r">")
+        conn.enable()
+        return conn.check_enable_mode()
+    finally:
+        conn.disconnect()
 
 
 def test_dry_run_changes_nothing(pool, keyring_env, tmp_path):

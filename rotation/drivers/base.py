@@ -229,6 +229,12 @@ class Driver:
             channel = client.invoke_shell(width=511, height=1000)
             channel.settimeout(self.timeout)
             prompt = _read_until(channel, self.prompt_pattern, self.timeout)
+            if self.has_enable and self.target.username == ENABLE_ACCOUNT and \
+                    prompt.rstrip().endswith("#"):
+                # The enable secret is what is being proven: leave the privileged level
+                # a privilege-15 login lands in, then ask for it again.
+                channel.sendall(b"disable\n")
+                prompt = _read_until(channel, r">\s*$", self.timeout)
             if self.has_enable and not prompt.rstrip().endswith("#"):
                 channel.sendall(b"enable\n")
                 answer = _read_until(channel, r"(?i)password:\s*$|#\s*$", self.timeout)
