@@ -331,7 +331,9 @@ class DeviceLifecycle:
         thread.start()
         return thread
 
-    def _after_rejection(self, session: Driver, new: Secret, old: Secret, reason: str) -> None:
+    def _after_rejection(
+        self, session: Driver, new: Secret, old: Secret, reason: str
+    ) -> NoReturn:
         # Best effort: a session that cannot leave config mode is closed anyway.
         with contextlib.suppress(DriverError):
             session.discard()
