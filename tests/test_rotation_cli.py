@@ -188,3 +188,24 @@ def test_on_a_terminal_rotate_shows_the_plan_and_asks(pool, cli_env, tmp_path):
     assert proc.wait(timeout=30) == 2
     os.close(primary)
     assert site.reveal(device, "pending") is None and login_works(device, OLD)
+
+
+def test_all_failed_is_exit_3_with_the_json_contract(cli_env, tmp_path):
+    from tests.rotation_helpers import Device, free_port
+
+    # Nothing listens on this address; the site's scope excludes it anyway.
+    nowhere = Device("nowhere", "cisco_ios", "127.5.0.1", free_port("127.5.0.1"), tmp_path)
+    site = Site(tmp_path, cli_env, [nowhere])
+    site.config.write_text('client = "acme"\nscope = ["127.5.0.0/24"]\nexclude = ["127.5.0.1"]\n')
+    out = tmp_path / "rotate.json"
+    run = site.rotate("--json", str(out))
+    assert run.returncode == 3, run.stderr
+    document = json.loads(out.read_text())
+    assert isinstance(document["run_id"], int)
+    [result] = document["results"]
+    assert set(result) >= {"host", "platform", "username", "status", "verified", "saved",
+                           "old_password_refused", "error"}
+    assert result["status"] == "failed" and "refused before connecting" in result["error"]
+    site.config.write_text('client = "acme"\nscope = ["127.5.0.0/24"]\n')
+    verify = site.run("verify", "--targets", str(site.targets))
+    assert verify.returncode == 3 and "cannot connect" in verify.stdout
