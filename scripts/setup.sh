@@ -45,8 +45,13 @@ extras=lab,test,kerberos
 # The stamp covers the extras too, so adding one reinstalls an existing venv.
 wanted=$( (cat pyproject.toml; echo "$extras") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  .venv/bin/pip install -q --upgrade pip >/dev/null
+  echo "setup: installing keyturn into .venv (log: .venv/pip.log)"
   # kerberos: gssapi builds against libkrb5-dev; the AD tests bind with a Samba ticket.
-  .venv/bin/pip install -q -e ".[$extras]"
+  if ! { .venv/bin/pip install --upgrade pip && .venv/bin/pip install -e ".[$extras]"; } \
+      > .venv/pip.log 2>&1; then
+    tail -n 30 .venv/pip.log >&2
+    echo "setup: pip install failed (full log: .venv/pip.log)" >&2
+    exit 3
+  fi
   echo "$wanted" > "$stamp"
 fi
