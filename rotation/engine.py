@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 from agent.logsetup import get_logger
@@ -58,7 +59,7 @@ class RotationEngine:
             password_length=password_length,
             check_old_refused=check_old_refused,
         )
-        self._events: queue.Queue[tuple[StepEvent, threading.Event]] = queue.Queue()
+        self._events: queue.Queue[_Delivery] = queue.Queue()
         self._main = threading.get_ident()
 
     def rotate(
@@ -125,13 +126,15 @@ class RotationEngine:
             lifecycle.result.error = scrub(f"internal error: {type(exc).__name__}: {exc}")
             return lifecycle.result
 
-    def _emit_from_worker(self, event: StepEvent) -> None:
+    def _emit_from_worker(self, event: StepEvent) -> str | None:
+        """Hand ``event`` to the sink on the engine's thread and wait until it is recorded;
+        returns why it could not be, or None."""
         if threading.get_ident() == self._main:
-            self._deliver(event)
-            return
-        done = threading.Event()
-        self._events.put((event, done))
-        done.wait()
+            return self._deliver(event)
+        delivery = _Delivery(event)
+        self._events.put(delivery)
+        delivery.done.wait()
+        return delivery.error
 
     def _drain(self, timeout: float) -> None:
         """Deliver every queued event, in one ``batch`` (one store commit for all the
@@ -146,19 +149,34 @@ class RotationEngine:
                 waiting.append(self._events.get_nowait())
         try:
             with self.batch():
-                for event, _done in waiting:
-                    self._deliver(event)
+                for delivery in waiting:
+                    delivery.error = self._deliver(delivery.event)
+        except Exception as exc:
+            # The batch's commit failed: none of these events is durable. Never raise here:
+            # the workers must be released, and devices mid-change finished or put back.
+            log.error("recording rotation events failed: %s", scrub(str(exc)))
+            for delivery in waiting:
+                delivery.error = delivery.error or scrub(f"{type(exc).__name__}: {exc}")
         finally:
-            for _event, done in waiting:
-                done.set()
+            for delivery in waiting:
+                delivery.done.set()
 
-    def _deliver(self, event: StepEvent) -> None:
+    def _deliver(self, event: StepEvent) -> str | None:
         try:
             self.on_event(event)
         except Exception as exc:
-            # A failing audit sink is reported, but a device mid-change must still be
-            # finished (or put back) rather than abandoned.
             log.error("recording %s %s failed: %s", event.target, event.step, scrub(str(exc)))
+            return scrub(f"{type(exc).__name__}: {exc}")
+        return None
+
+
+@dataclass
+class _Delivery:
+    """An event on its way to the sink, and the worker waiting for it."""
+
+    event: StepEvent
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
 
 
 def _dedupe(targets: Iterable[Target]) -> tuple[list[Target], list[Target]]:

@@ -44,7 +44,8 @@ class Settings:
     secrets: Any  # SecretStore (thread-safe)
     pins: HostKeyPins
     scope: ScopeGuard
-    emit: Callable[[StepEvent], None]
+    # Records one event; returns why it could not (the audit log is part of the contract).
+    emit: Callable[[StepEvent], str | None]
     timeout: float = 60.0
     password_length: int | None = None
     check_old_refused: bool = True
@@ -62,12 +63,18 @@ class DeviceLifecycle:
         self.driver_class: type[Driver] | None = None
         self.hostkey: dict[str, str] = {}
         self.pending_note = ""
+        self.touched = False  # set just before the change is sent
 
     # -- plumbing ------------------------------------------------------------------------
     def emit(self, step: str, outcome: str, **detail: Any) -> None:
+        """Record a step. Before the device is touched, an unrecordable step stops the
+        rotation; after, the device is still finished or put back (and the log says so)."""
         clean = {k: scrub(v) if isinstance(v, str) else v for k, v in detail.items()}
         t = self.target
-        self.s.emit(StepEvent(t.host, t.platform, t.username, step, outcome, clean))
+        error = self.s.emit(StepEvent(t.host, t.platform, t.username, step, outcome, clean))
+        if error and not self.touched and step != "result":
+            raise self.stop("failed", f"the audit log could not record {step!r}, device not "
+                            f"touched: {error}")
 
     def stop(self, status: str, error: str | None = None) -> Abort:
         self.result.status = status
@@ -255,8 +262,15 @@ class DeviceLifecycle:
         except SecretStoreError as exc:
             self.emit("escrow", "failed", error=str(exc))
             raise self.stop("failed", f"escrow failed, device not touched: {exc}") from None
-        self.emit("escrow", "ok", length=len(new))
+        try:
+            self.emit("escrow", "ok", length=len(new))
+        except Abort:
+            # Not recorded, not sent: the escrowed value can go.
+            with contextlib.suppress(SecretStoreError):
+                self.s.secrets.drop(t.host, t.username, "pending")
+            raise
         crash_point("escrow")
+        self.touched = True
         try:
             session.change(new, old)
         except ChangeRejected as exc:

@@ -204,3 +204,19 @@ def test_keyring_fails_at_promote_then_next_run_promotes(pool, keyring_env, tmp_
     assert again.status == "rotated"
     assert h.stored(device, "previous") == pending
     assert live_password_is_stored(h, device) == h.stored(device)
+
+
+def test_unrecordable_audit_before_the_change_stops_the_rotation(pool, keyring_env, tmp_path):
+    device = pool.take("cisco_ios")
+    h = Harness(tmp_path)
+    h.seed(device)
+
+    def audit_disk_full():
+        raise OSError(28, "No space left on device")
+
+    h.hooks[("escrow", "ok")] = audit_disk_full
+    [result] = h.rotate(device.target())
+    assert result.status == "failed" and "audit log could not record 'escrow'" in result.error
+    assert "change" not in [s for s, _ in h.steps()]
+    assert h.stored(device, "pending") is None and h.stored(device) == OLD
+    assert login_works(device, OLD)
