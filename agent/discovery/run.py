@@ -204,8 +204,12 @@ def _enrich(
     for ip, scanned in found.items():
         if ip in hosts:
             merge(hosts[ip], scanned)
-    for ip, title in http.titles([hosts[ip] for ip in live_ips], guard).items():
-        hosts[ip].http_title = title
+    for ip, page in http.pages([hosts[ip] for ip in live_ips], guard).items():
+        hosts[ip].http_title = page.title
+        port = next(p for p in hosts[ip].ports if p.port == page.port)
+        # nmap names the product of an HTTP server it has no signature for by its Server
+        # header ("lighttpd", "HP HTTP Server; HP LaserJet ...") only with a full -sV.
+        port.product = port.product or page.server
     smb = [ip for ip in live_ips if hosts[ip].open_ports() & {139, 445}]
     if smb:
         try:
