@@ -248,3 +248,28 @@ def test_diff_and_store_rows():
             (None, "10.0.0.3", 1, 2), ("00:00:0c:00:00:09", "10.0.0.1", 2, 2),
             (None, "10.0.0.4", 2, 2), (None, "10.9.0.1", 2, 2),
         ]  # fmt: skip
+
+
+def test_sweep_plan_follows_the_routing_table():
+    from ipaddress import IPv4Address, IPv4Network
+
+    from agent.discovery.interfaces import Interface, Route
+    from agent.discovery.run import plan_sweep
+    from agent.scope import ScopeGuard
+
+    eth0 = Interface("eth0", "02:00:00:00:00:01", IPv4Address("10.0.0.250"), IPv4Network("10.0.0.0/16"))
+    eth1 = Interface("eth1", "02:00:00:00:00:02", IPv4Address("10.0.0.251"), IPv4Network("10.0.0.0/16"))
+    table = [
+        Route(IPv4Network("10.0.1.0/24"), "eth0", IPv4Address("10.0.0.1")),  # more specific, routed
+        Route(IPv4Network("10.0.0.0/16"), "eth0", None),
+    ]
+    guard = ScopeGuard(["10.0.0.0/30", "10.0.1.0/30", "192.168.9.0/31"], ["10.0.0.2"])
+    local, routed, unreachable = plan_sweep(guard, [eth0], table, None)
+    assert [str(a) for a in local["eth0"][1]] == ["10.0.0.1"]  # .2 excluded, .0/.3 not hosts
+    assert [str(a) for a in routed] == ["10.0.1.1", "10.0.1.2"]
+    assert [str(a) for a in unreachable] == ["192.168.9.0", "192.168.9.1"]
+    both = [*table, Route(IPv4Network("10.0.0.0/16"), "eth1", None)]
+    with pytest.raises(UsageError, match="eth0, eth1"):
+        plan_sweep(guard, [eth0, eth1], both, None)
+    local, _, _ = plan_sweep(guard, [eth0, eth1], both, "eth1")
+    assert list(local) == ["eth1"]

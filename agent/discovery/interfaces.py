@@ -29,12 +29,7 @@ def local_interfaces() -> list[Interface]:
     ``ip -j`` rather than ioctls: it lists secondary addresses too, and it reads the namespace
     of this thread (``/sys`` may show another namespace's devices after a setns).
     """
-    try:
-        out = subprocess.run(
-            ["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True, check=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise OperationFailed(f"cannot list interfaces with ip(8): {exc}") from exc
+    out = _ip("-j", "-4", "addr", "show")
     result = []
     for link in json.loads(out or "[]"):
         if "LOOPBACK" in link.get("flags", []) or "UP" not in link.get("flags", []):
@@ -47,6 +42,38 @@ def local_interfaces() -> list[Interface]:
                 Interface(link["ifname"], _hwaddr(link["ifname"]), iface.ip, iface.network)
             )
     return result
+
+
+@dataclass(frozen=True)
+class Route:
+    network: ipaddress.IPv4Network
+    dev: str
+    gateway: ipaddress.IPv4Address | None
+
+
+def routes() -> list[Route]:
+    """The main IPv4 routing table, most specific first."""
+    found = []
+    for entry in json.loads(_ip("-j", "-4", "route", "show") or "[]"):
+        dst = "0.0.0.0/0" if entry.get("dst") == "default" else entry.get("dst", "")
+        try:
+            network = ipaddress.IPv4Network(dst if "/" in dst else f"{dst}/32")
+        except ValueError:
+            continue
+        gateway = entry.get("gateway")
+        found.append(
+            Route(
+                network, entry.get("dev", ""), ipaddress.IPv4Address(gateway) if gateway else None
+            )
+        )
+    return sorted(found, key=lambda r: r.network.prefixlen, reverse=True)
+
+
+def _ip(*args: str) -> str:
+    try:
+        return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise OperationFailed(f"cannot read the network setup with ip(8): {exc}") from exc
 
 
 def _hwaddr(name: str) -> str:

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.discovery import arp, classify, http, names, nmapscan, snmp
-from agent.discovery.interfaces import Interface, local_interfaces, require_net_raw
+from agent.discovery.interfaces import (
+    Interface,
+    Route,
+    local_interfaces,
+    require_net_raw,
+    routes,
+)
 from agent.discovery.model import Host
 from agent.errors import KeyturnError, UsageError
 from agent.logsetup import get_logger
@@ -44,37 +50,54 @@ class Outcome:
 
 
 def plan_sweep(
-    guard: ScopeGuard, interfaces: Sequence[Interface], iface: str | None
-) -> tuple[dict[str, tuple[Interface, list[ipaddress.IPv4Address]]], list[ipaddress.IPv4Address]]:
-    """Split the scope into ARP targets per local interface and routed targets.
+    guard: ScopeGuard,
+    interfaces: Sequence[Interface],
+    table: Sequence[Route],
+    iface: str | None,
+) -> tuple[dict[str, tuple[Interface, list[ipaddress.IPv4Address]]], list, list]:
+    """Split the scope into ARP targets per interface, routed targets and unreachable ones.
 
-    An address on a network that several interfaces share is ambiguous: the operator names
-    the interface with --iface. Only addresses the guard allows are ever listed.
+    The routing table decides, as it does for the kernel: the most specific route to an
+    address either has a gateway (routed: nmap ping sweep) or is on-link (ARP on its device).
+    An on-link address that several interfaces claim is ambiguous: the operator names the
+    interface with --iface. Only addresses the guard allows are ever listed.
     """
     if iface and not any(i.name == iface for i in interfaces):
         raise UsageError(f"--iface {iface}: no such interface with an IPv4 address here")
+    by_name: dict[str, Interface] = {}
+    for interface in interfaces:
+        by_name.setdefault(interface.name, interface)
     local: dict[str, tuple[Interface, list[ipaddress.IPv4Address]]] = {}
     routed: list[ipaddress.IPv4Address] = []
+    unreachable: list[ipaddress.IPv4Address] = []
     ambiguous: set[str] = set()
     for address in guard.addresses():
         if address.version != 4:
             continue
-        holders = [i for i in interfaces if address in i.network]
-        if iface and any(i.name == iface for i in holders):
-            holders = [i for i in holders if i.name == iface]
-        if not holders:
+        matching = [r for r in table if address in r.network]
+        best = [r for r in matching if r.network.prefixlen == matching[0].network.prefixlen]
+        if not best:
+            unreachable.append(address)
+            continue
+        if all(r.gateway for r in best):
             routed.append(address)
             continue
-        if len({i.name for i in holders}) > 1:
-            ambiguous.update(i.name for i in holders)
-            continue
-        local.setdefault(holders[0].name, (holders[0], []))[1].append(address)
+        devices = {r.dev for r in best if not r.gateway and r.dev in by_name}
+        if iface and iface in devices:
+            devices = {iface}
+        if len(devices) > 1:
+            ambiguous.update(devices)
+        elif devices:
+            name = devices.pop()
+            local.setdefault(name, (by_name[name], []))[1].append(address)
+        else:
+            unreachable.append(address)
     if ambiguous:
         raise UsageError(
             f"the scope is local to several interfaces ({', '.join(sorted(ambiguous))}): "
             "choose one with --iface"
         )
-    return local, routed
+    return local, routed, unreachable
 
 
 class _Clock:
@@ -95,8 +118,13 @@ def discover(guard: ScopeGuard, options: Options, progress: Progress | None = No
     require_net_raw()
     interfaces = local_interfaces()
     own = {str(i.address) for i in interfaces}
-    local, routed = plan_sweep(guard, interfaces, options.iface)
+    local, routed, unreachable = plan_sweep(guard, interfaces, routes(), options.iface)
     outcome = Outcome()
+    if unreachable:
+        outcome.notes.append(
+            f"{len(unreachable)} addresses in scope have no route from here (first "
+            f"{unreachable[0]}): not swept"
+        )
     clock = _Clock(outcome.stats)
     hosts: dict[str, Host] = {}
     report = progress or (lambda *_args: None)
