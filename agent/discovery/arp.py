@@ -27,7 +27,9 @@ PACKET_OUTGOING = 4
 TPA_OFFSET = 38  # Ethernet (14) + ARP target protocol address offset (24)
 # Without an observed reply time, wait this long for stragglers after the last request.
 QUIET_DEFAULT = 0.5
-QUIET_FLOOR = 0.1
+# LAN ARP replies come within a few ms; the quiet period is also 4x the slowest reply seen,
+# so a slower segment waits longer on its own.
+QUIET_FLOOR = 0.05
 QUIET_CEILING = 1.0
 
 Progress = Callable[[int, int, int], None]  # sent, total, found
