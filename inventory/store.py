@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent import procs
 from agent.errors import OperationFailed
 from inventory.migrations import MIGRATIONS
 
@@ -168,24 +169,12 @@ class Store:
         """Runs left ``running`` by a process that no longer exists become ``incomplete``."""
         host = socket.gethostname()
         rows = self.db.execute("SELECT id, pid, host FROM runs WHERE status = 'running'").fetchall()
-        dead = [row["id"] for row in rows if row["host"] == host and not _alive(row["pid"])]
+        dead = [row["id"] for row in rows if row["host"] == host and not procs.running(row["pid"])]
         if dead:
             with self.transaction():
                 self.db.executemany(
                     "UPDATE runs SET status = 'incomplete' WHERE id = ?", [(i,) for i in dead]
                 )
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _run(row: sqlite3.Row) -> Run:

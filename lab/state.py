@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from agent import procs
 from lab import netns
 
 STATE_ROOT = Path("/run/keyturn-lab")
@@ -123,7 +124,7 @@ def alive(record: ProcessRecord) -> bool:
     start = process_start_time(record.pid)
     if start is None or (record.start_time and start != record.start_time):
         return False
-    return _state(record.pid) not in ("Z", "X")
+    return procs.state(record.pid) not in ("Z", "X")
 
 
 def orphaned(st: LabState) -> bool:
@@ -184,7 +185,7 @@ def kill_processes(records: list[ProcessRecord], namespaces: list[str],
     deadline = time.monotonic() + grace
     pending = set(targets) | set(stray)
     while pending and time.monotonic() < deadline:
-        pending = {p for p in pending if _exists(p)}
+        pending = {p for p in pending if procs.running(p)}
         time.sleep(0.05)
     for pid in pending:
         _signal(pid, signal.SIGKILL)
@@ -196,26 +197,6 @@ def kill_processes(records: list[ProcessRecord], namespaces: list[str],
         for pid in left:
             _signal(pid, signal.SIGKILL)
         time.sleep(0.05)
-
-
-def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours still "exists" until reaped.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    return Path(f"/proc/{pid}").exists() and _state(pid) != "Z"
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"
 
 
 def _signal(pid: int, sig: int) -> None:
