@@ -1,0 +1,56 @@
+"""Bad input to any command: one line on stderr, exit 2 (usage) or 3 (failure), never a
+traceback. Every case here is refused before a packet is sent (scope guard, parsing)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KEYTURN
+
+
+def keyturn(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([KEYTURN, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=60)
+
+
+CASES = [
+    (["discover", "--scope", "8.8.8.0/24"], 2, "public address range in scope"),
+    (["discover", "--scope", "198.18.0.0/33"], 2, "not a valid CIDR or address"),
+    (["discover", "--scope", "10.0.0.0/8"], 2, "more than the"),
+    (["report", "--run", "999"], 2, "--run 999: no such run"),
+    (["checklist", "mark", "999", "changed"], 2, "no checklist item 999"),
+    (["audit", "show", "--run", "999"], 2, "--run 999: no such run"),
+    (["audit", "show", "--since", "yesterday"], 2, "not an ISO date"),
+    (["ad"], 2, "name the bind account"),
+    (["verify"], 2, "--targets FILE.toml or --from-inventory"),
+    (["secrets", "get", "198.18.0.1", "admin"], 2, "add --reveal"),
+    (["secrets", "import", "missing-columns.csv"], 2, "missing column(s)"),
+    (["rotate", "--targets", "bad.toml"], 2, "not valid TOML"),
+    (["rotate", "--targets", "no-devices.toml"], 2, "no [[device]] tables"),
+    (["--config", "bad.toml", "discover"], 2, "not valid TOML"),
+    (["--config", "unknown-key.toml", "discover"], 2, "unknown key 'nosuch'"),
+    (["--config", "a-folder", "doctor"], 2, "is a directory"),
+    (["--store", "garbage.db", "checklist"], 3, "not a usable keyturn store"),
+    (["lab", "down", "nonexist"], 2, "not a lab id"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "message"), CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_bad_input_is_one_line_and_an_exit_code(cli_env, tmp_path, args, code, message):
+    (tmp_path / "missing-columns.csv").write_text("garbage,,x\n1,2,3\n")
+    (tmp_path / "bad.toml").write_text("[[[\n")
+    (tmp_path / "no-devices.toml").write_text("targets = 3\n")
+    (tmp_path / "unknown-key.toml").write_text('client = "acme"\n[nosuch]\nx = 1\n')
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "garbage.db").write_text("not a database, just text " * 10)
+    result = keyturn(cli_env, tmp_path, *args)
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    # Exactly one error line (click's own usage errors add a usage and a --help hint).
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith(("keyturn: error:", "Error:"))]
+    assert len(errors) == 1, result.stderr
