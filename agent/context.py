@@ -15,6 +15,9 @@ from agent.errors import OperationFailed
 
 if TYPE_CHECKING:
     from agent.config import SiteConfig
+    from inventory.audit import AuditLog
+    from inventory.store import Store
+    from rotation.secret_store import SecretStore
 
 
 @dataclass
@@ -52,7 +55,7 @@ class AppContext:
         return Path(user_data_dir("keyturn")) / f"{self.config.client}.db"
 
     @cached_property
-    def store(self):
+    def store(self) -> Store:
         from inventory.store import Store
 
         store = Store(self.resolved_store_path)
@@ -60,7 +63,7 @@ class AppContext:
         return store
 
     @cached_property
-    def secret_store(self):
+    def secret_store(self) -> SecretStore:
         from rotation.secret_store import SecretStore
 
         return SecretStore(self.config.client, interactive=self.interactive)
@@ -71,7 +74,7 @@ class AppContext:
         return path.with_name(path.stem + ".audit.jsonl")
 
     @cached_property
-    def audit(self):
+    def audit(self) -> AuditLog:
         from inventory.audit import AuditLog
 
         return AuditLog(
