@@ -36,10 +36,6 @@ class PrivilegeError(UsageError):
     """The command needs a privilege (root, CAP_NET_RAW) this process lacks."""
 
 
-class NotBuiltError(KeyturnError):
-    """A command exists in the interface but its implementation has not landed yet."""
-
-
 class OperationFailed(KeyturnError):
     """The operation ran and failed (unreachable host, refused login, store failure...)."""
 

@@ -54,14 +54,6 @@ def save_audit(store: Store, run_id: int, result: AuditResult, document: dict) -
         )
 
 
-def load_document(store: Store, run_id: int) -> dict[str, Any] | None:
-    """The JSON document of an ``ad`` run, as ``keyturn ad --json`` printed it."""
-    row = store.db.execute(
-        "SELECT data FROM run_documents WHERE run_id = ? AND kind = ?", (run_id, DOCUMENT_KIND)
-    ).fetchone()
-    return json.loads(row["data"]) if row else None
-
-
 def privileged_members(store: Store, run_id: int) -> list[dict[str, Any]]:
     """Effective memberships stored for a run, one dict per (group, member)."""
     rows = store.db.execute(

@@ -96,12 +96,6 @@ def previous_document(store: Store, before: int | None = None) -> dict[str, Any]
     return json.loads(row[0]) if row else None
 
 
-def latest_hosts(store: Store) -> list[dict[str, Any]]:
-    """Hosts of the newest finished discover run (what rotation and reports work from)."""
-    doc = previous_document(store)
-    return doc["hosts"] if doc else []
-
-
 def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     """What changed between two discover documents, by IP.
 
