@@ -187,9 +187,6 @@ class Shell:
         self.device.save()
         return True
 
-    def new_user(self, password: str, privilege: int = 15, role: str = "") -> User:
-        return User(hash=hash_password(password), privilege=privilege, role=role)
-
 
 def stored_secret(value: str, encoding_type: str = "0") -> str:
     """Turn a configured secret into what the device stores: a hash either way."""
