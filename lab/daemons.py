@@ -22,20 +22,33 @@ SSHD = "/usr/sbin/sshd"
 SNMPD = "/usr/sbin/snmpd"
 READY_TIMEOUT = 20.0
 LINUX_ADMIN_UID = 4242
+# Environment variable names a daemon never inherits (see daemon_env).
+_SECRET_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN")
 
 
 class DaemonError(RuntimeError):
     """A lab daemon did not start."""
 
 
+def daemon_env(**extra: str) -> dict[str, str]:
+    """This process's environment minus anything secret-looking (KEYRING_CRYPTFILE_PASSWORD,
+    an [ad] password_env variable...). Lab daemons outlive ``keyturn lab up`` and their
+    environment stays readable in /proc/PID/environ for as long as the lab is up."""
+    env = {key: value for key, value in os.environ.items()
+           if not any(word in key.upper() for word in _SECRET_WORDS)}
+    env.update(extra)
+    return env
+
+
 def spawn(ns: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None,
           stdin_text: str | None = None) -> subprocess.Popen:
-    """Start ``argv`` inside ``ns`` with stdout+stderr appended to ``log``."""
+    """Start ``argv`` inside ``ns`` with stdout+stderr appended to ``log``; ``env`` defaults
+    to daemon_env()."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [*netns.exec_prefix(ns), *argv], stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
-            env=env, start_new_session=True)
+            env=daemon_env() if env is None else env, start_new_session=True)
     if stdin_text is not None:
         assert proc.stdin is not None
         proc.stdin.write(stdin_text.encode())
@@ -74,7 +87,7 @@ def start_simulator(ns: str, spec: dict, hostdir: Path) -> subprocess.Popen:
 
 
 def _python(ns: str, module_argv: list[str], log: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    env = daemon_env(PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     return spawn(ns, [sys.executable, "-m", *module_argv], log, env=env)
 
 
@@ -132,7 +145,7 @@ def start_snmpd(ns: str, host: HostSpec, hostdir: Path, community: str) -> subpr
     persist = hostdir / "snmp"
     persist.mkdir(exist_ok=True)
     # No MIB loading: it is slow, noisy, and the lab answers numeric OIDs anyway.
-    env = dict(os.environ, SNMP_PERSISTENT_DIR=str(persist), MIBS="", MIBDIRS="/nonexistent")
+    env = daemon_env(SNMP_PERSISTENT_DIR=str(persist), MIBS="", MIBDIRS="/nonexistent")
     log = hostdir / "snmpd.log"
     # smux (TCP 199) is off: an nmap -sV probe on it freezes snmpd's UDP side.
     return spawn(ns, [SNMPD, "-f", "-Lo", "-C", "-I", "-smux", "-c", str(conf)], log, env=env)

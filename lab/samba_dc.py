@@ -46,6 +46,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from agent.secret import Secret
 from lab import ad_fixture
 from lab import netns as nsutil
+from lab.daemons import daemon_env
 
 CACHE_DIR = Path("/var/cache/keyturn-lab")
 SNAPSHOT_MAX_AGE_DAYS = 7
@@ -144,7 +145,8 @@ def start(info: DcInfo, netns: str, *, timeout: float = START_TIMEOUT) -> subpro
         proc = subprocess.Popen(
             [*nsutil.exec_prefix(netns), "samba", "-F", "--no-process-group", "-M", "single",
              "-s", str(info.smb_conf)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=daemon_env())
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:

@@ -74,6 +74,20 @@ def test_no_password_in_any_lab_record(lab):
             assert secret.reveal().encode() not in data, path
 
 
+def test_lab_daemons_do_not_inherit_the_keyring_unlock_password(lab, lab_keyring_env):
+    # They outlive lab up; /proc/PID/environ would show it for as long as the lab runs.
+    unlock = lab_keyring_env["KEYRING_CRYPTFILE_PASSWORD"].encode()
+    checked = 0
+    for record in lab.state.processes:
+        if not state.alive(record):
+            continue
+        environ = Path(f"/proc/{record.pid}/environ").read_bytes()
+        assert b"KEYRING_CRYPTFILE_PASSWORD" not in environ, record
+        assert unlock not in environ, record
+        checked += 1
+    assert checked >= 10
+
+
 def test_technician_has_no_default_route_and_reaches_the_routed_subnet(lab):
     routes = _in_tech(lab, "ip", "-4", "route").stdout
     assert "default" not in routes
