@@ -117,6 +117,14 @@ def test_formats_and_folder_default_from_config(site, tmp_path):
     assert all(Path(p).parent == tmp_path / "cfg-out" for p in result.stdout.split())
 
 
+def test_folder_without_out_or_config_is_the_onboard_default(site, tmp_path):
+    env, _, _ = site
+    result = keyturn(env | {"HOME": str(tmp_path)}, "report", "--format", "md")
+    assert result.returncode == 0, result.stderr
+    (path,) = result.stdout.split()
+    assert (tmp_path / path).parent == tmp_path / "keyturn-report-default"
+
+
 def test_run_pins_the_state(site, tmp_path):
     env, _, runs = site
     result = keyturn(

@@ -32,7 +32,7 @@ FORMATS = ("html", "csv", "json", "md")
     "out_dir",
     type=click.Path(file_okay=False),
     metavar="DIR",
-    help="Folder for the files. Default: [report] out_dir, else the current folder.",
+    help="Folder for the files. Default: [report] out_dir, else ./keyturn-report-<client>.",
 )
 @click.pass_obj
 def report(app, run_id, latest, diff_from, formats, out_dir) -> None:
@@ -62,12 +62,15 @@ def report(app, run_id, latest, diff_from, formats, out_dir) -> None:
         click.echo(f"keyturn: warning: audit log not verified: {exc}", err=True)
         verdict = None
     config = app.config.report
+    client = app.config.client
+    # The same default as onboard's report stage (docs/config.md, [report] out_dir).
+    folder = Path(out_dir or config.out_dir or f"keyturn-report-{client}").expanduser()
     _, written = reports.generate(
         store,
-        client=app.config.client,
+        client=client,
         operator=app.operator,
         formats=formats or config.formats,
-        out_dir=Path(out_dir or config.out_dir or ".").expanduser(),
+        out_dir=folder,
         run_id=run_id,
         diff_from=diff_from,
         audit=verdict,

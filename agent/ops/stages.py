@@ -178,7 +178,7 @@ def stage_report(ctx: Context) -> StageOutcome:
         return _unavailable("report", "the reports package is missing")
     app = ctx.app
     config = app.config
-    out_dir = Path(config.report.out_dir or f"keyturn-report-{config.client}")
+    out_dir = Path(config.report.out_dir or f"keyturn-report-{config.client}").expanduser()
     _report, paths = reports.generate(
         app.store,
         client=config.client,
