@@ -117,6 +117,9 @@ def load(path: str | Path | None, environ: dict[str, str] | None = None) -> Site
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{label}: cannot read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{label}: not UTF-8 text (byte {exc.start}): not a TOML file?") \
+                from None
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -33,6 +33,7 @@ CASES = [
     (["--config", "bad.toml", "discover"], 2, "not valid TOML"),
     (["--config", "unknown-key.toml", "discover"], 2, "unknown key 'nosuch'"),
     (["--config", "a-folder", "doctor"], 2, "is a directory"),
+    (["--config", "binary.toml", "report"], 2, "binary.toml: not UTF-8 text"),
     (["--store", "garbage.db", "checklist"], 3, "not a usable keyturn store"),
     (["lab", "down", "nonexist"], 2, "not a lab id"),
 ]
@@ -45,6 +46,7 @@ def test_bad_input_is_one_line_and_an_exit_code(cli_env, tmp_path, args, code, m
     (tmp_path / "no-devices.toml").write_text("targets = 3\n")
     (tmp_path / "unknown-key.toml").write_text('client = "acme"\n[nosuch]\nx = 1\n')
     (tmp_path / "a-folder").mkdir()
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00 utf-16 or a zip, not TOML")
     (tmp_path / "garbage.db").write_text("not a database, just text " * 10)
     result = keyturn(cli_env, tmp_path, *args)
     assert result.returncode == code, (result.stdout, result.stderr)
