@@ -34,6 +34,7 @@ CASES = [
     (["--config", "unknown-key.toml", "discover"], 2, "unknown key 'nosuch'"),
     (["--config", "a-folder", "doctor"], 2, "is a directory"),
     (["--config", "binary.toml", "report"], 2, "binary.toml: not UTF-8 text"),
+    (["--config", "bad-client.toml", "report"], 2, "bad value for 'client'"),
     (["--store", "garbage.db", "checklist"], 3, "not a usable keyturn store"),
     (["lab", "down", "nonexist"], 2, "not a lab id"),
 ]
@@ -45,6 +46,7 @@ def test_bad_input_is_one_line_and_an_exit_code(cli_env, tmp_path, args, code, m
     (tmp_path / "bad.toml").write_text("[[[\n")
     (tmp_path / "no-devices.toml").write_text("targets = 3\n")
     (tmp_path / "unknown-key.toml").write_text('client = "acme"\n[nosuch]\nx = 1\n')
+    (tmp_path / "bad-client.toml").write_text('client = "a/b"\n')
     (tmp_path / "a-folder").mkdir()
     (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00 utf-16 or a zip, not TOML")
     (tmp_path / "garbage.db").write_text("not a database, just text " * 10)
@@ -56,3 +58,4 @@ def test_bad_input_is_one_line_and_an_exit_code(cli_env, tmp_path, args, code, m
     errors = [line for line in result.stderr.splitlines()
               if line.startswith(("keyturn: error:", "Error:"))]
     assert len(errors) == 1, result.stderr
+    assert "warning" not in result.stderr  # the one line, not a cascade of follow-on warnings

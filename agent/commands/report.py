@@ -51,6 +51,7 @@ def report(app, run_id, latest, diff_from, formats, out_dir) -> None:
 
     if latest and run_id is not None:
         raise UsageError("--run and --latest are mutually exclusive")
+    site = app.config  # a bad config is a usage error before anything else reports on it
     store = app.store
     for label, value in (("--run", run_id), ("--diff-from", diff_from)):
         if value is not None and not any(r.id == value for r in store.runs()):
@@ -61,8 +62,8 @@ def report(app, run_id, latest, diff_from, formats, out_dir) -> None:
         # A report without the log check is still evidence; say so instead of failing.
         click.echo(f"keyturn: warning: audit log not verified: {exc}", err=True)
         verdict = None
-    config = app.config.report
-    client = app.config.client
+    config = site.report
+    client = site.client
     # The same default as onboard's report stage (docs/config.md, [report] out_dir).
     folder = Path(out_dir or config.out_dir or f"keyturn-report-{client}").expanduser()
     _, written = reports.generate(
