@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agent import procs
 from lab import netns
@@ -132,6 +133,24 @@ def orphaned(st: LabState) -> bool:
     if not st.owner_bound:
         return False
     return not alive(ProcessRecord(st.owner_pid, st.owner_start_time, "owner"))
+
+
+def status(lab_id: str) -> dict[str, Any]:
+    """What ``keyturn lab status`` shows: recorded vs present namespaces and processes.
+    ValueError when no lab of that id is recorded here."""
+    try:
+        st = LabState.load(lab_id)
+    except FileNotFoundError:
+        raise ValueError(f"no lab {lab_id} on this machine") from None
+    return {
+        "lab_id": lab_id, "status": "orphaned" if orphaned(st) else st.status,
+        "size": st.size, "owner_pid": st.owner_pid,
+        "namespaces": len(st.namespaces),
+        "namespaces_present": sum(netns.exists(n) for n in st.namespaces),
+        "processes": len(st.processes),
+        "processes_alive": sum(alive(p) for p in st.processes),
+        "site_config": str(st.dir / "site.toml"),
+    }
 
 
 def reap_orphans() -> list[str]:

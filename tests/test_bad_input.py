@@ -37,6 +37,7 @@ CASES = [
     (["--config", "bad-client.toml", "report"], 2, "bad value for 'client'"),
     (["--store", "garbage.db", "checklist"], 3, "not a usable keyturn store"),
     (["lab", "down", "nonexist"], 2, "not a lab id"),
+    (["lab", "status", "kt000000"], 2, "no lab kt000000 on this machine"),
 ]
 
 

@@ -75,7 +75,8 @@ def status(lab_id: str | None, as_json: bool) -> None:
     from lab import state
 
     ids = [lab_id] if lab_id else state.list_labs()
-    rows = [_status_of(i) for i in ids]
+    with _lab_errors():
+        rows = [state.status(i) for i in ids]
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -157,25 +158,6 @@ def _only_lab() -> str:
         raise UsageError("no lab is up" if not labs else
                          f"{len(labs)} labs are up ({', '.join(labs)}): name one")
     return labs[0]
-
-
-def _status_of(lab_id: str) -> dict:
-    from lab import netns, state
-
-    with _lab_errors():
-        try:
-            st = state.LabState.load(lab_id)
-        except (FileNotFoundError, ValueError):
-            raise UsageError(f"no lab {lab_id} on this machine") from None
-    return {
-        "lab_id": lab_id, "status": "orphaned" if state.orphaned(st) else st.status,
-        "size": st.size, "owner_pid": st.owner_pid,
-        "namespaces": len(st.namespaces),
-        "namespaces_present": sum(netns.exists(n) for n in st.namespaces),
-        "processes": len(st.processes),
-        "processes_alive": sum(state.alive(p) for p in st.processes),
-        "site_config": str(st.dir / "site.toml"),
-    }
 
 
 class _lab_errors:
