@@ -29,8 +29,8 @@ log = get_logger("onboard")
 
 # ok: done, nothing to report; findings: done, with findings; partial: some targets failed;
 # failed: the stage did not complete; skipped: not configured or declined; refused: not
-# approved; unavailable: this installation lacks the stage.
-STAGE_STATUSES = ("ok", "findings", "partial", "failed", "skipped", "refused", "unavailable")
+# approved.
+STAGE_STATUSES = ("ok", "findings", "partial", "failed", "skipped", "refused")
 STAGES = ("discover", "ad", "rotate", "checklist", "report")
 
 # (stage, event, payload): "start" (None), "tick" (a line of progress), "done" (StageOutcome)
@@ -122,7 +122,7 @@ def run(
         summary = summarize(store, outcomes, run_id)
         code = exit_code(outcomes, summary)
         status = {EXIT_OK: "ok", EXIT_FINDINGS: "findings"}.get(code, "partial")
-        if all(o.status in ("failed", "unavailable") for o in outcomes[:2]):
+        if all(o.status == "failed" for o in outcomes[:2]):
             status = "failed"
         store.finish_run(run_id, status, summary)
         app.audit.append(
@@ -154,8 +154,8 @@ def _run_stage(ctx: Context, name: str, fn: Callable[[Context], StageOutcome]) -
 
 
 def exit_code(outcomes: list[StageOutcome], summary: dict[str, Any]) -> int:
-    """3 when a stage failed (or is missing), 1 for findings or partial failures, else 0."""
-    if any(o.status in ("failed", "unavailable") for o in outcomes):
+    """3 when a stage failed, 1 for findings or partial failures, else 0."""
+    if any(o.status == "failed" for o in outcomes):
         return EXIT_FAILED
     if any(o.status in ("findings", "partial", "refused") for o in outcomes):
         return EXIT_FINDINGS

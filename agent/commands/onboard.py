@@ -11,7 +11,6 @@ MARKS = {
     "failed": "[red]FAILED[/]",
     "skipped": "[dim]skipped[/]",
     "refused": "[red]refused[/]",
-    "unavailable": "[red]unavailable[/]",
 }
 
 

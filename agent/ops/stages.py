@@ -2,7 +2,6 @@
 
 Each ``stage_NAME(ctx) -> StageOutcome`` calls one package's domain function, which records
 its own run in the store; the orchestrator finds those runs and reads the summary back.
-A package this installation lacks makes its stage ``unavailable`` (exit 3), never faked.
 """
 
 from __future__ import annotations
@@ -28,10 +27,7 @@ def preflight(app: AppContext) -> None:
 
 
 def stage_discover(ctx: Context) -> StageOutcome:
-    try:
-        from agent.discovery import Options, run_discovery
-    except ImportError as exc:
-        return _unavailable("discover", f"discovery is not installed ({exc})")
+    from agent.discovery import Options, run_discovery
     from agent.secret import Secret
 
     app = ctx.app
@@ -76,11 +72,9 @@ def stage_discover(ctx: Context) -> StageOutcome:
 def stage_ad(ctx: Context) -> StageOutcome:
     if not _ad_configured(ctx.app):
         return StageOutcome("ad", "skipped", "no [ad] server or domain in the site config")
-    try:
-        from agent.directory import run_ad_audit
-    except ImportError as exc:
-        return _unavailable("ad", f"the directory audit is not installed ({exc})")
     from dataclasses import replace
+
+    from agent.directory import run_ad_audit
 
     app = ctx.app
     request = _ad_request(app)
@@ -115,10 +109,8 @@ def stage_ad(ctx: Context) -> StageOutcome:
 def stage_rotate(ctx: Context) -> StageOutcome:
     if not ctx.rotate:
         return StageOutcome("rotate", "skipped", "not requested (--rotate or [rotation] enabled)")
-    try:
-        from rotation import service
-    except ImportError as exc:
-        return _unavailable("rotate", f"rotation is not installed ({exc})")
+    from rotation import service
+
     app = ctx.app
     targets_file = app.config.rotation.targets
     try:
@@ -172,10 +164,8 @@ def stage_checklist(ctx: Context) -> StageOutcome:
 
 
 def stage_report(ctx: Context) -> StageOutcome:
-    try:
-        import reports
-    except ImportError:
-        return _unavailable("report", "the reports package is missing")
+    import reports
+
     app = ctx.app
     config = app.config
     out_dir = Path(config.report.out_dir or f"keyturn-report-{config.client}").expanduser()
@@ -193,10 +183,6 @@ def stage_report(ctx: Context) -> StageOutcome:
         ", ".join(str(p) for p in paths),
         data={"paths": [str(p) for p in paths]},
     )
-
-
-def _unavailable(name: str, why: str) -> StageOutcome:
-    return StageOutcome(name, "unavailable", why)
 
 
 def _ad_configured(app: AppContext) -> bool:
