@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from agent.errors import OperationFailed
 from agent.secret import Secret, scrub
+from rotation.hostkeys import pin_client
 from rotation.policy import PasswordPolicy
 
 # netmiko logs every byte it reads at DEBUG (a changed password included) and paramiko
@@ -119,7 +120,6 @@ class Driver:
     def open(self, password: Secret, enable: Secret | None = None) -> None:
         """Log in as the target's login account and reach privileged mode."""
         import paramiko
-        from netmiko import ConnectHandler
         from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
 
         params = {
@@ -136,16 +136,17 @@ class Driver:
             "fast_cli": True,
             "allow_agent": False,
             "use_keys": False,
-            # Pinned keys only: paramiko's RejectPolicy checks them before authenticating.
+            # Pinned keys only: paramiko's RejectPolicy checks them before authenticating
+            # (the connection class loads this host's pin from alt_key_file).
             "ssh_strict": True,
             "system_host_keys": False,
-            "alt_host_keys": True,
+            "alt_host_keys": False,
             "alt_key_file": str(self.known_hosts),
             # Never a session_log: IOS echoes `username ... secret NEW` into it.
             "session_log": None,
         }
         try:
-            self.conn = ConnectHandler(**params)
+            self.conn = _pinned_connection_class(self.device_type)(**params)
         except NetmikoAuthenticationException:
             raise LoginRefused(f"{self.target.host}: login refused for {self._who}") from None
         except (paramiko.BadHostKeyException, NetmikoTimeoutException) as exc:
@@ -220,7 +221,7 @@ class Driver:
         import paramiko
 
         client = paramiko.SSHClient()
-        client.load_host_keys(str(self.known_hosts))
+        pin_client(client, self.known_hosts, self.target.host, self.target.port)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             client.connect(self.target.host, self.target.port, self.target.login_user,
@@ -263,7 +264,7 @@ class Driver:
         import paramiko
 
         client = paramiko.SSHClient()
-        client.load_host_keys(str(known_hosts))
+        pin_client(client, known_hosts, target.host, target.port)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
             client.connect(target.host, target.port, target.username, password.reveal(),
@@ -302,6 +303,27 @@ class Driver:
         """Put ``old`` back while ``current`` is the live password. No save: keyturn saves
         only after a verified change, so the saved config still holds ``old``."""
         self.change(old, current)
+
+
+_pinned_classes: dict[str, type] = {}
+
+
+def _pinned_connection_class(device_type: str) -> type:
+    """netmiko's class for ``device_type``, handing paramiko only this host's pinned key
+    (netmiko's own alt_key_file loading parses the whole known_hosts file per login)."""
+    if device_type not in _pinned_classes:
+        from netmiko.ssh_dispatcher import ssh_dispatcher
+
+        base = ssh_dispatcher(device_type)
+
+        def _get_ssh_client_instance(self: Any) -> Any:
+            client = base._get_ssh_client_instance(self)
+            pin_client(client, Path(self.alt_key_file), self.host, self.port)
+            return client
+
+        _pinned_classes[device_type] = type(f"Pinned{base.__name__}", (base,), {
+            "_get_ssh_client_instance": _get_ssh_client_instance})
+    return _pinned_classes[device_type]
 
 
 def _fail_fast_on_close(conn: Any) -> None:
