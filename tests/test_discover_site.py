@@ -63,8 +63,14 @@ def test_services_and_titles_match(scanned):
     for host in manifest["hosts"]:
         got = found[host["ip"]]
         expected = {(s["port"], s["service"]) for s in host["services"] if s["proto"] == "tcp"}
-        open_ports = {p["port"]: p["service"] for p in got["ports"] if p["state"] == "open"}
+        open_ports = {
+            p["port"]: p["service"]
+            for p in got["ports"]
+            if p["state"] == "open" and p["proto"] == "tcp"
+        }
         assert set(open_ports) == {port for port, _ in expected}, host["name"]
+        udp = {p["port"] for p in got["ports"] if p["proto"] == "udp" and p["state"] == "open"}
+        assert (161 in udp) == any(s["port"] == 161 for s in host["services"]), host["name"]
         if host["http_title"]:
             assert got["http_title"] == host["http_title"], host["name"]
     ssh = [p for p in found[manifest["hosts"][1]["ip"]]["ports"] if p["port"] == 22]

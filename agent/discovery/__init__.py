@@ -7,6 +7,7 @@ document that is also stored as the run's ``discover`` document.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def _finish(
     summary = {
         "hosts": len(outcome.hosts),
         "errors": len(outcome.errors),
-        "classes": _count(h.device_class for h in outcome.hosts),
+        "classes": dict(Counter(h.device_class for h in outcome.hosts)),
     }
     store.finish_run(run_id, status, summary)
     run = store.get_run(run_id)
@@ -87,10 +88,3 @@ def _finish(
     )
     inventory_hosts.save(store, run_id, document)
     return document
-
-
-def _count(values) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts

@@ -31,6 +31,10 @@ BATCH_SIZE = 128  # hosts per nmap run; one host group each, so no group waits o
 COMMON_ARGS = f"-n -Pn -sS -T4 --max-retries 1 --min-hostgroup {BATCH_SIZE}"
 SERVICE_ARGS = f"{COMMON_ARGS} -sV --version-light"
 OS_ARGS = f"{COMMON_ARGS} -O --osscan-limit --max-os-tries 1"
+# SNMP's UDP port answers nmap's SNMPv3 probe whatever the community, so this shows every
+# device with SNMP on (1.6 s for 34 hosts, run beside the others). -sV on UDP would cost 19 s;
+# SIP on 5060/udp rarely answers an unversioned probe (open|filtered is not kept).
+UDP_ARGS = "-n -Pn -sU -p 161,5060 -T4 --max-retries 1"
 # No --allports: nmap leaves 9100-9107 out of -sV because printers print whatever arrives
 # there (a page of probe garbage per printer, and ~36 s of probe timeouts each). The SYN scan
 # still reports 9100 open as jetdirect, which is what classification needs.
@@ -129,16 +133,20 @@ def enrich(
     found: dict[str, Host] = {}
     errors: list[str] = []
     targets = [ip for ip in ips if ip not in own]
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(3) as pool:
         for start in range(0, len(targets), batch_size):
             batch = targets[start : start + batch_size]
             services = pool.submit(run_nmap, batch, service_args, guard)
             systems = pool.submit(run_nmap, batch, os_args, guard)
+            udp = pool.submit(run_nmap, batch, UDP_ARGS, guard)
             os_guesses = {h.ip: h.os for h in hosts_from_nmap(systems.result().raw)}
-            errors.extend(systems.result().errors + services.result().errors)
+            udp_ports = {h.ip: h.ports for h in hosts_from_nmap(udp.result().raw)}
+            for run in (services, systems, udp):
+                errors.extend(run.result().errors)
             for host in hosts_from_nmap(services.result().raw):
                 if host.ip not in own:
                     host.os = os_guesses.get(host.ip)
+                    host.ports += [p for p in udp_ports.get(host.ip, []) if p.state == "open"]
                     found[host.ip] = host
             if progress:
                 progress(len(batch))

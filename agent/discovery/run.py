@@ -73,6 +73,7 @@ def plan_sweep(
     ambiguous: set[str] = set()
     for address in guard.addresses():
         if address.version != 4:
+            unreachable.append(address)  # IPv6 neighbour discovery sweeps are not built yet
             continue
         matching = [r for r in table if address in r.network]
         best = [r for r in matching if r.network.prefixlen == matching[0].network.prefixlen]
@@ -122,8 +123,8 @@ def discover(guard: ScopeGuard, options: Options, progress: Progress | None = No
     outcome = Outcome()
     if unreachable:
         outcome.notes.append(
-            f"{len(unreachable)} addresses in scope have no route from here (first "
-            f"{unreachable[0]}): not swept"
+            f"{len(unreachable)} addresses in scope have no IPv4 route from here or are "
+            f"IPv6 (first {unreachable[0]}): not swept"
         )
     clock = _Clock(outcome.stats)
     hosts: dict[str, Host] = {}
@@ -234,7 +235,7 @@ def _enrich(
             merge(hosts[ip], scanned)
     for ip, page in http.pages([hosts[ip] for ip in live_ips], guard).items():
         hosts[ip].http_title = page.title
-        port = next(p for p in hosts[ip].ports if p.port == page.port)
+        port = next(p for p in hosts[ip].ports if p.port == page.port and p.proto == "tcp")
         # nmap names the product of an HTTP server it has no signature for by its Server
         # header ("lighttpd", "HP HTTP Server; HP LaserJet ...") only with a full -sV.
         port.product = port.product or page.server
