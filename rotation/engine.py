@@ -87,6 +87,11 @@ class RotationEngine:
 
     # -- the worker pool and the event funnel ----------------------------------------------
     def _run(self, targets: list[Target], job: Callable, progress: Callable | None) -> list:
+        # One keyring index write for the run instead of two per device.
+        with self.settings.secrets.deferred_index():
+            return self._run_pool(targets, job, progress)
+
+    def _run_pool(self, targets: list[Target], job: Callable, progress: Callable | None) -> list:
         self._main = threading.get_ident()
         results: list[Any] = [None] * len(targets)
         with ThreadPoolExecutor(self.parallel, thread_name_prefix="rotate") as pool:

@@ -158,12 +158,8 @@ class DeviceLifecycle:
         """A pending secret from an interrupted run: keep whichever password logs in
         (a dry run only says it would)."""
         t = self.target
-        # The index (one keyring read per run) says whether a pending version exists; a
-        # value read costs a KDF run per device on an encrypted file. The index is written
-        # after the value, so a pending missing from it never reached a device.
-        if not any(e.host == t.host and e.user == t.username
-                   for e in self.s.secrets.with_pending()):
-            return
+        # The credential's own entry says whether a pending version exists: one keyring
+        # read, the same one that fetches the current password (the index only lists).
         pending, current = self.store_get("pending"), self.store_get("current")
         if pending is None:
             return

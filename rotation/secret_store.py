@@ -2,8 +2,17 @@
 
 Each credential (host, user) has up to three versions - ``current``, ``pending`` (escrowed
 before a change is sent) and ``previous`` - so a password that might be live on a device is
-never deleted. keyring cannot enumerate entries, so the store keeps an index entry (names,
-versions and times, never values) in the same service.
+never deleted. All versions of one credential live in ONE keyring entry (``host|user``, a
+JSON object), so escrow and promotion are one atomic write each, read back: a file keyring
+re-parses and rewrites its whole file per operation, and per-version entries cost a 50-device
+rotation eight such operations per device. Entries of the older per-version layout
+(``host|user|version``) are still read, and moved into the new entry on its first write.
+
+keyring cannot enumerate entries, so the store keeps an index entry (names, versions and
+times, never values) in the same service. The index only lists: whether a pending version
+exists is read from the credential's own entry, never from the index, so a rotation run may
+defer its index writes to one at the end (``deferred_index``). After a crash mid-run the
+index may lag behind the entries until the next rotate or verify touches them.
 
 keyring's own backend selection (``PYTHON_KEYRING_BACKEND``, keyringrc.cfg) decides where the
 secrets live. A plaintext or absent backend is refused: keyturn never falls back silently.
@@ -11,19 +20,23 @@ secrets live. A plaintext or absent backend is refused: keyturn never falls back
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets as random_source
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.errors import OperationFailed
+from agent.logsetup import get_logger
 from agent.secret import Secret
+
+log = get_logger("secrets")
 
 VERSIONS = ("current", "pending", "previous")
 INDEX_ENTRY = "__keyturn_index__"
@@ -67,20 +80,29 @@ class SecretStore:
     def __init__(self, client: str, *, interactive: bool = False) -> None:
         self.service = f"keyturn/{client}"
         self.backend = open_backend(interactive=interactive)
-        # Values this instance has read or written. The encrypted-file backend runs an
-        # Argon2 KDF (~0.5-1 s) per read and per write, and one rotation touches the same
-        # entries several times; put() still reads back from the backend itself.
-        self._cache: dict[str, str | None] = {}
+        # Credentials this instance has read or written (version -> value). The encrypted
+        # file backend runs an Argon2 KDF (~0.5-1 s) per read and per write; every write is
+        # still read back from the backend itself.
+        self._cache: dict[str, dict[str, str]] = {}
+        self._raw: dict[str, str | None] = {}  # the audit key
+        self._index_cache: dict[str, dict] | None = None
+        self._legacy: set[str] = set()  # credentials still (also) in per-version entries
+        self._index_dirty = False
+        self._deferring = 0
         self._lock = threading.RLock()
 
     def refresh(self) -> None:
         """Forget cached values (another process may have written the keyring)."""
         with self._lock:
             self._cache.clear()
+            self._raw.clear()
+            if not self._index_dirty:  # an unwritten index update must survive
+                self._index_cache = None
 
     # -- credentials -------------------------------------------------------------------
     def get(self, host: str, user: str, version: str = "current") -> Secret | None:
-        value = self._read(_entry_name(host, user, version))
+        _check_version(version)
+        value = self._versions(host, user).get(version)
         return Secret(value) if value is not None else None
 
     def put(
@@ -94,47 +116,37 @@ class SecretStore:
     ) -> None:
         """Write one version; raises SecretStoreError, and reads back what it wrote, so an
         escrow that did not really land stops the rotation before the device is touched."""
-        name = _entry_name(host, user, version)
+        _check_version(version)
         with self._lock:
-            self._write(name, secret.reveal())
-            if self._read(name, cached=False) != secret.reveal():
-                self._cache.pop(name, None)
-                raise SecretStoreError(f"the keyring did not keep {version} for {user}@{host}")
-            self._index_update(host, user, version, written=True, platform=platform)
+            versions = self._versions(host, user)
+            versions[version] = secret.reveal()
+            self._store(host, user, versions, version)
+            self._index_update(host, user, written=[version], platform=platform)
 
     def drop(self, host: str, user: str, version: str) -> None:
+        _check_version(version)
         with self._lock:
-            self._delete(_entry_name(host, user, version))
-            self._index_update(host, user, version, written=False)
+            versions = self._versions(host, user)
+            if versions.pop(version, None) is not None:
+                self._store(host, user, versions, version)
+            self._index_update(host, user, removed=[version])
 
     def promote(self, host: str, user: str) -> None:
-        """pending -> current, current -> previous (the older previous is overwritten).
-
-        Order matters for a crash in between: previous is written first, then current (read
-        back), and pending is dropped last, so the live password is never only in memory.
-        The index is written once (each keyring write costs a KDF run on encrypted files).
-        """
+        """pending -> current, current -> previous (the older previous is overwritten), in
+        one write of the credential's entry, read back: the live password is never only in
+        memory, and a crash leaves either the old or the new set of versions."""
         with self._lock:
-            pending = self.get(host, user, "pending")
+            versions = self._versions(host, user)
+            pending = versions.pop("pending", None)
             if pending is None:
                 raise SecretStoreError(f"no pending secret for {user}@{host} to promote")
-            current = self.get(host, user, "current")
             written = ["current"]
-            if current is not None:
-                self._write(_entry_name(host, user, "previous"), current.reveal())
+            if "current" in versions:
+                versions["previous"] = versions["current"]
                 written.append("previous")
-            name = _entry_name(host, user, "current")
-            self._write(name, pending.reveal())
-            if self._read(name, cached=False) != pending.reveal():
-                self._cache.pop(name, None)
-                raise SecretStoreError(f"the keyring did not keep current for {user}@{host}")
-            self._delete(_entry_name(host, user, "pending"))
-            index = self._index()
-            item = index.setdefault(f"{host}|{user}", {"host": host, "user": user, "versions": {}})
-            now = datetime.now(UTC).isoformat(timespec="seconds")
-            item["versions"].update(dict.fromkeys(written, now))
-            item["versions"].pop("pending", None)
-            self._write(INDEX_ENTRY, json.dumps(index, sort_keys=True))
+            versions["current"] = pending
+            self._store(host, user, versions, "current")
+            self._index_update(host, user, written=written, removed=["pending"])
 
     def entries(self) -> list[EntryInfo]:
         index = self._index()
@@ -150,8 +162,35 @@ class SecretStore:
         ]
 
     def with_pending(self) -> Iterator[EntryInfo]:
-        """Credentials with an escrowed-but-unconfirmed secret: reconcile these first."""
+        """Credentials the index lists with an escrowed-but-unconfirmed secret."""
         return (entry for entry in self.entries() if "pending" in entry.versions)
+
+    @contextlib.contextmanager
+    def deferred_index(self) -> Iterator[None]:
+        """Hold index writes until the block ends, then write the index once (a rotation
+        run: one index write instead of two per device). Credential entries are written
+        and read back at once as always. An index that cannot be written then is logged,
+        not raised (the entries hold the truth); the next index write includes it."""
+        with self._lock:
+            self._deferring += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._deferring -= 1
+                if not self._deferring:
+                    try:
+                        self.flush_index()
+                    except SecretStoreError as exc:
+                        log.error("the keyring index could not be written; `secrets list` "
+                                  "lags until the next run: %s", exc)
+
+    def flush_index(self) -> None:
+        """Write the index if it has unwritten changes; raises SecretStoreError."""
+        with self._lock:
+            if self._index_dirty:
+                self._write(INDEX_ENTRY, json.dumps(self._index(), sort_keys=True))
+                self._index_dirty = False
 
     # -- the audit log's HMAC key -----------------------------------------------------------
     def audit_key(self) -> bytes:
@@ -161,34 +200,120 @@ class SecretStore:
             if value is None:
                 value = random_source.token_hex(32)
                 self._write(AUDIT_KEY_ENTRY, value)
+                self._raw[AUDIT_KEY_ENTRY] = value
         return bytes.fromhex(value)
 
+    # -- one credential's entry ------------------------------------------------------------
+    def _versions(self, host: str, user: str) -> dict[str, str]:
+        """A copy of the credential's versions (cached after the first read)."""
+        name = _credential_name(host, user)
+        with self._lock:
+            if name not in self._cache:
+                raw = self._get(name)
+                self._cache[name] = _decode(raw, user, host) if raw is not None \
+                    else self._legacy_versions(host, user)
+                self._index_repair(host, user, self._cache[name])
+            return dict(self._cache[name])
+
+    def _legacy_versions(self, host: str, user: str) -> dict[str, str]:
+        # The old layout wrote the index after each value, so the index lists every
+        # per-version entry worth reading (one read per listed version, once).
+        item = self._index().get(f"{host}|{user}") or {}
+        versions = {}
+        for version in item.get("versions", {}):
+            value = self._get(_legacy_name(host, user, version))
+            if value is not None:
+                versions[version] = value
+        if versions:
+            self._legacy.add(_credential_name(host, user))
+        return versions
+
+    def _store(self, host: str, user: str, versions: dict[str, str], what: str) -> None:
+        """Write the credential's entry and read it back; then retire per-version entries
+        of the old layout (their values are in the entry now)."""
+        import keyring.errors
+
+        name = _credential_name(host, user)
+        self._cache.pop(name, None)
+        text = json.dumps({"versions": versions}, sort_keys=True)
+        try:
+            if versions:
+                self.backend.set_password(self.service, name, text)
+            else:
+                with contextlib.suppress(keyring.errors.PasswordDeleteError):
+                    self.backend.delete_password(self.service, name)
+        except Exception as exc:
+            raise SecretStoreError(f"keyring write failed: {type(exc).__name__}") from None
+        back = self._get(name)
+        if (_decode(back, user, host) if back is not None else {}) != versions:
+            raise SecretStoreError(f"the keyring did not keep {what} for {user}@{host}")
+        self._cache[name] = dict(versions)
+        if name in self._legacy:
+            for version in VERSIONS:
+                with contextlib.suppress(keyring.errors.PasswordDeleteError, SecretStoreError):
+                    self._delete(_legacy_name(host, user, version))
+            self._legacy.discard(name)
+
+    # -- the index ---------------------------------------------------------------------------
+    def _index(self) -> dict[str, dict]:
+        with self._lock:
+            if self._index_cache is None:
+                raw = self._get(INDEX_ENTRY)
+                self._index_cache = json.loads(raw) if raw else {}
+            return self._index_cache
+
+    def _index_update(
+        self, host: str, user: str, *, written: Iterable[str] = (),
+        removed: Iterable[str] = (), platform: str | None = None,
+    ) -> None:
+        index = self._index()
+        item = index.setdefault(f"{host}|{user}", {"host": host, "user": user, "versions": {}})
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        item["versions"].update(dict.fromkeys(written, now))
+        for version in removed:
+            item["versions"].pop(version, None)
+        if platform:
+            item["platform"] = platform
+        self._index_dirty = True
+        if not self._deferring:
+            self.flush_index()
+
+    def _index_repair(self, host: str, user: str, versions: dict[str, str]) -> None:
+        """During a run, make the index list what an entry really holds (a crashed run may
+        have left its deferred index unwritten); outside a run reads never write."""
+        if not self._deferring:
+            return
+        item = self._index().get(f"{host}|{user}")
+        listed = set(item["versions"]) if item else set()
+        if versions and listed != set(versions):
+            self._index_update(host, user, written=sorted(set(versions) - listed),
+                               removed=sorted(listed - set(versions)))
+
     # -- keyring access --------------------------------------------------------------------
-    def _read(self, name: str, *, cached: bool = True) -> str | None:
+    def _read(self, name: str) -> str | None:
+        with self._lock:
+            if name not in self._raw:
+                self._raw[name] = self._get(name)
+            return self._raw[name]
+
+    def _get(self, name: str) -> str | None:
         # Reads lock too: a file backend read while another thread rewrites the file sees
         # a half-written file (configparser ParsingError).
         with self._lock:
-            if cached and name in self._cache:
-                return self._cache[name]
             try:
-                value = self.backend.get_password(self.service, name)
+                return self.backend.get_password(self.service, name)
             except Exception as exc:
                 raise SecretStoreError(f"keyring read failed: {type(exc).__name__}") from None
-            self._cache[name] = value
-            return value
 
     def _write(self, name: str, value: str) -> None:
-        self._cache.pop(name, None)
         try:
             self.backend.set_password(self.service, name, value)
         except Exception as exc:
             raise SecretStoreError(f"keyring write failed: {type(exc).__name__}") from None
-        self._cache[name] = value
 
     def _delete(self, name: str) -> None:
         import keyring.errors
 
-        self._cache[name] = None
         try:
             self.backend.delete_password(self.service, name)
         except keyring.errors.PasswordDeleteError:
@@ -196,28 +321,26 @@ class SecretStore:
         except Exception as exc:
             raise SecretStoreError(f"keyring delete failed: {type(exc).__name__}") from None
 
-    def _index(self) -> dict[str, dict]:
-        raw = self._read(INDEX_ENTRY)
-        return json.loads(raw) if raw else {}
 
-    def _index_update(
-        self, host: str, user: str, version: str, *, written: bool, platform: str | None = None
-    ) -> None:
-        index = self._index()
-        item = index.setdefault(f"{host}|{user}", {"host": host, "user": user, "versions": {}})
-        if written:
-            item["versions"][version] = datetime.now(UTC).isoformat(timespec="seconds")
-        else:
-            item["versions"].pop(version, None)
-        if platform:
-            item["platform"] = platform
-        self._write(INDEX_ENTRY, json.dumps(index, sort_keys=True))
-
-
-def _entry_name(host: str, user: str, version: str) -> str:
+def _check_version(version: str) -> None:
     if version not in VERSIONS:
         raise ValueError(f"unknown secret version {version!r}")
+
+
+def _credential_name(host: str, user: str) -> str:
+    return f"{host}|{user}"
+
+
+def _legacy_name(host: str, user: str, version: str) -> str:
     return f"{host}|{user}|{version}"
+
+
+def _decode(raw: str, user: str, host: str) -> dict[str, str]:
+    try:
+        versions = json.loads(raw)["versions"]
+    except (ValueError, KeyError, TypeError):
+        raise SecretStoreError(f"the keyring entry for {user}@{host} is unreadable") from None
+    return {v: versions[v] for v in VERSIONS if isinstance(versions.get(v), str)}
 
 
 def open_backend(*, interactive: bool = False):

@@ -1,10 +1,11 @@
+import json
 import os
 import subprocess
 
 import pytest
 
 from agent.secret import Secret
-from rotation.secret_store import SecretStore, SecretStoreError
+from rotation.secret_store import INDEX_ENTRY, SecretStore, SecretStoreError
 from tests.conftest import PYTHON
 
 
@@ -67,3 +68,35 @@ def test_plaintext_backend_is_refused(tmp_path):
     )
     out = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True).stdout
     assert out.startswith("refused: no usable keyring backend")
+
+
+def test_escrow_is_durable_at_once_while_the_index_waits_for_the_run(keyring_env):
+    store = SecretStore("acme")
+    store.put("198.18.0.2", "admin", Secret("old-Pass-1"), platform="cisco_ios")
+    with store.deferred_index():
+        store.put("198.18.0.2", "admin", Secret("new-Pass-2"), "pending")
+        # Another process sees the escrowed value in the keyring before any device is
+        # touched; its listing catches up when the run ends.
+        other = SecretStore("acme")
+        assert other.get("198.18.0.2", "admin", "pending").reveal() == "new-Pass-2"
+        assert list(other.with_pending()) == []
+    assert [e.host for e in SecretStore("acme").with_pending()] == ["198.18.0.2"]
+
+
+def test_entries_of_the_per_version_layout_are_read_and_moved(keyring_env):
+    store = SecretStore("acme")
+    backend, service = store.backend, store.service
+    for version, value in (("current", "Legacy-Cur-1"), ("pending", "Legacy-Pend-2")):
+        backend.set_password(service, f"198.18.0.3|admin|{version}", value)
+    index = {"198.18.0.3|admin": {"host": "198.18.0.3", "user": "admin", "platform": "cisco_ios",
+                                  "versions": {"current": "t", "pending": "t"}}}
+    backend.set_password(service, INDEX_ENTRY, json.dumps(index))
+    store = SecretStore("acme")
+    assert store.get("198.18.0.3", "admin", "pending").reveal() == "Legacy-Pend-2"
+    store.promote("198.18.0.3", "admin")
+    fresh = SecretStore("acme")
+    assert fresh.get("198.18.0.3", "admin").reveal() == "Legacy-Pend-2"
+    assert fresh.get("198.18.0.3", "admin", "previous").reveal() == "Legacy-Cur-1"
+    assert fresh.get("198.18.0.3", "admin", "pending") is None
+    for version in ("current", "pending", "previous"):
+        assert backend.get_password(service, f"198.18.0.3|admin|{version}") is None
