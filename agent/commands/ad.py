@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from agent.commands import JSON_OUT
 from agent.errors import EXIT_FINDINGS, UsageError
 
 
@@ -28,7 +29,8 @@ from agent.errors import EXIT_FINDINGS, UsageError
 @click.option("--ntlm", is_flag=True, help="NTLM bind (Windows DCs only; never works on Samba).")
 @click.option("--dns-server", metavar="IP", help="Resolver for the SRV lookup of --domain.")
 @click.option("--stale-days", type=click.IntRange(min=1), metavar="N", help="Stale after N days.")
-@click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON ('-': stdout).")
+@click.option("--json", "json_out", metavar="FILE", type=JSON_OUT,
+              help="Write the result as JSON ('-': stdout).")
 @click.pass_obj
 def ad(
     app, domain, server, user, password_env, password_prompt, transport, ca_file, tls_insecure,

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from agent.commands import JSON_OUT
+
 KIND_HELP = (
     "gateway_router, firewall, wireless_access, printer, switch, nas_san, virtual_machine, voip, "
     "windows_service_account, workstation_admin, other_network_device, antivirus_console, "
@@ -21,7 +23,8 @@ STATES = ("inherited", "changed", "not_applicable", "accepted_risk")
 @click.option(
     "--kind", "kinds", multiple=True, metavar="KIND", help=f"Only this kind: {KIND_HELP}."
 )
-@click.option("--json", "json_out", metavar="FILE", help="Write the items as JSON ('-': stdout).")
+@click.option("--json", "json_out", metavar="FILE", type=JSON_OUT,
+              help="Write the items as JSON ('-': stdout).")
 @click.pass_context
 def checklist(ctx: click.Context, states, kinds, json_out) -> None:
     """Track every inherited admin credential until it is changed.

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from agent.commands import JSON_OUT
 from agent.errors import EXIT_FINDINGS, UsageError
 
 
@@ -18,7 +19,8 @@ from agent.errors import EXIT_FINDINGS, UsageError
 @click.option("--ports", metavar="top100|LIST", help="Ports nmap checks: top100 or 22,80,443.")
 @click.option("--no-nmap", is_flag=True, help="Sweep only: no service, OS or NetBIOS scan.")
 @click.option("--snmp-community", multiple=True, metavar="NAME", help="SNMP v2c community to try.")
-@click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON ('-': stdout).")
+@click.option("--json", "json_out", metavar="FILE", type=JSON_OUT,
+              help="Write the result as JSON ('-': stdout).")
 @click.option(
     "--import-nmap",
     metavar="FILE.xml",

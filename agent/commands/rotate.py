@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from agent.commands import JSON_OUT
 from agent.errors import UsageError
 
 
@@ -71,7 +72,8 @@ def progress_bar(app, total: int, label: str):
 )
 @click.option("--yes", is_flag=True, help="Do not ask before changing passwords.")
 @click.option(
-    "--json", "json_path", metavar="FILE", help="Write the results as JSON ('-': stdout)."
+    "--json", "json_path", metavar="FILE", type=JSON_OUT,
+    help="Write the results as JSON ('-': stdout).",
 )
 @click.pass_obj
 def rotate(

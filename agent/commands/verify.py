@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from agent.commands import JSON_OUT
 from agent.commands.rotate import progress_bar, target_options, write_json
 
 
@@ -18,7 +19,8 @@ from agent.commands.rotate import progress_bar, target_options, write_json
     help="Devices at a time (default: [rotation] parallel, 8).",
 )
 @click.option(
-    "--json", "json_path", metavar="FILE", help="Write the results as JSON ('-': stdout)."
+    "--json", "json_path", metavar="FILE", type=JSON_OUT,
+    help="Write the results as JSON ('-': stdout).",
 )
 @click.pass_obj
 def verify(app, targets_file, from_inventory, classes, account, parallel, json_path) -> None:
