@@ -20,6 +20,7 @@ CASES = [
     (["discover", "--scope", "8.8.8.0/24"], 2, "public address range in scope"),
     (["discover", "--scope", "198.18.0.0/33"], 2, "not a valid CIDR or address"),
     (["discover", "--scope", "10.0.0.0/8"], 2, "more than the"),
+    (["discover", "--scope", "198.18.0.1", "--ports", "abc"], 2, "--ports takes 'top100'"),
     # --json into a folder fails at parsing, not after the scan or rotation has run.
     (["discover", "--scope", "198.18.0.1", "--json", "a-folder"], 2, "is a directory"),
     (["rotate", "--targets", "bad.toml", "--json", "a-folder"], 2, "is a directory"),

@@ -64,7 +64,10 @@ def discover(
             communities=[Secret(c) for c in (snmp_community or settings.snmp_communities)],
         )
         from agent.discovery.interfaces import require_net_raw
+        from agent.discovery.nmapscan import port_args
 
+        if options.nmap:
+            port_args(options.ports)  # a bad --ports is exit 2 now, not after the sweep
         require_net_raw()  # one line and exit 2 before the store or any packet
         with _progress(app.interactive and json_out != "-") as progress:
             document = run_discovery(
