@@ -71,11 +71,14 @@ def plan_sweep(
     routed: list[ipaddress.IPv4Address] = []
     unreachable: list[ipaddress.IPv4Address] = []
     ambiguous: set[str] = set()
+    # Integers, not ipaddress containment: a /16 scope is 65k lookups.
+    keyed = [(int(r.network.network_address), int(r.network.netmask), r) for r in table]
     for address in guard.addresses():
         if address.version != 4:
             unreachable.append(address)  # IPv6 neighbour discovery sweeps are not built yet
             continue
-        matching = [r for r in table if address in r.network]
+        value = int(address)
+        matching = [r for net, mask, r in keyed if value & mask == net]
         best = [r for r in matching if r.network.prefixlen == matching[0].network.prefixlen]
         if not best:
             unreachable.append(address)
