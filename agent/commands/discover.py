@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from agent.commands import JSON_OUT
+from agent.commands import JSON_OUT, write_json
 from agent.errors import EXIT_FINDINGS, UsageError
 
 
@@ -19,8 +18,13 @@ from agent.errors import EXIT_FINDINGS, UsageError
 @click.option("--ports", metavar="top100|LIST", help="Ports nmap checks: top100 or 22,80,443.")
 @click.option("--no-nmap", is_flag=True, help="Sweep only: no service, OS or NetBIOS scan.")
 @click.option("--snmp-community", multiple=True, metavar="NAME", help="SNMP v2c community to try.")
-@click.option("--json", "json_out", metavar="FILE", type=JSON_OUT,
-              help="Write the result as JSON ('-': stdout).")
+@click.option(
+    "--json",
+    "json_out",
+    metavar="FILE",
+    type=JSON_OUT,
+    help="Write the result as JSON ('-': stdout).",
+)
 @click.option(
     "--import-nmap",
     metavar="FILE.xml",
@@ -105,8 +109,8 @@ class _progress:
 
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("found {task.fields[found]}"), console=Console(stderr=True),
-            transient=True,
+            TextColumn("found {task.fields[found]}"), _rate_column(),
+            console=Console(stderr=True), transient=True,
         )  # fmt: skip
         self.bar.start()
         return self.update
@@ -121,13 +125,22 @@ class _progress:
             self.bar.stop()
 
 
+def _rate_column():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Probes per second of the running stage (the ARP sweep's achieved rate)."""
+
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:,.0f}/s" if task.speed else "")
+
+    return RateColumn()
+
+
 def _output(document: dict, json_out: str | None) -> None:
-    text = json.dumps(document, indent=2, sort_keys=True)
-    if json_out == "-":
-        click.echo(text)
-    elif json_out:
-        with open(json_out, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    if json_out:
+        write_json(json_out, document, sort_keys=True)
     diff = document["diff"]
     for moved in diff["mac_changed"]:
         click.secho(

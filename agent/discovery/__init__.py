@@ -30,11 +30,11 @@ def run_discovery(
 
     Raises PrivilegeError before anything is sent or stored when raw sockets are not allowed.
     """
-    from agent.discovery import interfaces, run
+    from agent.discovery import run
 
-    interfaces.require_net_raw()
+    planned = run.plan(guard, options)  # usage and privilege errors leave no run behind
     with store.run("discover", operator, client) as run_id:
-        outcome = run.discover(guard, options, progress)
+        outcome = run.discover(guard, options, progress, planned)
         return _finish(store, run_id, guard, outcome, options)
 
 

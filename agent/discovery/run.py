@@ -118,11 +118,32 @@ class _Clock:
         self.last = now
 
 
-def discover(guard: ScopeGuard, options: Options, progress: Progress | None = None) -> Outcome:
+@dataclass
+class Plan:
+    own: set[str]
+    local: dict[str, tuple[Interface, list[ipaddress.IPv4Address]]]
+    routed: list[ipaddress.IPv4Address]
+    unreachable: list
+
+
+def plan(guard: ScopeGuard, options: Options) -> Plan:
+    """Check privilege and split the scope, before any packet or stored run."""
     require_net_raw()
     interfaces = local_interfaces()
-    own = {str(i.address) for i in interfaces}
     local, routed, unreachable = plan_sweep(guard, interfaces, routes(), options.iface)
+    return Plan({str(i.address) for i in interfaces}, local, routed, unreachable)
+
+
+def discover(
+    guard: ScopeGuard,
+    options: Options,
+    progress: Progress | None = None,
+    planned: Plan | None = None,
+) -> Outcome:
+    planned = planned or plan(guard, options)
+    own, local, routed, unreachable = (
+        planned.own, planned.local, planned.routed, planned.unreachable,
+    )  # fmt: skip
     outcome = Outcome()
     if unreachable:
         outcome.notes.append(
