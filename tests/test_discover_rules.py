@@ -257,8 +257,12 @@ def test_sweep_plan_follows_the_routing_table():
     from agent.discovery.run import plan_sweep
     from agent.scope import ScopeGuard
 
-    eth0 = Interface("eth0", "02:00:00:00:00:01", IPv4Address("10.0.0.250"), IPv4Network("10.0.0.0/16"))
-    eth1 = Interface("eth1", "02:00:00:00:00:02", IPv4Address("10.0.0.251"), IPv4Network("10.0.0.0/16"))
+    eth0 = Interface(
+        "eth0", "02:00:00:00:00:01", IPv4Address("10.0.0.250"), IPv4Network("10.0.0.0/16")
+    )
+    eth1 = Interface(
+        "eth1", "02:00:00:00:00:02", IPv4Address("10.0.0.251"), IPv4Network("10.0.0.0/16")
+    )
     table = [
         Route(IPv4Network("10.0.1.0/24"), "eth0", IPv4Address("10.0.0.1")),  # more specific, routed
         Route(IPv4Network("10.0.0.0/16"), "eth0", None),
