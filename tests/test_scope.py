@@ -67,3 +67,19 @@ def test_networks_cut_exclusions_and_check_network():
 def test_bad_cidr():
     with pytest.raises(ScopeError, match="not a valid CIDR"):
         ScopeGuard(["198.18.0.0/99"])
+
+
+def test_addresses_match_the_per_address_definition():
+    guard = ScopeGuard(
+        ["198.18.0.0/24", "198.18.0.0/25", "198.18.3.4"],
+        ["198.18.0.10", "198.18.0.0/30", "198.18.0.100/31", "198.18.0.250/29"],
+    )
+    expected = sorted(
+        {
+            ip
+            for net in guard.include
+            for ip in (net.hosts() if net.prefixlen < 31 else net)
+            if guard.allows(ip)
+        }
+    )
+    assert sorted(guard.addresses()) == expected
