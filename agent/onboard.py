@@ -10,7 +10,6 @@ Nothing here prints or prompts: the CLI passes ``progress`` and ``confirm`` call
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -274,7 +273,6 @@ def _manual_accounts() -> tuple[str, ...]:
     return (ENABLE_ACCOUNT,)  # rotation from the inventory never touches an enable secret
 
 
-def summary_json(result: OnboardResult) -> str:
-    return json.dumps(
-        {"run_id": result.run_id, "exit_code": result.exit_code, **result.summary}, indent=2
-    )
+def summary_document(result: OnboardResult) -> dict[str, Any]:
+    """What ``onboard --json`` writes."""
+    return {"run_id": result.run_id, "exit_code": result.exit_code, **result.summary}

@@ -1,7 +1,21 @@
-"""One module per ``keyturn`` command (see agent/cli.py)."""
+"""One module per ``keyturn`` command (see agent/cli.py), and what they share."""
+
+import json
 
 import click
+
+from agent.secret import json_default
 
 # --json FILE of every command: a folder or a read-only file is refused when the flags are
 # parsed, not after a long scan or a rotation has run.
 JSON_OUT = click.Path(dir_okay=False, writable=True, allow_dash=True)
+
+
+def write_json(path: str, document: object, *, sort_keys: bool = False) -> None:
+    """What every ``--json FILE`` writes: FILE, or stdout for '-'; Secrets come out redacted."""
+    text = json.dumps(document, indent=2, sort_keys=sort_keys, default=json_default) + "\n"
+    if path == "-":
+        click.echo(text, nl=False)
+    else:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)

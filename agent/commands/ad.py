@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from agent.commands import JSON_OUT
+from agent.commands import JSON_OUT, write_json
 from agent.errors import EXIT_FINDINGS, UsageError
 
 
@@ -84,14 +83,8 @@ def ad(
 
 
 def _output(document: dict, json_out: str | None) -> None:
-    from agent.secret import json_default
-
-    text = json.dumps(document, indent=2, default=json_default)
-    if json_out == "-":
-        click.echo(text)
-    elif json_out:
-        with open(json_out, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    if json_out:
+        write_json(json_out, document)
     if json_out != "-":
         counts = document["counts"]
         click.echo(

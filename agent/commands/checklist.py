@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from agent.commands import JSON_OUT
+from agent.commands import JSON_OUT, write_json
 
 KIND_HELP = (
     "gateway_router, firewall, wireless_access, printer, switch, nas_san, virtual_machine, voip, "
@@ -47,12 +45,7 @@ def checklist(ctx: click.Context, states, kinds, json_out) -> None:
         domain.check_kind(kind)
     found = domain.items(app.store, states=states, kinds=kinds)
     if json_out:
-        text = json.dumps([item.as_dict() for item in found], indent=2)
-        if json_out == "-":
-            click.echo(text)
-        else:
-            with open(json_out, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
+        write_json(json_out, [item.as_dict() for item in found])
         return
     _print_table(found, domain.counts(app.store))
 

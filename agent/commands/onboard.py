@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agent.commands import JSON_OUT
+from agent.commands import JSON_OUT, write_json
 
 MARKS = {
     "ok": "[green]ok[/]",
@@ -53,12 +53,7 @@ def onboard(app, rotate: bool, yes: bool, json_out: str | None) -> None:
     )
     _print_summary(_console(stderr=False), result)
     if json_out:
-        text = domain.summary_json(result)
-        if json_out == "-":
-            click.echo(text)
-        else:
-            with open(json_out, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
+        write_json(json_out, domain.summary_document(result))
     raise SystemExit(result.exit_code)
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from agent.commands import JSON_OUT
+from agent.commands import JSON_OUT, write_json
 from agent.errors import UsageError
 
 
@@ -31,17 +30,6 @@ def target_options(fn):
         help="[[device]] tables: host, platform, username (+ port, login, enable_account).",
     )(fn)
     return fn
-
-
-def write_json(path: str, document: dict) -> None:
-    from agent.secret import json_default
-
-    text = json.dumps(document, indent=2, default=json_default) + "\n"
-    if path == "-":
-        click.echo(text, nl=False)
-    else:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
 
 
 def progress_bar(app, total: int, label: str):

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from agent.commands import JSON_OUT
-from agent.commands.rotate import progress_bar, target_options, write_json
+from agent.commands import JSON_OUT, write_json
+from agent.commands.rotate import progress_bar, target_options
 
 
 @click.command()
