@@ -132,9 +132,8 @@ def add(
                 (kind, target.strip(), account.strip(), handling, note, run_id),
             )
         except sqlite3.IntegrityError:
-            raise UsageError(
-                f"{kind} {target} {account or ''} is already on the checklist"
-            ) from None
+            label = " ".join(part for part in (kind, target.strip(), account.strip()) if part)
+            raise UsageError(f"{label} is already on the checklist") from None
     return get(store, int(cursor.lastrowid))
 
 
