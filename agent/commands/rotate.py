@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from agent.commands import JSON_OUT, write_json
 from agent.errors import UsageError
 
+if TYPE_CHECKING:
+    from agent.context import AppContext
 
-def target_options(fn):
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def target_options(fn: F) -> F:
     """--targets / --from-inventory / --class / --account, shared with `keyturn verify`."""
     fn = click.option("--account", metavar="USER", help="Only this account.")(fn)
     fn = click.option(
@@ -32,7 +40,9 @@ def target_options(fn):
     return fn
 
 
-def progress_bar(app, total: int, label: str):
+def progress_bar(
+    app: AppContext, total: int, label: str
+) -> tuple[Callable[[Any], None] | None, AbstractContextManager[Any]]:
     """(callback, context manager): a rich bar on a terminal, nothing otherwise."""
     import contextlib
 
