@@ -59,7 +59,7 @@ class RotationEngine:
             password_length=password_length,
             check_old_refused=check_old_refused,
         )
-        self._events: queue.Queue[_Delivery] = queue.Queue()
+        self._events: queue.Queue[_Delivery | None] = queue.Queue()  # None: a device is done
         self._main = threading.get_ident()
 
     def rotate(
@@ -98,6 +98,9 @@ class RotationEngine:
             futures: dict[Future, int] = {
                 pool.submit(self._guarded, job, target): i for i, target in enumerate(targets)
             }
+            for future in futures:
+                # Wake the loop below when a device finishes (not up to 50 ms later).
+                future.add_done_callback(lambda _: self._events.put(None))
             pending = set(futures)
             interrupted: BaseException | None = None
             while pending:
@@ -148,10 +151,13 @@ class RotationEngine:
             first = self._events.get(timeout=timeout) if timeout else self._events.get_nowait()
         except queue.Empty:
             return
-        waiting = [first]
+        queued = [first]
         with contextlib.suppress(queue.Empty):
             while True:
-                waiting.append(self._events.get_nowait())
+                queued.append(self._events.get_nowait())
+        waiting = [delivery for delivery in queued if delivery is not None]
+        if not waiting:
+            return
         try:
             with self.batch():
                 for delivery in waiting:
