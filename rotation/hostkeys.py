@@ -155,6 +155,7 @@ def fetch_host_key(host: str, port: int, timeout: float):
 
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see connect_socket
     except OSError as exc:
         raise OperationFailed(f"{host}:{port}: cannot connect: {exc.strerror or exc}") from None
     transport = paramiko.Transport(sock)

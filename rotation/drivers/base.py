@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -145,8 +146,10 @@ class Driver:
             # Never a session_log: IOS echoes `username ... secret NEW` into it.
             "session_log": None,
         }
+        sock = None
         try:
-            self.conn = _pinned_connection_class(self.device_type)(**params)
+            sock = connect_socket(self.target.host, self.target.port, self.timeout)
+            self.conn = _pinned_connection_class(self.device_type)(**params, sock=sock)
         except NetmikoAuthenticationException:
             raise LoginRefused(f"{self.target.host}: login refused for {self._who}") from None
         except (paramiko.BadHostKeyException, NetmikoTimeoutException) as exc:
@@ -162,6 +165,9 @@ class Driver:
             ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise ConnectionLost(f"{self.target.host}: cannot log in: {_first_line(exc)}") from None
+        finally:
+            if self.conn is None and sock is not None:
+                sock.close()
         _fail_fast_on_close(self.conn)
         with self.guard("privileged mode"):
             self.enter_privileged()
@@ -224,9 +230,11 @@ class Driver:
         pin_client(client, self.known_hosts, self.target.host, self.target.port)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
+            sock = connect_socket(self.target.host, self.target.port, self.timeout)
             client.connect(self.target.host, self.target.port, self.target.login_user,
-                           password.reveal(), timeout=self.timeout, auth_timeout=self.timeout,
-                           banner_timeout=self.timeout, allow_agent=False, look_for_keys=False)
+                           password.reveal(), sock=sock, timeout=self.timeout,
+                           auth_timeout=self.timeout, banner_timeout=self.timeout,
+                           allow_agent=False, look_for_keys=False)
             channel = client.invoke_shell(width=511, height=1000)
             channel.settimeout(self.timeout)
             prompt = _read_until(channel, self.prompt_pattern, self.timeout)
@@ -267,9 +275,10 @@ class Driver:
         pin_client(client, known_hosts, target.host, target.port)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
+            sock = connect_socket(target.host, target.port, timeout)
             client.connect(target.host, target.port, target.username, password.reveal(),
-                           timeout=timeout, auth_timeout=timeout, banner_timeout=timeout,
-                           allow_agent=False, look_for_keys=False)
+                           sock=sock, timeout=timeout, auth_timeout=timeout,
+                           banner_timeout=timeout, allow_agent=False, look_for_keys=False)
         except paramiko.AuthenticationException:
             return True
         except (paramiko.SSHException, OSError, EOFError):
@@ -305,12 +314,22 @@ class Driver:
         self.change(old, current)
 
 
+def connect_socket(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection for SSH with Nagle's algorithm off, as OpenSSH's client does: with it
+    on, paramiko's small handshake packets wait for delayed ACKs (~40 ms at key exchange and
+    again at authentication, per connection)."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 _pinned_classes: dict[str, type] = {}
 
 
 def _pinned_connection_class(device_type: str) -> type:
     """netmiko's class for ``device_type``, handing paramiko only this host's pinned key
-    (netmiko's own alt_key_file loading parses the whole known_hosts file per login)."""
+    (netmiko's own alt_key_file loading parses the whole known_hosts file per login) and
+    keeping the last prompt it found (``keyturn_prompt``)."""
     if device_type not in _pinned_classes:
         from netmiko.ssh_dispatcher import ssh_dispatcher
 
@@ -321,8 +340,14 @@ def _pinned_connection_class(device_type: str) -> type:
             pin_client(client, Path(self.alt_key_file), self.host, self.port)
             return client
 
+        def find_prompt(self: Any, *args: Any, **kwargs: Any) -> str:
+            # Remembered so a login that lands privileged needs no extra round trip to ask.
+            self.keyturn_prompt = base.find_prompt(self, *args, **kwargs)
+            return self.keyturn_prompt
+
         _pinned_classes[device_type] = type(f"Pinned{base.__name__}", (base,), {
-            "_get_ssh_client_instance": _get_ssh_client_instance})
+            "_get_ssh_client_instance": _get_ssh_client_instance,
+            "find_prompt": find_prompt})
     return _pinned_classes[device_type]
 
 
@@ -342,21 +367,26 @@ def _fail_fast_on_close(conn: Any) -> None:
 
 
 def _read_until(channel: Any, pattern: str, timeout: float) -> str:
-    """Read a shell channel until ``pattern`` matches its tail; TimeoutError otherwise."""
+    """Read a shell channel until ``pattern`` matches its tail; TimeoutError otherwise.
+    Blocking reads (not polling), so the answer is seen the moment it arrives."""
     import time
 
     deadline = time.monotonic() + timeout
     buffer = ""
-    while time.monotonic() < deadline:
-        if channel.recv_ready():
-            buffer += channel.recv(65536).decode("utf-8", "replace")
-            if re.search(pattern, buffer[-300:]):
-                return buffer
-        elif channel.closed or channel.exit_status_ready():
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no prompt from the device")
+        channel.settimeout(remaining)
+        try:
+            data = channel.recv(65536)
+        except TimeoutError:
+            raise TimeoutError("no prompt from the device") from None
+        if not data:
             raise EOFError("the device closed the session")
-        else:
-            time.sleep(0.01)
-    raise TimeoutError("no prompt from the device")
+        buffer += data.decode("utf-8", "replace")
+        if re.search(pattern, buffer[-300:]):
+            return buffer
 
 
 def _first_line(exc: object) -> str:

@@ -29,6 +29,9 @@ class CiscoDriver(Driver):
     _account_line: str | None = None
 
     def enter_privileged(self) -> None:
+        # The prompt netmiko found while setting up the session (nothing has run since).
+        if getattr(self.conn, "keyturn_prompt", "").rstrip().endswith("#"):
+            return
         if not self.conn.check_enable_mode():
             self.conn.enable()
         if not self.conn.check_enable_mode():
