@@ -55,3 +55,19 @@ def test_log_lines_are_scrubbed_even_when_a_device_echoes_the_value(capsys, tmp_
 def test_scrub_replaces_known_values():
     Secret("another-Known-value")
     assert scrub("x another-Known-value y") == f"x {REDACTED} y"
+
+
+def test_logged_traceback_is_scrubbed_on_the_text_console(capsys):
+    # log.exception (onboard's crashed stage) appends the traceback with the exception's own
+    # text, which may carry a password a device or library echoed.
+    Secret(CANARY)
+    logsetup.configure(verbosity=0, log_format="text")
+    log = logsetup.get_logger("test")
+    try:
+        raise RuntimeError(f"device echoed {CANARY}")
+    except RuntimeError:
+        log.exception("stage crashed")
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: device echoed" in err
+    assert CANARY not in err
+    logging.getLogger(logsetup.LOGGER_NAME).handlers.clear()
