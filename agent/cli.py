@@ -60,6 +60,24 @@ class KeyturnGroup(click.Group):
             _fail(
                 f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", EXIT_FAILED
             )
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own usage errors and exits, printed by click
+        except Exception as exc:
+            _crash(exc, verbose=bool(ctx.obj and ctx.obj.verbosity > 0))
+
+
+def _crash(exc: Exception, *, verbose: bool) -> None:
+    """A bug rather than bad input. Python's own traceback would print the exception text
+    unscrubbed (a device may have echoed a password into it): one scrubbed line instead, and
+    the scrubbed traceback with -v."""
+    import traceback
+
+    from agent.secret import scrub
+
+    if verbose:
+        click.echo(scrub("".join(traceback.format_exception(exc))), err=True)
+    hint = "" if verbose else "; -v shows the traceback"
+    _fail(f"unexpected {type(exc).__name__}: {exc} (a keyturn bug{hint})", EXIT_FAILED)
 
 
 def _fail(message: str, code: int) -> None:

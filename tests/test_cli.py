@@ -71,3 +71,25 @@ def test_bad_config_is_one_line_exit_2(tmp_path, cli_env):
 def test_unknown_command_exits_2():
     result = CliRunner().invoke(main, ["frobnicate"])
     assert result.exit_code == 2
+
+
+def test_an_unexpected_exception_is_one_scrubbed_line_exit_3(monkeypatch):
+    # A bug (not bad input) must not dump Python's traceback, whose last line is the raw
+    # exception text: a device may have echoed a password into it.
+    from agent.ops import doctor
+    from agent.secret import Secret
+
+    canary = Secret("Canary-crash-4e1b")
+
+    def crash(app):
+        raise RuntimeError(f"device said {canary.reveal()}")
+
+    monkeypatch.setattr(doctor, "run_checks", crash)
+    runner = CliRunner()
+    result = runner.invoke(main, ["doctor"])
+    assert result.exit_code == 3
+    assert "keyturn: error: unexpected RuntimeError: device said ********" in result.output
+    assert "Traceback" not in result.output and canary.reveal() not in result.output
+    verbose = runner.invoke(main, ["-v", "doctor"])
+    assert verbose.exit_code == 3
+    assert "Traceback" in verbose.output and canary.reveal() not in verbose.output
