@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ class AuditLog:
         self.key = key
         self.store = store
         self.operator = operator
+        self._batch: _Batch | None = None
 
     def append(
         self,
@@ -56,36 +58,62 @@ class AuditLog:
         run_id: int | None = None,
         detail: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Append one event. ``detail`` must hold no secret: Secrets serialise as ********."""
+        """Append one event. ``detail`` must hold no secret: Secrets serialise as ********.
+        Inside ``batch()`` (on the thread that opened it) the line is durable when the
+        batch ends; otherwise when this returns."""
+        batch = self._batch
+        if batch is None or batch.thread != threading.get_ident():
+            with self.batch():
+                return self.append(action, target, outcome, run_id=run_id, detail=detail)
+        previous = json.loads(batch.last) if batch.last else None
+        entry = {
+            "seq": previous["seq"] + 1 if previous else 1,
+            "time": utcnow(),
+            "operator": self.operator,
+            "host": socket.gethostname(),
+            "run_id": run_id,
+            "action": action,
+            "target": target,
+            "outcome": outcome,
+            "detail": detail or {},
+            "prev": _sha256(batch.last) if batch.last else GENESIS,
+        }
+        entry["hmac"] = _sign(self.key, entry)
+        line = json.dumps(entry, sort_keys=True, default=json_default)
+        batch.handle.seek(0, os.SEEK_END)
+        batch.handle.write(line.encode() + b"\n")
+        batch.last, batch.seq = line, entry["seq"]
+        return entry
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Appends in the block share one file lock, one fsync and one head update at its
+        end (a rotation run records every event that arrived meanwhile at once). The lines
+        are fsynced before the head is written, so the head never names lines that are not
+        on disk: a crash can leave the file ahead of the head, never behind it. Nested
+        blocks join the outer one."""
+        if self._batch is not None and self._batch.thread == threading.get_ident():
+            yield
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(self.path) as handle:
-            last = _last_line(handle)
-            previous = json.loads(last) if last else None
-            entry = {
-                "seq": previous["seq"] + 1 if previous else 1,
-                "time": utcnow(),
-                "operator": self.operator,
-                "host": socket.gethostname(),
-                "run_id": run_id,
-                "action": action,
-                "target": target,
-                "outcome": outcome,
-                "detail": detail or {},
-                "prev": _sha256(last) if last else GENESIS,
-            }
-            entry["hmac"] = _sign(self.key, entry)
-            line = json.dumps(entry, sort_keys=True, default=json_default)
-            handle.seek(0, os.SEEK_END)
-            handle.write(line.encode() + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-            with self.store.transaction() as db:
-                db.execute(
-                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)"
-                    " ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                    (entry["seq"], _sha256(line)),
-                )
-        return entry
+            self._batch = batch = _Batch(handle, _last_line(handle), threading.get_ident())
+            try:
+                yield
+            finally:
+                # Whatever was written is made durable and named by the head, even when
+                # the block failed part-way: the head must match the file.
+                self._batch = None
+                if batch.seq is not None:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    with self.store.transaction() as db:
+                        db.execute(
+                            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)"
+                            " ON CONFLICT(id) DO UPDATE SET seq = excluded.seq,"
+                            " hash = excluded.hash",
+                            (batch.seq, _sha256(batch.last or "")),
+                        )
 
     def entries(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -138,6 +166,16 @@ class AuditLog:
         if head is None and lines:
             return Verdict(False, len(lines), 1, "the store holds no head hash for this log")
         return Verdict(True, len(lines))
+
+
+@dataclass
+class _Batch:
+    """The open, locked log file while a batch of appends runs."""
+
+    handle: Any
+    last: str | None  # the newest line, in the file or written by this batch
+    thread: int
+    seq: int | None = None  # the newest entry this batch wrote
 
 
 def _sign(key: bytes, entry: dict[str, Any]) -> str:

@@ -3,9 +3,10 @@ audit log and the keyring of one client. Returns results; the CLI prints them.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +76,8 @@ def _engine(
         level = logging.INFO if event.step == "result" else logging.DEBUG
         log.log(level, "%s %s: %s %s", event.target, event.step, event.outcome,
                 json.dumps(event.detail, sort_keys=True, default=json_default))
-        # One transaction for the audit head and the step row: one commit per event.
+        # The audit line and the step row together (one commit and one audit fsync for
+        # the engine's whole batch of events).
         with app.store.transaction():
             app.audit.append(f"{command}.{event.step}", event.target, event.outcome,
                              run_id=run_id, detail=detail)
@@ -95,8 +97,16 @@ def _engine(
         parallel=parallel or cfg.parallel,
         timeout=cfg.timeout,
         password_length=cfg.password_length,
-        batch=app.store.transaction,
+        batch=lambda: _recording_batch(app),
     )
+
+
+@contextlib.contextmanager
+def _recording_batch(app: AppContext) -> Iterator[None]:
+    """The events one drain delivers: one store commit, and one audit fsync and head
+    update (made inside that commit, after the lines are on disk)."""
+    with app.store.transaction(), app.audit.batch():
+        yield
 
 
 def rotate(

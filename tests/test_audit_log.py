@@ -90,3 +90,25 @@ def test_entries_hold_no_secret(log):
 
     log.append("secrets.set", "198.18.0.1", "ok", detail={"password": Secret("Canary-zz-91")})
     assert "Canary-zz-91" not in log.path.read_text()
+
+
+def test_a_batch_is_one_chain_and_the_head_names_its_last_line(log):
+    with log.batch():
+        log.append("rotate.escrow", "198.18.0.7", "ok")
+        with log.batch():  # nested blocks join the outer one
+            log.append("rotate.change", "198.18.0.7", "ok")
+        # Lines are written, the head still names the last durable one until the end.
+        assert log.store.db.execute("SELECT seq FROM audit_head").fetchone()["seq"] == 5
+    assert log.verify().ok and log.verify().entries == 7
+    assert [e["seq"] for e in log.entries()][-2:] == [6, 7]
+
+
+def test_a_failing_batch_still_leaves_the_head_matching_the_file(log):
+    with pytest.raises(RuntimeError), log.batch():
+        log.append("rotate.escrow", "198.18.0.8", "ok")
+        raise RuntimeError("the caller failed after one append")
+    verdict = log.verify()
+    assert verdict.ok and verdict.entries == 6
+    # Truncation is still told apart from an intact log.
+    write(log, lines(log)[:-1])
+    assert log.verify().reason.startswith("truncated")
