@@ -70,12 +70,22 @@ def _targets(devices: list[dict]):
     return out
 
 
-def _keyturn(app, targets, parallel: int) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of another process so far (the simulator's, from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _keyturn(app, targets, parallel: int, cpu: list | None = None, sim_pid: int = 0) -> float:
+    """Wall seconds of one run; appends (keyturn CPU s, simulator CPU s) to ``cpu``."""
     from rotation import service
 
+    sim_before, own_before = (_cpu_seconds(sim_pid) if sim_pid else 0.0), time.process_time()
     started = time.perf_counter()
     outcome = service.rotate(app, targets, parallel=parallel)
     elapsed = time.perf_counter() - started
+    if cpu is not None:
+        cpu.append((time.process_time() - own_before, _cpu_seconds(sim_pid) - sim_before))
     bad = [r for r in outcome.results if r.status != "rotated"]
     if bad:
         raise SystemExit(f"benchmark rotation failed: {bad[0].status}: {bad[0].error}")
@@ -123,7 +133,9 @@ def main() -> None:
             _keyturn(app, targets, args.parallel)
 
             single = [_keyturn(app, targets[:1], 1) for _ in range(max(5, args.repeat))]
-            fleet = [_keyturn(app, targets, args.parallel) for _ in range(args.repeat)]
+            cpu: list[tuple[float, float]] = []
+            fleet = [_keyturn(app, targets, args.parallel, cpu, sim.pid)
+                     for _ in range(args.repeat)]
             plain_device, password, plain = devices[-1], OLD, []
             for i in range(max(5, args.repeat)):
                 new = f"Bench-Plain-{i:04d}x"
@@ -135,18 +147,31 @@ def main() -> None:
             sim.wait()
 
     one, many, script = (statistics.median(x) for x in (single, fleet, plain))
+    own_cpu = statistics.median(c[0] for c in cpu) / args.devices
+    sim_cpu = statistics.median(c[1] for c in cpu) / args.devices
+    # Two floors no implementation beats: the devices come in waves of --parallel, each at
+    # least one device's latency; and keyturn + simulator CPU shared by this machine's cores.
+    waves = args.devices / args.parallel
+    cpu_floor = (own_cpu + sim_cpu) * args.devices / (os.cpu_count() or 1)
     figures = {
         "devices": args.devices, "parallel": args.parallel,
         "one_device_s": round(one, 3), "fleet_s": round(many, 3),
         "fleet_over_one": round(many / one, 2),
         "plain_script_per_device_s": round(script, 3),
         "keyturn_over_plain": round(one / script, 2),
+        "keyturn_cpu_per_device_s": round(own_cpu, 4),
+        "simulator_cpu_per_device_s": round(sim_cpu, 4),
+        "floor_waves_over_one": round(waves, 2),
+        "floor_cpu_s": round(cpu_floor, 2),
         "goals": {"fleet_over_one<=2": many / one <= 2,
                   "keyturn_over_plain<=1.5": one / script <= 1.5},
     }
     print(f"one device (median of {len(single)}):        {one:6.2f} s")
     print(f"{args.devices} devices, parallel {args.parallel} (median of {len(fleet)}): "
           f"{many:6.2f} s  = {many / one:.2f}x one device (goal <= 2x)")
+    print(f"  CPU per device in the fleet: keyturn {own_cpu * 1000:.0f} ms, simulator "
+          f"{sim_cpu * 1000:.0f} ms; floors: {waves:.2f}x one device ({args.devices} devices "
+          f"in waves of {args.parallel}), {cpu_floor:.2f} s of CPU on {os.cpu_count()} cores")
     print(f"plain netmiko change+save (median of {len(plain)}): {script:6.2f} s; keyturn per "
           f"device = {one / script:.2f}x (goal <= 1.5x)")
     if args.json:
