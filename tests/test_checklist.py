@@ -227,7 +227,7 @@ def test_mark_needs_a_reason_for_not_applicable_and_accepted_risk(store):
         "CFO",
     )
     assert after.decided_at
-    with pytest.raises(UsageError, match="^web_portal ISP portal acme-admin is already on the"):
+    with pytest.raises(UsageError, match=r"^web_portal ISP portal acme-admin is already on the"):
         checklist.add(store, "web_portal", "ISP portal", "acme-admin")
     with pytest.raises(UsageError, match="unknown checklist kind"):
         checklist.add(store, "toaster", "kitchen")
