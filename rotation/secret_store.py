@@ -207,6 +207,11 @@ class SecretStore:
     def _versions(self, host: str, user: str) -> dict[str, str]:
         """A copy of the credential's versions (cached after the first read)."""
         name = _credential_name(host, user)
+        # A cached credential needs no lock: cached dicts are replaced, never changed in
+        # place, so a reader does not queue behind another device's keyring write.
+        cached = self._cache.get(name)
+        if cached is not None:
+            return dict(cached)
         with self._lock:
             if name not in self._cache:
                 raw = self._get(name)
