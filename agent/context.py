@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.errors import OperationFailed
+from agent.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
     from agent.config import SiteConfig
@@ -60,6 +60,14 @@ class AppContext:
 
         store = Store(self.resolved_store_path)
         self._closers.append(store.close)
+        # One store, one client: another client's runs would be signed into this audit log
+        # with another key and the log would read as damaged from then on.
+        owners = store.clients()
+        if owners and self.config.client not in owners:
+            raise UsageError(
+                f"{self.resolved_store_path} is the inventory of client {', '.join(owners)}, "
+                f"not {self.config.client!r}: give --config for that client or another --store"
+            )
         return store
 
     @cached_property

@@ -141,6 +141,11 @@ class Store:
         if self.get_run(run_id).status == "running":
             self.finish_run(run_id, "ok")
 
+    def clients(self) -> list[str]:
+        """The client names this store's runs were recorded for (normally exactly one)."""
+        rows = self.db.execute("SELECT DISTINCT client FROM runs WHERE client IS NOT NULL")
+        return sorted(row[0] for row in rows)
+
     def get_run(self, run_id: int) -> Run:
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:

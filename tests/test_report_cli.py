@@ -25,7 +25,8 @@ CANARIES = ("Canary-Current-7f3a91", "Canary-Previous-c2d8e4", "Canary-Audit-55b
 def site(cli_env, tmp_path):
     """A populated store, planted keyring canaries and a real signed audit log."""
     store_path = Path(cli_env["KEYTURN_STORE"])
-    secrets = SecretStore("default")
+    cli_env["KEYTURN_CLIENT"] = "acme"  # the client populate() records its runs for
+    secrets = SecretStore("acme")
     secrets.put("198.18.0.1", "admin", Secret(CANARIES[0]), platform="cisco_ios")
     secrets.put("198.18.0.2", "admin", Secret(CANARIES[1]), "previous", platform="fortinet")
     with Store(store_path) as store:
@@ -94,7 +95,7 @@ def test_every_format_written_and_no_secret_anywhere(site, tmp_path):
     for canary in CANARIES:
         assert not any(canary.encode() in blob for blob in haystack), canary
     # ...and the canaries really are there to be found, so the check above can fail.
-    assert SecretStore("default").get("198.18.0.1", "admin").reveal() == CANARIES[0]
+    assert SecretStore("acme").get("198.18.0.1", "admin").reveal() == CANARIES[0]
 
 
 def test_report_writes_are_audited_and_log_stays_intact(site, tmp_path):
@@ -103,7 +104,7 @@ def test_report_writes_are_audited_and_log_stays_intact(site, tmp_path):
     for _ in range(2):
         assert keyturn(env, "report", "--format", "md", "--out", str(tmp_path)).returncode == 0
     shown = keyturn(env, "audit", "show")
-    assert shown.stdout.count("report.write default: ok") == 2
+    assert shown.stdout.count("report.write acme: ok") == 2
     assert keyturn(env, "audit", "verify").returncode == 0
 
 
@@ -122,7 +123,7 @@ def test_folder_without_out_or_config_is_the_onboard_default(site, tmp_path):
     result = keyturn(env | {"HOME": str(tmp_path)}, "report", "--format", "md")
     assert result.returncode == 0, result.stderr
     (path,) = result.stdout.split()
-    assert (tmp_path / path).parent == tmp_path / "keyturn-report-default"
+    assert (tmp_path / path).parent == tmp_path / "keyturn-report-acme"
 
 
 def test_run_pins_the_state(site, tmp_path):

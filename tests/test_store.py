@@ -74,3 +74,19 @@ def test_crashed_run_is_marked_incomplete_and_file_stays_usable(tmp_path):
         assert run.status == "incomplete"
         assert run.summary is None  # the half-written transaction never landed
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_store_refuses_another_clients_config(tmp_path, cli_env):
+    import subprocess as sp
+
+    from tests.conftest import KEYTURN
+
+    store = tmp_path / "acme.db"
+    with Store(store) as opened:
+        opened.finish_run(opened.begin_run("discover", "alice", "acme"), "ok")
+    site = tmp_path / "globex.toml"
+    site.write_text('client = "globex"\n')
+    result = sp.run([KEYTURN, "--config", str(site), "--store", str(store), "audit", "show"],
+                    capture_output=True, text=True, env=cli_env)
+    assert result.returncode == 2
+    assert "inventory of client acme, not 'globex'" in result.stderr
