@@ -20,6 +20,8 @@ def load_targets_file(path: str | Path, account: str | None = None) -> list[Targ
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{label}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: not valid TOML: {exc}") from None
     devices = data.get("device")
@@ -71,9 +73,17 @@ def targets_from_inventory(
         for name in names:
             if name == ENABLE_ACCOUNT:
                 continue  # an enable secret is rotated only when a targets file asks
-            targets.append(Target(host=host["ip"], platform=host["platform"], username=name,
-                                  device_class=host.get("device_class")))
+            targets.append(
+                Target(
+                    host=host["ip"],
+                    platform=host["platform"],
+                    username=name,
+                    device_class=host.get("device_class"),
+                )
+            )
     if not targets:
-        raise UsageError("the latest discover run lists no host with a known platform and a "
-                         "stored account (run keyturn discover, keyturn secrets import)")
+        raise UsageError(
+            "the latest discover run lists no host with a known platform and a "
+            "stored account (run keyturn discover, keyturn secrets import)"
+        )
     return targets

@@ -21,24 +21,47 @@ def read_csv(path: str | Path) -> list[dict]:
         text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
-    rows = []
-    for number, row in enumerate(reader, start=2):
-        if not any((v or "").strip() for v in row.values()):
-            continue
-        if not row["host"].strip() or not row["username"].strip() or not row["password"]:
-            raise ConfigError(f"{path}:{number}: host, username and password are required")
-        rows.append({
-            "host": row["host"].strip(),
-            "username": row["username"].strip(),
-            "password": Secret(row["password"]),
-            "enable_secret": Secret(row["enable_secret"]) if row.get("enable_secret") else None,
-            "platform": (row.get("platform") or "").strip() or None,
-        })
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (save the CSV as UTF-8)") from None
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
+        rows = [_row(path, reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        hint = ": an unclosed quote?" if "end of data" in str(exc) else ""
+        raise ConfigError(f"{path}: not valid CSV ({exc}{hint})") from None
+    rows = [row for row in rows if row is not None]
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        key = (row["host"], row["username"])
+        if key in seen:
+            # Two passwords for one account: importing either silently could lose the live one.
+            raise ConfigError(f"{path}: {row['username']}@{row['host']} is listed twice")
+        seen.add(key)
     return rows
+
+
+def _row(path: str | Path, line: int, row: dict) -> dict | None:
+    if None in row:
+        raise ConfigError(f"{path}:{line}: more fields than columns")
+    values = {key: value or "" for key, value in row.items()}
+    if not any(value.strip() for value in values.values()):
+        return None
+    if not values["host"].strip() or not values["username"].strip() or not values["password"]:
+        raise ConfigError(f"{path}:{line}: host, username and password are required")
+    for column in ("password", "enable_secret"):
+        if "\n" in values.get(column, "") or "\r" in values.get(column, ""):
+            # Almost always an unclosed quote that swallowed the next line.
+            raise ConfigError(f"{path}:{line}: {column} contains a line break (unclosed quote?)")
+    return {
+        "host": values["host"].strip(),
+        "username": values["username"].strip(),
+        "password": Secret(values["password"]),
+        "enable_secret": Secret(values["enable_secret"]) if values.get("enable_secret") else None,
+        "platform": values.get("platform", "").strip() or None,
+    }
 
 
 def import_rows(store, rows: list[dict]) -> int:
@@ -62,8 +85,14 @@ def export_rows(store) -> list[dict]:
     for entry in store.entries():
         value = store.get(entry.host, entry.user, "current")
         if value is not None:
-            rows.append({"host": entry.host, "username": entry.user,
-                         "platform": entry.platform or "", "password": value})
+            rows.append(
+                {
+                    "host": entry.host,
+                    "username": entry.user,
+                    "platform": entry.platform or "",
+                    "password": value,
+                }
+            )
     return rows
 
 
@@ -76,13 +105,19 @@ def render(rows: list[dict], fmt: str) -> str:
         for r in rows:
             writer.writerow([r["host"], r["username"], r["password"].reveal(), r["platform"]])
         return out.getvalue()
-    items = [{
-        "type": 1,
-        "name": f"{r['username']}@{r['host']}",
-        "notes": f"platform: {r['platform']}" if r["platform"] else None,
-        "login": {"username": r["username"], "password": r["password"].reveal(),
-                  "uris": [{"match": None, "uri": f"ssh://{r['host']}"}]},
-    } for r in rows]
+    items = [
+        {
+            "type": 1,
+            "name": f"{r['username']}@{r['host']}",
+            "notes": f"platform: {r['platform']}" if r["platform"] else None,
+            "login": {
+                "username": r["username"],
+                "password": r["password"].reveal(),
+                "uris": [{"match": None, "uri": f"ssh://{r['host']}"}],
+            },
+        }
+        for r in rows
+    ]
     return json.dumps({"encrypted": False, "folders": [], "items": items}, indent=2) + "\n"
 
 

@@ -33,6 +33,12 @@ CASES = [
     (["verify"], 2, "--targets FILE.toml or --from-inventory"),
     (["secrets", "get", "198.18.0.1", "admin"], 2, "add --reveal"),
     (["secrets", "import", "missing-columns.csv"], 2, "missing column(s)"),
+    (["secrets", "import", "short-row.csv"], 2, "short-row.csv:2: host, username and password"),
+    (["secrets", "import", "long-row.csv"], 2, "long-row.csv:2: more fields than columns"),
+    (["secrets", "import", "binary.toml"], 2, "binary.toml: not UTF-8 text"),
+    (["secrets", "import", "unclosed.csv"], 2, "unclosed quote?"),
+    (["secrets", "import", "twice.csv"], 2, "admin@198.18.0.1 is listed twice"),
+    (["rotate", "--targets", "binary.toml"], 2, "binary.toml: not UTF-8 text"),
     (["rotate", "--targets", "bad.toml"], 2, "not valid TOML"),
     (["rotate", "--targets", "no-devices.toml"], 2, "no [[device]] tables"),
     (["--config", "bad.toml", "discover"], 2, "not valid TOML"),
@@ -50,6 +56,11 @@ CASES = [
 def test_bad_input_is_one_line_and_an_exit_code(cli_env, tmp_path, args, code, message):
     (tmp_path / "missing-columns.csv").write_text("garbage,,x\n1,2,3\n")
     (tmp_path / "bad.toml").write_text("[[[\n")
+    header = "host,username,password\n"
+    (tmp_path / "short-row.csv").write_text(header + "198.18.0.1\n")
+    (tmp_path / "long-row.csv").write_text(header + "198.18.0.1,admin,pw-1,extra\n")
+    (tmp_path / "unclosed.csv").write_text(header + '198.18.0.1,admin,"pw-1\n198.18.0.2,a,b\n')
+    (tmp_path / "twice.csv").write_text(header + "198.18.0.1,admin,pw-1\n198.18.0.1,admin,pw-2\n")
     (tmp_path / "no-devices.toml").write_text("targets = 3\n")
     (tmp_path / "unknown-key.toml").write_text('client = "acme"\n[nosuch]\nx = 1\n')
     (tmp_path / "bad-client.toml").write_text('client = "a/b"\n')
