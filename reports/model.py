@@ -322,11 +322,13 @@ def _verdict(verdict: Verdict | None) -> dict[str, Any] | None:
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    # Counted as the AD audit and onboard count them: users and computers of this domain.
+    # Foreign principals stay listed in their groups, but are not accounts we can manage here.
     accounts = {
         m["sid"] or m["sam"]
         for g in report["privileged_groups"]
         for m in g["members"]
-        if m["kind"] != "group"
+        if m["kind"] not in ("group", "foreign")
     }
     outcomes = Counter(r["outcome"] for r in report["rotations"])
     severities = Counter(f["severity"] for f in report["findings"])

@@ -81,6 +81,7 @@ def test_onboard_rotate_then_rerun(lab, lab_cli_env, tmp_path):
         if member["kind"] == "user"
     }
     assert summary["privileged_accounts"] == len(privileged_users)
+    assert report["summary"]["privileged_accounts"] == summary["privileged_accounts"]
 
     # Every rotatable device account was rotated, recorded and really works.
     rotatable = [h for h in hosts if h["device_class"] in ROTATABLE and h["platform"] in DRIVERS]
