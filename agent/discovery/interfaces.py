@@ -82,14 +82,28 @@ def _hwaddr(name: str) -> str:
     return ":".join(f"{b:02x}" for b in raw[18:24])
 
 
+# The socket require_net_raw opened, kept for the sweep: closing a packet socket waits for an
+# RCU grace period (~10-20 ms here), and a run used to open and close three for the check.
+_spare: list[socket.socket] = []
+
+
 def require_net_raw() -> None:
     """Fail with one clear line before any work when raw sockets are not allowed.
 
-    Opening (and closing) a packet socket is the only honest test: CAP_NET_RAW may come from
-    root, a file capability or an ambient set, and user namespaces change what each means.
+    Opening a packet socket is the only honest test: CAP_NET_RAW may come from root, a file
+    capability or an ambient set, and user namespaces change what each means. The socket
+    (protocol 0: it receives nothing) is kept for :func:`packet_socket`.
     """
+    if not _spare:
+        _spare.append(packet_socket())
+
+
+def packet_socket() -> socket.socket:
+    """An AF_PACKET raw socket with protocol 0 (it receives nothing until bound)."""
+    if _spare:
+        return _spare.pop()
     try:
-        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+        return socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     except PermissionError:
         raise PrivilegeError(
             "discover needs CAP_NET_RAW (raw ARP frames, nmap SYN and OS scans): "
