@@ -277,3 +277,43 @@ def test_sweep_plan_follows_the_routing_table():
         plan_sweep(guard, [eth0, eth1], both, None)
     local, _, _ = plan_sweep(guard, [eth0, eth1], both, "eth1")
     assert list(local) == ["eth1"]
+
+
+def test_arp_request_template_is_what_scapy_builds():
+    from ipaddress import IPv4Address, IPv4Network
+
+    from scapy.layers.l2 import ARP, Ether
+
+    from agent.discovery.arp import TPA_OFFSET, template_request
+    from agent.discovery.interfaces import Interface
+
+    iface = Interface(
+        "eth0", "02:1a:2b:3c:4d:5e", IPv4Address("10.0.0.250"), IPv4Network("10.0.0.0/24")
+    )
+    ours = template_request(iface)
+    frame = Ether(dst="ff:ff:ff:ff:ff:ff", src=iface.mac) / ARP(
+        op=1, hwsrc=iface.mac, psrc="10.0.0.250", hwdst="00:00:00:00:00:00", pdst="0.0.0.0"
+    )
+    assert ours == bytes(frame)[:42]
+    patched = bytearray(ours)
+    patched[TPA_OFFSET : TPA_OFFSET + 4] = IPv4Address("10.0.0.7").packed
+    assert Ether(bytes(patched))[ARP].pdst == "10.0.0.7"
+
+
+def test_mac_vendor_agrees_with_netaddr():
+    import random
+
+    import netaddr
+    from netaddr.eui import ieee
+
+    from agent.discovery.names import vendor
+
+    # Read from netaddr's index without netaddr's parser: the same organisation for every OUI.
+    keys = random.Random(7).sample(sorted(ieee.OUI_INDEX), 500)
+    for key in keys:
+        mac = ":".join(f"{b:02x}" for b in key.to_bytes(3, "big")) + ":12:34:56"
+        assert vendor(mac) == netaddr.OUI(key).registration().org, mac
+    assert vendor("00:1B:21:00:00:01") == "Intel Corporate"  # case of the MAC does not matter
+    assert vendor("ff:ff:fe:00:00:01") is None  # not registered
+    assert vendor("not-a-mac") is None
+    assert vendor(None) is None
