@@ -363,6 +363,39 @@ def test_without_cap_net_raw_one_line_and_exit_2(site: Site, tmp_path: Path):
     assert not (tmp_path / "nobody.db").exists()
 
 
+RDNS_PROBE = """
+import sys
+from pathlib import Path
+from agent.discovery import names
+names.RESOLV_CONF = Path(sys.argv[1])
+print(names._routable_nameservers(names.RESOLV_CONF))
+print(names.reverse_dns(sys.argv[2:])[1], "dns" in sys.modules)
+"""
+
+
+def test_reverse_dns_skipped_without_a_route_to_any_nameserver(site: Site, tmp_path: Path):
+    """The site's technician routes only the lab ranges: a nameserver elsewhere is dropped
+    from the list by a route lookup (UDP connect, no packet) and dnspython is not loaded."""
+    conf = tmp_path / "resolv.conf"
+    probe = [
+        *netns.exec_prefix(site.tech),
+        sys.executable,
+        "-c",
+        RDNS_PROBE,
+        str(conf),
+        f"{LAN}.10",
+    ]
+    conf.write_text(f"# lab\nnameserver 192.0.2.53\nnameserver {LAN}.1\nsearch lab\n")
+    out = subprocess.run(probe[:-1], capture_output=True, text=True, timeout=60)  # no query
+    assert out.stdout.splitlines()[0] == f"['{LAN}.1']", out.stderr
+    conf.write_text("nameserver 192.0.2.53\n")
+    out = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    assert out.stdout.splitlines() == [
+        "[]",
+        "reverse DNS skipped: no route to any nameserver False",
+    ], out.stderr
+
+
 def test_second_run_shows_what_changed(site: Site, first_run):
     """Runs last: it changes the site. New host, gone host, new port, and a MAC change."""
     document, env = first_run
