@@ -1,17 +1,25 @@
 """One discovery: privilege check, sweeps (ARP on local segments, nmap ping when routed),
 enrichment, names, SNMP and classification. Packets only ever go to addresses the scope
 guard allowed; failures of one stage are recorded and the others go on.
+
+Stages that mostly wait on the network run side by side: the routed nmap sweep with the ARP
+sweeps; reverse DNS and SNMP with the nmap enrichment; HTTP titles with the NetBIOS scan.
+Results are merged in a fixed order, so a host's names come out the same whatever finishes
+first.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import ipaddress
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.discovery import arp, classify, http, names, nmapscan, snmp
+# nmapscan, http and snmp are imported by the stages that use them: a sweep-only run does
+# not pay for them (ssl alone is ~5 ms).
+from agent.discovery import arp, classify, names
 from agent.discovery.interfaces import (
     Interface,
     Route,
@@ -104,18 +112,21 @@ def plan_sweep(
     return local, routed, unreachable
 
 
-class _Clock:
-    """Logs how long each stage took (``-v``), and keeps the figures in the run's stats."""
+class _Stages:
+    """Times each stage (``-v`` logs it; the run's stats keep it). Stages that run side by
+    side each report their own duration."""
 
     def __init__(self, stats: dict[str, Any]) -> None:
-        self.stats = stats.setdefault("stage_seconds", {})
-        self.last = time.monotonic()
+        self.seconds: dict[str, float] = stats.setdefault("stage_seconds", {})
 
-    def lap(self, stage: str) -> None:
-        now = time.monotonic()
-        self.stats[stage] = round(now - self.last, 3)
-        log.info("discover: %s took %.2f s", stage, now - self.last)
-        self.last = now
+    def timed(self, stage: str, work: Callable[..., Any], *args: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return work(*args)
+        finally:
+            took = time.monotonic() - started
+            self.seconds[stage] = round(took, 3)
+            log.info("discover: %s took %.2f s", stage, took)
 
 
 @dataclass
@@ -141,94 +152,130 @@ def discover(
     planned: Plan | None = None,
 ) -> Outcome:
     planned = planned or plan(guard, options)
-    own, local, routed, unreachable = (
-        planned.own, planned.local, planned.routed, planned.unreachable,
-    )  # fmt: skip
     outcome = Outcome()
-    if unreachable:
+    if planned.unreachable:
         outcome.notes.append(
-            f"{len(unreachable)} addresses in scope have no IPv4 route from here or are "
-            f"IPv6 (first {unreachable[0]}): not swept"
+            f"{len(planned.unreachable)} addresses in scope have no IPv4 route from here or are "
+            f"IPv6 (first {planned.unreachable[0]}): not swept"
         )
-    clock = _Clock(outcome.stats)
+    stages = _Stages(outcome.stats)
     hosts: dict[str, Host] = {}
     report = progress or (lambda *_args: None)
 
-    for name, (interface, targets) in local.items():
+    with concurrent.futures.ThreadPoolExecutor(3, thread_name_prefix="discover") as side:
+        routed = None
+        if planned.routed:
+            report("ping sweep (routed)", 0, len(planned.routed), 0)
+            routed = side.submit(
+                stages.timed, "routed", _routed_sweep, planned, guard, options.rate
+            )
+        for name, (interface, targets) in planned.local.items():
+            stages.timed(
+                f"arp:{name}", _arp_sweep, name, interface, targets, options, hosts, outcome,
+                report,
+            )  # fmt: skip
+        if routed is not None:
+            try:
+                live, errors = routed.result()
+                outcome.errors.extend(f"nmap ping sweep: {e}" for e in errors)
+                for ip, reason in live.items():
+                    hosts.setdefault(ip, Host(ip=ip)).add_source(reason)
+            except KeyturnError as exc:
+                outcome.errors.append(f"routed sweep: {exc}")
+            report("ping sweep (routed)", len(planned.routed), len(planned.routed), len(hosts))
 
-        def tick(sent: int, total: int, found: int, _n: str = name) -> None:
-            report(f"ARP sweep {_n}", sent, total, found)
+        for host in hosts.values():
+            host.vendor = names.vendor(host.mac)
+            host.mac_randomized = names.mac_randomized(host.mac)
+        live_ips = sorted(hosts, key=ipaddress.ip_address)
 
-        result = arp.sweep(
-            interface, targets, rate=options.rate, retries=options.retries, progress=tick
-        )
-        outcome.stats[f"arp:{name}"] = {
-            "targets": len(targets),
-            "sent": result.sent,
-            "found": len(result.replies),
-            "seconds": round(result.elapsed, 3),
-            "configured_rate": options.rate or "max",
-            "achieved_rate": round(result.achieved_rate),
-        }
-        for ip, mac in result.replies.items():
-            host = hosts.setdefault(ip, Host(ip=ip))
-            host.mac = mac
-            host.add_source("arp")
-        for ip, macs in result.conflicts.items():
-            outcome.errors.append(f"{ip} answered ARP from several MACs: {', '.join(macs)}")
-        clock.lap(f"arp:{name}")
+        rdns = side.submit(stages.timed, "reverse_dns", names.reverse_dns, live_ips)
+        snmp_answers = None
+        if options.communities and live_ips:
+            report("SNMP", 0, len(live_ips), len(hosts))
+            snmp_answers = side.submit(
+                stages.timed, "snmp", _snmp, live_ips, options.communities, guard
+            )
+        if options.nmap and live_ips:
+            stages.timed(
+                "nmap", _enrich, hosts, live_ips, guard, options, planned.own, outcome, report,
+                side,
+            )  # fmt: skip
+        elif not options.nmap:
+            outcome.notes.append("nmap enrichment skipped (--no-nmap)")
 
-    if routed:
-        report("ping sweep (routed)", 0, len(routed), len(hosts))
-        networks = list(ipaddress.collapse_addresses(routed))
-        try:
-            live, errors = nmapscan.routed_sweep(networks, guard, own, options.rate)
-            outcome.errors.extend(f"nmap ping sweep: {e}" for e in errors)
-            for ip, reason in live.items():
-                hosts.setdefault(ip, Host(ip=ip)).add_source(reason)
-        except KeyturnError as exc:
-            outcome.errors.append(f"routed sweep: {exc}")
-        report("ping sweep (routed)", len(routed), len(routed), len(hosts))
-        clock.lap("routed")
-
-    for host in hosts.values():
-        host.vendor = names.vendor(host.mac)
-        host.mac_randomized = names.mac_randomized(host.mac)
-    live_ips = sorted(hosts, key=ipaddress.ip_address)
-
-    if options.nmap and live_ips:
-        _enrich(hosts, live_ips, guard, options, own, outcome, report)
-    elif not options.nmap:
-        outcome.notes.append("nmap enrichment skipped (--no-nmap)")
-    clock.lap("nmap")
-
-    rdns, note = names.reverse_dns(live_ips)
-    if note:
-        outcome.notes.append(note)
-    for ip, name in rdns.items():
-        hosts[ip].add_hostname(name)
-    clock.lap("reverse_dns")
-
-    if options.communities and live_ips:
-        report("SNMP", 0, len(live_ips), len(hosts))
-        try:
-            answers = snmp.query(live_ips, options.communities, guard)
-        except OSError as exc:
-            answers = {}
-            outcome.errors.append(f"SNMP: {exc}")
-        for ip, values in answers.items():
-            hosts[ip].snmp = values
-            hosts[ip].add_source("snmp")
-            if values.get("sys_name"):
-                hosts[ip].add_hostname(values["sys_name"])
-        report("SNMP", len(live_ips), len(live_ips), len(answers))
-        clock.lap("snmp")
+        found_names, note = rdns.result()
+        if note:
+            outcome.notes.append(note)
+        for ip, name in found_names.items():
+            hosts[ip].add_hostname(name)
+        if snmp_answers is not None:
+            answers, error = snmp_answers.result()
+            if error:
+                outcome.errors.append(error)
+            for ip, values in answers.items():
+                hosts[ip].snmp = values
+                hosts[ip].add_source("snmp")
+                if values.get("sys_name"):
+                    hosts[ip].add_hostname(values["sys_name"])
+            report("SNMP", len(live_ips), len(live_ips), len(answers))
     outcome.notes.append("mDNS names not queried")
 
     for ip in live_ips:
         classify.apply(hosts[ip])
     outcome.hosts = [hosts[ip] for ip in live_ips]
     return outcome
+
+
+def _arp_sweep(
+    name: str,
+    interface: Interface,
+    targets: list[ipaddress.IPv4Address],
+    options: Options,
+    hosts: dict[str, Host],
+    outcome: Outcome,
+    report: Progress,
+) -> None:
+    def tick(sent: int, total: int, found: int) -> None:
+        report(f"ARP sweep {name}", sent, total, found)
+
+    result = arp.sweep(
+        interface, targets, rate=options.rate, retries=options.retries, progress=tick
+    )
+    outcome.stats[f"arp:{name}"] = {
+        "targets": len(targets),
+        "sent": result.sent,
+        "found": len(result.replies),
+        "seconds": round(result.elapsed, 3),
+        "configured_rate": options.rate or "max",
+        "achieved_rate": round(result.achieved_rate),
+    }
+    for ip, mac in result.replies.items():
+        host = hosts.setdefault(ip, Host(ip=ip))
+        host.mac = mac
+        host.add_source("arp")
+    for ip, macs in result.conflicts.items():
+        outcome.errors.append(f"{ip} answered ARP from several MACs: {', '.join(macs)}")
+
+
+def _routed_sweep(
+    planned: Plan, guard: ScopeGuard, rate: int | None
+) -> tuple[dict[str, str], list[str]]:
+    from agent.discovery import nmapscan
+
+    networks = list(ipaddress.collapse_addresses(planned.routed))
+    return nmapscan.routed_sweep(networks, guard, planned.own, rate)
+
+
+def _snmp(
+    ips: list[str], communities: Sequence[str | Secret], guard: ScopeGuard
+) -> tuple[dict[str, dict], str | None]:
+    from agent.discovery import snmp
+
+    try:
+        return snmp.query(ips, communities, guard), None
+    except OSError as exc:
+        return {}, f"SNMP: {exc}"
 
 
 def _enrich(
@@ -239,7 +286,10 @@ def _enrich(
     own: set[str],
     outcome: Outcome,
     report: Progress,
+    side: concurrent.futures.Executor,
 ) -> None:
+    from agent.discovery import http, nmapscan
+
     done = 0
 
     def tick(batch: int) -> None:
@@ -257,22 +307,22 @@ def _enrich(
     for ip, scanned in found.items():
         if ip in hosts:
             merge(hosts[ip], scanned)
-    for ip, page in http.pages([hosts[ip] for ip in live_ips], guard).items():
+    pages = side.submit(http.pages, [hosts[ip] for ip in live_ips], guard)
+    smb = [ip for ip in live_ips if hosts[ip].open_ports() & {139, 445}]
+    if smb:
+        try:
+            netbios, errors = nmapscan.netbios_names(smb, guard)
+            outcome.errors.extend(f"nmap nbstat: {e}" for e in errors)
+            for ip, name in netbios.items():
+                hosts[ip].add_hostname(name)
+        except KeyturnError as exc:
+            outcome.errors.append(f"NetBIOS names: {exc}")
+    for ip, page in pages.result().items():
         hosts[ip].http_title = page.title
         port = next(p for p in hosts[ip].ports if p.port == page.port and p.proto == "tcp")
         # nmap names the product of an HTTP server it has no signature for by its Server
         # header ("lighttpd", "HP HTTP Server; HP LaserJet ...") only with a full -sV.
         port.product = port.product or page.server
-    smb = [ip for ip in live_ips if hosts[ip].open_ports() & {139, 445}]
-    if smb:
-        try:
-            netbios, errors = nmapscan.netbios_names(smb, guard)
-        except KeyturnError as exc:
-            outcome.errors.append(f"NetBIOS names: {exc}")
-            return
-        outcome.errors.extend(f"nmap nbstat: {e}" for e in errors)
-        for ip, name in netbios.items():
-            hosts[ip].add_hostname(name)
 
 
 def merge(host: Host, scanned: Host) -> None:
