@@ -163,6 +163,8 @@ def discover(
     report = progress or (lambda *_args: None)
 
     with concurrent.futures.ThreadPoolExecutor(3, thread_name_prefix="discover") as side:
+        # Parsing the rule table (~12 ms) fits in the sweep's waits for replies.
+        side.submit(classify.default_rules)
         routed = None
         if planned.routed:
             report("ping sweep (routed)", 0, len(planned.routed), 0)
