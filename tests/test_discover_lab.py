@@ -363,6 +363,55 @@ def test_without_cap_net_raw_one_line_and_exit_2(site: Site, tmp_path: Path):
     assert not (tmp_path / "nobody.db").exists()
 
 
+# Answers ARP for one address from user space, ignoring the first request: a lost frame.
+LOSSY_RESPONDER = """
+import socket, struct, sys
+ip, mac = socket.inet_aton(sys.argv[1]), bytes.fromhex(sys.argv[2].replace(":", ""))
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+sock.bind(("eth0", 0))
+print("ready", flush=True)
+asked = 0
+while True:
+    frame = sock.recv(64)
+    if frame[20:22] != b"\\x00\\x01" or frame[38:42] != ip:
+        continue
+    asked += 1
+    print(asked, flush=True)
+    if asked > 1:
+        arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2) + mac + ip + frame[22:32]
+        sock.send(frame[6:12] + mac + b"\\x08\\x06" + arp)
+"""
+
+
+def test_a_lost_request_is_asked_again_at_full_rate(site: Site, first_run, tmp_path: Path):
+    """A host whose first ARP request is lost (no kernel address: a responder that ignores
+    the first request) is found by the retry, also at --rate max."""
+    _document, env = first_run
+    ip, mac = f"{LAN}.17", "00:00:0c:12:34:17"
+    ns = site.create("lossy")
+    site.plug(ns, "vlossy", None, mac)
+    proc = subprocess.Popen(
+        [*netns.exec_prefix(ns), sys.executable, "-c", LOSSY_RESPONDER, ip, mac],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    site.procs.append(proc)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        result = keyturn(
+            site, {**env, "KEYTURN_STORE": str(tmp_path / "lossy.db")}, "--scope",
+            f"{LAN}.0/24", "--rate", "max", "--no-nmap", "--json", "-",
+        )  # fmt: skip
+    finally:
+        proc.kill()  # gone again before the second-run test compares the site with run one
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    found = {h["ip"]: h["mac"] for h in document["hosts"]}
+    assert found[ip] == mac
+    assert {h[1] for h in HOSTS if h[1].startswith(LAN)} <= set(found)
+    assert proc.stdout.readline().strip() == "1"  # the lost one ...
+    assert proc.stdout.readline().strip() == "2"  # ... and the retry that found it
+
+
 RDNS_PROBE = """
 import sys
 from pathlib import Path
