@@ -13,7 +13,7 @@ import click
 
 from agent import __version__
 from agent.context import AppContext
-from agent.errors import EXIT_FAILED, KeyturnError
+from agent.core.errors import EXIT_FAILED, KeyturnError
 
 # name -> one-line help. Command NAME is the click command NAME in agent/commands/NAME.py;
 # the order is the onboarding order.
@@ -72,7 +72,7 @@ def _crash(exc: Exception, *, verbose: bool) -> None:
     the scrubbed traceback with -v."""
     import traceback
 
-    from agent.secret import scrub
+    from agent.core.secret import scrub
 
     if verbose:
         click.echo(scrub("".join(traceback.format_exception(exc))), err=True)
@@ -81,7 +81,7 @@ def _crash(exc: Exception, *, verbose: bool) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    from agent.secret import scrub
+    from agent.core.secret import scrub
 
     click.echo(f"keyturn: error: {scrub(message)}", err=True)
     sys.exit(code)
@@ -144,7 +144,7 @@ def main(
     Exit codes: 0 success, 1 findings or partial failures, 2 usage or config error,
     3 operation failed.
     """
-    from agent import logsetup
+    from agent.core import logsetup
 
     logsetup.configure(verbosity=verbose - quiet, log_format=log_format, log_file=log_file)
     app = AppContext(

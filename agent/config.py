@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agent.errors import ConfigError, ScopeError
-from agent.scope import ScopeGuard, parse_network
+from agent.core.errors import ConfigError, ScopeError
+from agent.core.scope import ScopeGuard, parse_network
 
 ENV_PREFIX = "KEYTURN_"
 DEVICE_CLASSES = (

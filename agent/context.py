@@ -11,13 +11,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.errors import OperationFailed, UsageError
+from agent.core.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
     from agent.config import SiteConfig
+    from agent.core.secret_store import SecretStore
     from inventory.audit import AuditLog
     from inventory.store import Store
-    from rotation.secret_store import SecretStore
 
 
 @dataclass
@@ -72,7 +72,7 @@ class AppContext:
 
     @cached_property
     def secret_store(self) -> SecretStore:
-        from rotation.secret_store import SecretStore
+        from agent.core.secret_store import SecretStore
 
         return SecretStore(self.config.client, interactive=self.interactive)
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, KeyturnError, UsageError
-from agent.logsetup import get_logger
-from agent.secret import scrub
+from agent.core.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, KeyturnError, UsageError
+from agent.core.logsetup import get_logger
+from agent.core.secret import scrub
 
 if TYPE_CHECKING:
     from agent.context import AppContext
@@ -242,8 +242,8 @@ def prefill_checklist(
     run_id: int | None = None,
 ) -> PrefillResult:
     """Prefill from the inventory, naming device accounts from the keyring's index."""
+    from agent.core.secret_store import SecretStoreError
     from inventory import checklist
-    from rotation.secret_store import SecretStoreError
 
     rotation = app.config.rotation
     credentials: dict[str, list[str]] = {}

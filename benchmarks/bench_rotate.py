@@ -118,7 +118,7 @@ def main() -> None:
         root = Path(tmp)
         _environment(root)
         from agent.context import AppContext
-        from agent.secret import Secret
+        from agent.core.secret import Secret
 
         devices, sim = _devices(root, args.devices)
         try:

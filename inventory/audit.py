@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.secret import json_default
+from agent.core.secret import json_default
 from inventory.store import Store, utcnow
 
 GENESIS = "0" * 64

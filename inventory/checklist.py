@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent.errors import UsageError
+from agent.core.errors import UsageError
 from inventory.store import Store, utcnow
 
 KINDS = (

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from agent.scope import ScopeGuard
+from agent.core.scope import ScopeGuard
 from inventory.store import Store
 
 KIND = "discover"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.secret import json_default, scrub
+from agent.core.secret import json_default, scrub
 from inventory.store import Store, utcnow
 
 

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent import procs
-from agent.errors import OperationFailed
+from agent.core import procs
+from agent.core.errors import OperationFailed
 from inventory.migrations import MIGRATIONS
 
 RUN_STATUSES = ("running", "ok", "findings", "partial", "failed", "incomplete")

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from lab import netns
 from lab.topology import LINUX_ADMIN, HostSpec
 

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from lab import ad_fixture
 from lab import netns as nsutil
 from lab.daemons import daemon_env

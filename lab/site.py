@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from lab import daemons, netns, phantoms, state, topology
 from lab.topology import DEVICE_USER, ENABLE_PLATFORMS, LINUX_ADMIN, HostSpec
 
@@ -69,7 +69,7 @@ class Lab:
         lab_id = state.check_lab_id(lab_id) if lab_id else state.new_lab_id()
         if state.in_use(lab_id):
             raise LabError(f"lab id {lab_id} is in use (a lab or namespaces with that prefix)")
-        from rotation.secret_store import SecretStore
+        from agent.core.secret_store import SecretStore
 
         SecretStore(f"lab-{lab_id}")  # no usable keyring: fail now, not after building
         st = state.LabState(lab_id, size=size, owner_pid=os.getpid(), owner_bound=owner_bound,
@@ -382,7 +382,7 @@ class Lab:
 
     def _seed_keyring(self, hosts: list[HostSpec], passwords: dict[str, Secret],
                       ad_password: Secret | None) -> None:
-        from rotation.secret_store import SecretStore
+        from agent.core.secret_store import SecretStore
 
         store = SecretStore(self.client)
         for host in hosts:
@@ -437,7 +437,7 @@ def _available_platforms() -> set[str]:
 def _forget_secrets(client: str) -> None:
     """Best effort: the lab's keyring entries are worthless once its devices are gone."""
     try:
-        from rotation.secret_store import SecretStore
+        from agent.core.secret_store import SecretStore
 
         store = SecretStore(client)
         for entry in store.entries():

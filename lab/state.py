@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent import procs
+from agent.core import procs
 from lab import netns
 
 STATE_ROOT = Path("/run/keyturn-lab")

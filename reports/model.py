@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from agent import __version__
-from agent.secret import scrub
+from agent.core.secret import scrub
 from inventory import queries
 from inventory.audit import Verdict
 from inventory.store import Run, Store, utcnow

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agent.secret import json_default
+from agent.core.secret import json_default
 from reports.tables import report_tables, write_csv
 
 FORMATS = ("html", "csv", "json", "md")

@@ -18,9 +18,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.logsetup import get_logger
-from agent.scope import ScopeGuard
-from agent.secret import scrub
+from agent.core.logsetup import get_logger
+from agent.core.scope import ScopeGuard
+from agent.core.secret import scrub
 from rotation.drivers.base import Target
 from rotation.hostkeys import HostKeyPins
 from rotation.lifecycle import DeviceLifecycle, Settings

@@ -15,7 +15,7 @@ import socket
 import threading
 from pathlib import Path
 
-from agent.errors import OperationFailed
+from agent.core.errors import OperationFailed
 
 
 class HostKeyChanged(OperationFailed):

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from agent.errors import OperationFailed, ScopeError, UsageError
-from agent.scope import ScopeGuard
-from agent.secret import Secret, scrub
+from agent.core.errors import OperationFailed, ScopeError, UsageError
+from agent.core.scope import ScopeGuard
+from agent.core.secret import Secret, scrub
+from agent.core.secret_store import SecretStoreError
 from rotation.drivers import driver_for
 from rotation.drivers.base import (
     ENABLE_ACCOUNT,
@@ -32,7 +33,6 @@ from rotation.drivers.base import (
 )
 from rotation.hostkeys import HostKeyChanged, HostKeyPins
 from rotation.results import RotationResult, StepEvent, VerifyResult
-from rotation.secret_store import SecretStoreError
 
 CRASH_ENV = "KEYTURN_TEST_CRASH_AFTER"
 

@@ -12,7 +12,7 @@ import secrets
 import string
 from dataclasses import dataclass
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 
 # Safe on every CLI keyturn drives: no quote, backslash, space, `?`, `!` at line start
 # (IOS comment), prompt characters, or shell/RouterOS metacharacters.

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.context import AppContext
-from agent.errors import UsageError
-from agent.logsetup import get_logger
-from agent.secret import json_default
+from agent.core.errors import UsageError
+from agent.core.logsetup import get_logger
+from agent.core.secret import json_default
 from inventory import rotations as records
 from rotation.drivers.base import Target
 from rotation.engine import RotationEngine

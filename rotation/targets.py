@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from agent.errors import ConfigError, UsageError
+from agent.core.errors import ConfigError, UsageError
 from rotation.drivers import DRIVERS
 from rotation.drivers.base import ENABLE_ACCOUNT, Target
 

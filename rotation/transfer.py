@@ -8,8 +8,8 @@ import json
 import os
 from pathlib import Path
 
-from agent.errors import ConfigError
-from agent.secret import Secret
+from agent.core.errors import ConfigError
+from agent.core.secret import Secret
 from rotation.drivers.base import ENABLE_ACCOUNT
 
 REQUIRED = ("host", "username", "password")

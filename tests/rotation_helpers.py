@@ -13,14 +13,14 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from agent.scope import ScopeGuard
-from agent.secret import Secret
+from agent.core.scope import ScopeGuard
+from agent.core.secret import Secret
+from agent.core.secret_store import SecretStore
 from lab.simulators import launch
 from rotation.drivers.base import Target
 from rotation.engine import RotationEngine
 from rotation.hostkeys import HostKeyPins
 from rotation.results import StepEvent
-from rotation.secret_store import SecretStore
 
 OLD = "Old-Planted-4711"
 ENABLE = "Enable-Planted-0815"

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.core.errors import OperationFailed, UsageError
+from agent.core.secret import Secret
 from agent.directory.audit import AuditOptions, run_audit
 from agent.directory.connection import (
     MEMBER_RANGE,
@@ -29,8 +31,6 @@ from agent.directory.connection import (
     TlsPolicy,
 )
 from agent.directory.flags import decode_sid
-from agent.errors import OperationFailed, UsageError
-from agent.secret import Secret
 from lab import netns, samba_dc
 from tests.conftest import KEYTURN, PYTHON
 
@@ -121,8 +121,8 @@ def _cli_env(workdir: Path) -> dict[str, str]:
 
 
 def _seed_keyring(env: dict[str, str], host: str, user: str) -> None:
-    code = ("import sys; from agent.secret import Secret; "
-            "from rotation.secret_store import SecretStore; "
+    code = ("import sys; from agent.core.secret import Secret; "
+            "from agent.core.secret_store import SecretStore; "
             f"SecretStore({CLIENT!r}).put({host!r}, {user!r}, Secret(sys.stdin.read()), 'current')")
     subprocess.run([PYTHON, "-c", code], input=PASSWORD, text=True, env=env, check=True,
                    timeout=60)

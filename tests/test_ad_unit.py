@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import ldap3
 import pytest
 
+from agent.core.errors import UsageError
 from agent.directory import rules
 from agent.directory.collectors import accounts
 from agent.directory.connection import (
@@ -27,7 +28,6 @@ from agent.directory.connection import (
 from agent.directory.flags import Uac, decode_sid, encode_sid, filetime, sid_filter_value
 from agent.directory.membership import Graph, effective_members
 from agent.directory.model import DirObject
-from agent.errors import UsageError
 
 BASE = "DC=corp,DC=example"
 DOMAIN_SID = "S-1-5-21-1111111111-2222222222-3333333333"
@@ -322,9 +322,9 @@ def test_simple_bind_over_plain_ldap_needs_the_opt_in() -> None:
 
 
 def test_a_refused_bind_is_sent_once_and_reported_in_one_line() -> None:
+    from agent.core.errors import OperationFailed
+    from agent.core.secret import Secret
     from agent.directory.model import Entry
-    from agent.errors import OperationFailed
-    from agent.secret import Secret
 
     conn = mock_connection({})
     conn.unbind()
@@ -339,7 +339,7 @@ def test_a_refused_bind_is_sent_once_and_reported_in_one_line() -> None:
 
 
 def test_unreadable_ca_file_is_a_usage_error(tmp_path) -> None:
-    from agent.secret import Secret
+    from agent.core.secret import Secret
 
     with pytest.raises(UsageError, match="ca-file"):
         DirectoryConnection.connect(Endpoint("198.18.0.10", 636), TlsPolicy(str(tmp_path / "x")),
@@ -370,8 +370,8 @@ def test_request_flags_override_the_config_and_env_password_skips_the_keyring() 
 
 def test_request_password_from_the_keyring_by_server_host() -> None:
     from agent.config import AdConfig
+    from agent.core.secret import Secret
     from agent.directory import build_request
-    from agent.secret import Secret
 
     asked = []
 

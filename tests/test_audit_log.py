@@ -86,7 +86,7 @@ def test_resigned_with_wrong_key_is_detected(log):
 
 
 def test_entries_hold_no_secret(log):
-    from agent.secret import Secret
+    from agent.core.secret import Secret
 
     log.append("secrets.set", "198.18.0.1", "ok", detail={"password": Secret("Canary-zz-91")})
     assert "Canary-zz-91" not in log.path.read_text()

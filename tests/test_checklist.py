@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from agent.errors import UsageError
+from agent.core.errors import UsageError
 from inventory import checklist
 from inventory.store import Store
 from tests.conftest import KEYTURN

@@ -76,8 +76,8 @@ def test_unknown_command_exits_2():
 def test_an_unexpected_exception_is_one_scrubbed_line_exit_3(monkeypatch):
     # A bug (not bad input) must not dump Python's traceback, whose last line is the raw
     # exception text: a device may have echoed a password into it.
+    from agent.core.secret import Secret
     from agent.ops import doctor
-    from agent.secret import Secret
 
     canary = Secret("Canary-crash-4e1b")
 

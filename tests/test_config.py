@@ -1,7 +1,7 @@
 import pytest
 
 from agent import config
-from agent.errors import ConfigError
+from agent.core.errors import ConfigError
 
 
 def write(tmp_path, text):

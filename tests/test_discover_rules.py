@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.core.errors import ConfigError, UsageError
 from agent.discovery import classify, nmapscan
 from agent.discovery.model import Host, Port
-from agent.errors import ConfigError, UsageError
 from inventory import hosts as inventory_hosts
 from inventory.store import Store
 from tests.conftest import KEYTURN
@@ -253,9 +253,9 @@ def test_diff_and_store_rows():
 def test_sweep_plan_follows_the_routing_table():
     from ipaddress import IPv4Address, IPv4Network
 
+    from agent.core.scope import ScopeGuard
     from agent.discovery.interfaces import Interface, Route
     from agent.discovery.run import plan_sweep
-    from agent.scope import ScopeGuard
 
     eth0 = Interface(
         "eth0", "02:00:00:00:00:01", IPv4Address("10.0.0.250"), IPv4Network("10.0.0.0/16")

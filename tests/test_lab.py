@@ -27,7 +27,7 @@ def _in_tech(lab, *argv: str, timeout: float = 60) -> subprocess.CompletedProces
 
 
 def _store(lab):
-    from rotation.secret_store import SecretStore
+    from agent.core.secret_store import SecretStore
 
     return SecretStore(lab.client)
 
@@ -171,7 +171,7 @@ def test_every_simulator_logs_in_with_unchanged_netmiko(lab):
     script = (
         "import json, sys, concurrent.futures as cf\n"
         "from netmiko import ConnectHandler\n"
-        "from rotation.secret_store import SecretStore\n"
+        "from agent.core.secret_store import SecretStore\n"
         "store = SecretStore(sys.argv[1])\n"
         "def login(d):\n"
         "    enable = store.get(d['ip'], 'enable')\n"

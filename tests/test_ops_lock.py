@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from agent.context import AppContext
-from agent.errors import LockedError
+from agent.core.errors import LockedError
 from agent.ops import lock
 from tests.conftest import KEYTURN, PYTHON
 
 HOLDER = """
 import sys, time
 from agent.context import AppContext
-from agent.errors import LockedError
+from agent.core.errors import LockedError
 app = AppContext(store_path=sys.argv[1])
 start = float(sys.argv[2])
 while time.time() < start:  # both processes ask for the lock at the same instant
@@ -120,7 +120,7 @@ def test_lock_is_reentrant_within_one_process(tmp_path):
 
 
 def test_run_summary_lines_for_log_shippers(tmp_path):
-    from agent import logsetup
+    from agent.core import logsetup
 
     log_file = tmp_path / "keyturn.jsonl"
     logsetup.configure(log_file=log_file)

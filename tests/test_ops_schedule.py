@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import UsageError
+from agent.core.errors import UsageError
 from agent.ops import schedule
 from tests.conftest import KEYTURN
 

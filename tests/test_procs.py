@@ -2,7 +2,7 @@ import os
 import subprocess
 import time
 
-from agent import procs
+from agent.core import procs
 
 
 def test_running_child_then_finished_unreaped_child_is_not_running():

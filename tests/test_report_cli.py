@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.secret import Secret
+from agent.core.secret import Secret
+from agent.core.secret_store import SecretStore
 from inventory.audit import AuditLog
 from inventory.store import Store
-from rotation.secret_store import SecretStore
 from tests.conftest import KEYTURN
 from tests.report_fixtures import populate
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agent.errors import OperationFailed
+from agent.core.errors import OperationFailed
 from inventory import queries
 from inventory.audit import Verdict
 from inventory.store import Store

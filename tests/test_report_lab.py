@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rotation.secret_store import SecretStore
+from agent.core.secret_store import SecretStore
 from tests.conftest import KEYTURN
 
 pytestmark = pytest.mark.lab

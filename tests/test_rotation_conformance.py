@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from lab.simulators import control
 from tests.rotation_helpers import ENABLE, OLD, SIM_PLATFORMS, Harness, login_works, pool
 

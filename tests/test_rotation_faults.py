@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from lab.simulators import control
 from rotation.engine import RotationEngine
 from tests.rotation_helpers import FAULT_PLATFORMS, OLD, Harness, login_works, pool

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from inventory import hosts
 from inventory.store import Store
 from lab.simulators import launch
@@ -81,7 +81,7 @@ def test_every_driver_honours_the_contract():
 
 
 def test_unknown_platform_error_lists_the_valid_ones():
-    from agent.errors import UsageError
+    from agent.core.errors import UsageError
 
     with pytest.raises(UsageError, match="valid: arista_eos, cisco_asa, cisco_ios"):
         driver_for("cisco_xr")

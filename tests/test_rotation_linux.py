@@ -16,7 +16,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from tests.rotation_helpers import Harness, free_port
 
 OLD = "Linux-Planted-9137"

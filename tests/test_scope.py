@@ -2,8 +2,8 @@ import ipaddress
 
 import pytest
 
-from agent.errors import ScopeError
-from agent.scope import ScopeGuard
+from agent.core.errors import ScopeError
+from agent.core.scope import ScopeGuard
 
 
 def test_inside_outside_and_excluded():

@@ -4,8 +4,8 @@ import pickle
 
 import pytest
 
-from agent import logsetup
-from agent.secret import REDACTED, Secret, json_default, scrub
+from agent.core import logsetup
+from agent.core.secret import REDACTED, Secret, json_default, scrub
 
 CANARY = "Canary-7f3e-Secret!"
 

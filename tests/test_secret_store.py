@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
-from agent.secret import Secret
-from rotation.secret_store import INDEX_ENTRY, SecretStore, SecretStoreError
+from agent.core.secret import Secret
+from agent.core.secret_store import INDEX_ENTRY, SecretStore, SecretStoreError
 from tests.conftest import PYTHON
 
 
@@ -63,7 +63,7 @@ def test_password_file_must_be_private(keyring_env, monkeypatch, tmp_path):
 def test_plaintext_backend_is_refused(tmp_path):
     env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     code = (
-        "from rotation.secret_store import SecretStore, SecretStoreError\n"
+        "from agent.core.secret_store import SecretStore, SecretStoreError\n"
         "try:\n    SecretStore('acme')\nexcept SecretStoreError as e:\n    print('refused:', e)\n"
     )
     out = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True).stdout

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from agent.errors import OperationFailed
+from agent.core.errors import OperationFailed
 from inventory.migrations import MIGRATIONS
 from inventory.store import Store
 

@@ -4,7 +4,7 @@ import json
 
 import click
 
-from agent.secret import json_default
+from agent.core.secret import json_default
 
 # --json FILE of every command: a folder or a read-only file is refused when the flags are
 # parsed, not after a long scan or a rotation has run.

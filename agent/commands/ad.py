@@ -7,7 +7,7 @@ import sys
 import click
 
 from agent.commands import JSON_OUT, write_json
-from agent.errors import EXIT_FINDINGS, UsageError
+from agent.core.errors import EXIT_FINDINGS, UsageError
 
 
 @click.command()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from agent.errors import EXIT_FAILED, UsageError
+from agent.core.errors import EXIT_FAILED, UsageError
 
 
 @click.group()

@@ -8,7 +8,7 @@ import sys
 import click
 
 from agent.commands import JSON_OUT, write_json
-from agent.errors import EXIT_FINDINGS, UsageError
+from agent.core.errors import EXIT_FINDINGS, UsageError
 
 
 @click.command()
@@ -49,8 +49,8 @@ def discover(
       keyturn --config acme.toml discover --scope 10.20.0.0/24 --exclude 10.20.0.5 --json -
       keyturn discover --import-nmap old-provider-scan.xml
     """
+    from agent.core.secret import Secret
     from agent.discovery import Options, import_scan, run_discovery
-    from agent.secret import Secret
 
     config = app.config
     settings = config.discover

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from agent.errors import EXIT_FINDINGS
+from agent.core.errors import EXIT_FINDINGS
 
 
 @click.command()

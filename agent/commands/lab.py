@@ -8,7 +8,7 @@ import time
 
 import click
 
-from agent.errors import OperationFailed, PrivilegeError, UsageError
+from agent.core.errors import OperationFailed, PrivilegeError, UsageError
 
 
 @click.group()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agent.errors import EXIT_FINDINGS, KeyturnError, UsageError
+from agent.core.errors import EXIT_FINDINGS, KeyturnError, UsageError
 
 FORMATS = ("html", "csv", "json", "md")
 

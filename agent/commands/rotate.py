@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from agent.commands import JSON_OUT, write_json
-from agent.errors import UsageError
+from agent.core.errors import UsageError
 
 if TYPE_CHECKING:
     from agent.context import AppContext

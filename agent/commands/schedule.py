@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agent.errors import UsageError
+from agent.core.errors import UsageError
 
 
 @click.command()

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from agent.errors import UsageError
+from agent.core.errors import UsageError
 
 
 @click.group()
@@ -55,7 +55,7 @@ def set_(app, host, user, password_env, platform) -> None:
     Example:
       keyturn --config acme.toml secrets set 198.18.0.1 admin --platform cisco_ios
     """
-    from agent.secret import Secret
+    from agent.core.secret import Secret
 
     if password_env:
         value = os.environ.get(password_env)

@@ -5,7 +5,7 @@ Public API (what ``keyturn ad`` and ``keyturn onboard`` call)::
     request = AdRequest(server="10.0.0.5", user="audit", password=Secret(...), ca_file=...)
     document = run_ad_audit(store, request, guard, operator="jo", client="acme")
 
-Nothing here prints; errors are :mod:`agent.errors` exceptions with their exit codes.
+Nothing here prints; errors are :mod:`agent.core.errors` exceptions with their exit codes.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from agent.errors import UsageError
-from agent.secret import Secret
+from agent.core.errors import UsageError
+from agent.core.secret import Secret
 
 if TYPE_CHECKING:
     from agent.config import AdConfig
-    from agent.scope import ScopeGuard
+    from agent.core.scope import ScopeGuard
     from inventory.store import Store
 
 

@@ -6,12 +6,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from agent.core.logsetup import get_logger
 from agent.directory import collectors, rules
 from agent.directory.connection import DirectoryConnection
 from agent.directory.flags import RID_KRBTGT
 from agent.directory.membership import Graph, Member, effective_members, privileged_accounts
 from agent.directory.model import DirObject, Entry
-from agent.logsetup import get_logger
 
 log = get_logger(__name__)
 

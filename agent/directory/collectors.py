@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.core.errors import OperationFailed
 from agent.directory.connection import MEMBER_RANGE, DirectoryConnection, dns_domain
 from agent.directory.flags import (
     BUILTIN_DOMAIN_SID,
@@ -19,7 +20,6 @@ from agent.directory.flags import (
     sid_filter_value,
 )
 from agent.directory.model import ACCOUNT_ATTRIBUTES, GROUP_ATTRIBUTES, DirObject, Entry, from_entry
-from agent.errors import OperationFailed
 
 # LDAP_MATCHING_RULE_IN_CHAIN: follows member links transitively, server side.
 IN_CHAIN = "1.2.840.113556.1.4.1941"

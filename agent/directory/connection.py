@@ -18,10 +18,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agent.core.errors import OperationFailed, UsageError
+from agent.core.logsetup import get_logger
+from agent.core.secret import Secret, scrub
 from agent.directory.model import Entry
-from agent.errors import OperationFailed, UsageError
-from agent.logsetup import get_logger
-from agent.secret import Secret, scrub
 
 log = get_logger(__name__)
 

@@ -9,9 +9,9 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
+from agent.core.errors import OperationFailed, ScopeError, UsageError
+from agent.core.scope import ScopeGuard
 from agent.directory.connection import Endpoint, Transport, default_port
-from agent.errors import OperationFailed, ScopeError, UsageError
-from agent.scope import ScopeGuard
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from agent.core.scope import ScopeGuard
 from agent.discovery.run import Options, Outcome, Progress
-from agent.scope import ScopeGuard
 
 __all__ = ["Options", "Outcome", "Progress", "import_scan", "run_discovery"]
 

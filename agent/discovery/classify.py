@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import DEVICE_CLASSES
+from agent.core.errors import ConfigError
 from agent.discovery.model import Host
-from agent.errors import ConfigError
 
 RULES_FILE = Path(__file__).with_name("rules.toml")
 _REGEX_KEYS = ("vendor", "sys_descr", "ssh_product", "banner", "http_title", "os", "hostname")

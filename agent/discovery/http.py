@@ -16,8 +16,8 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agent.core.scope import ScopeGuard
 from agent.discovery.model import Host
-from agent.scope import ScopeGuard
 
 TIMEOUT = 3.0
 WORKERS = 32

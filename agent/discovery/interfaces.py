@@ -10,7 +10,7 @@ import struct
 import subprocess
 from dataclasses import dataclass
 
-from agent.errors import OperationFailed, PrivilegeError
+from agent.core.errors import OperationFailed, PrivilegeError
 
 SIOCGIFHWADDR = 0x8927
 

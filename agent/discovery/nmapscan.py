@@ -18,9 +18,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from agent.core.errors import OperationFailed, UsageError
+from agent.core.scope import ScopeGuard
 from agent.discovery.model import Host, Port
-from agent.errors import OperationFailed, UsageError
-from agent.scope import ScopeGuard
 
 BATCH_SIZE = 128  # hosts per nmap run; one host group each, so no group waits on another
 # Measured on 50 hosts: 8.1 s against 19 s for nmap's defaults, with the same services and OS

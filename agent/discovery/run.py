@@ -17,6 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.core.errors import KeyturnError, UsageError
+from agent.core.logsetup import get_logger
+from agent.core.scope import ScopeGuard
+from agent.core.secret import Secret
+
 # nmapscan, http and snmp are imported by the stages that use them: a sweep-only run does
 # not pay for them (ssl alone is ~5 ms).
 from agent.discovery import arp, classify, names
@@ -28,10 +33,6 @@ from agent.discovery.interfaces import (
     routes,
 )
 from agent.discovery.model import Host
-from agent.errors import KeyturnError, UsageError
-from agent.logsetup import get_logger
-from agent.scope import ScopeGuard
-from agent.secret import Secret
 
 log = get_logger(__name__)
 

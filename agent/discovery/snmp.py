@@ -12,8 +12,8 @@ import socket
 import time
 from collections.abc import Sequence
 
-from agent.scope import ScopeGuard
-from agent.secret import Secret
+from agent.core.scope import ScopeGuard
+from agent.core.secret import Secret
 
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 SYS_OBJECT_ID = "1.3.6.1.2.1.1.2.0"

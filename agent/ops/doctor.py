@@ -42,7 +42,7 @@ def run_checks(app: AppContext) -> list[Check]:
         try:
             ok, detail = check(app)
         except Exception as exc:
-            from agent.secret import scrub
+            from agent.core.secret import scrub
 
             ok, detail = False, scrub(str(exc)) or type(exc).__name__
         results.append(Check(name, ok, detail))
@@ -70,7 +70,7 @@ def check_raw_sockets(app: AppContext) -> tuple[bool, str]:
 
 
 def check_keyring(app: AppContext) -> tuple[bool, str]:
-    from rotation.secret_store import open_backend
+    from agent.core.secret_store import open_backend
 
     backend = open_backend(interactive=False)
     # One read proves an encrypted file keyring unlocks with the password it was given.

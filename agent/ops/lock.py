@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import LockedError
+from agent.core.errors import LockedError
 
 if TYPE_CHECKING:
     from agent.context import AppContext

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.logsetup import get_logger
+from agent.core.logsetup import get_logger
 from inventory.store import Store
 
 log = get_logger("run")

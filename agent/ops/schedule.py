@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import OperationFailed, UsageError
+from agent.core.errors import OperationFailed, UsageError
 
 UNIT_DIR = Path("/etc/systemd/system")
 ENV_DIR = Path("/etc/keyturn")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.errors import UsageError
+from agent.core.errors import UsageError
 
 TEMPLATE = """\
 # keyturn site configuration for {client}.

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.errors import UsageError
+from agent.core.errors import UsageError
 from agent.onboard import StageOutcome
 
 if TYPE_CHECKING:
@@ -27,8 +27,8 @@ def preflight(app: AppContext) -> None:
 
 
 def stage_discover(ctx: Context) -> StageOutcome:
+    from agent.core.secret import Secret
     from agent.discovery import Options, run_discovery
-    from agent.secret import Secret
 
     app = ctx.app
     config = app.config
@@ -211,7 +211,7 @@ def _ad_request(app: AppContext):
 
 def _ad_password(app: AppContext, request):
     """The bind password from [ad] password_env, else the keyring entry `keyturn ad` uses."""
-    from agent.secret import Secret
+    from agent.core.secret import Secret
 
     ad = app.config.ad
     if ad.password_env and os.environ.get(ad.password_env):

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from agent.errors import OperationFailed
-from agent.secret import Secret, scrub
+from agent.core.errors import OperationFailed
+from agent.core.secret import Secret, scrub
 from rotation.hostkeys import pin_client
 from rotation.policy import PasswordPolicy
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from rotation.drivers.base import (
     ENABLE_ACCOUNT,
     ChangeRejected,

@@ -6,7 +6,7 @@ edit is dropped with `abort` so a half-edited entry is never committed by a late
 
 from __future__ import annotations
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from rotation.drivers.base import ChangeRejected, Driver
 from rotation.policy import PasswordPolicy
 

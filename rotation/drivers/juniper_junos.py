@@ -6,7 +6,7 @@ send_config_set; the prompts are answered one by one with expect_string.
 
 from __future__ import annotations
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from rotation.drivers.base import ChangeRejected, Driver
 from rotation.policy import PasswordPolicy
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.secret import Secret
+from agent.core.secret import Secret
 from rotation.drivers.base import ChangeRejected, Driver
 from rotation.policy import PasswordPolicy
 

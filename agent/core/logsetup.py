@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.secret import json_default, scrub
+from agent.core.secret import json_default, scrub
 
 LOGGER_NAME = "keyturn"
 

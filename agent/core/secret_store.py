@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.errors import OperationFailed
-from agent.logsetup import get_logger
-from agent.secret import Secret
+from agent.core.errors import OperationFailed
+from agent.core.logsetup import get_logger
+from agent.core.secret import Secret
 
 log = get_logger("secrets")
 
