@@ -78,11 +78,11 @@ def _cpu_seconds(pid: int) -> float:
 
 def _keyturn(app, targets, parallel: int, cpu: list | None = None, sim_pid: int = 0) -> float:
     """Wall seconds of one run; appends (keyturn CPU s, simulator CPU s) to ``cpu``."""
-    from rotation import service
+    from agent.ops import rotate
 
     sim_before, own_before = (_cpu_seconds(sim_pid) if sim_pid else 0.0), time.process_time()
     started = time.perf_counter()
-    outcome = service.rotate(app, targets, parallel=parallel)
+    outcome = rotate.rotate(app, targets, parallel=parallel)
     elapsed = time.perf_counter() - started
     if cpu is not None:
         cpu.append((time.process_time() - own_before, _cpu_seconds(sim_pid) - sim_before))

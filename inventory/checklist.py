@@ -218,8 +218,8 @@ def prefill(
     discover_run: int | None = None,
     ad_run: int | None = None,
     credentials: Mapping[str, Iterable[str]] | None = None,
+    platforms: Iterable[str],
     rotatable_classes: Iterable[str] = ROTATABLE_CLASSES,
-    platforms: Iterable[str] | None = None,
     manual_accounts: Iterable[str] = (),
     run_id: int | None = None,
 ) -> PrefillResult:
@@ -228,11 +228,12 @@ def prefill(
     ``discover_run``/``ad_run`` default to the newest finished run that recorded hosts /
     directory objects. ``credentials`` maps a host address to the accounts keyturn holds for
     it (the keyring), which name the account an automatic item rotates. ``platforms``: the
-    platforms rotation can drive (default: every registered driver). ``manual_accounts``:
+    platforms rotation can drive (the caller knows the driver registry; inventory does not).
+    ``manual_accounts``:
     accounts rotation from the inventory leaves alone (an IOS enable secret).
     """
     credentials = {host: list(users) for host, users in (credentials or {}).items()}
-    drivable = set(platforms) if platforms is not None else _registered_platforms()
+    drivable = set(platforms)
     rotatable = set(rotatable_classes)
     result = PrefillResult()
     added: list[int] = []
@@ -429,18 +430,34 @@ def _latest_run_with(db: sqlite3.Connection, table: str) -> int | None:
     return row[0]
 
 
+def newest_run_with(store: Store, table: str, run_ids: list[int]) -> int | None:
+    """The newest of ``run_ids`` that recorded rows in ``table`` (host_observations or
+    directory_objects), or None."""
+    if table not in ("host_observations", "directory_objects"):
+        raise ValueError(f"not an inventory table: {table}")
+    marks = ",".join("?" * len(run_ids))
+    row = store.db.execute(
+        f"SELECT MAX(run_id) FROM {table} WHERE run_id IN ({marks})", run_ids
+    ).fetchone()
+    return row[0]
+
+
+def created_in(store: Store, run_ids: list[int]) -> int:
+    """How many items runs ``run_ids`` added."""
+    marks = ",".join("?" * len(run_ids))
+    return int(
+        store.db.execute(
+            f"SELECT COUNT(*) FROM checklist_items WHERE created_run IN ({marks})", run_ids
+        ).fetchone()[0]
+    )
+
+
 def _latest_class(db: sqlite3.Connection, ip: str) -> str | None:
     row = db.execute(
         "SELECT device_class FROM host_observations WHERE ip = ? ORDER BY run_id DESC LIMIT 1",
         (ip,),
     ).fetchone()
     return row["device_class"] if row else None
-
-
-def _registered_platforms() -> set[str]:
-    from rotation.drivers import DRIVERS
-
-    return set(DRIVERS)
 
 
 def check_kind(kind: str) -> None:

@@ -8,25 +8,70 @@ password attributes.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent.directory.audit import AuditResult
     from inventory.store import Store
 
 DOCUMENT_KIND = "ad"
 FINDING_SOURCE = "ad"
 
 
-def save_audit(store: Store, run_id: int, result: AuditResult, document: dict) -> None:
+@dataclass(frozen=True)
+class DirectoryObjectRow:
+    """One account, group or computer as stored; ``attributes`` is its public summary."""
+
+    sid: str
+    sam: str | None
+    dn: str | None
+    kind: str
+    enabled: bool
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MembershipRow:
+    """One effective member of a privileged group, with the nesting path that makes it one."""
+
+    group_sid: str
+    group_name: str | None
+    member_sid: str
+    member_sam: str | None
+    member_dn: str | None
+    member_kind: str
+    enabled: bool
+    path: tuple[str, ...] = ()
+    via_primary_group: bool = False
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    rule: str
+    severity: str
+    subject: str
+    detail: str
+
+
+@dataclass
+class DirectoryAudit:
+    """What one AD audit stores: plain rows the directory package fills in."""
+
+    objects: list[DirectoryObjectRow]
+    memberships: list[MembershipRow]  # privileged groups only (readers take every row so)
+    findings: list[FindingRow]
+    document: dict[str, Any]
+
+
+def save_audit(store: Store, run_id: int, audit: DirectoryAudit) -> None:
     """Write one audit in one transaction."""
     with store.transaction() as db:
         db.executemany(
             "INSERT OR REPLACE INTO directory_objects"
             " (run_id, sid, sam, dn, kind, enabled, attributes) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (run_id, o.sid, o.sam, o.dn, o.kind, int(o.enabled), json.dumps(o.summary()))
-                for o in result.objects
+                (run_id, o.sid, o.sam, o.dn, o.kind, int(o.enabled), json.dumps(o.attributes))
+                for o in audit.objects
             ],
         )
         db.executemany(
@@ -34,23 +79,21 @@ def save_audit(store: Store, run_id: int, result: AuditResult, document: dict) -
             " member_sam, member_dn, member_kind, enabled, path, via_primary_group)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (run_id, g.found.group.sid, g.found.group.sam, m.obj.sid, m.obj.sam, m.obj.dn,
-                 m.obj.public_kind, int(m.obj.enabled), json.dumps(list(m.path)),
+                (run_id, m.group_sid, m.group_name, m.member_sid, m.member_sam, m.member_dn,
+                 m.member_kind, int(m.enabled), json.dumps(list(m.path)),
                  int(m.via_primary_group))
-                for g in result.groups
-                if g.found.spec.role == "privileged"  # readers take every row as privileged
-                for m in g.members
+                for m in audit.memberships
             ],
-        )
+        )  # fmt: skip
         db.executemany(
             "INSERT INTO findings (run_id, source, rule, severity, subject, detail)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            [(run_id, FINDING_SOURCE, f.rule, f.severity, f.account, f.detail)
-             for f in result.findings],
-        )
+            [(run_id, FINDING_SOURCE, f.rule, f.severity, f.subject, f.detail)
+             for f in audit.findings],
+        )  # fmt: skip
         db.execute(
             "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
-            (run_id, DOCUMENT_KIND, json.dumps(document, sort_keys=True)),
+            (run_id, DOCUMENT_KIND, json.dumps(audit.document, sort_keys=True)),
         )
 
 

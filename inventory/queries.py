@@ -390,3 +390,67 @@ __all__ = [
     "run_of_kind",
     "state_runs",
 ]
+
+
+def last_run_id(store: Store) -> int:
+    """The newest run's id (0 in an empty store)."""
+    return int(store.db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0])
+
+
+def run_ids_after(store: Store, after: int) -> list[int]:
+    """Ids of the runs recorded after run ``after``, oldest first."""
+    rows = store.db.execute("SELECT id FROM runs WHERE id > ? ORDER BY id", (after,))
+    return [row[0] for row in rows]
+
+
+def onboard_counts(
+    store: Store,
+    *,
+    discover_run: int,
+    ad_run: int,
+    rotate_runs: list[int],
+    finding_runs: list[int],
+) -> dict[str, Any]:
+    """The figures of onboard's summary: hosts by class of the discover run, privileged
+    accounts and dial-in rights of the AD run, rotations and findings by status/severity."""
+    db = store.db
+
+    def grouped(query: str, args: list[int]) -> dict[str, int]:
+        return {row["k"]: row["n"] for row in db.execute(query, args)}
+
+    def marks(ids: list[int]) -> str:
+        return ",".join("?" * len(ids))
+
+    hosts = grouped(
+        "SELECT device_class AS k, COUNT(*) AS n FROM host_observations WHERE run_id = ?"
+        " GROUP BY device_class",
+        [discover_run],
+    )
+    privileged = db.execute(
+        "SELECT COUNT(DISTINCT member_sid) FROM group_memberships"
+        " WHERE run_id = ? AND member_kind NOT IN ('group', 'foreign')",
+        (ad_run,),
+    ).fetchone()[0]
+    dialin = db.execute(
+        "SELECT COUNT(*) FROM directory_objects WHERE run_id = ?"
+        " AND json_extract(attributes, '$.dialin') = 1",
+        (ad_run,),
+    ).fetchone()[0]
+    rotations = grouped(
+        f"SELECT status AS k, COUNT(*) AS n FROM rotations WHERE run_id IN ({marks(rotate_runs)})"
+        " GROUP BY status",
+        rotate_runs,
+    )
+    findings = grouped(
+        "SELECT severity AS k, COUNT(*) AS n FROM findings"
+        f" WHERE run_id IN ({marks(finding_runs)}) GROUP BY severity",
+        finding_runs,
+    )
+    return {
+        "hosts": sum(hosts.values()),
+        "hosts_by_class": hosts,
+        "privileged_accounts": privileged,
+        "dialin_allowed": dialin,
+        "rotations": rotations,
+        "findings": findings,
+    }

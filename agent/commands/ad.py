@@ -28,8 +28,13 @@ from agent.core.errors import EXIT_FINDINGS, UsageError
 @click.option("--ntlm", is_flag=True, help="NTLM bind (Windows DCs only; never works on Samba).")
 @click.option("--dns-server", metavar="IP", help="Resolver for the SRV lookup of --domain.")
 @click.option("--stale-days", type=click.IntRange(min=1), metavar="N", help="Stale after N days.")
-@click.option("--json", "json_out", metavar="FILE", type=JSON_OUT,
-              help="Write the result as JSON ('-': stdout).")
+@click.option(
+    "--json",
+    "json_out",
+    metavar="FILE",
+    type=JSON_OUT,
+    help="Write the result as JSON ('-': stdout).",
+)
 @click.pass_obj
 def ad(
     app, domain, server, user, password_env, password_prompt, transport, ca_file, tls_insecure,
@@ -53,30 +58,23 @@ def ad(
           --ca-file acme-ca.pem --json ad.json
       keyturn ad --domain acme.local --user audit@acme.local --password-prompt
     """
-    from agent.directory import build_request, run_ad_audit
+    from agent.ops.directory import ad_request, audit_directory
 
     if password_prompt and not app.interactive:
         raise UsageError("--password-prompt needs a terminal (or use --password-env)")
-    config = app.config
-    request = build_request(
-        config.ad, lambda host, name: app.secret_store.get(host, name),
-        domain=domain, server=server, user=user,
-        password_env=password_env, transport=transport, ca_file=ca_file,
-        tls_insecure=tls_insecure, kerberos=kerberos, ntlm=ntlm, dns_server=dns_server,
-        stale_days=stale_days,
+    request = ad_request(
+        app, domain=domain, server=server, user=user, password_env=password_env,
+        transport=transport, ca_file=ca_file, tls_insecure=tls_insecure, kerberos=kerberos,
+        ntlm=ntlm, dns_server=dns_server, stale_days=stale_days,
         prompt=(lambda text: click.prompt(text, hide_input=True)) if password_prompt else None,
     )  # fmt: skip
     if request.tls_insecure:
-        click.echo("keyturn: warning: --tls-insecure: the DC's certificate is not validated; "
-                   "anyone on the path can read the bind password", err=True)
-    guard = config.scope_guard()
-    with app.lock("ad"):
-        document = run_ad_audit(app.store, request, guard, operator=app.operator,
-                                client=config.client)
-        detail = {"server": document["ldap"]["server"], "findings": len(document["findings"]),
-                  "tls_insecure": request.tls_insecure}
-        app.audit.append("ad.audit", document["domain"]["dns_name"], "ok",
-                         run_id=document["run_id"], detail=detail)
+        click.echo(
+            "keyturn: warning: --tls-insecure: the DC's certificate is not validated; "
+            "anyone on the path can read the bind password",
+            err=True,
+        )
+    document = audit_directory(app, request)
     _output(document, json_out)
     if document["findings"]:
         sys.exit(EXIT_FINDINGS)

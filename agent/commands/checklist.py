@@ -124,7 +124,7 @@ def prefill(app) -> None:
     Example:
       keyturn --config acme.toml checklist prefill
     """
-    from agent.onboard import prefill_checklist
+    from agent.ops.checklist import prefill_checklist
 
     with app.lock("checklist prefill"):
         result = prefill_checklist(app)

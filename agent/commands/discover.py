@@ -8,7 +8,7 @@ import sys
 import click
 
 from agent.commands import JSON_OUT, write_json
-from agent.core.errors import EXIT_FINDINGS, UsageError
+from agent.core.errors import EXIT_FINDINGS
 
 
 @click.command()
@@ -49,53 +49,24 @@ def discover(
       keyturn --config acme.toml discover --scope 10.20.0.0/24 --exclude 10.20.0.5 --json -
       keyturn discover --import-nmap old-provider-scan.xml
     """
-    from agent.core.secret import Secret
-    from agent.discovery import Options, import_scan, run_discovery
+    from agent.ops import discover as usecase
 
-    config = app.config
-    settings = config.discover
     if import_nmap:
-        guard = config.scope_guard(list(scope), list(exclude)) if (scope or config.scope) else None
-        document = import_scan(
-            app.store, import_nmap, guard, operator=app.operator, client=config.client
-        )
+        document = usecase.import_nmap(app, import_nmap, scope=scope, exclude=exclude)
     else:
-        guard = config.scope_guard(list(scope), list(exclude))
-        options = Options(
-            iface=iface or settings.iface,
-            rate=_rate(rate, settings.rate),
-            ports=ports or settings.ports,
-            nmap=settings.nmap and not no_nmap,
-            communities=[Secret(c) for c in (snmp_community or settings.snmp_communities)],
+        options = usecase.discover_options(
+            app, iface=iface, rate=rate, ports=ports, no_nmap=no_nmap, communities=snmp_community
         )
-        from agent.discovery.interfaces import require_net_raw
-
-        if options.nmap:
-            from agent.discovery.nmapscan import port_args
-
-            port_args(options.ports)  # a bad --ports is exit 2 now, not after the sweep
-        require_net_raw()  # one line and exit 2 before the store or any packet
         with _progress(app.interactive and json_out != "-") as progress:
-            document = run_discovery(
-                app.store, guard, options, operator=app.operator, client=config.client,
-                progress=progress,
-            )  # fmt: skip
+            document = usecase.discover(
+                app, options, scope=scope, exclude=exclude, progress=progress
+            )
     _output(document, json_out)
     # Nothing allocated so far is needed again: frozen objects are skipped by the collections
     # at interpreter exit (~20 ms of a sweep-only run, as long as the /24 sweep's wait).
     gc.freeze()
     if document["errors"]:
         sys.exit(EXIT_FINDINGS)
-
-
-def _rate(flag: str | None, configured: int) -> int | None:
-    if flag is None:
-        return configured
-    if flag == "max":
-        return None
-    if not flag.isdigit() or int(flag) <= 0:
-        raise UsageError(f"--rate takes packets per second or 'max' (got {flag!r})")
-    return int(flag)
 
 
 class _progress:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from agent.core.errors import EXIT_FINDINGS, KeyturnError, UsageError
+from agent.core.errors import EXIT_FINDINGS, UsageError
 
 FORMATS = ("html", "csv", "json", "md")
 
@@ -47,44 +45,18 @@ def report(app, run_id, latest, diff_from, formats, out_dir) -> None:
       keyturn --config acme.toml report --format html --format csv --out ./audit
       keyturn --config acme.toml report --run 12 --diff-from 7 --format json
     """
-    import reports
+    from agent.ops.report import write_report
 
     if latest and run_id is not None:
         raise UsageError("--run and --latest are mutually exclusive")
-    site = app.config  # a bad config is a usage error before anything else reports on it
-    store = app.store
-    for label, value in (("--run", run_id), ("--diff-from", diff_from)):
-        if value is not None and not any(r.id == value for r in store.runs()):
-            raise UsageError(f"{label} {value}: no such run in {store.path}")
-    try:
-        verdict = app.audit.verify()
-    except KeyturnError as exc:
-        # A report without the log check is still evidence; say so instead of failing.
-        click.echo(f"keyturn: warning: audit log not verified: {exc}", err=True)
-        verdict = None
-    config = site.report
-    client = site.client
-    # The same default as onboard's report stage (docs/config.md, [report] out_dir).
-    folder = Path(out_dir or config.out_dir or f"keyturn-report-{client}").expanduser()
-    _, written = reports.generate(
-        store,
-        client=client,
-        operator=app.operator,
-        formats=formats or config.formats,
-        out_dir=folder,
-        run_id=run_id,
-        diff_from=diff_from,
-        audit=verdict,
+    written = write_report(
+        app, formats=formats, out_dir=out_dir, run_id=run_id, diff_from=diff_from
     )
-    if verdict is not None:
-        app.audit.append(
-            "report.write",
-            app.config.client,
-            "ok",
-            detail={"files": [str(p) for p in written], "as_of": run_id, "diff_from": diff_from},
-        )
-    for path in written:
+    if written.unverified is not None:
+        click.echo(f"keyturn: warning: audit log not verified: {written.unverified}", err=True)
+    for path in written.paths:
         click.echo(str(path))
+    verdict = written.verdict
     if verdict is not None and not verdict.ok:
         click.echo(f"keyturn: audit log FAILED verification: {verdict.describe()}", err=True)
         raise SystemExit(EXIT_FINDINGS)

@@ -70,7 +70,10 @@ def progress_bar(
 )
 @click.option("--yes", is_flag=True, help="Do not ask before changing passwords.")
 @click.option(
-    "--json", "json_path", metavar="FILE", type=JSON_OUT,
+    "--json",
+    "json_path",
+    metavar="FILE",
+    type=JSON_OUT,
     help="Write the results as JSON ('-': stdout).",
 )
 @click.pass_obj
@@ -91,24 +94,25 @@ def rotate(
     Exit codes: 0 all rotated, 1 some failed, rolled back or need attention,
     2 usage error (or no --yes when not interactive), 3 all failed.
     """
-    from rotation import service
+    from agent.ops import rotate as usecase
 
     class_list = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
-    targets = service.resolve_targets(app, targets_file, from_inventory, class_list, account)
+    targets = usecase.resolve_targets(app, targets_file, from_inventory, class_list, account)
     if not dry_run and not yes:
         if not app.interactive:
             raise UsageError("rotate changes passwords: pass --yes when not on a terminal")
-        for t in targets:
-            click.echo(f"  {t.label:40} {t.platform}", err=True)
+        click.echo(usecase.plan_text(targets), err=True)
         if not click.confirm(f"Rotate {len(targets)} password(s)?", err=True):
             raise UsageError("nothing rotated")
     advance, bar = progress_bar(app, len(targets), "rotating")
-    with app.lock("rotate"), bar:
-        outcome = service.rotate(app, targets, dry_run=dry_run, parallel=parallel, progress=advance)
+    with bar:
+        outcome = usecase.rotate(app, targets, dry_run=dry_run, parallel=parallel, progress=advance)
     for r in outcome.results:
         extra = r.error or r.plan or ""
-        click.echo(f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:16} {extra}",
-                   err=json_path == "-")
+        click.echo(
+            f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:16} {extra}",
+            err=json_path == "-",
+        )
     if json_path:
         write_json(json_path, outcome.document)
     sys.exit(outcome.exit_code)

@@ -19,7 +19,10 @@ from agent.commands.rotate import progress_bar, target_options
     help="Devices at a time (default: [rotation] parallel, 8).",
 )
 @click.option(
-    "--json", "json_path", metavar="FILE", type=JSON_OUT,
+    "--json",
+    "json_path",
+    metavar="FILE",
+    type=JSON_OUT,
     help="Write the results as JSON ('-': stdout).",
 )
 @click.pass_obj
@@ -37,16 +40,18 @@ def verify(app, targets_file, from_inventory, classes, account, parallel, json_p
     Exit codes (for schedules): 0 every credential works, 1 some do not, 3 none could be
     checked.
     """
-    from rotation import service
+    from agent.ops import rotate as usecase
 
     class_list = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
-    targets = service.resolve_targets(app, targets_file, from_inventory, class_list, account)
+    targets = usecase.resolve_targets(app, targets_file, from_inventory, class_list, account)
     advance, bar = progress_bar(app, len(targets), "verifying")
-    with app.lock("verify"), bar:
-        outcome = service.verify(app, targets, parallel=parallel, progress=advance)
+    with bar:
+        outcome = usecase.verify(app, targets, parallel=parallel, progress=advance)
     for r in outcome.results:
-        click.echo(f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:14} {r.error or ''}",
-                   err=json_path == "-")
+        click.echo(
+            f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:14} {r.error or ''}",
+            err=json_path == "-",
+        )
     if json_path:
         write_json(json_path, outcome.document)
     sys.exit(outcome.exit_code)

@@ -13,15 +13,40 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from agent.core.errors import UsageError
 from agent.core.secret import Secret
 
 if TYPE_CHECKING:
-    from agent.config import AdConfig
     from agent.core.scope import ScopeGuard
+    from agent.directory.audit import AuditResult
+    from inventory.directory import DirectoryAudit
     from inventory.store import Store
+
+
+class AdSettings(Protocol):
+    """The site's defaults for a request (the ``[ad]`` table; agent.config's AdConfig), read
+    by attribute so this package does not depend on the config loader."""
+
+    domain: str | None
+    server: str | None
+    user: str | None
+    password_env: str | None
+    transport: str
+    ca_file: str | None
+    tls_insecure: bool
+    kerberos: bool
+    stale_days: int
+
+
+class MissingPassword(UsageError):
+    """No bind password from any source; names the keyring entry that was looked up."""
+
+    def __init__(self, message: str, *, user: str, host: str) -> None:
+        super().__init__(message)
+        self.user = user
+        self.host = host
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,7 @@ class AdRequest:
 
 
 def build_request(
-    settings: AdConfig,
+    settings: AdSettings,
     keyring: Callable[[str, str], Secret | None],
     *,
     domain: str | None = None,
@@ -112,9 +137,11 @@ def build_request(
         return replace(request, password=Secret(prompt(f"Password for {request.user}")))
     stored = keyring(request.keyring_host, request.user)
     if stored is None:
-        raise UsageError(
+        raise MissingPassword(
             f"no password for {request.user}@{request.keyring_host}: use --password-env, "
-            "--password-prompt, or store it with 'keyturn secrets'"
+            "--password-prompt, or store it with 'keyturn secrets'",
+            user=request.user,
+            host=request.keyring_host,
         )
     return replace(request, password=stored)
 
@@ -164,6 +191,34 @@ def run_ad_audit(
             "privileged_accounts": document["counts"]["privileged_accounts"],
             "findings": len(result.findings),
         }
-        save_audit(store, run_id, result, document)
+        save_audit(store, run_id, stored_rows(result, document))
         store.finish_run(run_id, "findings" if result.findings else "ok", summary)
     return document
+
+
+def stored_rows(result: AuditResult, document: dict) -> DirectoryAudit:
+    """The audit as the inventory's plain rows (inventory never reads this package's types)."""
+    from inventory.directory import (
+        DirectoryAudit,
+        DirectoryObjectRow,
+        FindingRow,
+        MembershipRow,
+    )
+
+    return DirectoryAudit(
+        objects=[
+            DirectoryObjectRow(o.sid, o.sam, o.dn, o.kind, o.enabled, o.summary())
+            for o in result.objects
+        ],
+        memberships=[
+            MembershipRow(
+                g.found.group.sid, g.found.group.sam, m.obj.sid, m.obj.sam, m.obj.dn,
+                m.obj.public_kind, m.obj.enabled, tuple(m.path), m.via_primary_group,
+            )
+            for g in result.groups
+            if g.found.spec.role == "privileged"  # readers take every row as privileged
+            for m in g.members
+        ],
+        findings=[FindingRow(f.rule, f.severity, f.account, f.detail) for f in result.findings],
+        document=document,
+    )

@@ -1,131 +1,139 @@
-"""The onboard stages: thin adapters from agent/onboard.py onto each package's own API.
+"""The onboard stages: each calls the same use case its standalone command calls.
 
-Each ``stage_NAME(ctx) -> StageOutcome`` calls one package's domain function, which records
-its own run in the store; the orchestrator finds those runs and reads the summary back.
+``stage_NAME(run) -> StageOutcome`` runs one use case (agent/ops/discover.py, directory.py,
+rotate.py, checklist.py, report.py) and turns its result into a stage line; the use case
+records its own run, audit events and checklist effects, so `onboard` and the commands
+cannot drift apart. agent/onboard.py sequences the stages and reads the summary back.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import UsageError
-from agent.onboard import StageOutcome
 
 if TYPE_CHECKING:
     from agent.context import AppContext
-    from agent.onboard import Context
+
+STAGES = ("discover", "ad", "rotate", "checklist", "report")
+
+# (stage, event, payload): "start" (None), "tick" (a line of progress), "done" (StageOutcome)
+Progress = Callable[[str, str, Any], None]
+Confirm = Callable[[str], bool]
+
+
+class StageStatus(enum.StrEnum):
+    OK = "ok"  # done, nothing to report
+    FINDINGS = "findings"  # done, with findings
+    PARTIAL = "partial"  # some targets failed
+    FAILED = "failed"  # the stage did not complete
+    SKIPPED = "skipped"  # not configured or declined
+    REFUSED = "refused"  # not approved
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    status: str = StageStatus.OK
+    detail: str = ""
+    run_ids: list[int] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class OnboardRun:
+    """What one onboard run knows as it goes; stages read earlier stages' outcomes."""
+
+    app: AppContext
+    run_id: int
+    rotate: bool
+    approved: bool
+    confirm: Confirm | None
+    progress: Progress
+    outcomes: dict[str, StageOutcome] = field(default_factory=dict)
+    current: str = ""
+
+    def tick(self, text: str) -> None:
+        """A stage's own progress (sweep counts, devices done) for the terminal."""
+        self.progress(self.current, "tick", text)
+
+    def runs(self, stage: str) -> list[int]:
+        """The onboard run and the runs ``stage`` recorded."""
+        outcome = self.outcomes.get(stage)
+        return sorted({self.run_id, *(outcome.run_ids if outcome else [])})
 
 
 def preflight(app: AppContext) -> None:
     """Fail within seconds on what would otherwise fail an hour in: a locked keyring, or a
     directory audit without a bind password (onboard never prompts for one mid-run)."""
+    from agent.ops.directory import ad_configured, onboard_request
+
     app.secret_store  # noqa: B018 - opening it unlocks the keyring or raises
-    if _ad_configured(app) and not app.config.ad.kerberos:
-        _ad_password(app, _ad_request(app))
+    if ad_configured(app):
+        onboard_request(app)
 
 
-def stage_discover(ctx: Context) -> StageOutcome:
-    from agent.core.secret import Secret
-    from agent.discovery import Options, run_discovery
-
-    app = ctx.app
-    config = app.config
-    settings = config.discover
-    options = Options(
-        iface=settings.iface,
-        rate=settings.rate,
-        ports=settings.ports,
-        nmap=settings.nmap,
-        communities=[Secret(c) for c in settings.snmp_communities],
-    )
+def stage_discover(run: OnboardRun) -> StageOutcome:
+    from agent.ops import discover
 
     def progress(stage: str, done: int, total: int, found: int) -> None:
-        ctx.tick(f"{stage}: {done}/{total}, {found} found")
+        run.tick(f"{stage}: {done}/{total}, {found} found")
 
-    document = run_discovery(
-        app.store,
-        config.scope_guard(),
-        options,
-        operator=app.operator,
-        client=config.client,
-        progress=progress,
-    )
-    diff = document.get("diff") or {}
-    detail = f"{len(document['hosts'])} hosts" + (
-        f"; {len(diff.get('new', []))} new, {len(diff.get('gone', []))} gone, "
-        f"{len(diff.get('changed', []))} changed since run {diff['previous_run_id']}"
-        if diff.get("previous_run_id")
-        else ""
-    )
+    document = discover.discover(run.app, discover.discover_options(run.app), progress=progress)
+    detail = discover.summary_line(document)
     if document["errors"]:
         detail += f"; {len(document['errors'])} error(s): {document['errors'][0].splitlines()[0]}"
     return StageOutcome(
         "discover",
-        "partial" if document["errors"] else "ok",
+        StageStatus.PARTIAL if document["errors"] else StageStatus.OK,
         detail,
         run_ids=[document["run_id"]],
     )
 
 
-def stage_ad(ctx: Context) -> StageOutcome:
-    if not _ad_configured(ctx.app):
-        return StageOutcome("ad", "skipped", "no [ad] server or domain in the site config")
-    from dataclasses import replace
+def stage_ad(run: OnboardRun) -> StageOutcome:
+    from agent.ops import directory
 
-    from agent.directory import run_ad_audit
-
-    app = ctx.app
-    request = _ad_request(app)
-    if request.method != "kerberos":
-        request = replace(request, password=_ad_password(app, request))
-    document = run_ad_audit(
-        app.store,
-        request,
-        app.config.scope_guard(),
-        operator=app.operator,
-        client=app.config.client,
-    )
-    domain = document["domain"]["dns_name"]
-    findings = document["findings"]
-    app.audit.append(
-        "ad.audit",
-        domain,
-        "ok",
-        run_id=document["run_id"],
-        detail={"server": document["ldap"]["server"], "findings": len(findings)},
-    )
-    counts = document.get("counts", {})
+    if not directory.ad_configured(run.app):
+        return StageOutcome(
+            "ad", StageStatus.SKIPPED, "no [ad] server or domain in the site config"
+        )
+    document = directory.audit_directory(run.app, directory.onboard_request(run.app))
     return StageOutcome(
         "ad",
-        "findings" if findings else "ok",
-        f"{domain}: {counts.get('privileged_accounts', '?')} privileged accounts, "
-        f"{len(findings)} finding(s)",
+        StageStatus.FINDINGS if document["findings"] else StageStatus.OK,
+        directory.summary_line(document),
         run_ids=[document["run_id"]],
     )
 
 
-def stage_rotate(ctx: Context) -> StageOutcome:
-    if not ctx.rotate:
-        return StageOutcome("rotate", "skipped", "not requested (--rotate or [rotation] enabled)")
-    from rotation import service
+def stage_rotate(run: OnboardRun) -> StageOutcome:
+    if not run.rotate:
+        return StageOutcome(
+            "rotate", StageStatus.SKIPPED, "not requested (--rotate or [rotation] enabled)"
+        )
+    from agent.ops import rotate
 
-    app = ctx.app
+    app = run.app
     targets_file = app.config.rotation.targets
     try:
-        targets = service.resolve_targets(app, targets_file, not targets_file, None, None)
+        targets = rotate.resolve_targets(app, targets_file, not targets_file, None, None)
     except UsageError as exc:
-        return StageOutcome("rotate", "skipped", f"nothing to rotate: {exc}")
-    plan = "\n".join(f"  {t.label:40} {t.platform}" for t in targets)
-    if not ctx.approved:
-        question = f"Rotation plan: {len(targets)} password(s)\n{plan}"
-        if ctx.confirm is None:
-            return StageOutcome("rotate", "refused", "not approved (--yes) and cannot ask")
-        if not ctx.confirm(question):
-            return StageOutcome("rotate", "skipped", "declined by the operator")
-    outcome = service.rotate(
-        app, targets, progress=lambda r: ctx.tick(f"{r.username}@{r.host}: {r.status}")
+        return StageOutcome("rotate", StageStatus.SKIPPED, f"nothing to rotate: {exc}")
+    if not run.approved:
+        question = f"Rotation plan: {len(targets)} password(s)\n{rotate.plan_text(targets)}"
+        if run.confirm is None:
+            return StageOutcome(
+                "rotate", StageStatus.REFUSED, "not approved (--yes) and cannot ask"
+            )
+        if not run.confirm(question):
+            return StageOutcome("rotate", StageStatus.SKIPPED, "declined by the operator")
+    outcome = rotate.rotate(
+        app, targets, progress=lambda r: run.tick(f"{r.username}@{r.host}: {r.status}")
     )
     counts: dict[str, int] = {}
     for result in outcome.results:
@@ -136,104 +144,40 @@ def stage_rotate(ctx: Context) -> StageOutcome:
         detail += f"; first problem: {failed[0].username}@{failed[0].host}: {failed[0].error}"
     return StageOutcome(
         "rotate",
-        {0: "ok", 1: "partial"}.get(outcome.exit_code, "failed"),
+        {0: StageStatus.OK, 1: StageStatus.PARTIAL}.get(outcome.exit_code, StageStatus.FAILED),
         detail,
         run_ids=[outcome.run_id],
+        data={"marked_changed": counts.get("rotated", 0)},
     )
 
 
-def stage_checklist(ctx: Context) -> StageOutcome:
-    from agent.onboard import prefill_checklist
+def stage_checklist(run: OnboardRun) -> StageOutcome:
+    """`checklist prefill` from this run's inventory: discover and ad prefilled already, so
+    this adds only what they could not know yet (the keyring's accounts after a rotation)."""
+    from agent.ops.checklist import prefill_checklist
     from inventory import checklist
 
-    app, store = ctx.app, ctx.app.store
-    discover_run = _newest_with(store, "host_observations", _runs(ctx, "discover"))
-    ad_run = _newest_with(store, "directory_objects", _runs(ctx, "ad"))
-    result = prefill_checklist(app, discover_run=discover_run, ad_run=ad_run, run_id=ctx.run_id)
-    marked = sum(
-        len(checklist.mark_run(store, run_id, app.operator)) for run_id in _runs(ctx, "rotate")
-    )
+    app, store = run.app, run.app.store
+    discover_run = checklist.newest_run_with(store, "host_observations", run.runs("discover"))
+    ad_run = checklist.newest_run_with(store, "directory_objects", run.runs("ad"))
+    result = prefill_checklist(app, discover_run=discover_run, ad_run=ad_run, run_id=run.run_id)
+    rotated = run.outcomes.get("rotate")
+    marked = rotated.data.get("marked_changed", 0) if rotated else 0
+    # What this onboarding added, whichever use case added it (discover and ad prefill too).
+    added = checklist.created_in(store, sorted({*run.runs("discover"), *run.runs("ad")}))
     counts = checklist.counts(store)
     return StageOutcome(
         "checklist",
-        "ok",
-        f"{len(result.added)} added, {result.kept} already listed, {marked} marked changed by "
+        StageStatus.OK,
+        f"{added} added, {result.kept} already listed, {marked} marked changed by "
         f"rotation; {counts['inherited']} open",
-        data={"added": len(result.added), "marked_rotated": marked},
+        data={"added": added, "marked_rotated": marked},
     )
 
 
-def stage_report(ctx: Context) -> StageOutcome:
-    import reports
+def stage_report(run: OnboardRun) -> StageOutcome:
+    from agent.ops.report import write_report
 
-    app = ctx.app
-    config = app.config
-    out_dir = Path(config.report.out_dir or f"keyturn-report-{config.client}").expanduser()
-    _report, paths = reports.generate(
-        app.store,
-        client=config.client,
-        operator=app.operator,
-        formats=config.report.formats,
-        out_dir=out_dir,
-        audit=app.audit.verify(),
-    )
-    return StageOutcome(
-        "report",
-        "ok",
-        ", ".join(str(p) for p in paths),
-        data={"paths": [str(p) for p in paths]},
-    )
-
-
-def _ad_configured(app: AppContext) -> bool:
-    return bool(app.config.ad.server or app.config.ad.domain)
-
-
-def _ad_request(app: AppContext):
-    """The same request `keyturn ad` builds from the [ad] table (no flags in onboard)."""
-    from agent.directory import AdRequest
-
-    ad = app.config.ad
-    if not ad.user and not ad.kerberos:
-        raise UsageError("[ad] needs user (the bind account) for the directory audit")
-    return AdRequest(
-        user=ad.user or "",
-        domain=None if ad.server else ad.domain,
-        server=ad.server,
-        transport=ad.transport,
-        allow_plain=ad.transport == "ldap",  # chosen explicitly in the site config
-        ca_file=None if ad.tls_insecure else ad.ca_file,
-        tls_insecure=ad.tls_insecure,
-        method="kerberos" if ad.kerberos else "simple",
-        stale_days=ad.stale_days,
-    )
-
-
-def _ad_password(app: AppContext, request):
-    """The bind password from [ad] password_env, else the keyring entry `keyturn ad` uses."""
-    from agent.core.secret import Secret
-
-    ad = app.config.ad
-    if ad.password_env and os.environ.get(ad.password_env):
-        return Secret(os.environ[ad.password_env])
-    stored = app.secret_store.get(request.keyring_host, request.user)
-    if stored is None:
-        where = f"${ad.password_env} or " if ad.password_env else ""
-        raise UsageError(
-            f"no bind password for the directory audit ({request.user}@{request.keyring_host}): "
-            f"set {where}store it with 'keyturn secrets', or remove [ad]"
-        )
-    return stored
-
-
-def _runs(ctx: Context, stage: str) -> list[int]:
-    outcome = ctx.outcomes.get(stage)
-    return sorted({ctx.run_id, *(outcome.run_ids if outcome else [])})
-
-
-def _newest_with(store, table: str, run_ids: list[int]) -> int | None:
-    marks = ",".join("?" * len(run_ids))
-    row = store.db.execute(
-        f"SELECT MAX(run_id) FROM {table} WHERE run_id IN ({marks})", run_ids
-    ).fetchone()
-    return row[0]
+    written = write_report(run.app)
+    paths = [str(p) for p in written.paths]
+    return StageOutcome("report", StageStatus.OK, ", ".join(paths), data={"paths": paths})

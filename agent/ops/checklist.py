@@ -1,0 +1,102 @@
+"""Use case: keep the credential checklist in step with the inventory.
+
+``prefill_checklist`` is what `discover`, `ad`, `checklist prefill` and onboard's checklist
+stage call; ``mark_rotations`` is what every rotation run (standalone or in onboard) calls.
+Both write their audit events here, so a job does the same thing whoever started it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agent.core.logsetup import get_logger
+
+if TYPE_CHECKING:
+    from agent.context import AppContext
+    from inventory.checklist import Item, PrefillResult
+
+log = get_logger("checklist")
+
+
+def prefill_checklist(
+    app: AppContext,
+    *,
+    discover_run: int | None = None,
+    ad_run: int | None = None,
+    run_id: int | None = None,
+) -> PrefillResult:
+    """Add the items the inventory implies (recorded states kept), naming device accounts from
+    the keyring's index; ``run_id`` is the run the new items are credited to."""
+    from agent.core.secret_store import SecretStoreError
+    from inventory import checklist
+
+    rotation = app.config.rotation
+    credentials: dict[str, list[str]] = {}
+    try:
+        for entry in app.secret_store.entries():
+            if not rotation.accounts or entry.user in rotation.accounts:
+                credentials.setdefault(entry.host, []).append(entry.user)
+    except SecretStoreError as exc:
+        log.warning("checklist: device accounts unknown (%s)", exc)
+    result = checklist.prefill(
+        app.store,
+        discover_run=discover_run,
+        ad_run=ad_run,
+        credentials=credentials,
+        rotatable_classes=rotation.classes,
+        platforms=rotation.platforms or registered_platforms(),
+        manual_accounts=manual_accounts(),
+        run_id=run_id,
+    )
+    app.audit.append(
+        "checklist.prefill",
+        app.config.client,
+        "ok",
+        run_id=run_id,
+        detail={
+            "added": len(result.added),
+            "kept": result.kept,
+            "discover_run": discover_run,
+            "ad_run": ad_run,
+        },
+    )
+    return result
+
+
+def mark_rotations(app: AppContext, run_id: int) -> list[Item]:
+    """Every password rotate run ``run_id`` changed: its checklist item becomes ``changed``,
+    linked to the rotation record, and the decision is in the audit log like a manual mark."""
+    from inventory import checklist
+
+    marked = checklist.mark_run(app.store, run_id, app.operator)
+    for item in marked:
+        app.audit.append(
+            "checklist.mark",
+            f"checklist item {item.id}",
+            item.state,
+            run_id=run_id,
+            detail={
+                "kind": item.kind,
+                "target": item.target,
+                "account": item.account,
+                "rotation_id": item.rotation_id,
+                "decided_by": item.decided_by,
+            },
+        )
+    return marked
+
+
+def registered_platforms() -> list[str]:
+    """The platforms rotation can drive: the driver registry, kept by rotation/."""
+    from rotation.drivers import DRIVERS
+
+    return sorted(DRIVERS)
+
+
+def manual_accounts() -> tuple[str, ...]:
+    """Accounts rotation from the inventory never touches (an IOS enable secret)."""
+    try:
+        from rotation.drivers.cisco import ENABLE_ACCOUNT
+    except ImportError:
+        return ()
+    return (ENABLE_ACCOUNT,)

@@ -1,0 +1,143 @@
+"""Use case: discover the scope (or import an nmap scan), record it, prefill the checklist.
+
+`keyturn discover` and onboard's discover stage both call :func:`discover`; the options are
+built once here from the site's ``[discover]`` table and whatever flags the caller has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from agent.context import AppContext
+    from agent.discovery import Options, Progress
+
+
+def discover_options(
+    app: AppContext,
+    *,
+    iface: str | None = None,
+    rate: str | None = None,
+    ports: str | None = None,
+    no_nmap: bool = False,
+    communities: Sequence[str] = (),
+) -> Options:
+    """The sweep's options: each flag given wins over the site's ``[discover]`` table."""
+    from agent.core.secret import Secret
+    from agent.discovery import Options
+
+    settings = app.config.discover
+    return Options(
+        iface=iface or settings.iface,
+        rate=_rate(rate, settings.rate),
+        ports=ports or settings.ports,
+        nmap=settings.nmap and not no_nmap,
+        communities=[Secret(c) for c in (communities or settings.snmp_communities)],
+    )
+
+
+def discover(
+    app: AppContext,
+    options: Options,
+    *,
+    scope: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Sweep and enrich the scope, store the run, audit it, prefill the checklist; returns
+    the run's document. Usage and privilege errors come before any packet or store."""
+    from agent.discovery import run_discovery
+    from agent.discovery.interfaces import require_net_raw
+
+    guard = app.config.scope_guard(list(scope), list(exclude))
+    if options.nmap:
+        from agent.discovery.nmapscan import port_args
+
+        port_args(options.ports)  # a bad --ports is exit 2 now, not after the sweep
+    require_net_raw()  # one line and exit 2 before the store or any packet
+    with app.lock("discover"):
+        app.audit  # noqa: B018 - a locked keyring fails now, not after an hour of scanning
+        document = run_discovery(
+            app.store, guard, options, operator=app.operator, client=app.config.client,
+            progress=progress,
+        )  # fmt: skip
+        _record(app, document, options=options)
+    return document
+
+
+def import_nmap(
+    app: AppContext, path: str | Path, *, scope: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> dict[str, Any]:
+    """An existing nmap XML scan into the inventory as a discover run (no packet sent)."""
+    from agent.discovery import import_scan
+
+    config = app.config
+    guard = config.scope_guard(list(scope), list(exclude)) if (scope or config.scope) else None
+    with app.lock("discover"):
+        app.audit  # noqa: B018 - see discover()
+        document = import_scan(app.store, path, guard, operator=app.operator, client=config.client)
+        _record(app, document, imported=Path(path).name)
+    return document
+
+
+def _record(
+    app: AppContext,
+    document: dict[str, Any],
+    *,
+    options: Options | None = None,
+    imported: str | None = None,
+) -> None:
+    """Who scanned which scope from which interfaces, and what came of it; then the
+    checklist items the new inventory implies."""
+    from agent.ops.checklist import prefill_checklist
+
+    diff = document.get("diff") or {}
+    seconds = document.get("stats", {}).get("stage_seconds", {})
+    detail: dict[str, Any] = {
+        "scope": document["scope"],
+        "exclude": document["exclude"],
+        "interfaces": sorted(s.split(":", 1)[1] for s in seconds if s.startswith("arp:")),
+        "routed_sweep": "routed" in seconds,
+        "nmap": bool(options and options.nmap),
+        "ports": document.get("ports"),
+        "snmp": bool(options and options.communities),
+        "hosts": len(document["hosts"]),
+        "new": len(diff.get("new", [])),
+        "gone": len(diff.get("gone", [])),
+        "changed": len(diff.get("changed", [])),
+        "mac_changed": len(diff.get("mac_changed", [])),
+        "errors": len(document["errors"]),
+    }
+    if imported:
+        detail["imported"] = imported
+    target = ",".join(document["scope"]) or (imported or app.config.client)
+    app.audit.append(
+        "discover.scan", target, document["status"], run_id=document["run_id"], detail=detail
+    )
+    prefill_checklist(app, discover_run=document["run_id"], run_id=document["run_id"])
+
+
+def summary_line(document: dict[str, Any]) -> str:
+    """'N hosts; a new, b gone, c changed since run R' (what onboard's stage line says)."""
+    diff = document.get("diff") or {}
+    line = f"{len(document['hosts'])} hosts"
+    if diff.get("previous_run_id"):
+        line += (
+            f"; {len(diff.get('new', []))} new, {len(diff.get('gone', []))} gone, "
+            f"{len(diff.get('changed', []))} changed since run {diff['previous_run_id']}"
+        )
+    return line
+
+
+def _rate(flag: str | None, configured: int) -> int | None:
+    if flag is None:
+        return configured
+    if flag == "max":
+        return None
+    if not flag.isdigit() or int(flag) <= 0:
+        raise UsageError(f"--rate takes packets per second or 'max' (got {flag!r})")
+    return int(flag)

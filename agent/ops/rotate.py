@@ -1,0 +1,205 @@
+"""Use cases: rotate and verify device passwords.
+
+What `keyturn rotate`, `keyturn verify` and onboard's rotate stage run: the engine wired to
+the store, the audit log and the keyring of one client. A rotate run also marks the
+checklist items of the passwords it changed. Returns results; the commands print them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent.core.errors import UsageError
+from agent.core.logsetup import get_logger
+from agent.core.secret import json_default
+from inventory import rotations as records
+from rotation.drivers.base import Target
+from rotation.engine import RotationEngine
+from rotation.hostkeys import HostKeyPins
+from rotation.lifecycle import known_hosts_next_to
+from rotation.results import (
+    RotationResult,
+    StepEvent,
+    VerifyResult,
+    rotation_exit_code,
+    verify_exit_code,
+)
+from rotation.targets import load_targets_file, targets_from_inventory
+
+if TYPE_CHECKING:
+    from agent.context import AppContext
+
+log = get_logger("rotation")
+
+
+@dataclass
+class RotationRun:
+    """One finished rotate or verify run: its results, exit code and JSON document."""
+
+    run_id: int
+    results: list[Any]
+    exit_code: int
+    document: dict[str, Any]
+
+
+def resolve_targets(
+    app: AppContext,
+    targets_file: str | None,
+    from_inventory: bool,
+    classes: list[str] | None,
+    account: str | None,
+) -> list[Target]:
+    cfg = app.config.rotation
+    path = targets_file or (None if from_inventory else cfg.targets)
+    if path:
+        return load_targets_file(path, account)
+    if not from_inventory:
+        raise UsageError("say which devices: --targets FILE.toml or --from-inventory")
+    hosts = records.latest_platform_hosts(app.store, classes or cfg.classes)
+    if cfg.platforms:
+        hosts = [h for h in hosts if h["platform"] in cfg.platforms]
+    stored: dict[str, list[str]] = {}
+    for entry in app.secret_store.entries():
+        if "current" in entry.versions:
+            stored.setdefault(entry.host, []).append(entry.user)
+
+    def accounts_for(ip: str) -> list[str]:
+        return list(cfg.accounts) or stored.get(ip, [])
+
+    return targets_from_inventory(hosts, accounts_for, account)
+
+
+def _engine(
+    app: AppContext,
+    run_id: int,
+    parallel: int | None,
+    command: str,
+    sink_extra: Callable[[StepEvent], None] | None = None,
+) -> RotationEngine:
+    """The engine with its one event sink: audit log first, then the rotation tables."""
+    cfg = app.config.rotation
+    recorder = records.RotationRecorder(app.store, run_id) if command == "rotate" else None
+
+    def on_event(event: StepEvent) -> None:
+        detail = {"platform": event.platform, **event.detail}
+        level = logging.INFO if event.step == "result" else logging.DEBUG
+        log.log(
+            level,
+            "%s %s: %s %s",
+            event.target,
+            event.step,
+            event.outcome,
+            json.dumps(event.detail, sort_keys=True, default=json_default),
+        )
+        # The audit line and the step row together (one commit and one audit fsync for
+        # the engine's whole batch of events).
+        with app.store.transaction():
+            app.audit.append(
+                f"{command}.{event.step}", event.target, event.outcome, run_id=run_id, detail=detail
+            )
+            if recorder is not None and event.step == "result":
+                recorder.finish(event.detail)
+            elif recorder is not None:
+                recorder.step(
+                    event.host,
+                    event.platform,
+                    event.username,
+                    event.step,
+                    event.outcome,
+                    event.detail,
+                )
+        if sink_extra is not None:
+            sink_extra(event)
+
+    return RotationEngine(
+        app.secret_store,
+        HostKeyPins(known_hosts_next_to(app.resolved_store_path)),
+        app.config.scope_guard(),
+        on_event=on_event,
+        parallel=parallel or cfg.parallel,
+        timeout=cfg.timeout,
+        password_length=cfg.password_length,
+        batch=lambda: _recording_batch(app),
+    )
+
+
+@contextlib.contextmanager
+def _recording_batch(app: AppContext) -> Iterator[None]:
+    """The events one drain delivers: one store commit, and one audit fsync and head
+    update (made inside that commit, after the lines are on disk)."""
+    with app.store.transaction(), app.audit.batch():
+        yield
+
+
+def rotate(
+    app: AppContext,
+    targets: list[Target],
+    *,
+    dry_run: bool = False,
+    parallel: int | None = None,
+    progress: Callable[[RotationResult], None] | None = None,
+    on_event: Callable[[StepEvent], None] | None = None,
+) -> RotationRun:
+    """Rotate every target under the client lock; the run, its steps and its JSON document
+    land in the store, and each password changed marks its checklist item ``changed``."""
+    from agent.ops.checklist import mark_rotations
+
+    with app.lock("rotate"):
+        store = app.store
+        run_id = store.begin_run("rotate", app.operator, app.config.client)
+        try:
+            engine = _engine(app, run_id, parallel, "rotate", on_event)
+            results = engine.rotate(targets, dry_run=dry_run, progress=progress)
+        except BaseException:
+            store.finish_run(run_id, "failed")
+            raise
+        code = rotation_exit_code(results)
+        document = {"run_id": run_id, "dry_run": dry_run, "results": [r.as_dict() for r in results]}
+        records.write_document(store, run_id, "rotate", document)
+        summary = _count(r.status for r in results)
+        store.finish_run(run_id, {0: "ok", 1: "partial", 3: "failed"}[code], summary)
+        with store.transaction(), app.audit.batch():  # one commit and one fsync for all
+            mark_rotations(app, run_id)
+    return RotationRun(run_id, results, code, document)
+
+
+def verify(
+    app: AppContext,
+    targets: list[Target],
+    *,
+    parallel: int | None = None,
+    progress: Callable[[VerifyResult], None] | None = None,
+) -> RotationRun:
+    """Log in with every stored credential under the client lock; changes nothing."""
+    with app.lock("verify"):
+        store = app.store
+        run_id = store.begin_run("verify", app.operator, app.config.client)
+        try:
+            results = _engine(app, run_id, parallel, "verify").verify(targets, progress=progress)
+        except BaseException:
+            store.finish_run(run_id, "failed")
+            raise
+        code = verify_exit_code(results)
+        document = {"run_id": run_id, "results": [r.as_dict() for r in results]}
+        records.write_document(store, run_id, "verify", document)
+        store.finish_run(
+            run_id, {0: "ok", 1: "findings", 3: "failed"}[code], _count(r.status for r in results)
+        )
+    return RotationRun(run_id, results, code, document)
+
+
+def _count(statuses) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def plan_text(targets: list[Target]) -> str:
+    """The plan shown before a rotation is approved: one line per password."""
+    return "\n".join(f"  {t.label:40} {t.platform}" for t in targets)
