@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent.core.errors import UsageError
-from inventory.store import Store, utcnow
+from inventory.store import Store, finished, utcnow
 
 KINDS = (
     "gateway_router", "firewall", "wireless_access", "printer", "switch", "nas_san",
@@ -425,7 +425,7 @@ def _ensure(
 def _latest_run_with(db: sqlite3.Connection, table: str) -> int | None:
     row = db.execute(
         f"SELECT MAX(t.run_id) FROM {table} t JOIN runs r ON r.id = t.run_id"
-        " WHERE r.status NOT IN ('running', 'incomplete', 'failed')"
+        f" WHERE {finished('r.status')}"
     ).fetchone()
     return row[0]
 

@@ -103,5 +103,11 @@ def privileged_members(store: Store, run_id: int) -> list[dict[str, Any]]:
         "SELECT * FROM group_memberships WHERE run_id = ? ORDER BY group_name, member_sam",
         (run_id,),
     ).fetchall()
-    return [{**dict(row), "path": json.loads(row["path"]),
-             "via_primary_group": bool(row["via_primary_group"])} for row in rows]
+    return [
+        {
+            **dict(row),
+            "path": json.loads(row["path"]),
+            "via_primary_group": bool(row["via_primary_group"]),
+        }
+        for row in rows
+    ]

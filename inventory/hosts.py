@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.core.scope import ScopeGuard
-from inventory.store import Store
+from inventory.store import Store, finished
 
 KIND = "discover"
 
@@ -88,7 +88,7 @@ def previous_document(store: Store, before: int | None = None) -> dict[str, Any]
     """The newest finished discover run's document older than ``before``."""
     row = store.db.execute(
         "SELECT d.data FROM run_documents d JOIN runs r ON r.id = d.run_id"
-        " WHERE d.kind = ? AND r.status NOT IN ('running', 'incomplete', 'failed')"
+        f" WHERE d.kind = ? AND {finished('r.status')}"
         + (" AND r.id < ?" if before is not None else "")
         + " ORDER BY r.id DESC LIMIT 1",
         (KIND, before) if before is not None else (KIND,),

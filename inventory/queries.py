@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from inventory.store import Run, Store, _run
+from inventory.store import Run, Store, _run, finished
 
 KINDS = ("discover", "ad", "rotate")
-_DONE = "status NOT IN ('running', 'incomplete', 'failed')"
+_DONE = finished()
 # The groups whose new members an auditor must see first; anything else privileged is "high".
 CRITICAL_GROUPS = frozenset(
     {"Domain Admins", "Enterprise Admins", "Schema Admins", "Administrators"}

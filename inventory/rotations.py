@@ -34,7 +34,12 @@ class RotationRecorder:
         return self._ids[key]
 
     def step(
-        self, host: str, platform: str | None, username: str, step: str, outcome: str,
+        self,
+        host: str,
+        platform: str | None,
+        username: str,
+        step: str,
+        outcome: str,
         detail: dict[str, Any] | None = None,
     ) -> None:
         rotation_id = self.rotation_id(host, platform, username)
@@ -77,27 +82,15 @@ def write_document(store: Store, run_id: int, kind: str, data: dict[str, Any]) -
         )
 
 
-def rotations(store: Store, run_id: int | None = None) -> list[dict[str, Any]]:
-    """Rotation rows (of one run, or all), newest first."""
-    query = "SELECT * FROM rotations" + (" WHERE run_id = ?" if run_id else "") + \
-        " ORDER BY id DESC"
-    return [dict(row) for row in store.db.execute(query, (run_id,) if run_id else ())]
-
-
-def steps(store: Store, rotation_id: int) -> list[dict[str, Any]]:
-    rows = store.db.execute(
-        "SELECT * FROM rotation_steps WHERE rotation_id = ? ORDER BY seq", (rotation_id,)
-    )
-    return [{**dict(row), "detail": json.loads(row["detail"] or "{}")} for row in rows]
-
-
 def latest_platform_hosts(store: Store, classes: list[str] | None = None) -> list[dict[str, Any]]:
     """Hosts with a platform from the latest finished discover run (for --from-inventory)."""
     run = store.latest_run("discover")
     if run is None:
         return []
-    query = ("SELECT ip, platform, device_class FROM host_observations"
-             " WHERE run_id = ? AND platform IS NOT NULL AND platform != ''")
+    query = (
+        "SELECT ip, platform, device_class FROM host_observations"
+        " WHERE run_id = ? AND platform IS NOT NULL AND platform != ''"
+    )
     args: list[Any] = [run.id]
     if classes:
         query += f" AND device_class IN ({', '.join('?' for _ in classes)})"

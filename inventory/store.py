@@ -7,6 +7,7 @@ and the run row with status ``running``, which the next open marks ``incomplete`
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import os
 import socket
@@ -21,7 +22,26 @@ from agent.core import procs
 from agent.core.errors import OperationFailed
 from inventory.migrations import MIGRATIONS
 
-RUN_STATUSES = ("running", "ok", "findings", "partial", "failed", "incomplete")
+
+class RunStatus(enum.StrEnum):
+    """A run's status; stored as its value."""
+
+    RUNNING = "running"  # still going (or crashed: the next open decides)
+    OK = "ok"
+    FINDINGS = "findings"  # done, and the run found something to report
+    PARTIAL = "partial"  # done, some targets failed
+    FAILED = "failed"  # did not complete
+    INCOMPLETE = "incomplete"  # its process died mid-run
+
+
+# The one "finished run" condition: a run that completed, with or without findings. Every
+# "newest run of a kind" query uses it (readers never take a half-written run's rows).
+UNFINISHED = (RunStatus.RUNNING, RunStatus.INCOMPLETE, RunStatus.FAILED)
+
+
+def finished(column: str = "status") -> str:
+    """The SQL condition "run finished" on ``column`` (e.g. ``r.status`` in a join)."""
+    return f"{column} NOT IN ({', '.join(repr(str(s)) for s in UNFINISHED)})"
 
 
 def utcnow() -> str:
@@ -120,7 +140,7 @@ class Store:
         return int(cursor.lastrowid)
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any] | None = None) -> None:
-        if status not in RUN_STATUSES:
+        if status not in RunStatus.__members__.values():
             raise ValueError(f"unknown run status {status!r}")
         with self.transaction():
             self.db.execute(
@@ -158,7 +178,7 @@ class Store:
 
     def latest_run(self, command: str | None = None, *, before: int | None = None) -> Run | None:
         """The newest finished run (optionally of one command, optionally older than ``before``)."""
-        clauses, args = ["status NOT IN ('running', 'incomplete', 'failed')"], []
+        clauses, args = [finished()], []
         if command:
             clauses.append("command = ?")
             args.append(command)

@@ -204,10 +204,12 @@ def keyturn(site: Site, env: dict[str, str], *args: str, timeout: float = 120):
 
 
 @pytest.fixture(scope="module")
-def first_run(site: Site, tmp_path_factory: pytest.TempPathFactory):
-    """One full discover of LAN + routed subnet with the right SNMP community."""
+def first_run(site: Site, lab_keyring_env, tmp_path_factory: pytest.TempPathFactory):
+    """One full discover of LAN + routed subnet with the right SNMP community. A keyring:
+    discover writes the audit log (issue 13), whose key the keyring holds."""
     folder = tmp_path_factory.mktemp("discover-store")
-    env = {**os.environ, "KEYTURN_STORE": str(folder / "site.db"), "KEYTURN_OPERATOR": "tester"}
+    env = {**os.environ, **lab_keyring_env, "KEYTURN_STORE": str(folder / "site.db"),
+           "KEYTURN_OPERATOR": "tester"}  # fmt: skip
     result = keyturn(
         site, env, "--scope", f"{LAN}.0/24", "--scope", f"{ROUTED}.0/24",
         "--snmp-community", SNMP_COMMUNITY, "--rate", "5000", "--json", "-",

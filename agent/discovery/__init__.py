@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.core.scope import ScopeGuard
-from agent.discovery.run import Options, Outcome, Progress
+from agent.discovery.run import Options, Progress, ScanOutcome
 
-__all__ = ["Options", "Outcome", "Progress", "import_scan", "run_discovery"]
+__all__ = ["Options", "Progress", "ScanOutcome", "import_scan", "run_discovery"]
 
 
 def run_discovery(
@@ -51,14 +51,14 @@ def import_scan(
 
     found, errors = nmapscan.import_xml(path)
     hosts, notes = run.from_import(found, guard)
-    outcome = Outcome(hosts=hosts, errors=[f"nmap: {e}" for e in errors], notes=notes)
+    outcome = ScanOutcome(hosts=hosts, errors=[f"nmap: {e}" for e in errors], notes=notes)
     outcome.notes.insert(0, f"imported from {Path(path).name}")
     with store.run("discover", operator, client) as run_id:
         return _finish(store, run_id, guard, outcome, None)
 
 
 def _finish(
-    store, run_id: int, guard: ScopeGuard | None, outcome: Outcome, options: Options | None
+    store, run_id: int, guard: ScopeGuard | None, outcome: ScanOutcome, options: Options | None
 ) -> dict[str, Any]:
     from inventory import hosts as inventory_hosts
 

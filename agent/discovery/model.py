@@ -49,9 +49,3 @@ class Host:
         data = asdict(self)
         data["ports"] = sorted(data["ports"], key=lambda p: (p["proto"], p["port"]))
         return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Host:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["ports"] = [Port(**p) for p in data.get("ports", [])]
-        return cls(**known)

@@ -51,7 +51,9 @@ class Options:
 
 
 @dataclass
-class Outcome:
+class ScanOutcome:
+    """What one discovery found (before it is stored): hosts, errors, notes, timings."""
+
     hosts: list[Host] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -151,9 +153,9 @@ def discover(
     options: Options,
     progress: Progress | None = None,
     planned: Plan | None = None,
-) -> Outcome:
+) -> ScanOutcome:
     planned = planned or plan(guard, options)
-    outcome = Outcome()
+    outcome = ScanOutcome()
     if planned.unreachable:
         outcome.notes.append(
             f"{len(planned.unreachable)} addresses in scope have no IPv4 route from here or are "
@@ -236,7 +238,7 @@ def _arp_sweep(
     targets: list[ipaddress.IPv4Address],
     options: Options,
     hosts: dict[str, Host],
-    outcome: Outcome,
+    outcome: ScanOutcome,
     report: Progress,
 ) -> None:
     def tick(sent: int, total: int, found: int) -> None:
@@ -287,7 +289,7 @@ def _enrich(
     guard: ScopeGuard,
     options: Options,
     own: set[str],
-    outcome: Outcome,
+    outcome: ScanOutcome,
     report: Progress,
     side: concurrent.futures.Executor,
 ) -> None:

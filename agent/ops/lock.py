@@ -113,8 +113,9 @@ def _log_summaries(app: AppContext, baseline: int | None) -> None:
 
 
 def _last_run_id(app: AppContext) -> int:
-    row = app.store.db.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()
-    return int(row[0])
+    from inventory.queries import last_run_id
+
+    return last_run_id(app.store)
 
 
 def _write_holder(fd: int, command: str) -> None:

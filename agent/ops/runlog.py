@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.core.logsetup import get_logger
+from inventory.queries import run_ids_after
 from inventory.store import Store
 
 log = get_logger("run")
@@ -10,11 +11,9 @@ log = get_logger("run")
 
 def log_run_summaries(store: Store, *, after: int | None) -> int:
     """Log every run with id > ``after``; returns how many lines were written."""
-    rows = store.db.execute(
-        "SELECT id FROM runs WHERE id > ? ORDER BY id", (after or 0,)
-    ).fetchall()
-    for row in rows:
-        run = store.get_run(row["id"])
+    ids = run_ids_after(store, after or 0)
+    for run_id in ids:
+        run = store.get_run(run_id)
         fields = {
             "event": "run_summary",
             "run_id": run.id,
@@ -26,4 +25,4 @@ def log_run_summaries(store: Store, *, after: int | None) -> int:
             "summary": run.summary or {},
         }
         log.info("run %s %s: %s", run.id, run.command, run.status, extra={"fields": fields})
-    return len(rows)
+    return len(ids)
