@@ -27,8 +27,9 @@ STATES = ("inherited", "changed", "not_applicable", "accepted_risk")
 def checklist(ctx: click.Context, states, kinds, json_out) -> None:
     """Track every inherited admin credential until it is changed.
 
-    Without a subcommand, lists the items. `onboard` fills the list in from the inventory
-    (`checklist prefill` does it by hand); a successful rotation marks its item changed.
+    Without a subcommand, lists the items. `discover`, `ad` and `onboard` fill the list in
+    from the inventory (`checklist prefill` does it by hand); a successful rotation marks its
+    item changed.
 
     \b
     Example:
