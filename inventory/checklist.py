@@ -218,7 +218,7 @@ def prefill(
     discover_run: int | None = None,
     ad_run: int | None = None,
     credentials: Mapping[str, Iterable[str]] | None = None,
-    platforms: Iterable[str],
+    platforms: Iterable[str] = (),
     rotatable_classes: Iterable[str] = ROTATABLE_CLASSES,
     manual_accounts: Iterable[str] = (),
     run_id: int | None = None,
@@ -228,7 +228,8 @@ def prefill(
     ``discover_run``/``ad_run`` default to the newest finished run that recorded hosts /
     directory objects. ``credentials`` maps a host address to the accounts keyturn holds for
     it (the keyring), which name the account an automatic item rotates. ``platforms``: the
-    platforms rotation can drive (the caller knows the driver registry; inventory does not).
+    platforms rotation can drive (the use case passes the driver registry, which inventory
+    does not know; none: every device item is manual).
     ``manual_accounts``:
     accounts rotation from the inventory leaves alone (an IOS enable secret).
     """

@@ -9,70 +9,68 @@ a secret: SNMP results say what the device answered, never which community worke
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from agent.core.scope import ScopeGuard
+from inventory.model import Host, Port
 from inventory.store import Store, finished
 
 KIND = "discover"
 
 
 def save(store: Store, run_id: int, document: dict[str, Any]) -> None:
-    """Write a discover run's hosts, observations, services and document in one transaction."""
+    """Write a discover run's hosts, observations, services and document in one transaction;
+    the rows are written from the document's hosts read back as :class:`Host`."""
     with store.transaction() as db:
-        for host in document.get("hosts", []):
+        for host in map(Host.from_json, document.get("hosts", [])):
             host_id = _host_id(db, run_id, host)
-            os_info = host.get("os") or {}
+            os_info = host.os or {}
             db.execute(
                 "INSERT OR REPLACE INTO host_observations (run_id, host_id, ip, mac, vendor,"
                 " mac_randomized, hostnames, sources, os_name, os_accuracy, snmp, device_class,"
                 " platform, platform_confidence, extra)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    run_id, host_id, host["ip"], host.get("mac"), host.get("vendor"),
-                    int(bool(host.get("mac_randomized"))), json.dumps(host.get("hostnames", [])),
-                    json.dumps(host.get("sources", [])), os_info.get("name"),
-                    os_info.get("accuracy"),
-                    json.dumps(host["snmp"]) if host.get("snmp") else None,
-                    host.get("device_class") or "unknown", host.get("platform"),
-                    host.get("platform_confidence"),
-                    json.dumps({"http_title": host.get("http_title"), "rule": host.get("rule")}),
+                    run_id, host_id, host.ip, host.mac, host.vendor, int(bool(host.mac_randomized)),
+                    json.dumps(host.hostnames), json.dumps(host.sources), os_info.get("name"),
+                    os_info.get("accuracy"), json.dumps(host.snmp) if host.snmp else None,
+                    host.device_class or "unknown", host.platform, host.platform_confidence,
+                    json.dumps({"http_title": host.http_title, "rule": host.rule}),
                 ),
             )  # fmt: skip
             db.executemany(
                 "INSERT OR REPLACE INTO services (run_id, host_id, port, proto, state, service,"
                 " product, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (run_id, host_id, p["port"], p["proto"], p["state"], p.get("service"),
-                     p.get("product"), p.get("version"))
-                    for p in host.get("ports", [])
+                    (run_id, host_id, p.port, p.proto, p.state, p.service, p.product, p.version)
+                    for p in host.ports
                 ],
-            )  # fmt: skip
+            )
         db.execute(
             "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
             (run_id, KIND, json.dumps(document, sort_keys=True)),
         )
 
 
-def _host_id(db, run_id: int, host: dict[str, Any]) -> int:
-    mac = host.get("mac")
+def _host_id(db, run_id: int, host: Host) -> int:
+    mac = host.mac
     if mac:
         row = db.execute("SELECT id FROM hosts WHERE mac = ?", (mac,)).fetchone()
     else:
         row = db.execute(
-            "SELECT id FROM hosts WHERE mac IS NULL AND ip = ? ORDER BY id DESC", (host["ip"],)
+            "SELECT id FROM hosts WHERE mac IS NULL AND ip = ? ORDER BY id DESC", (host.ip,)
         ).fetchone()
     if row:
-        db.execute(
-            "UPDATE hosts SET ip = ?, last_run = ? WHERE id = ?", (host["ip"], run_id, row[0])
-        )
+        db.execute("UPDATE hosts SET ip = ?, last_run = ? WHERE id = ?", (host.ip, run_id, row[0]))
         return int(row[0])
     cursor = db.execute(
         "INSERT INTO hosts (mac, ip, first_run, last_run) VALUES (?, ?, ?, ?)",
-        (mac, host["ip"], run_id, run_id),
+        (mac, host.ip, run_id, run_id),
     )
     return int(cursor.lastrowid)
 
@@ -96,11 +94,93 @@ def previous_document(store: Store, before: int | None = None) -> dict[str, Any]
     return json.loads(row[0]) if row else None
 
 
-def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
-    """What changed between two discover documents, by IP.
+class Change(enum.StrEnum):
+    """The one vocabulary of "what changed" between two observations of the network."""
 
-    ``mac_changed`` lists every IP that now answers from another MAC: a replaced device, or
-    someone answering in its place (ARP spoofing); reports show it first.
+    HOST_ADDED = "host_added"
+    HOST_GONE = "host_gone"
+    MAC_CHANGED = "mac_changed"  # a replaced device, or someone answering in its place
+    IP_CHANGED = "ip_changed"
+    PORT_OPENED = "port_opened"
+    PORT_CLOSED = "port_closed"
+    NAMES_CHANGED = "names_changed"
+    CLASS_CHANGED = "class_changed"
+    PLATFORM_CHANGED = "platform_changed"
+
+
+@dataclass(frozen=True)
+class HostChange:
+    """One change: ``old``/``new`` are a MAC, an address, a Port, a class or a platform (for
+    names: the names removed and added); ``before``/``after`` the hosts compared."""
+
+    kind: Change
+    ip: str  # the host's address now (for a host gone: the address it had)
+    old: Any = None
+    new: Any = None
+    before: Host | None = None
+    after: Host | None = None
+
+
+def changes(
+    old: Mapping[Hashable, Host], new: Mapping[Hashable, Host], *, compare_ports: bool
+) -> list[HostChange]:
+    """Every change between two observations, each given as {identity: Host}.
+
+    Hosts pair up by identity first, then the ones left over by address, so a MAC change on
+    an address is one loud ``mac_changed``, not a quiet ``host_added`` plus ``host_gone``.
+    ``compare_ports``: False when either side saw no ports (a sweep-only run), which is no
+    evidence that a port opened or closed.
+    """
+    pairs = [(old[key], new[key]) for key in old.keys() & new.keys()]
+    old_left = {h.ip: h for key, h in old.items() if key not in new}
+    new_left = {h.ip: h for key, h in new.items() if key not in old}
+    for ip in old_left.keys() & new_left.keys():
+        pairs.append((old_left.pop(ip), new_left.pop(ip)))
+    found = [HostChange(Change.HOST_ADDED, h.ip, after=h) for h in new_left.values()]
+    found += [HostChange(Change.HOST_GONE, h.ip, before=h) for h in old_left.values()]
+    for before, after in pairs:
+        found += _compare(before, after, compare_ports)
+    return found
+
+
+def _compare(before: Host, after: Host, compare_ports: bool) -> list[HostChange]:
+    found: list[HostChange] = []
+
+    def add(kind: Change, old: Any, new: Any) -> None:
+        found.append(HostChange(kind, after.ip, old, new, before, after))
+
+    if before.mac and after.mac and before.mac.lower() != after.mac.lower():
+        add(Change.MAC_CHANGED, before.mac, after.mac)
+    if before.ip != after.ip:
+        add(Change.IP_CHANGED, before.ip, after.ip)
+    if compare_ports:
+        was, now = _open(before), _open(after)
+        for key in sorted(now.keys() - was.keys()):
+            add(Change.PORT_OPENED, None, now[key])
+        for key in sorted(was.keys() - now.keys()):
+            add(Change.PORT_CLOSED, was[key], None)
+    old_names, new_names = set(before.hostnames), set(after.hostnames)
+    if old_names != new_names:
+        add(Change.NAMES_CHANGED, sorted(old_names - new_names), sorted(new_names - old_names))
+    if before.device_class != after.device_class:
+        add(Change.CLASS_CHANGED, before.device_class, after.device_class)
+    if before.platform != after.platform:
+        add(Change.PLATFORM_CHANGED, before.platform, after.platform)
+    return found
+
+
+def _open(host: Host) -> dict[tuple[int, str], Port]:
+    """Open ports by (port, proto): a re-identified service is no port closing and another
+    opening."""
+    return {(p.port, p.proto): p for p in host.ports if p.state == "open"}
+
+
+def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """What changed between two discover documents, by address: discover's ``diff``.
+
+    Only addresses both runs covered count. ``mac_changed`` lists every address that now
+    answers from another MAC: a replaced device, or someone answering in its place (ARP
+    spoofing); reports show it first.
     """
     result: dict[str, Any] = {
         "previous_run_id": old.get("run_id") if old else None,
@@ -108,21 +188,45 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     if old is None:
         return result
-    # Only addresses both runs were allowed to look at can be new or gone.
     both = [_scope(old), _scope(new)]
-    before = {h["ip"]: h for h in old.get("hosts", []) if all(g(h["ip"]) for g in both)}
-    after = {h["ip"]: h for h in new.get("hosts", []) if all(g(h["ip"]) for g in both)}
-    result["new"] = [_brief(after[ip]) for ip in sorted(after.keys() - before.keys(), key=_ipkey)]
-    result["gone"] = [_brief(before[ip]) for ip in sorted(before.keys() - after.keys(), key=_ipkey)]
-    # A sweep-only run (--no-nmap) saw no ports: that is no evidence that ports closed.
+
+    def hosts(document: dict[str, Any]) -> dict[str, Host]:
+        found = (Host.from_json(h) for h in document.get("hosts", []))
+        return {h.ip: h for h in found if all(covers(h.ip) for covers in both)}
+
     compare_ports = old.get("ports") is not None and new.get("ports") is not None
-    for ip in sorted(before.keys() & after.keys(), key=_ipkey):
-        change = _host_change(before[ip], after[ip], compare_ports)
-        if change:
-            result["changed"].append({"ip": ip, **change})
-        if "mac" in change:
-            result["mac_changed"].append({"ip": ip, **change["mac"]})
+    by_ip: dict[str, dict[str, Any]] = {}
+    for change in changes(hosts(old), hosts(new), compare_ports=compare_ports):
+        if change.kind is Change.HOST_ADDED:
+            result["new"].append(_brief(change.after))
+        elif change.kind is Change.HOST_GONE:
+            result["gone"].append(_brief(change.before))
+        elif change.kind is not Change.IP_CHANGED:  # paired by address: never happens
+            _describe_change(by_ip.setdefault(change.ip, {}), change)
+    result["new"].sort(key=lambda h: _ipkey(h["ip"]))
+    result["gone"].sort(key=lambda h: _ipkey(h["ip"]))
+    for ip in sorted(by_ip, key=_ipkey):
+        result["changed"].append({"ip": ip, **by_ip[ip]})
+        if "mac" in by_ip[ip]:
+            result["mac_changed"].append({"ip": ip, **by_ip[ip]["mac"]})
     return result
+
+
+def _describe_change(entry: dict[str, Any], change: HostChange) -> None:
+    """One change into discover's per-address entry (mac, ports, names, class, platform)."""
+    if change.kind is Change.MAC_CHANGED:
+        entry["mac"] = {"old": change.old, "new": change.new}
+    elif change.kind in (Change.PORT_OPENED, Change.PORT_CLOSED):
+        ports = entry.setdefault("ports", {"added": [], "removed": []})
+        port = change.new or change.old
+        side = "added" if change.kind is Change.PORT_OPENED else "removed"
+        ports[side] = sorted([*ports[side], f"{port.port}/{port.proto}"])
+    elif change.kind is Change.NAMES_CHANGED:
+        entry["names"] = {"added": change.new, "removed": change.old}
+    elif change.kind is Change.CLASS_CHANGED:
+        entry["class"] = {"old": change.old, "new": change.new}
+    elif change.kind is Change.PLATFORM_CHANGED:
+        entry["platform"] = {"old": change.old, "new": change.new}
 
 
 def _scope(document: dict[str, Any]) -> Callable[[str], bool]:
@@ -132,34 +236,14 @@ def _scope(document: dict[str, Any]) -> Callable[[str], bool]:
     return ScopeGuard(document["scope"], document.get("exclude", []), allow_public=True).allows
 
 
-def _host_change(old: dict[str, Any], new: dict[str, Any], compare_ports: bool) -> dict[str, Any]:
-    change: dict[str, Any] = {}
-    if old.get("mac") and new.get("mac") and old["mac"] != new["mac"]:
-        change["mac"] = {"old": old["mac"], "new": new["mac"]}
-    old_ports, new_ports = _ports(old), _ports(new)
-    if compare_ports and old_ports != new_ports:
-        change["ports"] = {
-            "added": sorted(new_ports - old_ports), "removed": sorted(old_ports - new_ports),
-        }  # fmt: skip
-    old_names, new_names = set(old.get("hostnames", [])), set(new.get("hostnames", []))
-    if old_names != new_names:
-        change["names"] = {
-            "added": sorted(new_names - old_names), "removed": sorted(old_names - new_names),
-        }  # fmt: skip
-    for key in ("device_class", "platform"):
-        if old.get(key) != new.get(key):
-            change["class" if key == "device_class" else key] = {
-                "old": old.get(key), "new": new.get(key),
-            }  # fmt: skip
-    return change
-
-
-def _ports(host: dict[str, Any]) -> set[str]:
-    return {f"{p['port']}/{p['proto']}" for p in host.get("ports", []) if p.get("state") == "open"}
-
-
-def _brief(host: dict[str, Any]) -> dict[str, Any]:
-    return {k: host.get(k) for k in ("ip", "mac", "vendor", "device_class", "platform")}
+def _brief(host: Host) -> dict[str, Any]:
+    return {
+        "ip": host.ip,
+        "mac": host.mac,
+        "vendor": host.vendor,
+        "device_class": host.device_class,
+        "platform": host.platform,
+    }
 
 
 def _ipkey(ip: str) -> tuple[int, ipaddress.IPv4Address | ipaddress.IPv6Address]:

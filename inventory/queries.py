@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from inventory import hosts
+from inventory.hosts import Change
+from inventory.model import Host, Observation, Port
 from inventory.store import Run, Store, _run, finished
 
 KINDS = ("discover", "ad", "rotate")
@@ -73,44 +76,43 @@ def run_document(store: Store, run_id: int | None, kind: str) -> dict[str, Any]:
     return _loads(row["data"], {}) if row else {}
 
 
-def hosts_as_of(store: Store, run_id: int | None) -> list[dict[str, Any]]:
-    """Every host observed in discover run ``run_id`` with its open ports, sorted by IP."""
+def hosts_as_of(store: Store, run_id: int | None) -> list[Observation]:
+    """Every host observed in discover run ``run_id`` with its ports, sorted by IP."""
     if run_id is None:
         return []
-    services: dict[int, list[dict[str, Any]]] = {}
+    ports: dict[int, list[Port]] = {}
     for row in store.db.execute(
         "SELECT * FROM services WHERE run_id = ? ORDER BY port, proto", (run_id,)
     ):
-        services.setdefault(row["host_id"], []).append(
-            {k: row[k] for k in ("port", "proto", "state", "service", "product", "version")}
-            | {"extra": _loads(row["extra"], None)}
+        ports.setdefault(row["host_id"], []).append(
+            Port(**{k: row[k] for k in ("port", "proto", "state", "service", "product", "version")})
         )
-    hosts = []
+    found = []
     for row in store.db.execute(
         "SELECT o.*, h.first_run FROM host_observations o JOIN hosts h ON h.id = o.host_id"
         " WHERE o.run_id = ?",
         (run_id,),
     ):
-        hosts.append(
-            {
-                "host_id": row["host_id"],
-                "ip": row["ip"],
-                "mac": row["mac"],
-                "vendor": row["vendor"],
-                "mac_randomized": bool(row["mac_randomized"]),
-                "hostnames": _loads(row["hostnames"], []),
-                "sources": _loads(row["sources"], []),
-                "os": {"name": row["os_name"], "accuracy": row["os_accuracy"]},
-                "snmp": _loads(row["snmp"], None),
-                "device_class": row["device_class"],
-                "platform": row["platform"],
-                "platform_confidence": row["platform_confidence"],
-                "extra": _loads(row["extra"], None),
-                "first_run": row["first_run"],
-                "ports": services.get(row["host_id"], []),
-            }
+        extra = _loads(row["extra"], None)
+        extra = extra if isinstance(extra, dict) else {}
+        host = Host(
+            ip=row["ip"],
+            mac=row["mac"],
+            vendor=row["vendor"],
+            mac_randomized=bool(row["mac_randomized"]),
+            hostnames=_loads(row["hostnames"], []),
+            sources=_loads(row["sources"], []),
+            ports=ports.get(row["host_id"], []),
+            os={"name": row["os_name"], "accuracy": row["os_accuracy"]},
+            snmp=_loads(row["snmp"], None),
+            http_title=extra.get("http_title"),
+            device_class=row["device_class"],
+            platform=row["platform"],
+            platform_confidence=row["platform_confidence"],
+            rule=extra.get("rule"),
         )
-    return sorted(hosts, key=lambda h: ip_sort_key(h["ip"]))
+        found.append(Observation(host, row["host_id"], row["first_run"]))
+    return sorted(found, key=lambda o: ip_sort_key(o.host.ip))
 
 
 def memberships_as_of(store: Store, run_id: int | None) -> list[dict[str, Any]]:
@@ -209,59 +211,46 @@ def checklist(store: Store) -> list[dict[str, Any]]:
 
 
 def diff_hosts(store: Store, old_run: int | None, new_run: int | None) -> list[dict[str, Any]]:
-    """Host-level changes between two discover runs.
-
-    Observations pair up by host identity first, then by IP: a MAC change on an IP is one
-    loud "mac_changed" (a swapped device or someone answering ARP for it), not a quiet
-    "added" plus "gone".
-    """
+    """The report's host changes between two discover runs (inventory.hosts.changes, paired
+    by the store's device identity): added, gone, MAC, address and port changes."""
     if old_run is None or new_run is None:
         return []
-    old = {h["host_id"]: h for h in hosts_as_of(store, old_run)}
-    new = {h["host_id"]: h for h in hosts_as_of(store, new_run)}
-    # A sweep-only run (discover --no-nmap records "ports": null) saw no ports at all: that
-    # is no evidence that any port closed or opened.
+    old = {o.host_id: o.host for o in hosts_as_of(store, old_run)}
+    new = {o.host_id: o.host for o in hosts_as_of(store, new_run)}
+    # A sweep-only run (discover --no-nmap records "ports": null) saw no ports at all.
     compare_ports = all(
         run_document(store, run, "discover").get("ports", "") is not None
         for run in (old_run, new_run)
     )
-    pairs = [(old[i], new[i]) for i in old.keys() & new.keys()]
-    old_left = {h["ip"]: h for i, h in old.items() if i not in new}
-    new_left = {h["ip"]: h for i, h in new.items() if i not in old}
-    for ip in sorted(old_left.keys() & new_left.keys(), key=ip_sort_key):
-        pairs.append((old_left.pop(ip), new_left.pop(ip)))
-    changes: list[dict[str, Any]] = []
-    for host in new_left.values():
-        changes.append(_change("host_added", "medium", host["ip"], detail=_describe(host)))
-    for host in old_left.values():
-        changes.append(_change("host_gone", "medium", host["ip"], detail=_describe(host)))
-    for before, after in pairs:
-        ip = after["ip"]
-        if before["mac"] and after["mac"] and before["mac"].lower() != after["mac"].lower():
-            detail = (
-                f"{ip} now answers with MAC {after['mac']} ({after['vendor'] or 'unknown vendor'})"
-                f", was {before['mac']} ({before['vendor'] or 'unknown vendor'})"
-            )
-            changes.append(
-                _change(
-                    "mac_changed",
-                    "critical",
-                    ip,
-                    old=before["mac"],
-                    new=after["mac"],
-                    detail=detail,
-                )
-            )
-        if before["ip"] != ip:
-            changes.append(_change("ip_changed", "info", ip, old=before["ip"], new=ip))
-        if not compare_ports:
-            continue
-        was, now = _open_ports(before), _open_ports(after)
-        for port in sorted(now.keys() - was.keys()):
-            changes.append(_change("port_opened", "medium", ip, new=now[port]))
-        for port in sorted(was.keys() - now.keys()):
-            changes.append(_change("port_closed", "low", ip, old=was[port]))
-    return sorted(changes, key=lambda c: (ip_sort_key(c["subject"]), c["change"]))
+    rows: list[dict[str, Any]] = []
+    for change in hosts.changes(old, new, compare_ports=compare_ports):
+        row = _host_change_row(change)
+        if row is not None:
+            rows.append(row)
+    return sorted(rows, key=lambda c: (ip_sort_key(c["subject"]), c["change"]))
+
+
+def _host_change_row(change: hosts.HostChange) -> dict[str, Any] | None:
+    """One change as a report row; names, class and platform changes are not reported."""
+    kind, ip = change.kind, change.ip
+    if kind is Change.HOST_ADDED:
+        return _change(kind, "medium", ip, detail=_describe(change.after))
+    if kind is Change.HOST_GONE:
+        return _change(kind, "medium", ip, detail=_describe(change.before))
+    if kind is Change.MAC_CHANGED:
+        before, after = change.before, change.after
+        detail = (
+            f"{ip} now answers with MAC {after.mac} ({after.vendor or 'unknown vendor'})"
+            f", was {before.mac} ({before.vendor or 'unknown vendor'})"
+        )
+        return _change(kind, "critical", ip, old=change.old, new=change.new, detail=detail)
+    if kind is Change.IP_CHANGED:
+        return _change(kind, "info", ip, old=change.old, new=change.new)
+    if kind is Change.PORT_OPENED:
+        return _change(kind, "medium", ip, new=_port_label(change.new))
+    if kind is Change.PORT_CLOSED:
+        return _change(kind, "low", ip, old=_port_label(change.old))
+    return None
 
 
 def diff_memberships(
@@ -337,7 +326,7 @@ def _change(
     detail: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "change": kind,
+        "change": str(kind),
         "severity": severity,
         "subject": subject,
         "group": group,
@@ -347,20 +336,13 @@ def _change(
     }
 
 
-def _describe(host: dict[str, Any]) -> str:
-    names = ", ".join(host["hostnames"]) or "no name"
-    return f"{names}; {host['device_class']}; MAC {host['mac'] or 'unknown'}"
+def _describe(host: Host) -> str:
+    names = ", ".join(host.hostnames) or "no name"
+    return f"{names}; {host.device_class}; MAC {host.mac or 'unknown'}"
 
 
-def _open_ports(host: dict[str, Any]) -> dict[tuple[int, str], str]:
-    """(port, proto) -> label; keyed without the service name so a re-identified service
-    is not reported as one port closing and another opening."""
-    return {
-        (p["port"], p["proto"]): f"{p['port']}/{p['proto']}"
-        + (f" ({p['service']})" if p["service"] else "")
-        for p in host["ports"]
-        if p["state"] == "open"
-    }
+def _port_label(port: Port) -> str:
+    return f"{port.port}/{port.proto}" + (f" ({port.service})" if port.service else "")
 
 
 def _loads(text: str | None, default: Any) -> Any:
@@ -383,10 +365,13 @@ __all__ = [
     "findings_of",
     "hosts_as_of",
     "ip_sort_key",
+    "last_run_id",
     "memberships_as_of",
+    "onboard_counts",
     "previous_runs",
     "rotations_upto",
     "run_document",
+    "run_ids_after",
     "run_of_kind",
     "state_runs",
 ]

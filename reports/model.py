@@ -15,6 +15,7 @@ from agent import __version__
 from agent.core.secret import scrub
 from inventory import queries
 from inventory.audit import Verdict
+from inventory.model import Host
 from inventory.store import Run, Store, utcnow
 from reports.controls import control_mapping
 
@@ -50,11 +51,11 @@ def build_report(
     ad_id = current.ad.id if current.ad else None
     ad_doc = queries.run_document(store, ad_id, "ad")
 
-    hosts = [_host(h) for h in queries.hosts_as_of(store, discover_id)]
-    if not hosts:
-        hosts = [
-            _host(h) for h in queries.run_document(store, discover_id, "discover").get("hosts", [])
-        ]
+    observed = [o.host for o in queries.hosts_as_of(store, discover_id)]
+    if not observed:  # a run stored before the observation tables: its document
+        document = queries.run_document(store, discover_id, "discover")
+        observed = [Host.from_json(h) for h in document.get("hosts", [])]
+    hosts = [_host(h) for h in observed]
     groups = _privileged_groups(store, ad_id, ad_doc)
     findings = _findings(store, ad_id, ad_doc)
     rotations = [_rotation(r) for r in queries.rotations_upto(store, current.upto)]
@@ -104,27 +105,27 @@ def _run(run: Run | None) -> dict[str, Any] | None:
     }
 
 
-def _host(host: dict[str, Any]) -> dict[str, Any]:
-    """One host row; accepts both the store's shape and the discover document's."""
-    extra = host.get("extra") if isinstance(host.get("extra"), dict) else {}
-    ports = [p for p in host.get("ports", []) if p.get("state", "open") == "open"]
+def _host(host: Host) -> dict[str, Any]:
+    """One host row of the report."""
     return {
-        "ip": host.get("ip"),
-        "mac": host.get("mac"),
-        "vendor": host.get("vendor"),
-        "mac_randomized": bool(host.get("mac_randomized")),
-        "hostnames": list(host.get("hostnames") or []),
-        "device_class": host.get("device_class") or "unknown",
-        "platform": host.get("platform"),
-        "platform_confidence": host.get("platform_confidence"),
-        "os": host.get("os") or {"name": None, "accuracy": None},
-        "snmp": host.get("snmp") if isinstance(host.get("snmp"), dict) else None,
-        "http_title": extra.get("http_title"),
-        "sources": list(host.get("sources") or []),
+        "ip": host.ip,
+        "mac": host.mac,
+        "vendor": host.vendor,
+        "mac_randomized": bool(host.mac_randomized),
+        "hostnames": list(host.hostnames),
+        "device_class": host.device_class or "unknown",
+        "platform": host.platform,
+        "platform_confidence": host.platform_confidence,
+        "os": host.os or {"name": None, "accuracy": None},
+        "snmp": host.snmp if isinstance(host.snmp, dict) else None,
+        "http_title": host.http_title,
+        "sources": list(host.sources),
         "ports": [
-            {k: p.get(k) for k in ("port", "proto", "service", "product", "version")} for p in ports
+            {"port": p.port, "proto": p.proto, "service": p.service, "product": p.product,
+             "version": p.version}
+            for p in host.open_port_list()
         ],
-    }
+    }  # fmt: skip
 
 
 def _privileged_groups(

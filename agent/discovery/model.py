@@ -1,51 +1,6 @@
-"""The shapes discovery produces: one :class:`Host` per live address, JSON-ready."""
+"""The shapes discovery produces: one :class:`Host` per live address. They are the
+inventory's (inventory/model.py), so the scanner, the store and the reports share one."""
 
-from __future__ import annotations
+from inventory.model import Host, Port
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
-
-@dataclass
-class Port:
-    port: int
-    proto: str = "tcp"
-    state: str = "open"
-    service: str | None = None
-    product: str | None = None
-    version: str | None = None
-
-
-@dataclass
-class Host:
-    ip: str
-    mac: str | None = None
-    vendor: str | None = None
-    mac_randomized: bool = False
-    hostnames: list[str] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
-    ports: list[Port] = field(default_factory=list)
-    os: dict[str, Any] | None = None
-    snmp: dict[str, str | None] | None = None
-    http_title: str | None = None
-    device_class: str = "unknown"
-    platform: str | None = None
-    platform_confidence: float | None = None
-    rule: str | None = None
-
-    def add_source(self, source: str) -> None:
-        if source not in self.sources:
-            self.sources.append(source)
-
-    def add_hostname(self, name: str) -> None:
-        name = name.rstrip(".")
-        if name and name not in self.hostnames:
-            self.hostnames.append(name)
-
-    def open_ports(self, proto: str = "tcp") -> set[int]:
-        return {p.port for p in self.ports if p.proto == proto and p.state == "open"}
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["ports"] = sorted(data["ports"], key=lambda p: (p["proto"], p["port"]))
-        return data
+__all__ = ["Host", "Port"]

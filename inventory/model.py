@@ -1,0 +1,81 @@
+"""One shape of a discovered host: :class:`Host` with its :class:`Port` list.
+
+Discovery fills it in; the run's JSON document holds ``Host.to_json()``; the store's
+``host_observations`` and ``services`` rows are written from it and read back into it
+(:class:`Observation` adds the store's identity); reports and diffs read only this shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Port:
+    port: int
+    proto: str = "tcp"
+    state: str = "open"
+    service: str | None = None
+    product: str | None = None
+    version: str | None = None
+
+
+@dataclass
+class Host:
+    ip: str
+    mac: str | None = None
+    vendor: str | None = None
+    mac_randomized: bool = False
+    hostnames: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    ports: list[Port] = field(default_factory=list)
+    os: dict[str, Any] | None = None
+    snmp: dict[str, str | None] | None = None
+    http_title: str | None = None
+    device_class: str = "unknown"
+    platform: str | None = None
+    platform_confidence: float | None = None
+    rule: str | None = None
+
+    def add_source(self, source: str) -> None:
+        if source not in self.sources:
+            self.sources.append(source)
+
+    def add_hostname(self, name: str) -> None:
+        name = name.rstrip(".")
+        if name and name not in self.hostnames:
+            self.hostnames.append(name)
+
+    def open_ports(self, proto: str = "tcp") -> set[int]:
+        return {p.port for p in self.ports if p.proto == proto and p.state == "open"}
+
+    def to_json(self) -> dict[str, Any]:
+        """The run document's host dict (discover --json, run_documents)."""
+        data = asdict(self)
+        data["ports"] = sorted(data["ports"], key=lambda p: (p["proto"], p["port"]))
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Host:
+        """A document's host dict back into a Host (unknown keys are ignored: an older or
+        newer document still reads)."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["ports"] = [
+            Port(**{k: v for k, v in p.items() if k in Port.__dataclass_fields__})
+            for p in data.get("ports") or []
+        ]
+        return cls(**known)
+
+    def open_port_list(self) -> list[Port]:
+        return [p for p in self.ports if p.state == "open"]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A host as one discover run recorded it, with the store's identity for that device
+    (``host_id``: by MAC where known, else by address) and the run that first saw it."""
+
+    host: Host
+    host_id: int
+    first_run: int | None = None
