@@ -64,6 +64,17 @@ def test_onboard_rotate_then_rerun(lab, lab_cli_env, tmp_path):
     summary, report = onboard(lab, env, tmp_path, "first", "--rotate", "--yes")
     assert summary["stages"] == {"discover": "ok", "ad": "findings", "rotate": "ok",
                                  "checklist": "ok", "report": "ok"}  # fmt: skip
+    # Onboard's stages write the events the standalone commands write (issue 12).
+    store = Path(env["KEYTURN_STORE"])
+    events = [json.loads(line) for line in
+              store.with_name(store.stem + ".audit.jsonl").read_text().splitlines()]  # fmt: skip
+    actions = [e["action"] for e in events]
+    for action in ("discover.scan", "ad.audit", "checklist.prefill", "checklist.mark",
+                   "report.write"):  # fmt: skip
+        assert action in actions, action
+    [ad_event] = [e for e in events if e["action"] == "ad.audit"]
+    assert ad_event["detail"]["tls_insecure"] is False
+    assert ad_event["detail"]["bind_account"] == manifest["ad"]["admin_user"]
 
     # The inventory and the report match the manifest.
     found = {h["ip"]: h for h in report["hosts"]}
