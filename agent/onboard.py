@@ -20,6 +20,7 @@ from agent.core.errors import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, KeyturnError,
 from agent.core.logsetup import get_logger
 from agent.core.secret import scrub
 from agent.ops.stages import STAGES, Confirm, OnboardRun, Progress, StageOutcome, StageStatus
+from inventory.store import RunStatus
 
 if TYPE_CHECKING:
     from agent.context import AppContext
@@ -80,14 +81,16 @@ def run(
                 onboarding.outcomes[name] = outcome
                 report(name, "done", outcome)
         except BaseException:
-            store.finish_run(run_id, "failed")
+            store.finish_run(run_id, RunStatus.FAILED)
             raise
         outcomes = [onboarding.outcomes[name] for name in STAGES]
         summary = summarize(store, outcomes, run_id)
         code = exit_code(outcomes, summary)
-        status = {EXIT_OK: "ok", EXIT_FINDINGS: "findings"}.get(code, "partial")
-        if all(o.status == "failed" for o in outcomes[:2]):
-            status = "failed"
+        status = {EXIT_OK: RunStatus.OK, EXIT_FINDINGS: RunStatus.FINDINGS}.get(
+            code, RunStatus.PARTIAL
+        )
+        if all(o.status == StageStatus.FAILED for o in outcomes[:2]):
+            status = RunStatus.FAILED
         store.finish_run(run_id, status, summary)
         app.audit.append(
             "onboard.finish",
@@ -123,9 +126,10 @@ def _run_stage(
 
 def exit_code(outcomes: list[StageOutcome], summary: dict[str, Any]) -> int:
     """3 when a stage failed, 1 for findings or partial failures, else 0."""
-    if any(o.status == "failed" for o in outcomes):
+    if any(o.status == StageStatus.FAILED for o in outcomes):
         return EXIT_FAILED
-    if any(o.status in ("findings", "partial", "refused") for o in outcomes):
+    unclean = (StageStatus.FINDINGS, StageStatus.PARTIAL, StageStatus.REFUSED)
+    if any(o.status in unclean for o in outcomes):
         return EXIT_FINDINGS
     if sum(summary["findings"].values()) or summary["rotations"].get("failed"):
         return EXIT_FINDINGS

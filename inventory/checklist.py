@@ -10,6 +10,7 @@ the rotation record (:func:`mark_rotated`).
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import sqlite3
@@ -25,8 +26,17 @@ KINDS = (
     "virtual_machine", "voip", "windows_service_account", "workstation_admin",
     "other_network_device", "antivirus_console", "vpn_access", "web_portal", "remote_support",
 )  # fmt: skip
-STATES = ("inherited", "changed", "not_applicable", "accepted_risk")
-NEEDS_NOTE = ("not_applicable", "accepted_risk")
+
+
+class ItemState(enum.StrEnum):
+    INHERITED = "inherited"  # as found: nobody has changed it yet
+    CHANGED = "changed"
+    NOT_APPLICABLE = "not_applicable"
+    ACCEPTED_RISK = "accepted_risk"
+
+
+STATES = tuple(str(state) for state in ItemState)
+NEEDS_NOTE = (ItemState.NOT_APPLICABLE, ItemState.ACCEPTED_RISK)
 
 # Discovered device class -> checklist kind. Servers and workstations carry no device
 # credential of their own here: their admins are the directory items.

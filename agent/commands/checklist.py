@@ -11,6 +11,7 @@ KIND_HELP = (
     "windows_service_account, workstation_admin, other_network_device, antivirus_console, "
     "vpn_access, web_portal, remote_support"
 )
+# inventory.checklist.ItemState, spelled out so `keyturn --help` does not open the store code.
 STATES = ("inherited", "changed", "not_applicable", "accepted_risk")
 
 

@@ -18,6 +18,7 @@ from agent.core.errors import UsageError
 from agent.core.logsetup import get_logger
 from agent.core.secret import json_default
 from inventory import rotations as records
+from inventory.store import RunStatus
 from rotation.drivers.base import Target
 from rotation.engine import RotationEngine
 from rotation.hostkeys import HostKeyPins
@@ -156,13 +157,14 @@ def rotate(
             engine = _engine(app, run_id, parallel, "rotate", on_event)
             results = engine.rotate(targets, dry_run=dry_run, progress=progress)
         except BaseException:
-            store.finish_run(run_id, "failed")
+            store.finish_run(run_id, RunStatus.FAILED)
             raise
         code = rotation_exit_code(results)
         document = {"run_id": run_id, "dry_run": dry_run, "results": [r.as_dict() for r in results]}
         records.write_document(store, run_id, "rotate", document)
         summary = _count(r.status for r in results)
-        store.finish_run(run_id, {0: "ok", 1: "partial", 3: "failed"}[code], summary)
+        status = {0: RunStatus.OK, 1: RunStatus.PARTIAL, 3: RunStatus.FAILED}[code]
+        store.finish_run(run_id, status, summary)
         with store.transaction(), app.audit.batch():  # one commit and one fsync for all
             mark_rotations(app, run_id)
     return RotationRun(run_id, results, code, document)
@@ -182,14 +184,13 @@ def verify(
         try:
             results = _engine(app, run_id, parallel, "verify").verify(targets, progress=progress)
         except BaseException:
-            store.finish_run(run_id, "failed")
+            store.finish_run(run_id, RunStatus.FAILED)
             raise
         code = verify_exit_code(results)
         document = {"run_id": run_id, "results": [r.as_dict() for r in results]}
         records.write_document(store, run_id, "verify", document)
-        store.finish_run(
-            run_id, {0: "ok", 1: "findings", 3: "failed"}[code], _count(r.status for r in results)
-        )
+        status = {0: RunStatus.OK, 1: RunStatus.FINDINGS, 3: RunStatus.FAILED}[code]
+        store.finish_run(run_id, status, _count(r.status for r in results))
     return RotationRun(run_id, results, code, document)
 
 
