@@ -55,6 +55,9 @@ def resolve_targets(
     classes: list[str] | None,
     account: str | None,
 ) -> list[Target]:
+    """The devices to act on: ``--targets`` (else ``[rotation] targets``), or with
+    ``from_inventory`` the latest discover run's hosts with a platform, each with the
+    accounts ``[rotation] accounts`` names (else those the keyring holds for it)."""
     cfg = app.config.rotation
     path = targets_file or (None if from_inventory else cfg.targets)
     if path:
