@@ -110,26 +110,6 @@ def test_canary_no_planted_password_in_any_artefact(pool, cli_env, tmp_path):
             assert secret not in text, f"a planted password leaked into {name}"
 
 
-def test_a_standalone_rotate_marks_its_checklist_item_changed(pool, cli_env, tmp_path):
-    # Issue 12: `keyturn rotate` left the item `inherited`; only onboard marked it.
-    device = pool.take("cisco_ios")
-    site = Site(tmp_path, cli_env, [device])
-    added = site.run("checklist", "add", "--kind", "switch", "--target", device.host,
-                     "--account", "admin")
-    assert added.returncode == 0, added.stderr
-    run = site.rotate()
-    assert run.returncode == 0, run.stdout + run.stderr
-    [item] = json.loads(site.run("checklist", "--json", "-").stdout)
-    assert (item["kind"], item["target"], item["account"]) == ("switch", device.host, "admin")
-    assert item["state"] == "changed" and item["rotation_id"] and item["decided_by"] == "tester"
-    assert f"rotated by keyturn (rotation {item['rotation_id']})" == item["note"]
-    shown = site.run("audit", "show").stdout
-    assert f"checklist.mark checklist item {item['id']}: changed" in shown
-    dry = site.rotate("--dry-run")  # a dry run changes nothing, so it marks nothing
-    assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert site.run("audit", "show").stdout.count("checklist.mark") == 1
-
-
 def test_refuses_without_yes_when_not_interactive(pool, cli_env, tmp_path):
     device = pool.take("arista_eos")
     site = Site(tmp_path, cli_env, [device])

@@ -1,5 +1,6 @@
 """The same job, run as a standalone command and as an onboard stage, does the same thing:
-the same audit events (with the same fields) and the same checklist effects (issue 12).
+the same audit events (with the same fields) and the same checklist effects (issue 12); a
+standalone rotate marks its checklist item changed, as onboard always did.
 
 Real processes against a real simulated IOS device on a loopback address of its own; the
 scope is that one address, so discover's sweep never leaves loopback. The directory audit
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from tests.conftest import KEYTURN
 from tests.rotation_helpers import ENABLE, OLD, pool
+from tests.test_rotation_cli import Site
 
 __all__ = ["pool"]
 
@@ -101,3 +103,24 @@ def test_standalone_commands_and_onboard_record_the_same(pool, cli_env, tmp_path
     changed = [i for i in items if i[1] == device.host]
     assert changed == [("other_network_device", device.host, "admin", "automatic", "changed",
                         True)]  # fmt: skip
+
+
+def test_a_standalone_rotate_marks_its_checklist_item_changed(pool, cli_env, tmp_path):
+    # Issue 12: `keyturn rotate` left the item `inherited`; only onboard marked it.
+    device = pool.take("cisco_ios")
+    site = Site(tmp_path, cli_env, [device])
+    added = site.run(
+        "checklist", "add", "--kind", "switch", "--target", device.host, "--account", "admin"
+    )
+    assert added.returncode == 0, added.stderr
+    run = site.rotate()
+    assert run.returncode == 0, run.stdout + run.stderr
+    [item] = json.loads(site.run("checklist", "--json", "-").stdout)
+    assert (item["kind"], item["target"], item["account"]) == ("switch", device.host, "admin")
+    assert item["state"] == "changed" and item["rotation_id"] and item["decided_by"] == "tester"
+    assert f"rotated by keyturn (rotation {item['rotation_id']})" == item["note"]
+    shown = site.run("audit", "show").stdout
+    assert f"checklist.mark checklist item {item['id']}: changed" in shown
+    dry = site.rotate("--dry-run")  # a dry run changes nothing, so it marks nothing
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert site.run("audit", "show").stdout.count("checklist.mark") == 1

@@ -22,8 +22,13 @@ STATES = ("inherited", "changed", "not_applicable", "accepted_risk")
 @click.option(
     "--kind", "kinds", multiple=True, metavar="KIND", help=f"Only this kind: {KIND_HELP}."
 )
-@click.option("--json", "json_out", metavar="FILE", type=JSON_OUT,
-              help="Write the items as JSON ('-': stdout).")
+@click.option(
+    "--json",
+    "json_out",
+    metavar="FILE",
+    type=JSON_OUT,
+    help="Write the items as JSON ('-': stdout).",
+)
 @click.pass_context
 def checklist(ctx: click.Context, states, kinds, json_out) -> None:
     """Track every inherited admin credential until it is changed.
@@ -67,25 +72,9 @@ def mark(app, item_id: int, state: str, note: str | None, who: str | None) -> No
     Example:
       keyturn --config acme.toml checklist mark 7 not_applicable --note "no VPN at this site"
     """
-    from inventory import checklist as domain
+    from agent.ops.checklist import mark_item
 
-    with app.lock("checklist mark"):
-        before, after = domain.mark(
-            app.store, item_id, state, operator=app.operator, note=note, who=who
-        )
-        app.audit.append(
-            "checklist.mark",
-            f"checklist item {item_id}",
-            state,
-            detail={
-                "kind": after.kind,
-                "target": after.target,
-                "account": after.account,
-                "previous": before.state,
-                "note": note,
-                "decided_by": after.decided_by,
-            },
-        )
+    before, after = mark_item(app, item_id, state, note=note, who=who)
     click.echo(
         f"item {item_id} ({after.kind} {after.target} {after.account}): {before.state} -> {state}"
     )
@@ -104,16 +93,9 @@ def add(app, kind: str, target: str, account: str) -> None:
       keyturn --config acme.toml checklist add --kind web_portal \\
         --target "ISP portal" --account acme-admin
     """
-    from inventory import checklist as domain
+    from agent.ops.checklist import add_item
 
-    with app.lock("checklist add"):
-        item = domain.add(app.store, kind, target, account)
-        app.audit.append(
-            "checklist.add",
-            f"checklist item {item.id}",
-            "added",
-            detail={"kind": kind, "target": item.target, "account": item.account},
-        )
+    item = add_item(app, kind, target, account)
     click.echo(f"added item {item.id}: {kind} {item.target} {item.account}".rstrip())
 
 

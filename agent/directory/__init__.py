@@ -212,8 +212,15 @@ def stored_rows(result: AuditResult, document: dict) -> DirectoryAudit:
         ],
         memberships=[
             MembershipRow(
-                g.found.group.sid, g.found.group.sam, m.obj.sid, m.obj.sam, m.obj.dn,
-                m.obj.public_kind, m.obj.enabled, tuple(m.path), m.via_primary_group,
+                g.found.group.sid,
+                g.found.group.sam,
+                m.obj.sid,
+                m.obj.sam,
+                m.obj.dn,
+                m.obj.public_kind,
+                m.obj.enabled,
+                tuple(m.path),
+                m.via_primary_group,
             )
             for g in result.groups
             if g.found.spec.role == "privileged"  # readers take every row as privileged

@@ -1,8 +1,9 @@
-"""Use case: keep the credential checklist in step with the inventory.
+"""Use cases: keep the credential checklist in step with the inventory and the operator.
 
 ``prefill_checklist`` is what `discover`, `ad`, `checklist prefill` and onboard's checklist
-stage call; ``mark_rotations`` is what every rotation run (standalone or in onboard) calls.
-Both write their audit events here, so a job does the same thing whoever started it.
+stage call; ``mark_rotations`` is what every rotation run (standalone or in onboard) calls;
+``mark_item`` and ``add_item`` are the operator's decisions. Each writes its audit events
+here, so a job does the same thing whoever started it.
 """
 
 from __future__ import annotations
@@ -84,6 +85,47 @@ def mark_rotations(app: AppContext, run_id: int) -> list[Item]:
             },
         )
     return marked
+
+
+def mark_item(
+    app: AppContext, item_id: int, state: str, *, note: str | None = None, who: str | None = None
+) -> tuple[Item, Item]:
+    """An operator's decision on one item, with the audit event; returns (before, after)."""
+    from inventory import checklist
+
+    with app.lock("checklist mark"):
+        before, after = checklist.mark(
+            app.store, item_id, state, operator=app.operator, note=note, who=who
+        )
+        app.audit.append(
+            "checklist.mark",
+            f"checklist item {item_id}",
+            state,
+            detail={
+                "kind": after.kind,
+                "target": after.target,
+                "account": after.account,
+                "previous": before.state,
+                "note": note,
+                "decided_by": after.decided_by,
+            },
+        )
+    return before, after
+
+
+def add_item(app: AppContext, kind: str, target: str, account: str = "") -> Item:
+    """A credential no scan could find, added by hand, with the audit event."""
+    from inventory import checklist
+
+    with app.lock("checklist add"):
+        item = checklist.add(app.store, kind, target, account)
+        app.audit.append(
+            "checklist.add",
+            f"checklist item {item.id}",
+            "added",
+            detail={"kind": kind, "target": item.target, "account": item.account},
+        )
+    return item
 
 
 def registered_platforms() -> list[str]:
