@@ -394,3 +394,20 @@ def test_mac_vendor_agrees_with_netaddr():
     assert vendor("ff:ff:fe:00:00:01") is None  # not registered
     assert vendor("not-a-mac") is None
     assert vendor(None) is None
+
+
+def test_every_enterprise_a_rule_names_is_in_the_shipped_registry():
+    import tomllib
+
+    table = classify.enterprises()
+    assert len(table) > 400 and table[2636] == "Juniper Networks, Inc."
+    rules = tomllib.loads(classify.RULES_FILE.read_text(encoding="utf-8"))["rule"]
+    named = {n for r in rules for n in r.get("enterprise", [])}
+    named |= {
+        classify.enterprise_of(p.rstrip("."))
+        for r in rules
+        for p in r.get("sys_object_id", [])
+        if classify.enterprise_of(p.rstrip("."))
+    }
+    # Dahua answers with a number IANA never assigned; the rule says so by naming it.
+    assert named - set(table) == {1004849}

@@ -33,7 +33,7 @@ _REGEX_KEYS = (
     "vendor", "sys_descr", "ssh_product", "banner", "http_title", "os", "hostname",
     "oid_vendor", "ent_model",
 )  # fmt: skip
-_BOOL_KEYS = ("snmp", "bridge", "ip_forwarding", "host_resources")
+_BOOL_KEYS = ("snmp", "bridge", "ip_forwarding", "host_resources", "printer_mib")
 _INT_SET_KEYS = ("enterprise", "layers_all", "layers_none", "ports_all", "ports_any", "ports_none")
 _KNOWN_KEYS = {"id", "class", "platform", "score", "sys_object_id", "ent_class"}
 _KNOWN_KEYS |= {*_REGEX_KEYS, *_BOOL_KEYS, *_INT_SET_KEYS}
@@ -225,6 +225,7 @@ def facts(host: Host) -> dict[str, Any]:
         # ipForwarding: 1 forwarding (a router), 2 not forwarding (a host)
         "ip_forwarding": None if forwarding not in (1, 2) else forwarding == 1,
         "host_resources": host_resources,
+        "printer_mib": _answered(snmp, "printer_mib"),
         "ent_class": ENT_CLASSES.get(_int(snmp.get("ent_class")) or 0),
         "ent_model": [snmp.get("ent_model")],
         "ssh_product": ssh,
