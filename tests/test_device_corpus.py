@@ -97,3 +97,26 @@ def test_corpus_accuracy():
 def test_no_power_camera_or_bmc_is_a_network_device(entry: dict[str, Any]):
     if entry["class"] in NEVER_NETWORK:
         assert classify.classify(host_of(entry)).device_class not in NETWORK
+
+
+def test_new_classes_get_credential_items_on_the_checklist(tmp_path: Path):
+    from inventory import checklist
+    from inventory.classes import DEVICE_CLASSES
+    from inventory.store import Store
+    from tests.test_checklist import write_discover_run
+
+    # Every class but hosts (whose admins are directory items) maps to a checklist kind.
+    assert set(checklist.CLASS_KIND) == set(DEVICE_CLASSES) - {"server", "workstation"}
+    assert set(checklist.CLASS_KIND.values()) <= set(checklist.KINDS)
+    hosts = [
+        ("198.18.0.60", "02:00:00:00:00:60", "bmc", None, "ilo-srv1", [443]),
+        ("198.18.0.61", "02:00:00:00:00:61", "ups", None, "ups1", [80]),
+        ("198.18.0.62", "02:00:00:00:00:62", "storage", None, None, [443]),
+    ]
+    with Store(tmp_path / "acme.db") as store:
+        write_discover_run(store, hosts)
+        checklist.prefill(store, credentials={}, platforms=[], manual_accounts=[])
+        found = {(i.kind, i.target): i for i in checklist.items(store)}
+    assert found[("other_network_device", "198.18.0.60")].note.startswith("bmc ilo-srv1")
+    assert found[("other_network_device", "198.18.0.61")].handling == "manual"
+    assert ("nas_san", "198.18.0.62") in found
