@@ -18,7 +18,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,18 @@ class Rule:
     flags: dict[str, bool] = field(default_factory=dict)
     ent_classes: frozenset[str] = frozenset()
 
+    @cached_property
+    def needs(self) -> frozenset[str]:
+        """Facts that must be known for this rule to match: a cheap test before the regexes."""
+        names = {*self.patterns, *self.flags}
+        names |= {"layers" if k.startswith("layers") else k for k in self.int_sets}
+        names.discard("ports_none")  # holds when nothing is open too
+        if self.oid_prefixes:
+            names.add("sys_object_id")
+        if self.ent_classes:
+            names.add("ent_class")
+        return frozenset("ports" if n.startswith("ports") else n for n in names)
+
     @property
     def evidence(self) -> tuple[str, ...]:
         """The condition names this rule decides on, in a stable order."""
@@ -68,19 +80,24 @@ class Rule:
         return tuple(sorted(names))
 
     def matches(self, facts: dict[str, Any]) -> bool:
-        for key, pattern in self.patterns.items():
-            if not any(v and pattern.search(v) for v in facts[key]):
-                return False
-        if self.oid_prefixes:
-            oid = facts["sys_object_id"] or ""
-            if not any(oid.startswith(prefix) for prefix in self.oid_prefixes):
-                return False
+        # Plain loops, cheap tests first: this runs for every rule on every host of a /16.
         for key, wanted in self.flags.items():
             if facts[key] is not wanted:  # an unknown fact (None) never satisfies a condition
                 return False
+        for key, values in self.int_sets.items():
+            if not _set_holds(key, values, facts):
+                return False
+        if self.oid_prefixes and not facts["sys_object_id"].startswith(self.oid_prefixes):
+            return False
         if self.ent_classes and facts["ent_class"] not in self.ent_classes:
             return False
-        return all(_set_holds(key, values, facts) for key, values in self.int_sets.items())
+        for key, pattern in self.patterns.items():
+            for value in facts[key]:
+                if value and pattern.search(value):
+                    break
+            else:
+                return False
+        return True
 
 
 def _set_holds(key: str, values: frozenset[int], facts: dict[str, Any]) -> bool:
@@ -243,20 +260,54 @@ def facts(host: Host) -> dict[str, Any]:
     }
 
 
+def _known(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(value)
+    return value is not None and (value is False or bool(value) or value == 0)
+
+
+@lru_cache(maxsize=1)
+def _default_by_score() -> tuple[Rule, ...]:
+    return tuple(sorted(default_rules(), key=lambda r: r.score, reverse=True))
+
+
+def _decide(
+    ordered: tuple[Rule, ...] | list[Rule], seen: dict[str, Any]
+) -> tuple[Rule | None, Rule | None]:
+    """The best class rule and the best platform rule that agrees with it, walking the rules
+    from the highest score down and stopping once both are settled (equal scores keep the
+    table's order)."""
+    known = {key for key, value in seen.items() if _known(value)}
+    best: Rule | None = None
+    earlier_platforms: list[Rule] = []  # matched before the class was known
+    for rule in ordered:
+        if best is not None and not rule.platform:
+            continue  # the class is settled: only a platform can still be decided
+        if not (rule.needs <= known and rule.matches(seen)):
+            continue
+        if best is None and rule.device_class:
+            best = rule
+            for candidate in (*earlier_platforms, rule):
+                if candidate.platform and candidate.device_class in (None, rule.device_class):
+                    return best, candidate
+        elif best is None:
+            earlier_platforms.append(rule)
+        elif rule.device_class in (None, best.device_class):
+            return best, rule
+    if best is None:  # no class: a platform rule may still name what runs there
+        return None, next((r for r in earlier_platforms if r.device_class is None), None)
+    return best, None
+
+
 def classify(host: Host, rules: list[Rule] | None = None) -> Classification:
     seen = facts(host)
-    matched = sorted(
-        (r for r in (rules if rules is not None else default_rules()) if r.matches(seen)),
-        key=lambda r: r.score,
-        reverse=True,
+    ordered = (
+        _default_by_score() if rules is None else sorted(rules, key=lambda r: r.score, reverse=True)
     )
+    best, platform_rule = _decide(ordered, seen)
     oid_vendor = seen["oid_vendor"][0] if seen["oid_vendor"] else None
     model = (seen["ent_model"][0] or "").strip() or None
-    best = next((r for r in matched if r.device_class), None)
     device_class = best.device_class if best else "unknown"
-    platform_rule = next(
-        (r for r in matched if r.platform and r.device_class in (None, device_class)), None
-    )
     deciding = [r for r in (best, platform_rule) if r is not None]
     if not deciding:
         return Classification("unknown", None, None, None, (), oid_vendor, model)
