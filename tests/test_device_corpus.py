@@ -20,7 +20,7 @@ from agent.discovery.model import Host, Port
 
 CORPUS = Path(__file__).with_name("data") / "device_corpus.toml"
 NETWORK = {"router", "firewall", "switch", "access_point"}
-NEVER_NETWORK = {"ups", "pdu", "camera", "bmc"}
+NEVER_NETWORK = {"ups", "pdu", "camera", "bmc", "iot"}
 SNMP_FIELDS = ("sys_descr", "sys_object_id", "sys_services", "ip_forwarding", "bridge_ports",
                "ent_class", "ent_model")  # fmt: skip
 
