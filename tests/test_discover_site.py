@@ -18,8 +18,8 @@ pytestmark = pytest.mark.lab
 # Discovery cannot tell from the network what the lab decided out of band: the lab router
 # shows EdgeOS (a real EdgeRouter is netmiko's ubiquiti_edgerouter) and two Linux servers
 # run OpenSSH (netmiko's linux) but hold no credentials the lab rotates, so the manifest
-# leaves their platform empty.
-# Platforms the wire names that the lab's manifest leaves out (no rotation driver yet).
+# leaves their platform empty; likewise the NAS and the ESXi host, whose sysDescr names DSM
+# and ESXi (platforms planned, no driver yet).
 PLATFORM_NOT_FROM_THE_WIRE = {
     "gw": "ubiquiti_edgerouter", "web1": "linux", "app1": "linux",
     "nas1": "synology_dsm", "esxi1": "vmware_esxi",
