@@ -77,3 +77,59 @@ def test_system_group_and_standard_objects(agent: int):
 def test_wrong_community_reads_nothing(agent: int):
     guard = ScopeGuard(["127.0.0.1/32"], [])
     assert snmp.query(["127.0.0.1"], ["not-it"], guard, port=agent, timeout=0.2) == {}
+
+
+def test_an_agent_that_errors_the_whole_extra_request_keeps_its_system_group():
+    """An old agent answers a GET naming one object it lacks with noSuchName for the whole
+    PDU (SNMPv1 style): the system group, asked on its own, must survive that."""
+    import threading
+
+    from scapy.asn1.asn1 import ASN1_OID, ASN1_STRING
+    from scapy.layers.snmp import SNMP, SNMPresponse, SNMPvarbind
+
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(5)
+    stop = threading.Event()
+
+    def answer() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = server.recvfrom(65535)
+            except OSError:
+                return
+            request = SNMP(data)
+            asked = [str(v.oid.val) for v in request.PDU.varbindlist]
+            if set(asked) <= set(snmp.FIELDS):  # anything else in the PDU: an error for all
+                values = {snmp.SYS_DESCR: "Old agent", snmp.SYS_OBJECT_ID: None,
+                          snmp.SYS_NAME: "old"}  # fmt: skip
+                varbinds = [
+                    SNMPvarbind(oid=ASN1_OID(o), value=ASN1_OID("1.3.6.1.4.1.10002.1"))
+                    if v is None
+                    else SNMPvarbind(oid=ASN1_OID(o), value=ASN1_STRING(v))
+                    for o, v in values.items()
+                ]
+                reply = SNMPresponse(id=request.PDU.id, varbindlist=varbinds)
+            else:
+                reply = SNMPresponse(id=request.PDU.id, error=2, error_index=1,
+                                     varbindlist=request.PDU.varbindlist)  # fmt: skip
+            server.sendto(bytes(SNMP(version=1, community=request.community, PDU=reply)), peer)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        port = server.getsockname()[1]
+        guard = ScopeGuard(["127.0.0.1/32"], [])
+        found = snmp.query(["127.0.0.1"], ["public-test"], guard, port=port, timeout=0.3)
+    finally:
+        stop.set()
+        server.close()
+        thread.join(timeout=5)
+    values = found["127.0.0.1"]
+    # The extras are absent, not None: unanswered is unknown, not "no bridge".
+    assert values == {
+        "sys_descr": "Old agent",
+        "sys_object_id": "1.3.6.1.4.1.10002.1",
+        "sys_name": "old",
+    }
+    assert classify.classify(Host(ip="127.0.0.1", snmp=values)).device_class == "other"
