@@ -17,12 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agent.core.errors import ConfigError, ScopeError
 from agent.core.scope import ScopeGuard, parse_network
+from inventory.classes import DEVICE_CLASSES
 
 ENV_PREFIX = "KEYTURN_"
-DEVICE_CLASSES = (
-    "router", "firewall", "switch", "access_point", "printer", "nas",
-    "hypervisor", "voip", "server", "workstation", "unknown",
-)  # fmt: skip
 
 
 class _Table(BaseModel):
@@ -118,8 +115,9 @@ def load(path: str | Path | None, environ: dict[str, str] | None = None) -> Site
         except OSError as exc:
             raise ConfigError(f"{label}: cannot read: {exc.strerror}") from exc
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"{label}: not UTF-8 text (byte {exc.start}): not a TOML file?") \
-                from None
+            raise ConfigError(
+                f"{label}: not UTF-8 text (byte {exc.start}): not a TOML file?"
+            ) from None
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -49,6 +49,15 @@ CLASS_KIND = {
     "nas": "nas_san",
     "hypervisor": "virtual_machine",
     "voip": "voip",
+    "storage": "nas_san",
+    # Management cards and embedded devices: each has an admin password of its own (a BMC
+    # is the server's console, a UPS card can switch the power off).
+    "bmc": "other_network_device",
+    "ups": "other_network_device",
+    "pdu": "other_network_device",
+    "camera": "other_network_device",
+    "iot": "other_network_device",
+    "other": "other_network_device",
     "unknown": "other_network_device",
 }
 ROTATABLE_CLASSES = ("router", "firewall", "switch")

@@ -37,6 +37,9 @@ class Host:
     platform: str | None = None
     platform_confidence: float | None = None
     rule: str | None = None
+    evidence: list[str] = field(default_factory=list)  # what the deciding rules looked at
+    oid_vendor: str | None = None  # IANA organisation of the SNMP sysObjectID's enterprise
+    model: str | None = None  # ENTITY-MIB model name, where the agent gives one
 
     def add_source(self, source: str) -> None:
         if source not in self.sources:

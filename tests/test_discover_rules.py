@@ -148,7 +148,7 @@ def test_import_of_a_file_that_is_not_nmap_xml(tmp_path: Path):
         (Host(ip="x", snmp={"sys_descr": "Arista Networks EOS version 4.28",
                             "sys_object_id": "1.3.6.1.4.1.30065.1.3011"}), ("switch", "arista_eos")),
         (Host(ip="x", snmp={"sys_descr": "Linux nas 4.4.180+ #42962 SMP",
-                            "sys_object_id": ".1.3.6.1.4.1.6574.1"}), ("nas", None)),
+                            "sys_object_id": ".1.3.6.1.4.1.6574.1"}), ("nas", "synology_dsm")),
         (Host(ip="x", vendor="Polycom", ports=[Port(5060)]), ("voip", None)),
         (Host(ip="x", ports=[Port(443), Port(902)], http_title="VMware ESXi"), ("hypervisor", None)),
         (Host(ip="x", vendor="Routerboard.com", ports=[Port(22, product="MikroTik RouterOS sshd")]),
@@ -187,6 +187,83 @@ def test_rules_file_is_validated(tmp_path: Path):
     extra.write_text('[[rule]]\nid = "hid"\nclass = "server"\nscore = 99\nvendor = "HID"\n')
     (rule,) = classify.load_rules(extra)
     assert classify.classify(Host(ip="x", vendor="HID Global"), [rule]).device_class == "server"
+
+
+def _snmp(**values: str) -> Host:
+    return Host(ip="x", snmp=values)
+
+
+def test_standard_mibs_classify_a_vendor_no_rule_names():
+    # An enterprise number no rule knows (Frogfoot Networks): the standard MIBs decide.
+    oid = "1.3.6.1.4.1.10002.1"
+    bridge = classify.classify(_snmp(sys_object_id=oid, bridge_ports="26", hr_system_uptime=""))
+    assert (bridge.device_class, bridge.rule) == ("switch", "std-bridge")
+    assert bridge.evidence == ("bridge", "host_resources")
+    assert bridge.oid_vendor == "Frogfoot Networks" and bridge.platform is None
+    router = classify.classify(
+        _snmp(sys_object_id=oid, ip_forwarding="1", bridge_ports="", hr_system_uptime="")
+    )
+    assert router.device_class == "router"
+    host = classify.classify(_snmp(sys_object_id=oid, ip_forwarding="1", hr_system_uptime="42"))
+    assert host.device_class == "server"  # a forwarding Linux box with HOST-RESOURCES is a host
+    layer2 = classify.classify(_snmp(sys_object_id=oid, sys_services="2"))
+    assert layer2.device_class == "switch"
+    # Not asked (an older record) is not the same as answered-empty: no bridge claim.
+    assert classify.classify(_snmp(sys_object_id=oid)).device_class == "other"
+
+
+def test_a_catalyst_3550_is_a_switch_and_a_router_image_a_router():
+    c3550 = classify.classify(_snmp(
+        sys_descr="Cisco Internetwork Operating System Software \nIOS (tm) C3550 Software "
+        "(C3550-I5Q3L2-M), Version 12.1(20)EA1a, RELEASE SOFTWARE (fc1)",
+        sys_object_id="1.3.6.1.4.1.9.1.367"))  # fmt: skip
+    assert (c3550.device_class, c3550.platform) == ("switch", "cisco_ios")
+    isr = classify.classify(_snmp(
+        sys_descr="Cisco IOS Software, 3800 Software (C3825-ADVIPSERVICESK9-M), Version 15.1(4)M10",
+        sys_object_id="1.3.6.1.4.1.9.1.543"))  # fmt: skip
+    assert (isr.device_class, isr.platform) == ("router", "cisco_ios")
+    # A Cisco OID alone names the maker, not the OS: no platform, no network class.
+    cimc = classify.classify(_snmp(
+        sys_descr="Cisco Integrated Management Controller(Cisco IMC) BE6K-M6-K9",
+        sys_object_id="1.3.6.1.4.1.9.1.3100"))  # fmt: skip
+    assert (cimc.device_class, cimc.platform) == ("bmc", None)
+
+
+def test_a_platform_rule_without_class_follows_the_class_evidence():
+    # RouterOS names the platform; "CRS" (Cloud Router Switch) makes it a switch.
+    crs = classify.classify(_snmp(sys_descr="RouterOS CRS317-1G-16S+",
+                                  sys_object_id="1.3.6.1.4.1.14988.1"))  # fmt: skip
+    assert (crs.device_class, crs.platform, crs.rule) == (
+        "switch",
+        "mikrotik_routeros",
+        "mikrotik-crs",
+    )
+    assert crs.confidence == 0.96 and "sys_descr" in crs.evidence
+
+
+def test_enterprise_numbers_and_sys_services():
+    assert classify.enterprise_of(".1.3.6.1.4.1.9.1.1208") == 9
+    assert classify.enterprise_of("1.3.6.1.4.1.41112") == 41112
+    assert classify.enterprise_of("1.3.6.1.2.1.1") is None
+    assert classify.enterprise_of("1.3.6.1.4.1.x.1") is None
+    assert classify.enterprises()[9] == "ciscoSystems"
+    assert classify._layers("78") == {2, 3, 4, 7}
+    assert classify._layers("bogus") is None and classify._layers("300") is None
+
+
+def test_rule_outcome_and_regex_are_checked(tmp_path: Path):
+    extra = tmp_path / "rules.toml"
+    extra.write_text('[[rule]]\nid = "nothing"\nscore = 50\nvendor = "HID"\n')
+    with pytest.raises(ConfigError, match="nothing"):
+        classify.load_rules(extra)
+    extra.write_text('[[rule]]\nid = "paren"\nclass = "iot"\nsys_descr = "("\n')
+    with pytest.raises(ConfigError, match="paren"):
+        classify.load_rules(extra)
+    # The class vocabulary is an argument: a caller may narrow it.
+    extra.write_text('[[rule]]\nid = "cam"\nclass = "camera"\nvendor = "Axis"\n')
+    assert classify.load_rules(extra)[0].device_class == "camera"
+    with pytest.raises(ConfigError, match="cam"):
+        classify.load_rules(extra, classes=("switch", "unknown"))
 
 
 def test_every_shipped_rule_loads_with_a_known_class():
@@ -317,3 +394,20 @@ def test_mac_vendor_agrees_with_netaddr():
     assert vendor("ff:ff:fe:00:00:01") is None  # not registered
     assert vendor("not-a-mac") is None
     assert vendor(None) is None
+
+
+def test_every_enterprise_a_rule_names_is_in_the_shipped_registry():
+    import tomllib
+
+    table = classify.enterprises()
+    assert len(table) > 400 and table[2636] == "Juniper Networks, Inc."
+    rules = tomllib.loads(classify.RULES_FILE.read_text(encoding="utf-8"))["rule"]
+    named = {n for r in rules for n in r.get("enterprise", [])}
+    named |= {
+        classify.enterprise_of(p.rstrip("."))
+        for r in rules
+        for p in r.get("sys_object_id", [])
+        if classify.enterprise_of(p.rstrip("."))
+    }
+    # Dahua answers with a number IANA never assigned; the rule says so by naming it.
+    assert named - set(table) == {1004849}
