@@ -34,21 +34,34 @@ def daemon_env(**extra: str) -> dict[str, str]:
     """This process's environment minus anything secret-looking (KEYRING_CRYPTFILE_PASSWORD,
     an [ad] password_env variable...). Lab daemons outlive ``keyturn lab up`` and their
     environment stays readable in /proc/PID/environ for as long as the lab is up."""
-    env = {key: value for key, value in os.environ.items()
-           if not any(word in key.upper() for word in _SECRET_WORDS)}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not any(word in key.upper() for word in _SECRET_WORDS)
+    }
     env.update(extra)
     return env
 
 
-def spawn(ns: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None,
-          stdin_text: str | None = None) -> subprocess.Popen:
+def spawn(
+    ns: str,
+    argv: list[str],
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    stdin_text: str | None = None,
+) -> subprocess.Popen:
     """Start ``argv`` inside ``ns`` with stdout+stderr appended to ``log``; ``env`` defaults
     to daemon_env()."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [*netns.exec_prefix(ns), *argv], stdout=out, stderr=subprocess.STDOUT,
+            [*netns.exec_prefix(ns), *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
-            env=daemon_env() if env is None else env, start_new_session=True)
+            env=daemon_env() if env is None else env,
+            start_new_session=True,
+        )
     if stdin_text is not None:
         assert proc.stdin is not None
         proc.stdin.write(stdin_text.encode())
@@ -56,8 +69,9 @@ def spawn(ns: str, argv: list[str], log: Path, *, env: dict[str, str] | None = N
     return proc
 
 
-def wait_ready(proc: subprocess.Popen, log: Path, marker: str,
-               timeout: float = READY_TIMEOUT) -> None:
+def wait_ready(
+    proc: subprocess.Popen, log: Path, marker: str, timeout: float = READY_TIMEOUT
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if marker in log.read_text(errors="replace"):
@@ -91,8 +105,9 @@ def _python(ns: str, module_argv: list[str], log: Path) -> subprocess.Popen:
     return spawn(ns, [sys.executable, "-m", *module_argv], log, env=env)
 
 
-def start_sshd(ns: str, host: HostSpec, hostdir: Path,
-               admin_password: Secret | None) -> subprocess.Popen:
+def start_sshd(
+    ns: str, host: HostSpec, hostdir: Path, admin_password: Secret | None
+) -> subprocess.Popen:
     """OpenSSH on ``host.ip``:22 with its own config and host key.
 
     The host's directory is bind-mounted on /mnt (because /run, where it lives, gets a private
@@ -102,15 +117,22 @@ def start_sshd(ns: str, host: HostSpec, hostdir: Path,
     """
     key = hostdir / "ssh_host_ed25519_key"
     if not key.exists():
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name,
-                        "-f", str(key)], check=True, capture_output=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", host.name, "-f", str(key)],
+            check=True,
+            capture_output=True,
+        )
     (hostdir / "sshd_config").write_text(
         f"ListenAddress {host.ip}:22\nHostKey /mnt/ssh_host_ed25519_key\nPidFile none\n"
         "UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
         "PermitRootLogin no\nStrictModes no\nPrintMotd no\nMaxStartups 100:30:200\n"
-        "Subsystem sftp internal-sftp\n")
-    script = [f"mount --bind '{hostdir}' /mnt", "mount -t tmpfs -o mode=755 tmpfs /run",
-              "mkdir -m 755 /run/sshd"]
+        "Subsystem sftp internal-sftp\n"
+    )
+    script = [
+        f"mount --bind '{hostdir}' /mnt",
+        "mount -t tmpfs -o mode=755 tmpfs /run",
+        "mkdir -m 755 /run/sshd",
+    ]
     stdin_text = None
     if admin_password is not None:
         user, uid = LINUX_ADMIN, LINUX_ADMIN_UID
@@ -141,7 +163,8 @@ def start_snmpd(ns: str, host: HostSpec, hostdir: Path, community: str) -> subpr
         f"sysDescr {host.snmp.sys_descr}\n"
         f"sysObjectID {host.snmp.sys_object_id}\n"
         f"sysName {host.name}\n"
-        "sysLocation Server room\nsysContact it@example.test\nsysServices 78\n")
+        "sysLocation Server room\nsysContact it@example.test\nsysServices 78\n"
+    )
     persist = hostdir / "snmp"
     persist.mkdir(exist_ok=True)
     # No MIB loading: it is slow, noisy, and the lab answers numeric OIDs anyway.

@@ -81,8 +81,15 @@ class DcInfo:
         return f"{self.admin_user}@{self.realm.lower()}"
 
 
-def provision(workdir: Path, *, realm: str = "CORP.KEYTURN.TEST", domain: str = "CORP",
-              ip: str, admin_password: Secret | str, allow_plain_ldap: bool = False) -> DcInfo:
+def provision(
+    workdir: Path,
+    *,
+    realm: str = "CORP.KEYTURN.TEST",
+    domain: str = "CORP",
+    ip: str,
+    admin_password: Secret | str,
+    allow_plain_ldap: bool = False,
+) -> DcInfo:
     """Provision (or restore from cache) an empty DC for ``realm`` into ``workdir``."""
     workdir = Path(workdir).absolute()
     info = _info(workdir, realm, domain, ip, Secret(admin_password))
@@ -92,11 +99,23 @@ def provision(workdir: Path, *, realm: str = "CORP.KEYTURN.TEST", domain: str = 
         return info
     _wipe(workdir)
     result = subprocess.run(
-        ["samba-tool", "domain", "provision", f"--targetdir={workdir}", f"--realm={info.realm}",
-         f"--domain={info.domain}", "--server-role=dc", "--dns-backend=SAMBA_INTERNAL",
-         f"--host-name={HOSTNAME}", f"--host-ip={ip}", "--option=dns update command = /bin/true",
-         f"--option=pid directory = {workdir}/run"],
-        capture_output=True, text=True)
+        [
+            "samba-tool",
+            "domain",
+            "provision",
+            f"--targetdir={workdir}",
+            f"--realm={info.realm}",
+            f"--domain={info.domain}",
+            "--server-role=dc",
+            "--dns-backend=SAMBA_INTERNAL",
+            f"--host-name={HOSTNAME}",
+            f"--host-ip={ip}",
+            "--option=dns update command = /bin/true",
+            f"--option=pid directory = {workdir}/run",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         # samba-tool logs the random admin password it made up; keep it out of the exception.
         tail = [line for line in result.stderr.splitlines()[-15:] if "password" not in line.lower()]
@@ -123,8 +142,12 @@ def populate(info: DcInfo, *, size: str = "small") -> dict:
     sids = _run_helper(info, populate=_plan(fixture))  # also sets Administrator's password
     (info.workdir / PASSWORD_PENDING).unlink(missing_ok=True)
     expected = ad_fixture.expected_answers(
-        fixture, dns_name=info.realm.lower(), netbios_name=info.domain,
-        domain_sid=sids["domain_sid"], dnsadmins_sid=sids["dnsadmins_sid"])
+        fixture,
+        dns_name=info.realm.lower(),
+        netbios_name=info.domain,
+        domain_sid=sids["domain_sid"],
+        dnsadmins_sid=sids["dnsadmins_sid"],
+    )
     expected_file.write_text(json.dumps(expected, indent=1, sort_keys=True))
     _save(snapshot, info.workdir)
     return expected
@@ -143,10 +166,22 @@ def start(info: DcInfo, netns: str, *, timeout: float = START_TIMEOUT) -> subpro
         # A session of its own makes the recorded PID (ip netns exec, which stays as samba's
         # parent) the process group of every samba process, so stop() ends exactly this DC.
         proc = subprocess.Popen(
-            [*nsutil.exec_prefix(netns), "samba", "-F", "--no-process-group", "-M", "single",
-             "-s", str(info.smb_conf)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            env=daemon_env())
+            [
+                *nsutil.exec_prefix(netns),
+                "samba",
+                "-F",
+                "--no-process-group",
+                "-M",
+                "single",
+                "-s",
+                str(info.smb_conf),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=daemon_env(),
+        )
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
@@ -156,7 +191,8 @@ def start(info: DcInfo, netns: str, *, timeout: float = START_TIMEOUT) -> subpro
         if time.monotonic() > deadline:
             stop(proc)
             raise SambaDcError(
-                f"LDAPS on {info.ip} not up after {timeout:.0f} s: {_log_tail(info)}")
+                f"LDAPS on {info.ip} not up after {timeout:.0f} s: {_log_tail(info)}"
+            )
         time.sleep(0.25)
 
 
@@ -181,10 +217,17 @@ def _signal_group(pgid: int, sig: int) -> None:
 def _info(workdir: Path, realm: str, domain: str, ip: str, password: Secret) -> DcInfo:
     realm = realm.upper()
     return DcInfo(
-        realm=realm, domain=domain.upper(), dns_name=f"{HOSTNAME}.{realm.lower()}", ip=ip,
+        realm=realm,
+        domain=domain.upper(),
+        dns_name=f"{HOSTNAME}.{realm.lower()}",
+        ip=ip,
         base_dn=",".join(f"DC={part}" for part in realm.lower().split(".")),
-        ca_file=workdir / "tls" / "ca.pem", admin_user="Administrator", admin_password=password,
-        workdir=workdir, smb_conf=workdir / "etc" / "smb.conf")
+        ca_file=workdir / "tls" / "ca.pem",
+        admin_user="Administrator",
+        admin_password=password,
+        workdir=workdir,
+        smb_conf=workdir / "etc" / "smb.conf",
+    )
 
 
 def _write_smb_conf(info: DcInfo, allow_plain_ldap: bool) -> None:
@@ -236,29 +279,51 @@ def _make_tls(tls_dir: Path, info: DcInfo) -> None:
     """A throwaway CA and a server certificate valid for the DC's DNS name and its IP."""
     tls_dir.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
-    start, ca_end, cert_end = (now - dt.timedelta(days=1), now + dt.timedelta(days=3650),
-                               now + dt.timedelta(days=825))
+    start, ca_end, cert_end = (
+        now - dt.timedelta(days=1),
+        now + dt.timedelta(days=3650),
+        now + dt.timedelta(days=825),
+    )
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"keyturn lab CA {info.realm}")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(start).not_valid_after(ca_end)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                         critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(ca_end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, info.dns_name)]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(start).not_valid_after(cert_end)
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName(info.dns_name), x509.DNSName(info.realm.lower()),
-                x509.IPAddress(ipaddress.ip_address(info.ip))]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, info.dns_name)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(cert_end)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName(info.dns_name),
+                    x509.DNSName(info.realm.lower()),
+                    x509.IPAddress(ipaddress.ip_address(info.ip)),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
     (tls_dir / "ca.pem").write_bytes(ca.public_bytes(pem))
     (tls_dir / "server.pem").write_bytes(cert.public_bytes(pem))
@@ -266,8 +331,9 @@ def _make_tls(tls_dir: Path, info: DcInfo) -> None:
     # Samba refuses a key file readable by anyone but its owner.
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+        handle.write(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
     # The CA key is not kept: nothing re-issues certificates for a snapshot.
 
 
@@ -292,29 +358,45 @@ def _plan(fixture: ad_fixture.Fixture) -> dict:
 
     accounts = []
     for account in fixture.accounts.values():
-        entry = {k: v for k, v in asdict(account).items()
-                 if k not in ("last_logon_days", "created_days", "pwd_age_days", "rid")}
+        entry = {
+            k: v
+            for k, v in asdict(account).items()
+            if k not in ("last_logon_days", "created_days", "pwd_age_days", "rid")
+        }
         entry.update(
             when_created=ago(account.created_days).strftime("%Y%m%d%H%M%S.0Z"),
             pwd_last_set=filetime(ago(account.pwd_age_days)),
-            last_logon=None if account.last_logon_days is None
-            else filetime(ago(account.last_logon_days)))
+            last_logon=None
+            if account.last_logon_days is None
+            else filetime(ago(account.last_logon_days)),
+        )
         accounts.append(entry)
     # One password for all bulk users (they share its hashes), one each for the named ones.
     bulk_password = _password()
     for entry in accounts:
         if entry["kind"] != "gmsa" and not entry["builtin"]:
             entry["password"] = bulk_password if entry["bulk"] else _password()
-    return {"ous": list(fixture.ous), "accounts": accounts,
-            "groups": [asdict(g) for g in fixture.groups.values()]}
+    return {
+        "ous": list(fixture.ous),
+        "accounts": accounts,
+        "groups": [asdict(g) for g in fixture.groups.values()],
+    }
 
 
 def _run_helper(info: DcInfo, *, populate: dict | None = None) -> dict:
-    job = {"smb_conf": str(info.smb_conf), "dns_name": info.realm.lower(),
-           "admin_user": info.admin_user, "admin_password": info.admin_password,
-           "populate": populate}
-    result = subprocess.run([SYSTEM_PYTHON, str(HELPER)], input=json.dumps(job, default=_reveal),
-                            capture_output=True, text=True)
+    job = {
+        "smb_conf": str(info.smb_conf),
+        "dns_name": info.realm.lower(),
+        "admin_user": info.admin_user,
+        "admin_password": info.admin_password,
+        "populate": populate,
+    }
+    result = subprocess.run(
+        [SYSTEM_PYTHON, str(HELPER)],
+        input=json.dumps(job, default=_reveal),
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         # The helper never echoes its input, so its traceback carries no password.
         raise SambaDcError(f"SamDB helper failed: {result.stderr.strip()[-2000:]}")
@@ -334,15 +416,27 @@ def _snapshot_path(info: DcInfo, stage: str) -> Path:
 
 
 def _fresh(snapshot: Path) -> bool:
-    return snapshot.exists() and \
-        time.time() - snapshot.stat().st_mtime < SNAPSHOT_MAX_AGE_DAYS * 86400
+    return (
+        snapshot.exists() and time.time() - snapshot.stat().st_mtime < SNAPSHOT_MAX_AGE_DAYS * 86400
+    )
 
 
 def _save(snapshot: Path, workdir: Path) -> None:
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     partial = snapshot.with_suffix(f".{os.getpid()}.partial")
-    _tar(["--xattrs", "--acls", "--exclude=./run", "--exclude=./log", "-C", str(workdir),
-          "-cf", str(partial), "."])
+    _tar(
+        [
+            "--xattrs",
+            "--acls",
+            "--exclude=./run",
+            "--exclude=./log",
+            "-C",
+            str(workdir),
+            "-cf",
+            str(partial),
+            ".",
+        ]
+    )
     partial.replace(snapshot)  # atomic: a concurrent restore sees the old or the new tarball
 
 

@@ -56,8 +56,15 @@ class Lab:
 
     # -- lifecycle ------------------------------------------------------------------------
     @classmethod
-    def up(cls, size: str = "small", *, lab_id: str | None = None, with_dc: bool = True,
-           ad_size: str = "small", owner_bound: bool = False) -> Lab:
+    def up(
+        cls,
+        size: str = "small",
+        *,
+        lab_id: str | None = None,
+        with_dc: bool = True,
+        ad_size: str = "small",
+        owner_bound: bool = False,
+    ) -> Lab:
         """Build a lab and return it once every service answers. On failure nothing is left.
 
         ``owner_bound``: the lab belongs to this process (a test session); if the process dies
@@ -72,8 +79,13 @@ class Lab:
         from agent.core.secret_store import SecretStore
 
         SecretStore(f"lab-{lab_id}")  # no usable keyring: fail now, not after building
-        st = state.LabState(lab_id, size=size, owner_pid=os.getpid(), owner_bound=owner_bound,
-                            owner_start_time=state.process_start_time(os.getpid()) or 0)
+        st = state.LabState(
+            lab_id,
+            size=size,
+            owner_pid=os.getpid(),
+            owner_bound=owner_bound,
+            owner_start_time=state.process_start_time(os.getpid()) or 0,
+        )
         st.save()
         lab = cls(st, {})
         try:
@@ -144,8 +156,9 @@ class Lab:
         return f"{self.lab_id}-{name}"
 
     # -- planting changes (tests restore what they change) ---------------------------------
-    def add_host(self, name: str, ip: str, *, vendor: str = "Dell",
-                 device_class: str = "workstation", **spec) -> dict:
+    def add_host(
+        self, name: str, ip: str, *, vendor: str = "Dell", device_class: str = "workstation", **spec
+    ) -> dict:
         """Plug a new host into the running lab and return its manifest entry.
 
         ``spec`` takes the other ``lab.topology.HostSpec`` fields (``tcp``, ``udp``,
@@ -174,8 +187,9 @@ class Lab:
             self.manifest["hosts"].append(entry)
         try:
             with cf.ThreadPoolExecutor(START_WORKERS) as pool:
-                passwords = self._start_hosts([host], self.manifest["snmp_community"], pool,
-                                              tag=f"services-{name}")
+                passwords = self._start_hosts(
+                    [host], self.manifest["snmp_community"], pool, tag=f"services-{name}"
+                )
             self._seed_keyring([host], passwords, None)
         except BaseException:
             self.remove_host(name)  # half a host would confuse every later test
@@ -206,19 +220,26 @@ class Lab:
             hosts = [h for h in hosts if not h.dc]
         community = "kt-" + secrets.token_hex(4)
         self.manifest = {
-            "lab_id": self.lab_id, "client": self.client, "size": self.state.size,
+            "lab_id": self.lab_id,
+            "client": self.client,
+            "size": self.state.size,
             "tech": {"netns": self.tech_ns, "ip": topology.TECH_IP, "iface": f"{self.lab_id}-t0"},
             "subnets": {"lan": str(topology.LAN), "routed": str(topology.ROUTED)},
-            "snmp_community": community, "hosts": [], "ad": None, "timings": {},
+            "snmp_community": community,
+            "hosts": [],
+            "ad": None,
+            "timings": {},
             "next_index": len(hosts),
         }
-        self.state.plan_namespaces([self.bridge_ns, self.tech_ns]
-                                   + [self.host_ns(h.name) for h in hosts])
+        self.state.plan_namespaces(
+            [self.bridge_ns, self.tech_ns] + [self.host_ns(h.name) for h in hosts]
+        )
         self._build_core()
         taken: set[str] = set()
         with cf.ThreadPoolExecutor(WORKERS) as pool:
-            entries = list(pool.map(lambda ih: self._plumb_host(ih[1], ih[0], taken),
-                                    enumerate(hosts)))
+            entries = list(
+                pool.map(lambda ih: self._plumb_host(ih[1], ih[0], taken), enumerate(hosts))
+            )
         self.manifest["hosts"] = entries
         self._timing("network", t0)
         if self.state.size == "large":
@@ -244,14 +265,20 @@ class Lab:
 
     def _build_core(self) -> None:
         br, tech, lab_id = self.bridge_ns, self.tech_ns, self.lab_id
-        netns.create(br, sysctls={"net.bridge.bridge-nf-call-iptables": "0",
-                                  "net.bridge.bridge-nf-call-arptables": "0"})
+        netns.create(
+            br,
+            sysctls={
+                "net.bridge.bridge-nf-call-iptables": "0",
+                "net.bridge.bridge-nf-call-arptables": "0",
+            },
+        )
         netns.add_bridge(br, f"{lab_id}-lan")
         netns.add_bridge(br, f"{lab_id}-rt")
         netns.create(tech)
         prefix = 16 if self.state.size == "large" else 24
-        netns.add_veth(tech, f"{lab_id}-t0", f"{lab_id}-xt", br,
-                       address=f"{topology.TECH_IP}/{prefix}")
+        netns.add_veth(
+            tech, f"{lab_id}-t0", f"{lab_id}-xt", br, address=f"{topology.TECH_IP}/{prefix}"
+        )
         netns.attach_to_bridge(br, f"{lab_id}-xt", f"{lab_id}-lan")
         # Only the routed subnet, via the router: no default route out of the lab.
         netns.ip("route", "add", str(topology.ROUTED), "via", topology.ROUTER_LAN_IP, netns=tech)
@@ -262,8 +289,12 @@ class Lab:
         router = host.ip == topology.ROUTER_LAN_IP
         # arp_ignore=1: like a hardware router, answer ARP only for the asking interface's own
         # address (Linux would otherwise also offer 198.18.1.1 on the LAN).
-        netns.create(ns, sysctls={"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.arp_ignore": "1"}
-                     if router else None)
+        netns.create(
+            ns,
+            sysctls={"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.arp_ignore": "1"}
+            if router
+            else None,
+        )
         with self._lock:
             mac = topology.mac_for(lab_id, host.name, host.vendor, taken)
         outer = f"{lab_id}-x{index}"
@@ -272,23 +303,44 @@ class Lab:
         netns.attach_to_bridge(br, outer, f"{lab_id}-{'lan' if host.subnet == 'lan' else 'rt'}")
         other_ips = []
         if router:
-            netns.add_veth(ns, f"{lab_id}-r1", f"{lab_id}-xr", br,
-                           mac=topology.mac_for(lab_id, "gw-routed", host.vendor, taken),
-                           address=f"{topology.ROUTER_ROUTED_IP}/{topology.ROUTED.prefixlen}")
+            netns.add_veth(
+                ns,
+                f"{lab_id}-r1",
+                f"{lab_id}-xr",
+                br,
+                mac=topology.mac_for(lab_id, "gw-routed", host.vendor, taken),
+                address=f"{topology.ROUTER_ROUTED_IP}/{topology.ROUTED.prefixlen}",
+            )
             netns.attach_to_bridge(br, f"{lab_id}-xr", f"{lab_id}-rt")
             other_ips.append(topology.ROUTER_ROUTED_IP)
         else:
             netns.ip("route", "add", "default", "via", host.gateway, netns=ns)
         return {
-            "name": host.name, "netns": ns, "ip": host.ip, "other_ips": other_ips, "mac": mac,
-            "vendor": host.vendor, "device_class": host.device_class, "platform": host.platform,
-            "legacy": host.legacy, "subnet": host.subnet, "bridge_port": outer, "services": [],
-            "snmp": None, "http_title": host.http_title, "credentials": [],
+            "name": host.name,
+            "netns": ns,
+            "ip": host.ip,
+            "other_ips": other_ips,
+            "mac": mac,
+            "vendor": host.vendor,
+            "device_class": host.device_class,
+            "platform": host.platform,
+            "legacy": host.legacy,
+            "subnet": host.subnet,
+            "bridge_port": outer,
+            "services": [],
+            "snmp": None,
+            "http_title": host.http_title,
+            "credentials": [],
             "simulator_state_dir": None,
         }
 
-    def _start_hosts(self, hosts: list[HostSpec], community: str, pool: cf.ThreadPoolExecutor,
-                     tag: str = "services") -> dict[str, Secret]:
+    def _start_hosts(
+        self,
+        hosts: list[HostSpec],
+        community: str,
+        pool: cf.ThreadPoolExecutor,
+        tag: str = "services",
+    ) -> dict[str, Secret]:
         """Start every daemon; return the passwords made up for them (by host name)."""
         workdir = self.state_dir / "hosts"
         sims = _available_platforms()
@@ -298,34 +350,69 @@ class Lab:
             hostdir = workdir / host.name
             hostdir.mkdir(parents=True, exist_ok=True)
             entry = self.host(host.name)
-            entry["services"] = topology.services_of(host, simulated=host.platform in sims,
-                                                     dc_ports=DC_PORTS)
+            entry["services"] = topology.services_of(
+                host, simulated=host.platform in sims, dc_ports=DC_PORTS
+            )
             if host.snmp:
-                entry["snmp"] = {"community": community, "sys_descr": host.snmp.sys_descr,
-                                 "sys_object_id": host.snmp.sys_object_id, "sys_name": host.name}
-                jobs.append(pool.submit(self._run, host, "snmpd", daemons.start_snmpd,
-                                        hostdir, community, marker="NET-SNMP version"))
+                entry["snmp"] = {
+                    "community": community,
+                    "sys_descr": host.snmp.sys_descr,
+                    "sys_object_id": host.snmp.sys_object_id,
+                    "sys_name": host.name,
+                }
+                jobs.append(
+                    pool.submit(
+                        self._run,
+                        host,
+                        "snmpd",
+                        daemons.start_snmpd,
+                        hostdir,
+                        community,
+                        marker="NET-SNMP version",
+                    )
+                )
             if host.sshd:
                 secret = _password() if host.local_admin else None
                 if secret is not None:
                     passwords[host.name] = secret
                     entry["credentials"] = [{"username": LINUX_ADMIN, "role": "admin"}]
                     entry["platform"] = "linux"
-                jobs.append(pool.submit(self._run, host, "sshd", daemons.start_sshd, hostdir,
-                                        secret, marker="Server listening on"))
+                jobs.append(
+                    pool.submit(
+                        self._run,
+                        host,
+                        "sshd",
+                        daemons.start_sshd,
+                        hostdir,
+                        secret,
+                        marker="Server listening on",
+                    )
+                )
             if host.platform in sims:
                 passwords[host.name] = _password()
                 enable = _password() if host.platform in ENABLE_PLATFORMS else None
                 if enable is not None:
                     passwords[host.name + "/enable"] = enable
                 entry["credentials"] = [{"username": DEVICE_USER, "role": "admin"}] + (
-                    [{"username": "enable", "role": "enable"}] if enable is not None else [])
+                    [{"username": "enable", "role": "enable"}] if enable is not None else []
+                )
                 entry["simulator_state_dir"] = str(hostdir / "sim")
-                jobs.append(pool.submit(self._start_simulator, host, hostdir,
-                                        passwords[host.name], enable))
-        served = [{"name": h.name, "netns": self.host_ns(h.name), "ip": h.ip, "tcp": h.tcp,
-                   "udp": h.udp, "http_title": h.http_title, "http_server": h.http_server}
-                  for h in hosts if h.tcp or h.udp]
+                jobs.append(
+                    pool.submit(self._start_simulator, host, hostdir, passwords[host.name], enable)
+                )
+        served = [
+            {
+                "name": h.name,
+                "netns": self.host_ns(h.name),
+                "ip": h.ip,
+                "tcp": h.tcp,
+                "udp": h.udp,
+                "http_title": h.http_title,
+                "http_server": h.http_server,
+            }
+            for h in hosts
+            if h.tcp or h.udp
+        ]
         if served:
             jobs.append(pool.submit(self._run_services, served, tag))
         for job in jobs:
@@ -345,15 +432,24 @@ class Lab:
         self.state.record_process(proc.pid, "services", None if tag == "services" else tag)
         daemons.wait_ready(proc, workdir / f"{tag}.log", "ready")
 
-    def _start_simulator(self, host: HostSpec, hostdir: Path, password: Secret,
-                         enable: Secret | None) -> None:
+    def _start_simulator(
+        self, host: HostSpec, hostdir: Path, password: Secret, enable: Secret | None
+    ) -> None:
         (hostdir / "sim").mkdir(exist_ok=True)
-        spec = {"devices": [{
-            "name": host.name, "platform": host.platform, "listen": f"{host.ip}:22",
-            "state_dir": str(hostdir / "sim"), "hostname": host.name,
-            "users": {DEVICE_USER: {"password": password.reveal(), "privilege": 15}},
-            "enable_secret": enable.reveal() if enable is not None else None,
-            "legacy": host.legacy}]}
+        spec = {
+            "devices": [
+                {
+                    "name": host.name,
+                    "platform": host.platform,
+                    "listen": f"{host.ip}:22",
+                    "state_dir": str(hostdir / "sim"),
+                    "hostname": host.name,
+                    "users": {DEVICE_USER: {"password": password.reveal(), "privilege": 15}},
+                    "enable_secret": enable.reveal() if enable is not None else None,
+                    "legacy": host.legacy,
+                }
+            ]
+        }
         proc = daemons.start_simulator(self.host_ns(host.name), spec, hostdir)
         self.state.record_process(proc.pid, "simulator", host.name)
         try:
@@ -371,17 +467,24 @@ class Lab:
         proc = samba_dc.start(info, self.host_ns(host.name))
         self.state.record_process(proc.pid, "samba", host.name)
         self.manifest["ad"] = {
-            "server": info.ip, "realm": info.realm, "domain": info.domain,
-            "dns_name": info.dns_name, "base_dn": info.base_dn, "ca_file": str(info.ca_file),
-            "admin_user": info.admin_bind_name, "admin_sam": info.admin_user,
+            "server": info.ip,
+            "realm": info.realm,
+            "domain": info.domain,
+            "dns_name": info.dns_name,
+            "base_dn": info.base_dn,
+            "ca_file": str(info.ca_file),
+            "admin_user": info.admin_bind_name,
+            "admin_sam": info.admin_user,
             "expected": expected,
         }
         self.host(host.name)["credentials"] = [
-            {"username": info.admin_bind_name, "role": "domain_admin"}]
+            {"username": info.admin_bind_name, "role": "domain_admin"}
+        ]
         return password
 
-    def _seed_keyring(self, hosts: list[HostSpec], passwords: dict[str, Secret],
-                      ad_password: Secret | None) -> None:
+    def _seed_keyring(
+        self, hosts: list[HostSpec], passwords: dict[str, Secret], ad_password: Secret | None
+    ) -> None:
         from agent.core.secret_store import SecretStore
 
         store = SecretStore(self.client)
@@ -389,33 +492,54 @@ class Lab:
             entry = self.host(host.name)
             if host.name in passwords:
                 user = LINUX_ADMIN if host.local_admin else DEVICE_USER
-                store.put(host.ip, user, passwords[host.name], "current",
-                          platform=entry["platform"])
+                store.put(
+                    host.ip, user, passwords[host.name], "current", platform=entry["platform"]
+                )
             if host.name + "/enable" in passwords:
-                store.put(host.ip, "enable", passwords[host.name + "/enable"], "current",
-                          platform=entry["platform"])
+                store.put(
+                    host.ip,
+                    "enable",
+                    passwords[host.name + "/enable"],
+                    "current",
+                    platform=entry["platform"],
+                )
         if ad_password is not None:
-            store.put(self.manifest["ad"]["server"], self.manifest["ad"]["admin_user"],
-                      ad_password, "current", platform="active_directory")
+            store.put(
+                self.manifest["ad"]["server"],
+                self.manifest["ad"]["admin_user"],
+                ad_password,
+                "current",
+                platform="active_directory",
+            )
 
     def _write_site_config(self, community: str) -> None:
-        scope = ([str(topology.LARGE)] if self.state.size == "large"
-                 else [str(topology.LAN), str(topology.ROUTED)])
+        scope = (
+            [str(topology.LARGE)]
+            if self.state.size == "large"
+            else [str(topology.LAN), str(topology.ROUTED)]
+        )
         lines = [
             f"# keyturn site config for lab {self.lab_id} (written by keyturn lab up)",
             f"client = {json.dumps(self.client)}",
             f"scope = {json.dumps(scope)}",
             "exclude = []",
             f"store = {json.dumps(str(self.store_path))}",
-            "", "[discover]", f"snmp_communities = {json.dumps([community])}",
+            "",
+            "[discover]",
+            f"snmp_communities = {json.dumps([community])}",
             f"iface = {json.dumps(self.manifest['tech']['iface'])}",
         ]
         ad = self.manifest.get("ad")
         if ad:
-            lines += ["", "[ad]", f"domain = {json.dumps(ad['dns_name'].split('.', 1)[1])}",
-                      f"server = {json.dumps(ad['server'])}",
-                      f"ca_file = {json.dumps(ad['ca_file'])}",
-                      f"user = {json.dumps(ad['admin_user'])}", 'transport = "ldaps"']
+            lines += [
+                "",
+                "[ad]",
+                f"domain = {json.dumps(ad['dns_name'].split('.', 1)[1])}",
+                f"server = {json.dumps(ad['server'])}",
+                f"ca_file = {json.dumps(ad['ca_file'])}",
+                f"user = {json.dumps(ad['admin_user'])}",
+                'transport = "ldaps"',
+            ]
         lines += ["", "[rotation]", "enabled = true", ""]
         self.site_config_path.write_text("\n".join(lines))
 

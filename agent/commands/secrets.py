@@ -62,8 +62,9 @@ def set_(app, host, user, password_env, platform) -> None:
         if not value:
             raise UsageError(f"{password_env} is not set or empty")
     elif app.interactive:
-        value = click.prompt(f"password for {user}@{host}", hide_input=True,
-                             confirmation_prompt=True, err=True)
+        value = click.prompt(
+            f"password for {user}@{host}", hide_input=True, confirmation_prompt=True, err=True
+        )
     else:
         raise UsageError("not on a terminal: pass --password-env VAR")
     store = app.secret_store
@@ -94,8 +95,13 @@ def list_(app) -> None:
 @click.argument("host")
 @click.argument("user")
 @click.option("--reveal", is_flag=True, help="Required: print the value (audit-logged).")
-@click.option("--version", "version", type=click.Choice(["current", "pending", "previous"]),
-              default="current", show_default=True)
+@click.option(
+    "--version",
+    "version",
+    type=click.Choice(["current", "pending", "previous"]),
+    default="current",
+    show_default=True,
+)
 @click.pass_obj
 def get(app, host, user, reveal, version) -> None:
     """Print one stored password. Every reveal is written to the audit log.
@@ -116,8 +122,12 @@ def get(app, host, user, reveal, version) -> None:
 
 @secrets.command("export")
 @click.option("--format", "fmt", type=click.Choice(["csv", "bitwarden-json"]), required=True)
-@click.option("--out", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Write here (mode 0600) instead of stdout.")
+@click.option(
+    "--out",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Write here (mode 0600) instead of stdout.",
+)
 @click.pass_obj
 def export(app, fmt, out) -> None:
     """Export every current password for a password manager (plaintext: handle with care).
@@ -130,12 +140,16 @@ def export(app, fmt, out) -> None:
 
     rows = transfer.export_rows(app.secret_store)
     text = transfer.render(rows, fmt)
-    app.audit.append("secrets.export", out or "<stdout>", "ok",
-                     detail={"format": fmt, "credentials": len(rows)})
+    app.audit.append(
+        "secrets.export", out or "<stdout>", "ok", detail={"format": fmt, "credentials": len(rows)}
+    )
     if out:
         transfer.write_private(out, text)
     else:
         click.echo(text, nl=False)
     where = out or "the output above"
-    click.echo(f"warning: {where} holds {len(rows)} plaintext password(s); import it into "
-               "the vault and delete it", err=True)
+    click.echo(
+        f"warning: {where} holds {len(rows)} plaintext password(s); import it into "
+        "the vault and delete it",
+        err=True,
+    )
