@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from agent.core import procs
 from agent.core.secret import Secret
 from lab import netns
 from lab.topology import LINUX_ADMIN, HostSpec
@@ -22,8 +23,6 @@ SSHD = "/usr/sbin/sshd"
 SNMPD = "/usr/sbin/snmpd"
 READY_TIMEOUT = 20.0
 LINUX_ADMIN_UID = 4242
-# Environment variable names a daemon never inherits (see daemon_env).
-_SECRET_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN")
 
 
 class DaemonError(RuntimeError):
@@ -31,16 +30,11 @@ class DaemonError(RuntimeError):
 
 
 def daemon_env(**extra: str) -> dict[str, str]:
-    """This process's environment minus anything secret-looking (KEYRING_CRYPTFILE_PASSWORD,
-    an [ad] password_env variable...). Lab daemons outlive ``keyturn lab up`` and their
-    environment stays readable in /proc/PID/environ for as long as the lab is up."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not any(word in key.upper() for word in _SECRET_WORDS)
-    }
-    env.update(extra)
-    return env
+    """The minimal child environment (agent.core.procs.child_env) plus ``extra``. Lab daemons
+    outlive ``keyturn lab up`` and their environment stays readable in /proc/PID/environ for
+    as long as the lab is up: KEYRING_CRYPTFILE_PASSWORD or an [ad] password variable must
+    not be there."""
+    return procs.child_env(**extra)
 
 
 def spawn(

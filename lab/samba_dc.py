@@ -115,6 +115,7 @@ def provision(
         ],
         capture_output=True,
         text=True,
+        env=daemon_env(),
     )
     if result.returncode != 0:
         # samba-tool logs the random admin password it made up; keep it out of the exception.
@@ -396,6 +397,7 @@ def _run_helper(info: DcInfo, *, populate: dict | None = None) -> dict:
         input=json.dumps(job, default=_reveal),
         capture_output=True,
         text=True,
+        env=daemon_env(),
     )
     if result.returncode != 0:
         # The helper never echoes its input, so its traceback carries no password.

@@ -1,11 +1,23 @@
-"""Is a recorded process still running? Shared by the store (runs left by a dead keyturn)
-and the lab (processes it must kill before removing namespaces)."""
+"""Processes: is a recorded one still running (the store's runs left by a dead keyturn, the
+lab's processes it must kill before removing namespaces), what a child may inherit, and which
+network namespace this process is in."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+# What a child process (nmap, ip, samba-tool, a lab daemon) inherits: enough to find programs,
+# speak the locale and find a home folder, nothing else. An allowlist, not a denylist of
+# "secret-looking" names: KEYRING_CRYPTFILE_PASSWORD, an [ad] password_env variable (any
+# name the operator chose), VAULT_TOKEN, AWS_* would otherwise sit in /proc/PID/environ,
+# readable by the child's owner for as long as it runs.
+CHILD_ENV_NAMES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "HOME", "TZ", "TMPDIR")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def state(pid: int) -> str:
@@ -31,3 +43,34 @@ def running(pid: int | None) -> bool:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
     return state(pid) not in ("Z", "X")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process: the allowlisted variables of this one, plus the
+    ``extra`` ones the caller names explicitly (SNMP_PERSISTENT_DIR, PYTHONPATH...)."""
+    env = {name: os.environ[name] for name in CHILD_ENV_NAMES if name in os.environ}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update(extra)
+    return env
+
+
+def run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:
+    """``subprocess.run`` with :func:`child_env` unless the caller passes ``env`` itself."""
+    kwargs.setdefault("env", child_env())
+    return subprocess.run(list(argv), **kwargs)
+
+
+def netns_id(path: str | Path = "/proc/self/ns/net") -> tuple[int, int] | None:
+    """The (device, inode) naming a network namespace: of this process by default, or of a
+    named one (``/run/netns/NAME``); None when there is no such namespace."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def in_netns(name: str) -> bool:
+    """True when this process runs inside the named network namespace (``ip netns exec``)."""
+    named = netns_id(Path("/run/netns") / name)
+    return named is not None and named == netns_id()

@@ -10,6 +10,7 @@ import struct
 import subprocess
 from dataclasses import dataclass
 
+from agent.core import procs
 from agent.core.errors import OperationFailed, PrivilegeError
 
 SIOCGIFHWADDR = 0x8927
@@ -71,7 +72,7 @@ def routes() -> list[Route]:
 
 def _ip(*args: str) -> str:
     try:
-        return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+        return procs.run(["ip", *args], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         raise OperationFailed(f"cannot read the network setup with ip(8): {exc}") from exc
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import ipaddress
 import re
+import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -18,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from agent.core import procs
 from agent.core.errors import OperationFailed, UsageError
 from agent.core.scope import ScopeGuard
 from agent.discovery.model import Host, Port
@@ -85,11 +87,45 @@ def run_nmap(
         listing.write("\n".join(targets) + "\n")
         listing.flush()
         args = f"{arguments} -iL {listing.name}" + (f" --exclude {excluded}" if excluded else "")
+        # nmap is started here rather than by python-nmap's scan(), which gives it this
+        # process's whole environment (the keyring password, an AD password variable).
         try:
-            raw = nmap.PortScanner().scan(hosts="", arguments=args)
+            result = procs.run(
+                [_nmap_path(), "-oX", "-", *shlex.split(args)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except OSError as exc:
+            raise OperationFailed(f"nmap could not start: {exc.strerror}") from exc
+        try:
+            raw = _read_xml(result.stdout, result.stderr)
         except nmap.PortScannerError as exc:
             raise OperationFailed(f"nmap failed: {str(exc).strip()}") from exc
     return NmapRun(raw)
+
+
+def _nmap_path() -> str:
+    path = shutil.which("nmap")
+    if not path:
+        raise OperationFailed("nmap not found on PATH (apt-get install nmap, or --no-nmap)")
+    return path
+
+
+def _read_xml(text: str, stderr: str = "") -> dict[str, Any]:
+    """python-nmap's XML reader, without PortScanner's constructor (which runs ``nmap -V``
+    with the whole environment only to find the binary). Lines on stderr other than
+    warnings are nmap's errors, as python-nmap's scan() counts them."""
+    import nmap
+
+    reader = nmap.PortScanner.__new__(nmap.PortScanner)
+    reader._scan_result = {}
+    errors = [
+        line
+        for line in stderr.splitlines()
+        if line.strip() and not line.lower().startswith("warning:")
+    ]
+    return reader.analyse_nmap_xml_scan(text, nmap_err=stderr, nmap_err_keep_trace=errors)
 
 
 def routed_sweep(
@@ -197,7 +233,7 @@ def import_xml(path: str | Path) -> tuple[dict[str, Host], list[str]]:
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
-        raw = nmap.PortScanner().analyse_nmap_xml_scan(text)
+        raw = _read_xml(text)
     except (nmap.PortScannerError, AttributeError, KeyError, ValueError) as exc:
         # python-nmap trusts the XML's shape: any other document fails inside its parser.
         raise UsageError(f"{path}: not an nmap XML scan ({str(exc).strip()[:200]})") from exc
