@@ -1,4 +1,9 @@
-"""Where rotation targets come from: a TOML targets file or the latest discover run."""
+"""Where rotation targets come from: a TOML targets file or the latest discover run.
+
+A targets file is schema-checked (unknown keys, wrong types, bad names are one line naming the
+file, the table and the key) and every host and account name passes the identifier grammar
+before it can reach a device command.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,37 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
 from agent.core.errors import ConfigError, UsageError
+from agent.core.identifiers import check_host, check_username
 from rotation.drivers import DRIVERS
 from rotation.drivers.base import ENABLE_ACCOUNT, Target
 
-FIELDS = {"host", "platform", "username", "port", "login", "enable_account", "device_class"}
+
+class DeviceEntry(BaseModel):
+    """One ``[[device]]`` table. Strict types: ``login = 5`` is an error here, not a
+    TypeError deep inside a rotation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: StrictStr
+    platform: StrictStr
+    username: StrictStr | None = None
+    port: StrictInt = Field(22, gt=0, lt=65536)
+    login: StrictStr | None = None
+    enable_account: StrictStr | None = None
+    device_class: StrictStr | None = None
+
+
+FIELDS = set(DeviceEntry.model_fields)
 
 
 def load_targets_file(path: str | Path, account: str | None = None) -> list[Target]:
     """``[[device]]`` tables: host, platform, username (+ port, login, enable_account)."""
     label = str(path)
+    if account is not None:
+        check_username(account, "--account")
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -27,37 +53,58 @@ def load_targets_file(path: str | Path, account: str | None = None) -> list[Targ
     devices = data.get("device")
     if not isinstance(devices, list) or not devices:
         raise ConfigError(f"{label}: no [[device]] tables")
+    unknown = sorted(set(data) - {"device"})
+    if unknown:
+        raise ConfigError(f"{label}: unknown key(s) {', '.join(unknown)} (only [[device]] tables)")
     targets = []
     for number, item in enumerate(devices, start=1):
-        targets.append(_target(item, f"{label}: device {number}", account))
+        targets.append(_target(item, f"{label}: [[device]] {number}", account))
     return [t for t in targets if account is None or t.username == account]
 
 
-def _target(item: dict[str, Any], where: str, account: str | None) -> Target:
-    unknown = sorted(set(item) - FIELDS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    missing = [k for k in ("host", "platform") if not item.get(k)]
-    if not item.get("username") and not account:
-        missing.append("username")
-    if missing:
-        raise ConfigError(f"{where}: missing {', '.join(missing)}")
-    if item["platform"] not in DRIVERS:
+def _target(item: Any, where: str, account: str | None) -> Target:
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: not a table")
+    try:
+        entry = DeviceEntry.model_validate(item)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_describe(exc)}") from None
+    if not entry.username and not account:
+        raise ConfigError(f"{where}: missing key 'username' (or give --account)")
+    if entry.platform not in DRIVERS:
         raise ConfigError(
-            f"{where}: unknown platform {item['platform']!r}; valid: {', '.join(sorted(DRIVERS))}"
+            f"{where}: unknown platform {entry.platform!a}; valid: {', '.join(sorted(DRIVERS))}"
         )
-    port = item.get("port", 22)
-    if not isinstance(port, int) or not 0 < port < 65536:
-        raise ConfigError(f"{where}: bad port {port!r}")
+    try:
+        host = check_host(entry.host, "host")
+        username = check_username(entry.username or account or "", "username")
+        login = check_username(entry.login, "login") if entry.login is not None else None
+        enable = entry.enable_account
+        if enable is not None:
+            check_username(enable, "enable_account")
+    except UsageError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     return Target(
-        host=str(item["host"]),
-        platform=item["platform"],
-        username=str(item.get("username") or account),
-        port=port,
-        login=item.get("login"),
-        enable_account=item.get("enable_account"),
-        device_class=item.get("device_class"),
+        host=host,
+        platform=entry.platform,
+        username=username,
+        port=entry.port,
+        login=login,
+        enable_account=enable,
+        device_class=entry.device_class,
     )
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first problem as "KEY: reason" (pydantic's own text, one line)."""
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"]) or "table"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{key}'"
+    if error["type"] == "missing":
+        return f"missing key '{key}'"
+    got = ascii(error.get("input"))
+    return f"bad value for '{key}': {error['msg']} (got {got[:60]})"
 
 
 def targets_from_inventory(
@@ -65,6 +112,8 @@ def targets_from_inventory(
 ) -> list[Target]:
     """One target per (discovered host with a platform, account). ``accounts_for(ip)`` lists
     the stored accounts for a host when neither --account nor [rotation] accounts say."""
+    if account is not None:
+        check_username(account, "--account")
     targets = []
     for host in hosts:
         if host["platform"] not in DRIVERS:

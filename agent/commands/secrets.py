@@ -33,9 +33,9 @@ def import_(app, csv_file) -> None:
     Example:
       keyturn --config acme.toml secrets import inherited.csv
     """
-    from rotation import transfer
+    from agent.ops import transfer
 
-    rows = transfer.read_csv(csv_file)
+    rows = transfer.read_csv(csv_file, app.config.scope_guard)
     with app.lock("secrets import"):
         count = transfer.import_rows(app.secret_store, rows)
     app.audit.append("secrets.import", str(csv_file), "ok", detail={"credentials": count})
@@ -46,7 +46,7 @@ def import_(app, csv_file) -> None:
 @click.argument("host")
 @click.argument("user")
 @click.option("--password-env", metavar="VAR", help="Read the password from this variable.")
-@click.option("--platform", help="The device platform (netmiko device_type).")
+@click.option("--platform", help="The device platform (netmiko device_type, or active_directory).")
 @click.pass_obj
 def set_(app, host, user, password_env, platform) -> None:
     """Store the current password of USER on HOST (prompts, or --password-env).
@@ -56,7 +56,10 @@ def set_(app, host, user, password_env, platform) -> None:
       keyturn --config acme.toml secrets set 198.18.0.1 admin --platform cisco_ios
     """
     from agent.core.secret import Secret
+    from agent.ops.credentials import check_names, password_refusal
 
+    # Names first: nobody types a password for a host that will be refused.
+    host, user, platform = check_names(host, user, platform, app.config.scope_guard)
     if password_env:
         value = os.environ.get(password_env)
         if not value:
@@ -67,8 +70,11 @@ def set_(app, host, user, password_env, platform) -> None:
         )
     else:
         raise UsageError("not on a terminal: pass --password-env VAR")
-    store = app.secret_store
     secret = Secret(value)
+    refusal = password_refusal(secret, platform)
+    if refusal:
+        raise UsageError(f"{user}@{host}: {refusal}")
+    store = app.secret_store
     existing = store.get(host, user, "current")
     if existing is not None and existing != secret:
         store.put(host, user, existing, "previous", platform=platform)
@@ -136,7 +142,7 @@ def export(app, fmt, out) -> None:
     Example:
       keyturn --config acme.toml secrets export --format bitwarden-json --out acme.json
     """
-    from rotation import transfer
+    from agent.ops import transfer
 
     rows = transfer.export_rows(app.secret_store)
     text = transfer.render(rows, fmt)

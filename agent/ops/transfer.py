@@ -1,4 +1,9 @@
-"""Moving credentials in and out of the keyring: CSV import, CSV / Bitwarden JSON export."""
+"""Moving credentials in and out of the keyring: CSV import, CSV / Bitwarden JSON export.
+
+Not rotation's: an import feeds the keyring that rotation, verify and the directory audit
+read. Every imported row is checked by agent.ops.credentials (names, platform, scope,
+password policy) and a refusal names the file and line.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,21 @@ import csv
 import io
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from agent.core.errors import ConfigError
+from agent.core.errors import ConfigError, UsageError
+from agent.core.scope import ScopeGuard
 from agent.core.secret import Secret
+from agent.ops.credentials import check_credential, check_scope
 from rotation.drivers.base import ENABLE_ACCOUNT
 
 REQUIRED = ("host", "username", "password")
 
 
-def read_csv(path: str | Path) -> list[dict]:
-    """Rows of host, username, password (+ enable_secret, platform); values wrapped in Secret."""
+def read_csv(path: str | Path, scope: Callable[[], ScopeGuard]) -> list[dict]:
+    """Rows of host, username, password (+ enable_secret, platform); values wrapped in Secret,
+    every one validated. ``scope`` builds the site's guard when a row names an address."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -28,18 +37,28 @@ def read_csv(path: str | Path) -> list[dict]:
         missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
         if missing:
             raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
-        rows = [_row(path, reader.line_num, row) for row in reader]
+        rows = []
+        start = 2
+        for row in reader:
+            # Name the line a record starts on: a quoted field may span several.
+            rows.append(_row(path, start, row))
+            start = reader.line_num + 1
     except csv.Error as exc:
         hint = ": an unclosed quote?" if "end of data" in str(exc) else ""
         raise ConfigError(f"{path}: not valid CSV ({exc}{hint})") from None
     rows = [row for row in rows if row is not None]
     seen: set[tuple[str, str]] = set()
     for row in rows:
-        key = (row["host"], row["username"])
-        if key in seen:
-            # Two passwords for one account: importing either silently could lose the live one.
-            raise ConfigError(f"{path}: {row['username']}@{row['host']} is listed twice")
-        seen.add(key)
+        accounts = [row["username"]] + ([ENABLE_ACCOUNT] if row["enable_secret"] else [])
+        for user in accounts:
+            key = (row["host"], user)
+            if key in seen:
+                # Two passwords for one keyring entry (also "Router1" and "router1", or an
+                # "enable" row and an enable_secret column): either could lose the live one.
+                raise ConfigError(f"{path}:{row['line']}: {user}@{row['host']} is listed twice")
+            seen.add(key)
+    for row in rows:
+        _check_scope(path, row, scope)
     return rows
 
 
@@ -49,19 +68,39 @@ def _row(path: str | Path, line: int, row: dict) -> dict | None:
     values = {key: value or "" for key, value in row.items()}
     if not any(value.strip() for value in values.values()):
         return None
-    if not values["host"].strip() or not values["username"].strip() or not values["password"]:
+    # Only spaces are trimmed: str.strip() would also drop a trailing newline or the
+    # separator characters \x1c-\x1f, which must be refused, not silently cleaned.
+    host, username = values["host"].strip(" "), values["username"].strip(" ")
+    if not host or not username or not values["password"]:
         raise ConfigError(f"{path}:{line}: host, username and password are required")
     for column in ("password", "enable_secret"):
         if "\n" in values.get(column, "") or "\r" in values.get(column, ""):
             # Almost always an unclosed quote that swallowed the next line.
             raise ConfigError(f"{path}:{line}: {column} contains a line break (unclosed quote?)")
+    platform = values.get("platform", "").strip(" ") or None
+    enable = Secret(values["enable_secret"]) if values.get("enable_secret") else None
+    try:
+        # The scope is checked once every row parsed (a file of host names needs none).
+        credential = check_credential(host, username, Secret(values["password"]), platform, None)
+        if enable is not None:
+            check_credential(host, ENABLE_ACCOUNT, enable, platform, None, "enable_secret")
+    except UsageError as exc:
+        raise ConfigError(f"{path}:{line}: {exc}") from None
     return {
-        "host": values["host"].strip(),
-        "username": values["username"].strip(),
-        "password": Secret(values["password"]),
-        "enable_secret": Secret(values["enable_secret"]) if values.get("enable_secret") else None,
-        "platform": values.get("platform", "").strip() or None,
+        "host": credential.host,
+        "username": credential.user,
+        "password": credential.password,
+        "enable_secret": enable,
+        "platform": credential.platform,
+        "line": line,
     }
+
+
+def _check_scope(path: str | Path, row: dict, scope: Callable[[], ScopeGuard]) -> None:
+    try:
+        check_scope(row["host"], scope)
+    except UsageError as exc:
+        raise ConfigError(f"{path}:{row['line']}: {exc}") from None
 
 
 def import_rows(store, rows: list[dict]) -> int:

@@ -1,0 +1,143 @@
+"""Every credential keyturn is handed (`secrets import`, `secrets set`) is checked here before
+it reaches the keyring: the host and account name against the identifier grammar, the
+platform against the driver registry, an address against the site's scope, the password
+against the platform's policy. Each refusal is one line (UsageError, exit 2) that never
+prints the password itself.
+
+Why at import time: a keyring entry is later turned into device commands, keyring names and
+report rows by code that trusts it; an inherited CSV is hostile input until checked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.core.errors import UsageError
+from agent.core.identifiers import (
+    check_directory_account,
+    check_host,
+    check_username,
+    control_character_names,
+)
+from agent.core.scope import ScopeGuard
+from agent.core.secret import Secret
+from rotation.drivers import DRIVERS
+
+# The AD bind account's platform (lab up and `secrets set --platform` use it); not a
+# rotation driver: its password reaches an LDAP bind, never a device CLI.
+DIRECTORY_PLATFORM = "active_directory"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One validated (host, user) pair and its password, ready for the keyring."""
+
+    host: str
+    user: str
+    password: Secret
+    platform: str | None
+
+
+def platforms() -> list[str]:
+    return sorted([*DRIVERS, DIRECTORY_PLATFORM])
+
+
+def check_platform(platform: str | None) -> str | None:
+    """``platform`` when it names a rotation driver (or the directory), None when empty."""
+    if not platform:
+        return None
+    if platform not in DRIVERS and platform != DIRECTORY_PLATFORM:
+        raise UsageError(f"unknown platform {platform!a}; valid: {', '.join(platforms())}")
+    return platform
+
+
+def check_account(user: str, platform: str | None) -> str:
+    if platform == DIRECTORY_PLATFORM:
+        return check_directory_account(user, "username")
+    return check_username(user)
+
+
+def password_refusal(password: Secret, platform: str | None, what: str = "password") -> str | None:
+    """Why ``password`` cannot be stored for ``platform`` (None when it can).
+
+    Device passwords go through the platform's PasswordPolicy.accepts(): a rotation logs in
+    with the stored value, and a value the CLI reads as syntax (Ctrl-Z ends a config mode,
+    `?` opens IOS help, a tab completes) would be typed into the device. The reason names the
+    offending characters, never the value."""
+    value = password.reveal()
+    if not value:
+        return f"{what} is empty"
+    controls = control_character_names(value)
+    if controls:
+        return f"{what} holds control characters ({', '.join(controls)})"
+    if platform == DIRECTORY_PLATFORM:
+        return None  # an LDAP bind takes any printable password
+    policy = _policy(platform)
+    if policy.accepts(password):
+        return None
+    where = f"the {platform} policy" if platform else "the default device policy"
+    if len(value) < policy.min_length:
+        return f"{what} is shorter than {policy.min_length} characters ({where})"
+    if len(value) > policy.max_length:
+        return f"{what} is longer than {policy.max_length} characters ({where})"
+    odd = sorted({ch for ch in value if not (ch.isascii() and ch.isalnum())} - set(policy.symbols))
+    if odd:
+        shown = ", ".join("space" if ch == " " else ascii(ch) for ch in odd)
+        return f"{what} holds characters a device CLI may read as syntax: {shown} ({where})"
+    return f"{what} does not fit {where}"
+
+
+def check_names(
+    host: str, user: str, platform: str | None, scope: Callable[[], ScopeGuard] | None
+) -> tuple[str, str, str | None]:
+    """(host, user, platform) normalised (a host name lower case, an address canonical), or
+    UsageError. ``scope=None``: the caller checks the scope later with :func:`check_scope`."""
+    platform = check_platform(platform)
+    host = check_host(host)
+    user = check_account(user, platform)
+    if scope is not None:
+        check_scope(host, scope)
+    return host, user, platform
+
+
+def check_credential(
+    host: str,
+    user: str,
+    password: Secret,
+    platform: str | None,
+    scope: Callable[[], ScopeGuard] | None,
+    what: str = "password",
+) -> Credential:
+    """The validated credential, or UsageError with the first reason it cannot be stored.
+
+    ``scope`` builds the site's guard when an address needs checking: a host name is checked
+    when a rotation resolves it, an address now (8.8.8.8 in an inherited CSV is a typo or a
+    trap, never a device to sign in to)."""
+    host, user, platform = check_names(host, user, platform, scope)
+    refusal = password_refusal(password, platform, what)
+    if refusal:
+        raise UsageError(f"{user}@{host}: {refusal}")
+    return Credential(host, user, password, platform)
+
+
+def check_scope(host: str, scope: Callable[[], ScopeGuard]) -> None:
+    """Refuse an address outside the site's scope (names are checked when resolved)."""
+    if _is_address(host):
+        scope().check(host)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _policy(platform: str | None):
+    from rotation.drivers import driver_for
+    from rotation.policy import PasswordPolicy
+
+    return driver_for(platform).policy if platform else PasswordPolicy()
