@@ -60,7 +60,9 @@ def test_bad_input_is_one_line_and_an_exit_code(cli_env, tmp_path, args, code, m
     (tmp_path / "short-row.csv").write_text(header + "198.18.0.1\n")
     (tmp_path / "long-row.csv").write_text(header + "198.18.0.1,admin,pw-1,extra\n")
     (tmp_path / "unclosed.csv").write_text(header + '198.18.0.1,admin,"pw-1\n198.18.0.2,a,b\n')
-    (tmp_path / "twice.csv").write_text(header + "198.18.0.1,admin,pw-1\n198.18.0.1,admin,pw-2\n")
+    (tmp_path / "twice.csv").write_text(
+        header + "198.18.0.1,admin,Password-One-1\n198.18.0.1,admin,Password-Two-2\n"
+    )
     (tmp_path / "no-devices.toml").write_text("targets = 3\n")
     (tmp_path / "unknown-key.toml").write_text('client = "acme"\n[nosuch]\nx = 1\n')
     (tmp_path / "bad-client.toml").write_text('client = "a/b"\n')

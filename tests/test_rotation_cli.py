@@ -145,14 +145,14 @@ def test_secrets_commands(cli_env, tmp_path):
         return subprocess.run([KEYTURN, "--config", str(config), *args], capture_output=True,
                               text=True, env={**cli_env, **(env or {})}, timeout=60)
 
-    assert run("secrets", "set", "10.1.1.1", "admin").returncode == 2  # no tty, no env var
-    assert run("secrets", "set", "10.1.1.1", "admin", "--password-env", "PW",
+    assert run("secrets", "set", "127.1.1.1", "admin").returncode == 2  # no tty, no env var
+    assert run("secrets", "set", "127.1.1.1", "admin", "--password-env", "PW",
                env={"PW": "Set-By-Env-123"}).returncode == 0
     listing = run("secrets", "list").stdout
-    assert "admin@10.1.1.1" in listing and "current" in listing
+    assert "admin@127.1.1.1" in listing and "current" in listing
     assert "Set-By-Env-123" not in listing
-    assert run("secrets", "get", "10.1.1.1", "admin").returncode == 2  # needs --reveal
-    assert run("secrets", "get", "10.1.1.1", "admin", "--reveal").stdout.strip() == \
+    assert run("secrets", "get", "127.1.1.1", "admin").returncode == 2  # needs --reveal
+    assert run("secrets", "get", "127.1.1.1", "admin", "--reveal").stdout.strip() == \
         "Set-By-Env-123"
     exported = tmp_path / "out.json"
     result = run("secrets", "export", "--format", "bitwarden-json", "--out", str(exported))
@@ -160,9 +160,9 @@ def test_secrets_commands(cli_env, tmp_path):
     assert stat.S_IMODE(os.stat(exported).st_mode) == 0o600
     item = json.loads(exported.read_text())["items"][0]
     assert item["login"] == {"username": "admin", "password": "Set-By-Env-123",
-                             "uris": [{"match": None, "uri": "ssh://10.1.1.1"}]}
+                             "uris": [{"match": None, "uri": "ssh://127.1.1.1"}]}
     csv_out = run("secrets", "export", "--format", "csv").stdout
-    assert "10.1.1.1,admin,Set-By-Env-123," in csv_out
+    assert "127.1.1.1,admin,Set-By-Env-123," in csv_out
     audit = (tmp_path / "store" / "client.audit.jsonl").read_text()
     assert '"action": "secrets.reveal"' in audit and "Set-By-Env-123" not in audit
 
