@@ -63,6 +63,10 @@ class KeyturnGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click's own usage errors and exits, printed by click
         except Exception as exc:
+            if type(exc).__module__ == "sqlite3":
+                # Damage the open-time quick_check could not see (a page that went bad
+                # mid-run): still the store's fault, not keyturn's, and one line.
+                _fail(f"inventory store error: {exc} (keyturn doctor checks it)", EXIT_FAILED)
             _crash(exc, verbose=bool(ctx.obj and ctx.obj.verbosity > 0))
 
 
@@ -103,6 +107,12 @@ def _fail(message: str, code: int) -> None:
     type=click.Path(dir_okay=False),
     help="Inventory store (SQLite). Default: one file per client in the data dir.",
 )
+@click.option(
+    "--scope",
+    multiple=True,
+    metavar="CIDR",
+    help="Networks this run may touch (repeatable); replaces the config's scope.",
+)
 @click.option("-v", "--verbose", count=True, help="More detail (repeatable).")
 @click.option("-q", "--quiet", count=True, help="Errors only.")
 @click.option(
@@ -126,6 +136,7 @@ def main(
     ctx: click.Context,
     config_path,
     store_path,
+    scope,
     verbose,
     quiet,
     log_format,
@@ -154,6 +165,7 @@ def main(
         log_format=log_format,
         log_file=log_file,
         non_interactive=non_interactive,
+        scope=tuple(scope),
     )
     ctx.obj = app
     ctx.call_on_close(app.close)

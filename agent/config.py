@@ -15,11 +15,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agent.core import procs
 from agent.core.errors import ConfigError, ScopeError
 from agent.core.scope import ScopeGuard, parse_network
 from inventory.classes import DEVICE_CLASSES
 
 ENV_PREFIX = "KEYTURN_"
+
+
+class OutsideLabError(ConfigError):
+    """A lab's site config used outside that lab's technician namespace."""
 
 
 class _Table(BaseModel):
@@ -70,6 +75,14 @@ class ReportConfig(_Table):
     out_dir: str | None = None
 
 
+class LabBinding(_Table):
+    """Written by ``keyturn lab up``: this config belongs to one lab and is refused outside
+    its technician namespace, where 198.18.0.0/15 would route out of the real interface."""
+
+    id: str = Field(pattern=r"^kt[0-9a-f]{6}$")
+    technician_netns: str = Field(pattern=r"^kt[0-9a-f]{6}-tech$")
+
+
 class SiteConfig(_Table):
     client: str = Field("default", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     scope: list[str] = Field(default_factory=list)
@@ -80,6 +93,7 @@ class SiteConfig(_Table):
     ad: AdConfig = Field(default_factory=AdConfig)
     rotation: RotationConfig = Field(default_factory=RotationConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    lab: LabBinding | None = None
 
     @field_validator("scope", "exclude")
     @classmethod
@@ -101,9 +115,25 @@ class SiteConfig(_Table):
             allow_public=self.allow_public,
         )
 
+    def check_lab_namespace(self, label: str) -> None:
+        """A lab's config runs only inside that lab's technician namespace (``keyturn lab
+        exec``): from anywhere else its addresses are somebody's real network."""
+        if self.lab is None or procs.in_netns(self.lab.technician_netns):
+            return
+        raise OutsideLabError(
+            f"{label} belongs to lab {self.lab.id} and runs only inside it: "
+            f"keyturn lab exec --lab {self.lab.id} -- keyturn ..."
+        )
 
-def load(path: str | Path | None, environ: dict[str, str] | None = None) -> SiteConfig:
-    """Load and validate a site config; ``path=None`` means defaults plus environment."""
+
+def load(
+    path: str | Path | None,
+    environ: dict[str, str] | None = None,
+    *,
+    scope: list[str] | None = None,
+) -> SiteConfig:
+    """Load and validate a site config; ``path=None`` means defaults plus environment.
+    ``scope`` (the global --scope flags) replaces the file's and the environment's scope."""
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     text = ""
@@ -123,6 +153,10 @@ def load(path: str | Path | None, environ: dict[str, str] | None = None) -> Site
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{label}: not valid TOML: {exc}") from exc
     _apply_environment(raw, environ)
+    if scope:
+        for item in scope:
+            parse_network(item)  # a bad --scope names itself, not the config file
+        raw["scope"] = list(scope)
     try:
         return SiteConfig.model_validate(raw)
     except ValidationError as exc:

@@ -28,13 +28,17 @@ class AppContext:
     log_format: str = "text"
     log_file: str | None = None
     non_interactive: bool = False
+    scope: tuple[str, ...] = ()
     _closers: list = field(default_factory=list)
 
     @cached_property
     def config(self) -> SiteConfig:
         from agent import config
 
-        return config.load(self.config_path or os.environ.get("KEYTURN_CONFIG"))
+        path = self.config_path or os.environ.get("KEYTURN_CONFIG")
+        site = config.load(path, scope=list(self.scope))
+        site.check_lab_namespace(str(path))
+        return site
 
     @property
     def interactive(self) -> bool:

@@ -27,12 +27,10 @@ import hashlib
 import ipaddress
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
 import ssl
-import string
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -339,12 +337,11 @@ def _make_tls(tls_dir: Path, info: DcInfo) -> None:
 
 
 def _password(length: int = 24) -> Secret:
-    """Random and complex enough for Samba's default policy (3 of 4 character classes)."""
-    classes = (string.ascii_lowercase, string.ascii_uppercase, string.digits, "!#%+-.:=?@_")
-    chars = [secrets.choice(c) for c in classes]
-    chars += [secrets.choice("".join(classes)) for _ in range(length - len(chars))]
-    secrets.SystemRandom().shuffle(chars)
-    return Secret("".join(chars))
+    """Random and complex enough for Samba's default policy (3 of 4 character classes): the
+    lab's one generator (rotation's), which puts every class in by construction."""
+    from rotation.policy import PasswordPolicy
+
+    return PasswordPolicy().generate(length)
 
 
 def _plan(fixture: ad_fixture.Fixture) -> dict:

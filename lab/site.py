@@ -22,7 +22,6 @@ import ipaddress
 import json
 import os
 import secrets
-import string
 import threading
 import time
 from pathlib import Path
@@ -42,10 +41,16 @@ class LabError(RuntimeError):
     """The lab could not be built or found."""
 
 
-def _password(length: int = 20) -> Secret:
-    # Letters and digits only: every simulated CLI takes them without quoting.
-    alphabet = string.ascii_letters + string.digits
-    return Secret("".join(secrets.choice(alphabet) for _ in range(length)))
+def _password(platform: str | None = None, length: int = 20) -> Secret:
+    """A password the platform's own policy accepts, by construction: rotation's generator
+    puts in every character class (lower, upper, digit, a CLI-safe symbol), which also meets
+    Samba's complexity rule. Letters and digits drawn at random missed a class now and then,
+    and Samba refused the DC's admin password (one `lab up` in four in the field trial)."""
+    from rotation.drivers import driver_for
+    from rotation.policy import PasswordPolicy
+
+    policy = driver_for(platform).policy if platform else PasswordPolicy()
+    return policy.generate(length)
 
 
 class Lab:
@@ -372,7 +377,7 @@ class Lab:
                     )
                 )
             if host.sshd:
-                secret = _password() if host.local_admin else None
+                secret = _password("linux") if host.local_admin else None
                 if secret is not None:
                     passwords[host.name] = secret
                     entry["credentials"] = [{"username": LINUX_ADMIN, "role": "admin"}]
@@ -389,8 +394,8 @@ class Lab:
                     )
                 )
             if host.platform in sims:
-                passwords[host.name] = _password()
-                enable = _password() if host.platform in ENABLE_PLATFORMS else None
+                passwords[host.name] = _password(host.platform)
+                enable = _password(host.platform) if host.platform in ENABLE_PLATFORMS else None
                 if enable is not None:
                     passwords[host.name + "/enable"] = enable
                 entry["credentials"] = [{"username": DEVICE_USER, "role": "admin"}] + (
@@ -461,7 +466,7 @@ class Lab:
     def _start_dc(self, host: HostSpec, ad_size: str) -> Secret:
         from lab import samba_dc
 
-        password = _password(24)
+        password = _password(length=24)
         info = samba_dc.provision(self.state_dir / "dc", ip=host.ip, admin_password=password)
         expected = samba_dc.populate(info, size=ad_size)
         proc = samba_dc.start(info, self.host_ns(host.name))
@@ -540,7 +545,11 @@ class Lab:
                 f"user = {json.dumps(ad['admin_user'])}",
                 'transport = "ldaps"',
             ]
-        lines += ["", "[rotation]", "enabled = true", ""]
+        lines += ["", "[rotation]", "enabled = true"]
+        # Every command refuses this config outside the technician namespace: from the root
+        # namespace 198.18.0.0/15 routes out of the machine's real interface.
+        lines += ["", "[lab]", f"id = {json.dumps(self.lab_id)}",
+                  f"technician_netns = {json.dumps(self.tech_ns)}", ""]  # fmt: skip
         self.site_config_path.write_text("\n".join(lines))
 
     def _save_manifest(self) -> None:

@@ -59,7 +59,10 @@ class ScopeGuard:
         self.exclude = [n if not isinstance(n, str) else parse_network(n) for n in exclude]
         self.allow_public = allow_public
         if not self.include:
-            raise ScopeError("the scope is empty: name the networks you are authorised to touch")
+            raise ScopeError(
+                "the scope is empty: name the networks you are authorised to touch "
+                "(--scope CIDR, repeatable, or scope = [...] in the site config)"
+            )
         if not allow_public:
             public = [str(n) for n in self.include if is_public(n)]
             if public:
@@ -87,6 +90,19 @@ class ScopeGuard:
         if not any(net.version == n.version and net.subnet_of(n) for n in self.include):
             raise ScopeError(f"{net} is not inside the authorised scope ({self.describe()})")
         return net
+
+    def check_sweepable(self) -> None:
+        """What a discovery sweep can honestly cover: IPv4 only (IPv6 neighbour discovery
+        is not built, and "0 hosts" from an IPv6 scope would read as an empty network), and
+        at least one address the exclusions leave."""
+        v6 = [str(n) for n in self.include if n.version == 6]
+        if v6:
+            raise ScopeError(
+                f"IPv6 scope {', '.join(v6)}: discovery sweeps IPv4 networks only "
+                "(IPv6 discovery is not built yet); name the IPv4 networks"
+            )
+        if next(self.addresses(), None) is None:
+            raise ScopeError(f"the exclusions leave no address to sweep ({self.describe()})")
 
     def networks(self) -> list[Network]:
         """The included networks with the exclusions cut out, collapsed."""

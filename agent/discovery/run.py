@@ -141,7 +141,8 @@ class Plan:
 
 
 def plan(guard: ScopeGuard, options: Options) -> Plan:
-    """Check privilege and split the scope, before any packet or stored run."""
+    """Check the scope and privilege and split the scope, before any packet or stored run."""
+    guard.check_sweepable()  # an IPv6 or fully excluded scope is an error, not "0 hosts"
     require_net_raw()
     interfaces = local_interfaces()
     local, routed, unreachable = plan_sweep(guard, interfaces, routes(), options.iface)

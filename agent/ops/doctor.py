@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from agent.core import procs
 
 if TYPE_CHECKING:
     from agent.context import AppContext
@@ -36,7 +37,16 @@ class Check:
 
 
 def run_checks(app: AppContext) -> list[Check]:
-    """Every check, in order; an unexpected exception is that check's failure."""
+    """Every check, in order; an unexpected exception is that check's failure. A lab's config
+    outside its lab is refused outright, as every command refuses it."""
+    from agent.config import OutsideLabError
+
+    try:
+        app.config  # noqa: B018 - loading it is the check
+    except OutsideLabError:
+        raise
+    except Exception:  # noqa: S110 - any other config problem is the config check's FAIL line
+        pass
     results = []
     for name, check in CHECKS:
         try:
@@ -53,7 +63,7 @@ def check_nmap(app: AppContext) -> tuple[bool, str]:
     path = shutil.which("nmap")
     if not path:
         return False, "nmap not found on PATH (apt-get install nmap)"
-    out = subprocess.run(
+    out = procs.run(
         [path, "--version"], capture_output=True, text=True, timeout=20, check=False
     ).stdout
     match = re.search(r"Nmap version (\S+)", out)
@@ -80,20 +90,32 @@ def check_keyring(app: AppContext) -> tuple[bool, str]:
 
 
 def check_config(app: AppContext) -> tuple[bool, str]:
+    """The config loads (and, for a lab's config, runs inside that lab), and its scope passes
+    the rules discover applies: not empty, no public range unless allowed, IPv4, not all
+    excluded, not too large to sweep."""
+    from agent.core.errors import ScopeError
+
     source = app.config_path or os.environ.get("KEYTURN_CONFIG")
     config = app.config
-    if source is None:
+    if source is None and not config.scope:
         return True, f"no --config given: defaults for client {config.client!r}"
-    if not config.scope:
-        return False, f"{source}: scope is empty, so nothing may be scanned"
-    return True, f"{source}: client {config.client!r}, {len(config.scope)} scope network(s)"
+    where = source or "--scope"
+    try:
+        guard = config.scope_guard()
+        guard.check_sweepable()
+    except ScopeError as exc:
+        return False, f"{where}: {exc}"
+    return True, (
+        f"{where}: client {config.client!r}, {len(config.scope)} scope network(s), "
+        f"{guard.size()} address(es)"
+    )
 
 
 def check_store(app: AppContext) -> tuple[bool, str]:
-    store = app.store
+    store = app.store  # opening runs PRAGMA quick_check and refuses a damaged file
     with store.transaction() as db:  # BEGIN IMMEDIATE takes the write lock
         db.execute("SELECT 1")
-    return True, f"{store.path} writable (schema {store.schema_version})"
+    return True, f"{store.path} writable, quick_check ok (schema {store.schema_version})"
 
 
 def check_audit_log(app: AppContext) -> tuple[bool, str]:
