@@ -7,6 +7,7 @@ short help recorded here), so ``keyturn --help`` never pays for scapy, nmap or n
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -156,7 +157,10 @@ def main(
     3 operation failed.
     """
     from agent.core import logsetup
+    from agent.core.labguard import refuse_outside_lab
 
+    if ctx.invoked_subcommand != "lab":  # `lab exec` is how one enters the lab
+        refuse_outside_lab(config_path or os.environ.get("KEYTURN_CONFIG"))
     logsetup.configure(verbosity=verbose - quiet, log_format=log_format, log_file=log_file)
     app = AppContext(
         config_path=config_path,

@@ -15,16 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agent.core import procs
 from agent.core.errors import ConfigError, ScopeError
+from agent.core.labguard import check_lab_binding
 from agent.core.scope import ScopeGuard, parse_network
 from inventory.classes import DEVICE_CLASSES
 
 ENV_PREFIX = "KEYTURN_"
-
-
-class OutsideLabError(ConfigError):
-    """A lab's site config used outside that lab's technician namespace."""
 
 
 class _Table(BaseModel):
@@ -116,14 +112,11 @@ class SiteConfig(_Table):
         )
 
     def check_lab_namespace(self, label: str) -> None:
-        """A lab's config runs only inside that lab's technician namespace (``keyturn lab
-        exec``): from anywhere else its addresses are somebody's real network."""
-        if self.lab is None or procs.in_netns(self.lab.technician_netns):
-            return
-        raise OutsideLabError(
-            f"{label} belongs to lab {self.lab.id} and runs only inside it: "
-            f"keyturn lab exec --lab {self.lab.id} -- keyturn ..."
-        )
+        """A lab's config runs only inside that lab's technician namespace (see
+        agent/core/labguard.py; the CLI checks before any command, this covers callers that
+        build an AppContext themselves)."""
+        if self.lab is not None:
+            check_lab_binding(label, self.lab.model_dump())
 
 
 def load(

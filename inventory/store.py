@@ -102,7 +102,9 @@ class Store:
         (about 2 ms per MB): a damaged page must be one line, not a crash in the middle of
         a report or a rotation's bookkeeping."""
         rows = self.db.execute("PRAGMA quick_check(1)").fetchall()
-        return str(rows[0][0]) if rows else "ok"
+        problem = str(rows[0][0]) if rows else "ok"
+        # "*** in database main ***\nPage 32: ..." -> "Page 32: ..." (one line for the CLI)
+        return " ".join(problem.replace("*** in database main ***", "").split())
 
     @property
     def schema_version(self) -> int:
