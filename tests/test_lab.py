@@ -60,6 +60,21 @@ def test_manifest_site_config_and_macs(lab):
     assert site.ad.server == manifest["ad"]["server"] == "198.18.0.10"
     assert site.ad.transport == "ldaps" and Path(site.ad.ca_file).is_file()
     assert site.rotation.enabled is True
+    assert (site.lab.id, site.lab.technician_netns) == (lab.lab_id, lab.tech_ns)
+
+
+def test_the_lab_config_is_refused_outside_the_lab(lab, lab_cli_env):
+    """Run by mistake from the root namespace, a dry run would send SSH attempts to 198.18.x
+    through the machine's real default route: refused before anything is opened."""
+    outside = subprocess.run([KEYTURN, "rotate", "--from-inventory", "--dry-run"],
+                             env=lab_cli_env, capture_output=True, text=True, timeout=60)
+    assert outside.returncode == 2, outside.stderr
+    assert f"belongs to lab {lab.lab_id}" in outside.stderr
+    assert len(outside.stderr.strip().splitlines()) == 1
+    inside = subprocess.run([*lab.exec_prefix(), KEYTURN, "secrets", "list"],
+                            env=lab_cli_env, capture_output=True, text=True, timeout=60)
+    assert inside.returncode == 0, inside.stderr
+    assert "admin@198.18.0.1" in inside.stdout
 
 
 def test_no_password_in_any_lab_record(lab):

@@ -62,10 +62,10 @@ def check_account(user: str, platform: str | None) -> str:
 def password_refusal(password: Secret, platform: str | None, what: str = "password") -> str | None:
     """Why ``password`` cannot be stored for ``platform`` (None when it can).
 
-    Device passwords go through the platform's PasswordPolicy.accepts(): a rotation logs in
-    with the stored value, and a value the CLI reads as syntax (Ctrl-Z ends a config mode,
-    `?` opens IOS help, a tab completes) would be typed into the device. The reason names the
-    offending characters, never the value."""
+    Device passwords go through the platform's PasswordPolicy.accepts(): a rollback types the
+    stored old value back into the device's CLI, where a character the CLI reads as syntax
+    (Ctrl-Z ends a config mode, `?` opens IOS help, a tab completes) would become a command.
+    The reason names the offending characters, never the value."""
     value = password.reveal()
     if not value:
         return f"{what} is empty"
