@@ -42,12 +42,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.keyturn-installed
 extras=lab,test,kerberos
-# The stamp covers the extras too, so adding one reinstalls an existing venv.
-wanted=$( (cat pyproject.toml; echo "$extras") | sha256sum | cut -d' ' -f1)
+# Every version comes from constraints.txt (scripts/lock.sh regenerates it), so setup and CI
+# install the same versions every day; pyproject.toml keeps the ranges keyturn supports.
+# PIP_CONSTRAINT also reaches the isolated build environment (setuptools).
+constraints="$PWD/constraints.txt"
+# The stamp covers the extras and the constraints too, so changing either reinstalls.
+wanted=$( (cat pyproject.toml constraints.txt; echo "$extras") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "setup: installing keyturn into .venv (log: .venv/pip.log)"
   # kerberos: gssapi builds against libkrb5-dev; the AD tests bind with a Samba ticket.
-  if ! { .venv/bin/pip install --upgrade pip && .venv/bin/pip install -e ".[$extras]"; } \
+  if ! { .venv/bin/pip install -c "$constraints" pip \
+      && PIP_CONSTRAINT="$constraints" .venv/bin/pip install -e ".[$extras]"; } \
       > .venv/pip.log 2>&1; then
     tail -n 30 .venv/pip.log >&2
     echo "setup: pip install failed (full log: .venv/pip.log)" >&2

@@ -116,8 +116,11 @@ def get(app, host, user, reveal, version) -> None:
     Example:
       keyturn --config acme.toml secrets get 198.18.0.1 admin --reveal
     """
+    from agent.core.identifiers import check_host
+
     if not reveal:
         raise UsageError("this prints a password: add --reveal")
+    host = check_host(host)  # stored normalised: Router1 is router1, 010.0.0.1 refused
     value = app.secret_store.get(host, user, version)
     outcome = "revealed" if value is not None else "missing"
     app.audit.append("secrets.reveal", f"{user}@{host}", outcome, detail={"version": version})
