@@ -10,9 +10,9 @@ Layout (every name starts with the lab id, e.g. ``kt1a2b3c``)::
 own with one veth whose MAC carries its vendor's OUI. The technician namespace has no default
 route, only 198.18.1.0/24 via the router, so nothing it sends can leave the lab.
 
-Passwords are made here at random, handed to the simulators, sshd and Samba through their
-specs/stdin, and seeded into the keyring of the lab's client; the manifest and the site config
-only ever name users.
+Passwords are made at random (lab/records.py), handed to the simulators, sshd and Samba
+through their specs/stdin, and seeded into the keyring of the lab's client; the manifest and
+the site config only ever name users.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from agent.core.secret import Secret
-from lab import daemons, netns, phantoms, state, topology
+from lab import daemons, netns, phantoms, records, state, topology
 from lab.topology import DEVICE_USER, ENABLE_PLATFORMS, LINUX_ADMIN, HostSpec
 
 MANIFEST = "manifest.json"
@@ -39,18 +39,6 @@ START_WORKERS = 48  # daemon starts: each job mostly sleeps until its daemon rep
 
 class LabError(RuntimeError):
     """The lab could not be built or found."""
-
-
-def _password(platform: str | None = None, length: int = 20) -> Secret:
-    """A password the platform's own policy accepts, by construction: rotation's generator
-    puts in every character class (lower, upper, digit, a CLI-safe symbol), which also meets
-    Samba's complexity rule. Letters and digits drawn at random missed a class now and then,
-    and Samba refused the DC's admin password (one `lab up` in four in the field trial)."""
-    from rotation.drivers import driver_for
-    from rotation.policy import PasswordPolicy
-
-    policy = driver_for(platform).policy if platform else PasswordPolicy()
-    return policy.generate(length)
 
 
 class Lab:
@@ -116,7 +104,7 @@ class Lab:
         client = self.manifest.get("client")
         state.teardown(self.state)
         if client and forget_secrets:
-            _forget_secrets(client)
+            records.forget_secrets(client)
 
     # -- what other code uses ---------------------------------------------------------------
     @property
@@ -195,7 +183,7 @@ class Lab:
                 passwords = self._start_hosts(
                     [host], self.manifest["snmp_community"], pool, tag=f"services-{name}"
                 )
-            self._seed_keyring([host], passwords, None)
+            records.seed_keyring(self, [host], passwords, None)
         except BaseException:
             self.remove_host(name)  # half a host would confuse every later test
             raise
@@ -258,9 +246,9 @@ class Lab:
             passwords = self._start_hosts(hosts, community, pool)
             ad_password = dc_future.result() if dc_future else None
         self._timing("services", t0)
-        self._seed_keyring(hosts, passwords, ad_password)
+        records.seed_keyring(self, hosts, passwords, ad_password)
         self._timing("keyring", t0)
-        self._write_site_config(community)
+        records.write_site_config(self, community)
         self.state.status = "up"
         self.state.save()
         self._save_manifest()
@@ -377,7 +365,7 @@ class Lab:
                     )
                 )
             if host.sshd:
-                secret = _password("linux") if host.local_admin else None
+                secret = records.password("linux") if host.local_admin else None
                 if secret is not None:
                     passwords[host.name] = secret
                     entry["credentials"] = [{"username": LINUX_ADMIN, "role": "admin"}]
@@ -394,8 +382,10 @@ class Lab:
                     )
                 )
             if host.platform in sims:
-                passwords[host.name] = _password(host.platform)
-                enable = _password(host.platform) if host.platform in ENABLE_PLATFORMS else None
+                passwords[host.name] = records.password(host.platform)
+                enable = (
+                    records.password(host.platform) if host.platform in ENABLE_PLATFORMS else None
+                )
                 if enable is not None:
                     passwords[host.name + "/enable"] = enable
                 entry["credentials"] = [{"username": DEVICE_USER, "role": "admin"}] + (
@@ -466,7 +456,7 @@ class Lab:
     def _start_dc(self, host: HostSpec, ad_size: str) -> Secret:
         from lab import samba_dc
 
-        password = _password(length=24)
+        password = records.password(length=24)
         info = samba_dc.provision(self.state_dir / "dc", ip=host.ip, admin_password=password)
         expected = samba_dc.populate(info, size=ad_size)
         proc = samba_dc.start(info, self.host_ns(host.name))
@@ -487,71 +477,6 @@ class Lab:
         ]
         return password
 
-    def _seed_keyring(
-        self, hosts: list[HostSpec], passwords: dict[str, Secret], ad_password: Secret | None
-    ) -> None:
-        from agent.core.secret_store import SecretStore
-
-        store = SecretStore(self.client)
-        for host in hosts:
-            entry = self.host(host.name)
-            if host.name in passwords:
-                user = LINUX_ADMIN if host.local_admin else DEVICE_USER
-                store.put(
-                    host.ip, user, passwords[host.name], "current", platform=entry["platform"]
-                )
-            if host.name + "/enable" in passwords:
-                store.put(
-                    host.ip,
-                    "enable",
-                    passwords[host.name + "/enable"],
-                    "current",
-                    platform=entry["platform"],
-                )
-        if ad_password is not None:
-            store.put(
-                self.manifest["ad"]["server"],
-                self.manifest["ad"]["admin_user"],
-                ad_password,
-                "current",
-                platform="active_directory",
-            )
-
-    def _write_site_config(self, community: str) -> None:
-        scope = (
-            [str(topology.LARGE)]
-            if self.state.size == "large"
-            else [str(topology.LAN), str(topology.ROUTED)]
-        )
-        lines = [
-            f"# keyturn site config for lab {self.lab_id} (written by keyturn lab up)",
-            f"client = {json.dumps(self.client)}",
-            f"scope = {json.dumps(scope)}",
-            "exclude = []",
-            f"store = {json.dumps(str(self.store_path))}",
-            "",
-            "[discover]",
-            f"snmp_communities = {json.dumps([community])}",
-            f"iface = {json.dumps(self.manifest['tech']['iface'])}",
-        ]
-        ad = self.manifest.get("ad")
-        if ad:
-            lines += [
-                "",
-                "[ad]",
-                f"domain = {json.dumps(ad['dns_name'].split('.', 1)[1])}",
-                f"server = {json.dumps(ad['server'])}",
-                f"ca_file = {json.dumps(ad['ca_file'])}",
-                f"user = {json.dumps(ad['admin_user'])}",
-                'transport = "ldaps"',
-            ]
-        lines += ["", "[rotation]", "enabled = true"]
-        # Every command refuses this config outside the technician namespace: from the root
-        # namespace 198.18.0.0/15 routes out of the machine's real interface.
-        lines += ["", "[lab]", f"id = {json.dumps(self.lab_id)}",
-                  f"technician_netns = {json.dumps(self.tech_ns)}", ""]  # fmt: skip
-        self.site_config_path.write_text("\n".join(lines))
-
     def _save_manifest(self) -> None:
         with self._lock:
             tmp = self.state_dir / (MANIFEST + ".tmp")
@@ -565,16 +490,3 @@ def _available_platforms() -> set[str]:
     except ImportError:
         return set()
     return set(PLATFORMS)
-
-
-def _forget_secrets(client: str) -> None:
-    """Best effort: the lab's keyring entries are worthless once its devices are gone."""
-    try:
-        from agent.core.secret_store import SecretStore
-
-        store = SecretStore(client)
-        for entry in store.entries():
-            for version in entry.versions:
-                store.drop(entry.host, entry.user, version)
-    except Exception:  # noqa: S110 - a missing/locked keyring must not block teardown
-        pass

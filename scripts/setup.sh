@@ -60,3 +60,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   fi
   echo "$wanted" > "$stamp"
 fi
+
+# The lab's Samba DC snapshots (/var/cache/keyturn-lab, rebuilt weekly): without them the
+# first `keyturn lab up` provisions and populates a DC itself (a minute or more). Best effort:
+# a failure here only means that first lab up builds them.
+if ! .venv/bin/python -m lab.samba_warm > .venv/samba-warm.log 2>&1; then
+  echo "setup: warning: Samba DC snapshot not pre-built (.venv/samba-warm.log);" \
+    "the first lab up builds it" >&2
+fi

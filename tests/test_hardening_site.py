@@ -235,8 +235,8 @@ def test_a_damaged_store_is_one_line_for_every_reading_command(cli_env, tmp_path
 
 @pytest.mark.parametrize("platform", [None, *sorted(DRIVERS)])
 def test_lab_passwords_satisfy_each_policy_by_construction(platform):
+    from lab.records import password as _password
     from lab.samba_dc import _password as samba_password
-    from lab.site import _password
     from rotation.policy import PasswordPolicy
 
     policy = driver_for(platform).policy if platform else PasswordPolicy()
