@@ -54,6 +54,7 @@ def discover(
     from agent.discovery.interfaces import require_net_raw
 
     guard = app.config.scope_guard(list(scope), list(exclude))
+    guard.check_sweepable()  # IPv6 or all excluded: one line now, not "0 hosts" later
     if options.nmap:
         from agent.discovery.nmapscan import port_args
 
