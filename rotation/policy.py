@@ -35,6 +35,8 @@ class PasswordPolicy:
     symbols: str = SAFE_SYMBOLS
     # What this platform's CLI parses inside a command (see CLI_SPECIALS).
     specials: str = CLI_SPECIALS
+    # Network CLIs read bytes, not UTF-8: a multi-byte character is not one character there.
+    ascii_only: bool = True
 
     def length_for(self, requested: int | None) -> int:
         wanted = requested or DEFAULT_LENGTH
@@ -58,9 +60,15 @@ class PasswordPolicy:
         character, a character its CLI parses), or None. Length and alphabet do not matter
         here: an inherited password must still be usable to log in and be replaced."""
         value = password.reveal()
+        if not value:
+            return "the password is empty"
         controls = control_characters(value)
         if controls:
             return f"the password holds control characters ({', '.join(controls[:3])})"
+        if any(c.isspace() for c in value):
+            return "the password holds white space, which ends a token"
+        if self.ascii_only and not value.isascii():
+            return "the password holds characters outside ASCII, which this CLI cannot take"
         special = sorted({c for c in value if c in self.specials})
         if special:
             return f"the password holds {''.join(special)!r}, which this platform's CLI parses"

@@ -21,7 +21,7 @@ class LinuxDriver(SshDriver):
     platform = "linux"
     device_type = "linux"
     # A password prompt reads one line: only control characters are syntax there.
-    policy = PasswordPolicy(max_length=128, specials="")
+    policy = PasswordPolicy(max_length=128, specials="", ascii_only=False)
     # Debian's useradd NAME_REGEX: what a shell and `passwd` can never read as syntax.
     username_grammar = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
     error_pattern = r"(?i)authentication token manipulation error|BAD PASSWORD|failure|Sorry"
