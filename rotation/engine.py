@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -51,6 +51,9 @@ class RotationEngine:
         crash: Callable[[str], None] = crash_point,
     ) -> None:
         self.parallel = max(1, parallel)
+        # ``parallel`` devices at once (the slots); twice as many workers, so a device's
+        # keyring writes (escrow before, promote after) overlap other devices' sessions.
+        self._slots = threading.BoundedSemaphore(self.parallel)
         self.on_event = on_event
         self.batch = batch or contextlib.nullcontext
         self.settings = Settings(
@@ -62,6 +65,7 @@ class RotationEngine:
             password_length=password_length,
             check_old_refused=check_old_refused,
             crash=crash,
+            slot=self._slot,
         )
         self._events: queue.Queue[_Delivery | None] = queue.Queue()  # None: a device is done
         self._main = threading.get_ident()
@@ -105,7 +109,7 @@ class RotationEngine:
     def _run_pool(self, targets: list[Target], job: Callable, progress: Callable | None) -> list:
         self._main = threading.get_ident()
         results: list[Any] = [None] * len(targets)
-        with ThreadPoolExecutor(self.parallel, thread_name_prefix="rotate") as pool:
+        with ThreadPoolExecutor(2 * self.parallel, thread_name_prefix="rotate") as pool:
             futures: dict[Future, list[int]] = {
                 pool.submit(self._device, job, [targets[i] for i in group]): group
                 for group in _by_device(targets)
@@ -136,6 +140,11 @@ class RotationEngine:
         if interrupted is not None:
             raise interrupted
         return results
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        with self._slots:
+            yield
 
     def _device(self, job: Callable, targets: list[Target]) -> list[Any]:
         """One device's accounts, one after the other."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -57,6 +58,9 @@ class Settings:
     check_old_refused: bool = True
     # Called after escrow, change and verify (the points a crash test kills the process).
     crash: Callable[[str], None] = crash_point
+    # Held while a lifecycle talks to its device (the engine's --parallel); keyring writes
+    # (escrow, promote) happen outside it, so a slow keyring never idles a device slot.
+    slot: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
 
 
 class Abort(Exception):
@@ -221,12 +225,30 @@ class DeviceLifecycle:
 
     def _rotate(self, dry_run: bool) -> None:
         t = self.target
-        self.preflight_network()
-        self.reconcile(dry_run)
+        with self.s.slot():
+            self.preflight_network()
+            self.reconcile(dry_run)
         current = self.store_get("current")
         if current is None:
             self.emit("preflight.credential", "missing")
             raise self.stop("failed", f"no stored credential for {t.label} (keyturn secrets set)")
+        new = None if dry_run else self._escrow()
+        try:
+            with self.s.slot():
+                self._on_device(current, new)
+        except Abort:
+            if new is not None and not self.touched:
+                # Escrowed, never sent: the pending value can go (the next run's reconcile
+                # drops it if this fails: the current password still logs in).
+                with contextlib.suppress(SecretStoreError):
+                    self.s.secrets.drop(t.host, t.username, "pending")
+            raise
+        if new is not None:
+            self._promote()
+
+    def _on_device(self, current: Secret, new: Secret | None) -> None:
+        """Log in, check the account, then (unless a dry run) change, verify and save."""
+        t = self.target
         try:
             session = self.login(current)
         except PeerRejected as exc:
@@ -250,13 +272,13 @@ class DeviceLifecycle:
                 self.emit("preflight.account", "failed", error=str(exc))
                 raise self.stop("failed", str(exc)) from None
             self.emit("preflight", "ok", scope="ok", login="ok", account="ok", **self.identity)
-            if dry_run:
+            if new is None:
                 self.result.plan = (
                     f"would set a new {self.policy_length()}-character password{self.pending_note}"
                 )
                 self.emit("plan", "would_change", length=self.policy_length())
                 raise self.stop("unchanged")
-            self._change(session, current)
+            self._change(session, new, current)
         finally:
             session.close()
 
@@ -264,7 +286,9 @@ class DeviceLifecycle:
         assert self.driver_class is not None
         return self.driver_class.policy.length_for(self.s.password_length)
 
-    def _change(self, session: Driver, old: Secret) -> None:
+    def _escrow(self) -> Secret:
+        """A new password, checked against the policy and escrowed as pending (read back)
+        before any session opens: keyring time is not device time."""
         t = self.target
         assert self.driver_class is not None
         policy = self.driver_class.policy
@@ -284,6 +308,10 @@ class DeviceLifecycle:
             with contextlib.suppress(SecretStoreError):
                 self.s.secrets.drop(t.host, t.username, "pending")
             raise
+        return new
+
+    def _change(self, session: Driver, new: Secret, old: Secret) -> None:
+        t = self.target
         self.s.crash("escrow")
         self.touched = True
         try:
@@ -319,8 +347,8 @@ class DeviceLifecycle:
             self.emit("verify.old_refused", "ok" if refused else "still_accepted")
 
     def _complete(self, session: Driver | None, new: Secret, old: Secret) -> None:
-        """Verified: save (in the change's session while it lives), then promote."""
-        t = self.target
+        """Verified: save (in the change's session while it lives); promotion follows
+        outside the device slot."""
         self.result.verified = True
         self.s.crash("verify")
         opened = None
@@ -338,6 +366,10 @@ class DeviceLifecycle:
         finally:
             if opened is not None:
                 opened.close()
+
+    def _promote(self) -> None:
+        """pending -> current once the device has saved it (outside the device slot)."""
+        t = self.target
         try:
             self.s.secrets.promote(t.host, t.username)
         except SecretStoreError as exc:
@@ -425,8 +457,9 @@ class DeviceLifecycle:
         t = self.target
         result = VerifyResult(t.host, t.platform, t.username)
         try:
-            self.preflight_network()
-            result.status, result.error = self._verify_logins()
+            with self.s.slot():
+                self.preflight_network()
+                result.status, result.error = self._verify_logins()
         except Abort:
             result.status = "refused" if self.refused_device else "failed"
             result.error = self.result.error
