@@ -71,11 +71,12 @@ class MemoryDriver(Driver):
     def preflight(self) -> PeerIdentity:
         device = self._reachable()
         key = (str(self.env.pins.path), self.target.host, self.target.port)
+        first = key not in PINS
         pinned = PINS.setdefault(key, device.identity)
-        fingerprint = hashlib.sha256(device.identity.encode()).hexdigest()[:16]
         if pinned != device.identity:
             raise PeerRejected(f"{self.target.host}: the device identity differs from the pin")
-        return PeerIdentity(fingerprint, first_contact=pinned is device.identity)
+        fingerprint = hashlib.sha256(device.identity.encode()).hexdigest()[:16]
+        return PeerIdentity(fingerprint, first_contact=first)
 
     def open(self, rotated: Secret) -> None:
         if not self._reachable().accepts(self.target.login_user, rotated.reveal()):
