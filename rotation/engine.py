@@ -1,6 +1,8 @@
 """The rotation engine: every platform, every device, one lifecycle, in parallel.
 
-Workers run one device each (rotation/lifecycle.py). Every StepEvent they emit is handed
+Workers run one device each (rotation/lifecycle.py); the accounts of one device (admin and
+its `enable` secret, say) run one after the other in the same worker, in the order given,
+so two sessions never change one device's credentials at once. Every StepEvent they emit is handed
 to the caller's sink on the *calling* thread, and the worker waits until the sink has
 returned: the audit log and the SQLite store are written in lifecycle order and are
 durable before the next step touches the device (a SIGKILL after "escrow ok" leaves
@@ -12,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -21,9 +23,9 @@ from typing import Any
 from agent.core.logsetup import get_logger
 from agent.core.scope import ScopeGuard
 from agent.core.secret import scrub
-from rotation.drivers.base import Target
+from rotation.contract import Target
 from rotation.hostkeys import HostKeyPins
-from rotation.lifecycle import DeviceLifecycle, Settings
+from rotation.lifecycle import DeviceLifecycle, Settings, crash_point
 from rotation.results import RotationResult, StepEvent, VerifyResult
 
 log = get_logger("rotation")
@@ -46,8 +48,12 @@ class RotationEngine:
         password_length: int | None = None,
         check_old_refused: bool = True,
         batch: Callable[[], AbstractContextManager] | None = None,
+        crash: Callable[[str], None] = crash_point,
     ) -> None:
         self.parallel = max(1, parallel)
+        # ``parallel`` devices at once (the slots); twice as many workers, so a device's
+        # keyring writes (escrow before, promote after) overlap other devices' sessions.
+        self._slots = threading.BoundedSemaphore(self.parallel)
         self.on_event = on_event
         self.batch = batch or contextlib.nullcontext
         self.settings = Settings(
@@ -58,6 +64,8 @@ class RotationEngine:
             timeout=timeout,
             password_length=password_length,
             check_old_refused=check_old_refused,
+            crash=crash,
+            slot=self._slot,
         )
         self._events: queue.Queue[_Delivery | None] = queue.Queue()  # None: a device is done
         self._main = threading.get_ident()
@@ -72,8 +80,15 @@ class RotationEngine:
         unique, duplicates = _dedupe(targets)
         results = self._run(unique, lambda lc: lc.rotate(dry_run), progress)
         for target in duplicates:
-            results.append(RotationResult(target.host, target.platform, target.username,
-                                          status="skipped", error="listed more than once"))
+            results.append(
+                RotationResult(
+                    target.host,
+                    target.platform,
+                    target.username,
+                    status="skipped",
+                    error="listed more than once",
+                )
+            )
         return results
 
     def verify(
@@ -94,9 +109,10 @@ class RotationEngine:
     def _run_pool(self, targets: list[Target], job: Callable, progress: Callable | None) -> list:
         self._main = threading.get_ident()
         results: list[Any] = [None] * len(targets)
-        with ThreadPoolExecutor(self.parallel, thread_name_prefix="rotate") as pool:
-            futures: dict[Future, int] = {
-                pool.submit(self._guarded, job, target): i for i, target in enumerate(targets)
+        with ThreadPoolExecutor(2 * self.parallel, thread_name_prefix="rotate") as pool:
+            futures: dict[Future, list[int]] = {
+                pool.submit(self._device, job, [targets[i] for i in group]): group
+                for group in _by_device(targets)
             }
             for future in futures:
                 # Wake the loop below when a device finishes (not up to 50 ms later).
@@ -116,13 +132,23 @@ class RotationEngine:
                     pending.discard(future)
                     if future.cancelled():
                         continue
-                    results[futures[future]] = future.result()
-                    if progress is not None:
-                        progress(results[futures[future]])
+                    for index, result in zip(futures[future], future.result(), strict=True):
+                        results[index] = result
+                        if progress is not None:
+                            progress(result)
             self._drain(timeout=0)
         if interrupted is not None:
             raise interrupted
         return results
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        with self._slots:
+            yield
+
+    def _device(self, job: Callable, targets: list[Target]) -> list[Any]:
+        """One device's accounts, one after the other."""
+        return [self._guarded(job, target) for target in targets]
 
     def _guarded(self, job: Callable, target: Target) -> Any:
         lifecycle = DeviceLifecycle(target, self.settings)
@@ -188,6 +214,14 @@ class _Delivery:
     event: StepEvent
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
+
+
+def _by_device(targets: list[Target]) -> list[list[int]]:
+    """Indexes of ``targets`` grouped by device (host and port), in first-seen order."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for index, target in enumerate(targets):
+        groups.setdefault((target.host, target.port), []).append(index)
+    return list(groups.values())
 
 
 def _dedupe(targets: Iterable[Target]) -> tuple[list[Target], list[Target]]:

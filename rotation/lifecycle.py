@@ -9,32 +9,39 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from agent.core.errors import OperationFailed, ScopeError, UsageError
+from agent.core.errors import ScopeError, UsageError
 from agent.core.scope import ScopeGuard
 from agent.core.secret import Secret, scrub
 from agent.core.secret_store import SecretStoreError
-from rotation.drivers import driver_for
-from rotation.drivers.base import (
-    ENABLE_ACCOUNT,
+from rotation.contract import (
     AccountMissing,
     ChangeRejected,
     ConnectionLost,
     Driver,
+    DriverEnv,
     DriverError,
-    HostKeyRejected,
     LoginRefused,
+    PeerRejected,
     Target,
+    UnsafeValue,
 )
-from rotation.hostkeys import HostKeyChanged, HostKeyPins
+from rotation.drivers import driver_for
+from rotation.hostkeys import HostKeyPins
 from rotation.results import RotationResult, StepEvent, VerifyResult
 
 CRASH_ENV = "KEYTURN_TEST_CRASH_AFTER"
+
+
+def crash_point(step: str) -> None:
+    """Test hook: die like SIGKILL right after ``step`` (crash-safety tests only)."""
+    if os.environ.get(CRASH_ENV) == step:
+        os._exit(137)
 
 
 @dataclass
@@ -49,6 +56,11 @@ class Settings:
     timeout: float = 60.0
     password_length: int | None = None
     check_old_refused: bool = True
+    # Called after escrow, change and verify (the points a crash test kills the process).
+    crash: Callable[[str], None] = crash_point
+    # Held while a lifecycle talks to its device (the engine's --parallel); keyring writes
+    # (escrow, promote) happen outside it, so a slow keyring never idles a device slot.
+    slot: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
 
 
 class Abort(Exception):
@@ -61,9 +73,11 @@ class DeviceLifecycle:
         self.s = settings
         self.result = RotationResult(target.host, target.platform, target.username)
         self.driver_class: type[Driver] | None = None
-        self.hostkey: dict[str, str] = {}
+        self.env = DriverEnv(stored=self._lookup, pins=settings.pins, timeout=settings.timeout)
+        self.identity: dict[str, str] = {}
         self.pending_note = ""
         self.touched = False  # set just before the change is sent
+        self.refused_device = False  # keyturn refused the device (scope, identity, names)
 
     # -- plumbing ------------------------------------------------------------------------
     def emit(self, step: str, outcome: str, **detail: Any) -> None:
@@ -73,50 +87,40 @@ class DeviceLifecycle:
         t = self.target
         error = self.s.emit(StepEvent(t.host, t.platform, t.username, step, outcome, clean))
         if error and not self.touched and step != "result":
-            raise self.stop("failed", f"the audit log could not record {step!r}, device not "
-                            f"touched: {error}")
+            raise self.stop(
+                "failed", f"the audit log could not record {step!r}, device not touched: {error}"
+            )
 
-    def stop(self, status: str, error: str | None = None) -> Abort:
+    def stop(self, status: str, error: str | None = None, *, refused: bool = False) -> Abort:
         self.result.status = status
         self.result.error = scrub(error) if error else None
+        self.refused_device = self.refused_device or refused
         return Abort()
 
-    def store_get(self, version: str, user: str | None = None) -> Secret | None:
-        return self.s.secrets.get(self.target.host, user or self.target.username, version)
+    def _lookup(self, user: str, version: str) -> Secret | None:
+        return self.s.secrets.get(self.target.host, user, version)
 
-    def credentials(self, rotated: Secret) -> tuple[Secret, Secret | None]:
-        """(login password, enable secret) when the rotated account's value is ``rotated``."""
-        t = self.target
-        if t.username == ENABLE_ACCOUNT:
-            login = self.store_get("current", t.login_user)
-            if login is None:
-                raise self.stop("failed", f"no stored password for the login {t.login_user}")
-            return login, rotated
-        enable = None
-        if self.driver_class is not None and self.driver_class.has_enable:
-            enable = self.store_get("current", t.enable_account or ENABLE_ACCOUNT)
-        return rotated, enable
+    def store_get(self, version: str, user: str | None = None) -> Secret | None:
+        return self._lookup(user or self.target.username, version)
+
+    def driver(self) -> Driver:
+        assert self.driver_class is not None
+        return self.driver_class(self.target, self.env)
 
     def login(self, rotated: Secret) -> Driver:
         """A fresh, privileged session in which ``rotated`` is the account's password."""
-        assert self.driver_class is not None
-        password, enable = self.credentials(rotated)
-        target = self.target
-        driver = self.driver_class(target, known_hosts=self.s.pins.path, timeout=self.s.timeout)
+        driver = self.driver()
         try:
-            driver.open(password, enable)
+            driver.open(rotated)
         except BaseException:
             driver.close()
             raise
         return driver
 
-    def check(self, rotated: Secret) -> None:
-        """A fresh login proving ``rotated`` (lighter than ``login``: nothing to send)."""
-        assert self.driver_class is not None
-        password, enable = self.credentials(rotated)
-        driver = self.driver_class(self.target, known_hosts=self.s.pins.path,
-                                   timeout=self.s.timeout)
-        driver.check_login(password, enable)
+    def check(self, rotated: Secret, refused: Secret | None = None) -> bool | None:
+        """A fresh login proving ``rotated`` (lighter than ``login``: nothing to send); with
+        ``refused``, whether the device refuses that one (see Driver.verify)."""
+        return self.driver().verify(rotated, refused)
 
     def works(self, rotated: Secret) -> bool:
         try:
@@ -127,7 +131,7 @@ class DeviceLifecycle:
 
     # -- shared preflight ------------------------------------------------------------------
     def preflight_network(self) -> None:
-        """Scope and host key, both before any password is sent."""
+        """Platform, names, scope and the peer's identity, all before any password is sent."""
         t = self.target
         try:
             self.driver_class = driver_for(t.platform)
@@ -135,23 +139,34 @@ class DeviceLifecycle:
             self.emit("preflight.platform", "unknown")
             raise self.stop("failed", str(exc)) from None
         try:
+            self.driver_class.check_target(t)
+        except UnsafeValue as exc:
+            self.emit("preflight.target", "refused", error=str(exc))
+            raise self.stop("failed", f"refused before connecting: {exc}", refused=True) from None
+        try:
             self.s.scope.check(t.host)
         except ScopeError as exc:
             self.emit("preflight.scope", "refused", error=str(exc))
-            raise self.stop("failed", f"refused before connecting: {exc}") from None
+            raise self.stop("failed", f"refused before connecting: {exc}", refused=True) from None
+        check = f"preflight.{self.driver_class.identity_check}"
         try:
-            fingerprint, first = self.s.pins.check(t.host, t.port, self.s.timeout)
-        except HostKeyChanged as exc:
-            self.emit("preflight.hostkey", "changed", error=str(exc))
+            identity = self.driver().preflight()
+        except PeerRejected as exc:
+            self.emit(check, "changed", error=str(exc))
+            raise self.stop("failed", str(exc), refused=True) from None
+        except DriverError as exc:
+            self.emit(check, "unreachable", error=str(exc))
             raise self.stop("failed", str(exc)) from None
-        except OperationFailed as exc:
-            self.emit("preflight.hostkey", "unreachable", error=str(exc))
-            raise self.stop("failed", str(exc)) from None
+        if identity is None:
+            return
         # Success is one "preflight" event (fewer fsynced audit lines per device); a first
         # contact is worth its own line: the operator should compare the fingerprint.
-        self.hostkey = {"hostkey": "pinned" if first else "known", "fingerprint": fingerprint}
-        if first:
-            self.emit("preflight.hostkey", "pinned", fingerprint=fingerprint)
+        self.identity = {
+            self.driver_class.identity_check: "pinned" if identity.first_contact else "known",
+            "fingerprint": identity.fingerprint,
+        }
+        if identity.first_contact:
+            self.emit(check, "pinned", fingerprint=identity.fingerprint)
 
     # -- crash safety ------------------------------------------------------------------------
     def reconcile(self, dry_run: bool = False) -> None:
@@ -210,21 +225,42 @@ class DeviceLifecycle:
 
     def _rotate(self, dry_run: bool) -> None:
         t = self.target
-        self.preflight_network()
-        self.reconcile(dry_run)
+        with self.s.slot():
+            self.preflight_network()
+            self.reconcile(dry_run)
         current = self.store_get("current")
         if current is None:
             self.emit("preflight.credential", "missing")
             raise self.stop("failed", f"no stored credential for {t.label} (keyturn secrets set)")
+        new = None if dry_run else self._escrow()
+        try:
+            with self.s.slot():
+                self._on_device(current, new)
+        except Abort:
+            if new is not None and not self.touched:
+                # Escrowed, never sent: the pending value can go (the next run's reconcile
+                # drops it if this fails: the current password still logs in).
+                with contextlib.suppress(SecretStoreError):
+                    self.s.secrets.drop(t.host, t.username, "pending")
+            raise
+        if new is not None:
+            self._promote()
+
+    def _on_device(self, current: Secret, new: Secret | None) -> None:
+        """Log in, check the account, then (unless a dry run) change, verify and save."""
+        t = self.target
         try:
             session = self.login(current)
-        except HostKeyRejected as exc:
-            self.emit("preflight.hostkey", "changed", error=str(exc))
-            raise self.stop("failed", str(exc)) from None
+        except PeerRejected as exc:
+            assert self.driver_class is not None
+            self.emit(f"preflight.{self.driver_class.identity_check}", "changed", error=str(exc))
+            raise self.stop("failed", str(exc), refused=True) from None
         except LoginRefused as exc:
             self.emit("preflight.login", "refused", error=str(exc))
-            raise self.stop("failed", "the stored password was refused (changed outside "
-                            "keyturn?); nothing was changed") from None
+            raise self.stop(
+                "failed",
+                "the stored password was refused (changed outside keyturn?); nothing was changed",
+            ) from None
         except DriverError as exc:
             self.emit("preflight.login", "failed", error=str(exc))
             raise self.stop("failed", str(exc)) from None
@@ -235,13 +271,14 @@ class DeviceLifecycle:
             except DriverError as exc:
                 self.emit("preflight.account", "failed", error=str(exc))
                 raise self.stop("failed", str(exc)) from None
-            self.emit("preflight", "ok", scope="ok", login="ok", account="ok", **self.hostkey)
-            if dry_run:
-                self.result.plan = (f"would set a new {self.policy_length()}-character "
-                                    f"password{self.pending_note}")
+            self.emit("preflight", "ok", scope="ok", login="ok", account="ok", **self.identity)
+            if new is None:
+                self.result.plan = (
+                    f"would set a new {self.policy_length()}-character password{self.pending_note}"
+                )
                 self.emit("plan", "would_change", length=self.policy_length())
                 raise self.stop("unchanged")
-            self._change(session, current)
+            self._change(session, new, current)
         finally:
             session.close()
 
@@ -249,10 +286,16 @@ class DeviceLifecycle:
         assert self.driver_class is not None
         return self.driver_class.policy.length_for(self.s.password_length)
 
-    def _change(self, session: Driver, old: Secret) -> None:
+    def _escrow(self) -> Secret:
+        """A new password, checked against the policy and escrowed as pending (read back)
+        before any session opens: keyring time is not device time."""
         t = self.target
         assert self.driver_class is not None
-        new = self.driver_class.policy.generate(self.s.password_length)
+        policy = self.driver_class.policy
+        new = policy.generate(self.s.password_length)
+        refusal = policy.refusal(new)
+        if refusal:  # a generator bug must not reach a device
+            raise self.stop("failed", f"generated password refused by the policy: {refusal}")
         try:
             self.s.secrets.put(t.host, t.username, new, "pending", platform=t.platform)
         except SecretStoreError as exc:
@@ -265,10 +308,19 @@ class DeviceLifecycle:
             with contextlib.suppress(SecretStoreError):
                 self.s.secrets.drop(t.host, t.username, "pending")
             raise
-        crash_point("escrow")
+        return new
+
+    def _change(self, session: Driver, new: Secret, old: Secret) -> None:
+        t = self.target
+        self.s.crash("escrow")
         self.touched = True
         try:
             session.change(new, old)
+        except UnsafeValue as exc:
+            # Refused by a command builder before anything was sent.
+            self.s.secrets.drop(t.host, t.username, "pending")
+            self.emit("change", "refused", error=str(exc))
+            raise self.stop("failed", f"nothing was sent: {exc}", refused=True) from None
         except ChangeRejected as exc:
             self.emit("change", "rejected", error=str(exc))
             self._after_rejection(session, new, old, str(exc))
@@ -277,21 +329,28 @@ class DeviceLifecycle:
             self._after_lost_change(new, old, str(exc))
             return
         self.emit("change", "ok")
-        crash_point("change")
+        self.s.crash("change")
         try:
-            self.check(new)
+            self._verify_new(new, old)
         except DriverError as exc:
             self.emit("verify", "failed", error=str(exc))
             self._roll_back(session, new, old, f"the new password did not log in: {exc}")
         self.emit("verify", "ok")
         self._complete(session, new, old)
 
+    def _verify_new(self, new: Secret, old: Secret) -> None:
+        """A fresh login with ``new``; where asked, the old password's refusal is checked
+        in the same breath (one connection: the driver tries the old one first)."""
+        refused = self.check(new, old if self.s.check_old_refused else None)
+        self.result.old_password_refused = refused
+        if refused is not None:
+            self.emit("verify.old_refused", "ok" if refused else "still_accepted")
+
     def _complete(self, session: Driver | None, new: Secret, old: Secret) -> None:
-        """Verified: save (while the old password's refusal is checked alongside), promote."""
-        t = self.target
+        """Verified: save (in the change's session while it lives); promotion follows
+        outside the device slot."""
         self.result.verified = True
-        crash_point("verify")
-        refusal = self._check_old_refused_in_background(old)
+        self.s.crash("verify")
         opened = None
         try:
             saver = session if session is not None and session.alive else None
@@ -307,12 +366,10 @@ class DeviceLifecycle:
         finally:
             if opened is not None:
                 opened.close()
-            if refusal is not None:
-                refusal.join()
-        if refusal is not None:
-            refused = self.result.old_password_refused
-            self.emit("verify.old_refused",
-                      {True: "ok", False: "still_accepted", None: "unknown"}[refused])
+
+    def _promote(self) -> None:
+        """pending -> current once the device has saved it (outside the device slot)."""
+        t = self.target
         try:
             self.s.secrets.promote(t.host, t.username)
         except SecretStoreError as exc:
@@ -325,53 +382,42 @@ class DeviceLifecycle:
         self.emit("promote", "ok")
         self.result.status = "rotated"
 
-    def _check_old_refused_in_background(self, old: Secret) -> threading.Thread | None:
-        """An auth-only login with the old password, run while the device saves."""
-        t = self.target
-        if not self.s.check_old_refused or t.username == ENABLE_ACCOUNT:
-            return None
-        assert self.driver_class is not None
-        driver_class = self.driver_class
-
-        def probe() -> None:
-            self.result.old_password_refused = driver_class.refuses(
-                t, old, self.s.pins.path, self.s.timeout)
-
-        thread = threading.Thread(target=probe, name=f"old-refused-{t.label}", daemon=True)
-        thread.start()
-        return thread
-
-    def _after_rejection(
-        self, session: Driver, new: Secret, old: Secret, reason: str
-    ) -> NoReturn:
+    def _after_rejection(self, session: Driver, new: Secret, old: Secret, reason: str) -> NoReturn:
         # Best effort: a session that cannot leave config mode is closed anyway.
         with contextlib.suppress(DriverError):
             session.discard()
         if self.works(old):
             self.s.secrets.drop(self.target.host, self.target.username, "pending")
             self.emit("verify.old", "ok")
-            raise self.stop("failed", f"device rejected the new password, nothing changed: "
-                            f"{reason}")
+            raise self.stop(
+                "failed", f"device rejected the new password, nothing changed: {reason}"
+            )
         self._roll_back(session, new, old, reason)
 
     def _after_lost_change(self, new: Secret, old: Secret, reason: str) -> None:
         """The session died mid-change: find out which password is live, then finish or stop."""
-        if self.works(new):
+        try:
+            self._verify_new(new, old)
+        except DriverError:
+            pass
+        else:
             self.emit("verify", "ok", note="change took effect before the connection dropped")
             self._complete(None, new, old)
             return
         if self.works(old):
             self.s.secrets.drop(self.target.host, self.target.username, "pending")
             self.emit("verify.old", "ok")
-            raise self.stop("failed", f"connection lost during the change; device unchanged: "
-                            f"{reason}")
+            raise self.stop(
+                "failed", f"connection lost during the change; device unchanged: {reason}"
+            )
         self.emit("verify.old", "failed")
-        raise self.stop("needs_attention", f"connection lost during the change and neither "
-                        f"password logs in; both are kept in the keyring: {reason}")
+        raise self.stop(
+            "needs_attention",
+            f"connection lost during the change and neither "
+            f"password logs in; both are kept in the keyring: {reason}",
+        )
 
-    def _roll_back(
-        self, session: Driver | None, new: Secret, old: Secret, reason: str
-    ) -> NoReturn:
+    def _roll_back(self, session: Driver | None, new: Secret, old: Secret, reason: str) -> NoReturn:
         """Put the old password back, prove it logs in, or keep both candidates."""
         t = self.target
         reverted = session is not None and session.alive and self._revert(session, new, old)
@@ -392,8 +438,11 @@ class DeviceLifecycle:
             self.s.secrets.drop(t.host, t.username, "pending")
             raise self.stop("rolled_back" if reverted else "failed", reason)
         self.emit("verify.old", "failed")
-        raise self.stop("needs_attention", f"{reason}; the old password could not be confirmed "
-                        "after the revert; both candidates are kept (current and pending)")
+        raise self.stop(
+            "needs_attention",
+            f"{reason}; the old password could not be confirmed "
+            "after the revert; both candidates are kept (current and pending)",
+        )
 
     def _revert(self, session: Driver, new: Secret, old: Secret) -> bool:
         try:
@@ -408,12 +457,12 @@ class DeviceLifecycle:
         t = self.target
         result = VerifyResult(t.host, t.platform, t.username)
         try:
-            self.preflight_network()
-            result.status, result.error = self._verify_logins()
+            with self.s.slot():
+                self.preflight_network()
+                result.status, result.error = self._verify_logins()
         except Abort:
-            error = self.result.error or ""
-            result.status = "refused" if ("refused" in error or "host key" in error) else "failed"
-            result.error = error
+            result.status = "refused" if self.refused_device else "failed"
+            result.error = self.result.error
         self.emit("result", result.status, error=result.error)
         return result
 
@@ -424,7 +473,7 @@ class DeviceLifecycle:
         try:
             self.check(current)
             return "ok", None
-        except HostKeyRejected as exc:
+        except PeerRejected as exc:
             return "refused", str(exc)
         except LoginRefused:
             pass
@@ -433,12 +482,6 @@ class DeviceLifecycle:
         if pending is not None and self.works(pending):
             return "pending_works", "an interrupted rotation's pending password logs in"
         return "changed", "the stored password is refused: changed outside keyturn?"
-
-
-def crash_point(step: str) -> None:
-    """Test hook: die like SIGKILL right after ``step`` (crash-safety tests only)."""
-    if os.environ.get(CRASH_ENV) == step:
-        os._exit(137)
 
 
 def known_hosts_next_to(store_path: Path) -> Path:

@@ -1,6 +1,12 @@
-"""Shared pieces of the rotation tests: a pool of simulated devices on 127.0.0.1 (one
-simulator process for the whole session, every test takes devices nobody else used), an
-engine wired to a real keyring, and a direct netmiko login to check what the device takes.
+"""Shared pieces of the rotation tests, driven by the registries.
+
+``PLATFORMS`` is every registered driver (rotation/drivers) plus the in-memory one
+(tests/memory_driver.py); a registered driver without a simulator personality
+(lab/simulators/platforms) fails test_every_driver_has_a_simulator. The pool serves fresh
+devices of every platform: simulated ones on 127.0.0.1-style loopback addresses (one
+simulator process for the whole session), in-memory ones in this process. Tests talk to a
+device only through its ``Device`` handle (faults, reboot, saved config, logins, command
+log), so the conformance suite and the fault matrix run unchanged on every platform.
 """
 
 from __future__ import annotations
@@ -16,69 +22,150 @@ import pytest
 from agent.core.scope import ScopeGuard
 from agent.core.secret import Secret
 from agent.core.secret_store import SecretStore
-from lab.simulators import launch
-from rotation.drivers.base import Target
+from lab.simulators import control, launch
+from lab.simulators.platforms import PLATFORMS as PERSONALITIES
+from rotation.contract import Target
+from rotation.drivers import DRIVERS
 from rotation.engine import RotationEngine
 from rotation.hostkeys import HostKeyPins
 from rotation.results import StepEvent
+from tests import memory_driver
 
 OLD = "Old-Planted-4711"
 ENABLE = "Enable-Planted-0815"
-SIM_PLATFORMS = ["cisco_ios", "cisco_asa", "cisco_nxos", "arista_eos", "juniper_junos",
-                 "fortinet", "mikrotik_routeros"]
-FAULT_PLATFORMS = ["cisco_ios", "juniper_junos", "fortinet"]
-# How many fresh devices each platform gets for the whole session.
-POOL = {"cisco_ios": 30, "juniper_junos": 12, "fortinet": 14, "cisco_asa": 3,
-        "cisco_nxos": 3, "arista_eos": 3, "mikrotik_routeros": 3, "legacy": 2}
+# Every registered platform that has a simulator, and the transport-free one.
+SIM_PLATFORMS = sorted(p for p in DRIVERS if p in PERSONALITIES)
+PLATFORMS = [*SIM_PLATFORMS, memory_driver.MemoryDriver.platform]
+# Fresh devices per simulated platform for the whole session; the Cisco-only tests (enable
+# secret, host key, legacy key exchange, the CLI's) take extra cisco_ios devices.
+POOL_PER_PLATFORM = 24
+EXTRA = {"cisco_ios": 24, "legacy": 2}
 
 
 @dataclass(frozen=True)
 class Device:
-    """One simulated device. Each has its own loopback address, as real devices have their
-    own IPs: the keyring names credentials by host and account."""
+    """One device of the pool. Each has its own address, as real devices have their own IPs:
+    the keyring names credentials by host and account."""
 
     name: str
     platform: str
     host: str
     port: int
-    state_dir: Path
+    state_dir: Path | None = None
 
     def target(self, **overrides) -> Target:
-        fields = {"host": self.host, "platform": self.platform, "username": "admin",
-                  "port": self.port, **overrides}
+        fields = {
+            "host": self.host,
+            "platform": self.platform,
+            "username": "admin",
+            "port": self.port,
+            **overrides,
+        }
         return Target(**fields)
+
+    # -- the simulator's side (an in-memory device overrides each) -------------------------
+    def set_faults(self, **faults: bool) -> None:
+        control.set_faults(self.state_dir, **faults)
+
+    def clear_faults(self) -> None:
+        control.clear_faults(self.state_dir)
+
+    def reboot(self) -> None:
+        control.reboot(self.state_dir)
+
+    def saved_password_is(self, password: str, user: str = "admin") -> bool:
+        return control.verify_saved_password(self.state_dir, user, password)
+
+    def command_log(self) -> list[tuple[str, bool]]:
+        return control.command_log(self.state_dir)
+
+    def login_works(self, password: str, user: str = "admin") -> bool:
+        """Password authentication alone: what "this password logs in" means."""
+        import paramiko
+
+        transport = paramiko.Transport((self.host, self.port))
+        try:
+            transport.start_client(timeout=10)
+            transport.auth_password(user, password, fallback=False)
+        except paramiko.AuthenticationException:
+            return False
+        finally:
+            transport.close()
+        return True
+
+
+@dataclass(frozen=True)
+class MemoryHandle(Device):
+    """A device of the in-memory driver: the same handle, no transport."""
+
+    @property
+    def device(self) -> memory_driver.MemoryDevice:
+        return memory_driver.DEVICES[(self.host, self.port)]
+
+    def set_faults(self, **faults: bool) -> None:
+        self.device.faults.update(faults)
+
+    def clear_faults(self) -> None:
+        self.device.faults.clear()
+
+    def reboot(self) -> None:
+        self.device.reboot()
+
+    def saved_password_is(self, password: str, user: str = "admin") -> bool:
+        return self.device.saved.get(user) == password
+
+    def command_log(self) -> list[tuple[str, bool]]:
+        return list(self.device.log)
+
+    def login_works(self, password: str, user: str = "admin") -> bool:
+        return (
+            not self.device.faults.get("refuse_login") and self.device.users.get(user) == password
+        )
 
 
 class DevicePool:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.free: dict[str, list[Device]] = {}
+        self.memory = 0
         devices = []
         number = 0
-        # One host key for all (generating ~70 RSA keys costs ~10 s); pins are per address.
+        # One host key for all (generating ~200 RSA keys costs ~30 s); pins are per address.
         key = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
-        for kind, count in POOL.items():
+        counts = {p: POOL_PER_PLATFORM + EXTRA.get(p, 0) for p in SIM_PLATFORMS}
+        for kind, count in {**counts, "legacy": EXTRA["legacy"]}.items():
             platform = "cisco_ios" if kind == "legacy" else kind
             for i in range(count):
                 number += 1
                 host = loopback(number)
-                device = Device(f"{kind}-{i}", platform, host, free_port(host),
-                                root / f"{kind}-{i}")
+                device = Device(
+                    f"{kind}-{i}", platform, host, free_port(host), root / f"{kind}-{i}"
+                )
                 self.free.setdefault(kind, []).append(device)
                 device.state_dir.mkdir(parents=True)
                 key.write_private_key(device.state_dir / "ssh_host_key")
-                devices.append({
-                    "name": device.name, "platform": platform,
-                    "listen": f"{host}:{device.port}",
-                    "state_dir": str(device.state_dir), "hostname": f"r{i}",
-                    "users": {"admin": {"password": OLD, "privilege": 15}},
-                    "enable_secret": ENABLE, "legacy": kind == "legacy",
-                })
+                devices.append(
+                    {
+                        "name": device.name,
+                        "platform": platform,
+                        "listen": f"{host}:{device.port}",
+                        "state_dir": str(device.state_dir),
+                        "hostname": f"r{i}",
+                        "users": {"admin": {"password": OLD, "privilege": 15}},
+                        "enable_secret": ENABLE,
+                        "legacy": kind == "legacy",
+                    }
+                )
         self.proc = launch({"devices": devices}, root / "spec.json")
 
     def take(self, kind: str) -> Device:
+        if kind == memory_driver.MemoryDriver.platform:
+            self.memory += 1
+            host = loopback(self.memory, block=250)
+            memory_driver.DEVICES[(host, 22)] = memory_driver.MemoryDevice({"admin": OLD})
+            return MemoryHandle(f"memory-{self.memory}", kind, host, 22)
         if not self.free.get(kind):
-            raise RuntimeError(f"the device pool has no fresh {kind} left: raise POOL[{kind!r}]")
+            raise RuntimeError(f"the device pool has no fresh {kind} left: raise EXTRA[{kind!r}]")
         return self.free[kind].pop()
 
     def stop(self) -> None:
@@ -89,7 +176,9 @@ class DevicePool:
 @pytest.fixture(scope="session")
 def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevicePool]:
     devices = DevicePool(tmp_path_factory.mktemp("rotation-sims"))
+    DRIVERS.register(memory_driver.MemoryDriver)
     yield devices
+    DRIVERS.unregister(memory_driver.MemoryDriver.platform)
     devices.stop()
 
 
@@ -127,8 +216,9 @@ class Harness:
             hook()
 
     def engine(self, **kwargs) -> RotationEngine:
-        return RotationEngine(self.secrets, self.pins, self.scope, on_event=self.on_event,
-                              timeout=10, **kwargs)
+        return RotationEngine(
+            self.secrets, self.pins, self.scope, on_event=self.on_event, timeout=10, **kwargs
+        )
 
     def rotate(self, *targets: Target, **kwargs):
         return self.engine().rotate(list(targets), **kwargs)
@@ -141,18 +231,5 @@ class Harness:
         return value.reveal() if value is not None else None
 
 
-def login_works(device: Device, password: str, enable: str = ENABLE, user: str = "admin",
-                known_hosts: Path | None = None) -> bool:
-    """A plain netmiko login (and enable where the platform has one)."""
-    from netmiko import ConnectHandler
-    from netmiko.exceptions import NetmikoAuthenticationException
-
-    try:
-        conn = ConnectHandler(device_type=device.platform, host=device.host, port=device.port,
-                              username=user, password=password, secret=enable,
-                              conn_timeout=10, auth_timeout=10, allow_agent=False,
-                              use_keys=False)
-    except NetmikoAuthenticationException:
-        return False
-    conn.disconnect()
-    return True
+def login_works(device: Device, password: str, user: str = "admin") -> bool:
+    return device.login_works(password, user)

@@ -1,18 +1,26 @@
-"""Every platform's driver, end to end against its simulator through the one engine:
-rotated, the new password logs in, the old one is refused, and it survives a reboot."""
+"""Every registered platform's driver, end to end through the one engine (simulated devices
+and the transport-free in-memory driver alike): rotated, the new password logs in, the old
+one is refused, it survives a reboot, and a dry run or a hostile name changes nothing."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent.core.secret import Secret
-from lab.simulators import control
-from tests.rotation_helpers import ENABLE, OLD, SIM_PLATFORMS, Harness, login_works, pool
+from lab.simulators.platforms import PLATFORMS as PERSONALITIES
+from rotation.drivers import DRIVERS, driver_for
+from tests.rotation_helpers import ENABLE, OLD, PLATFORMS, Harness, login_works, pool
 
 __all__ = ["pool"]
 
 
-@pytest.mark.parametrize("platform", SIM_PLATFORMS)
+def test_every_driver_has_a_simulator():
+    """A new platform is a driver and a simulator personality: both registries agree."""
+    missing = sorted(p for p in DRIVERS if p not in PERSONALITIES and p != "memory")
+    assert not missing, f"drivers without a simulator personality: {missing}"
+    assert set(PLATFORMS) == {*DRIVERS, "memory"}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
 def test_platform_rotates_end_to_end(pool, keyring_env, tmp_path, platform):
     device = pool.take(platform)
     h = Harness(tmp_path)
@@ -26,14 +34,59 @@ def test_platform_rotates_end_to_end(pool, keyring_env, tmp_path, platform):
     assert new and new != OLD
     assert h.stored(device, "previous") == OLD and h.stored(device, "pending") is None
     assert login_works(device, new) and not login_works(device, OLD)
-    control.reboot(device.state_dir)
-    assert control.verify_saved_password(device.state_dir, "admin", new)
+    device.reboot()
+    assert device.saved_password_is(new)
     assert login_works(device, new)
     steps = [step for step, _ in h.steps()]
     # Escrow lands before anything is sent; promotion only after verify and save.
     assert steps.index("escrow") < steps.index("change") < steps.index("verify")
     assert steps.index("save") < steps.index("promote")
-    assert ("preflight.hostkey", "pinned") in h.steps()
+    assert (f"preflight.{driver_for(platform).identity_check}", "pinned") in h.steps()
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_dry_run_changes_nothing(pool, keyring_env, tmp_path, platform):
+    device = pool.take(platform)
+    h = Harness(tmp_path)
+    h.seed(device)
+    [result] = h.rotate(device.target(), dry_run=True)
+    assert result.status == "unchanged" and "would set" in result.plan
+    assert h.stored(device) == OLD and h.stored(device, "pending") is None
+    assert "escrow" not in [s for s, _ in h.steps()]
+    # The device's own log: it was logged in to and looked at, nothing changed.
+    log = device.command_log()
+    assert ("login", False) in log
+    assert not [what for what, changed in log if changed]
+    assert device.saved_password_is(OLD) and login_works(device, OLD)
+
+
+INJECTIONS = [
+    "itadmin;touch PWNED;true",
+    "admin\nconfigure terminal\nusername backdoor privilege 15 secret 0 Backdoor-1234\n"
+    "end\nwrite memory",
+    "admin\x1b]52;c;cm0gLXJmIH4=\x07",
+    "admin user",
+]
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "rotate"])
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_hostile_usernames_are_refused_before_any_session(
+    pool, keyring_env, tmp_path, platform, dry_run
+):
+    device = pool.take(platform)
+    h = Harness(tmp_path)
+    h.seed(device)
+    targets = [device.target(username=name) for name in INJECTIONS]
+    targets.append(device.target(username="enable", login=INJECTIONS[1]))
+    results = h.rotate(*targets, dry_run=dry_run)
+    for result in results:
+        assert result.status == "failed" and "refused before connecting" in result.error
+    assert h.steps().count(("preflight.target", "refused")) == len(targets)
+    # Not one login, not one command: the names never reached the device.
+    assert device.command_log() == []
+    assert device.saved_password_is(OLD) and not device.saved_password_is(OLD, "backdoor")
+    assert login_works(device, OLD)
 
 
 def test_second_rotation_uses_the_pin_and_the_new_password(pool, keyring_env, tmp_path):
@@ -59,6 +112,9 @@ def test_legacy_sha1_only_device_rotates(pool, keyring_env, tmp_path):
 
 
 def test_enable_secret_rotates_through_the_login_account(pool, keyring_env, tmp_path):
+    from agent.core.secret import Secret
+    from rotation.contract import DriverEnv, PrivilegeFailed
+
     device = pool.take("cisco_ios")
     h = Harness(tmp_path)
     h.seed(device)
@@ -69,40 +125,48 @@ def test_enable_secret_rotates_through_the_login_account(pool, keyring_env, tmp_
     assert enable_works(device, new_enable)
     # The old enable secret is refused (checked with the driver's own fresh login: netmiko
     # waits out its read timeout on a re-prompted `Password:`).
-    from rotation.drivers import driver_for
-    from rotation.drivers.base import PrivilegeFailed
-
-    driver = driver_for("cisco_ios")(device.target(username="enable", login="admin"),
-                                     known_hosts=h.pins.path, timeout=5)
+    env = DriverEnv(stored=lambda user, version: Secret(OLD), pins=h.pins, timeout=5)
+    driver = driver_for("cisco_ios")(device.target(username="enable", login="admin"), env)
     with pytest.raises(PrivilegeFailed):
-        driver.check_login(Secret(OLD), Secret(ENABLE))
-    control.reboot(device.state_dir)
+        driver.verify(Secret(ENABLE))
+    device.reboot()
     assert enable_works(device, new_enable)
 
 
-def enable_works(device, secret: str) -> bool:
+def test_admin_and_enable_on_one_device_both_rotate(pool, keyring_env, tmp_path):
+    """The documented example at the default --parallel: the engine serialises one
+    device's accounts, so neither change races the other's session."""
+    device = pool.take("cisco_ios")
+    h = Harness(tmp_path)
+    h.seed(device)
+    targets = [device.target(), device.target(username="enable", login="admin")]
+    results = h.engine().rotate(targets)
+    assert [r.status for r in results] == ["rotated", "rotated"], [r.error for r in results]
+    assert login_works(device, h.stored(device)) and not login_works(device, OLD)
+    assert enable_works(device, h.stored(device, user="enable"), h.stored(device))
+    # One device's lifecycles ran one after the other.
+    users = [e.username for e in h.events if e.step in ("preflight", "result")]
+    assert users == ["admin", "admin", "enable", "enable"]
+
+
+def enable_works(device, secret: str, login: str = OLD) -> bool:
     """Log in as admin, drop to user level, and ask `enable` for ``secret``."""
     from netmiko import ConnectHandler
 
-    conn = ConnectHandler(device_type=device.platform, host=device.host, port=device.port,
-                          username="admin", password=OLD, secret=secret)
+    conn = ConnectHandler(
+        device_type=device.platform,
+        host=device.host,
+        port=device.port,
+        username="admin",
+        password=login,
+        secret=secret,
+    )
     try:
         conn.send_command("disable", expect_string=r">")
         conn.enable()
         return conn.check_enable_mode()
     finally:
         conn.disconnect()
-
-
-def test_dry_run_changes_nothing(pool, keyring_env, tmp_path):
-    device = pool.take("fortinet")
-    h = Harness(tmp_path)
-    h.seed(device)
-    [result] = h.rotate(device.target(), dry_run=True)
-    assert result.status == "unchanged" and "would set" in result.plan
-    assert h.stored(device) == OLD and h.stored(device, "pending") is None
-    assert "escrow" not in [s for s, _ in h.steps()]
-    assert login_works(device, OLD)
 
 
 def test_parallel_devices_rotate_independently(pool, keyring_env, tmp_path):

@@ -1,33 +1,34 @@
-"""The fault matrix: whatever goes wrong, the password that logs in is in the keyring,
-nobody is locked out, and the status says what happened."""
+"""The fault matrix, on every registered platform (tests/rotation_helpers.PLATFORMS, the
+transport-free in-memory driver included): whatever goes wrong, the password that logs in
+is in the keyring, nobody is locked out, and the status says what happened."""
 
 from __future__ import annotations
 
 import pytest
 
 from agent.core.secret import Secret
-from lab.simulators import control
+from rotation.drivers import driver_for
 from rotation.engine import RotationEngine
-from tests.rotation_helpers import FAULT_PLATFORMS, OLD, Harness, login_works, pool
+from tests.rotation_helpers import OLD, PLATFORMS, Harness, login_works, pool
 
 __all__ = ["pool"]
 
 
 def live_password_is_stored(h: Harness, device) -> str:
     """The one password that logs in now, asserted to be retrievable from the store."""
-    control.clear_faults(device.state_dir)
+    device.clear_faults()
     stored = {v: h.stored(device, v) for v in ("current", "pending", "previous")}
     working = [v for v, value in stored.items() if value and login_works(device, value)]
     assert working, f"locked out: no stored version logs in ({sorted(stored)})"
     return stored[working[0]]
 
 
-@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+@pytest.mark.parametrize("platform", PLATFORMS)
 def test_device_rejects_the_new_password(pool, keyring_env, tmp_path, platform):
     device = pool.take(platform)
     h = Harness(tmp_path)
     h.seed(device)
-    control.set_faults(device.state_dir, reject_new_password=True)
+    device.set_faults(reject_new_password=True)
     [result] = h.rotate(device.target())
     assert result.status == "failed" and "rejected" in result.error
     assert ("change", "rejected") in h.steps()
@@ -35,12 +36,12 @@ def test_device_rejects_the_new_password(pool, keyring_env, tmp_path, platform):
     assert live_password_is_stored(h, device) == OLD
 
 
-@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+@pytest.mark.parametrize("platform", PLATFORMS)
 def test_connection_drops_right_after_the_change(pool, keyring_env, tmp_path, platform):
     device = pool.take(platform)
     h = Harness(tmp_path)
     h.seed(device)
-    control.set_faults(device.state_dir, drop_after_change=True)
+    device.set_faults(drop_after_change=True)
     [result] = h.rotate(device.target())
     # The change took: keyturn proves the new password with a fresh login and finishes.
     assert ("change", "unknown") in h.steps()
@@ -48,37 +49,37 @@ def test_connection_drops_right_after_the_change(pool, keyring_env, tmp_path, pl
     assert result.verified and result.saved
     new = h.stored(device)
     assert new != OLD and live_password_is_stored(h, device) == new
-    control.reboot(device.state_dir)
+    device.reboot()
     assert login_works(device, new)
 
 
-@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+@pytest.mark.parametrize("platform", PLATFORMS)
 def test_save_fails(pool, keyring_env, tmp_path, platform):
     device = pool.take(platform)
     h = Harness(tmp_path)
     h.seed(device)
-    control.set_faults(device.state_dir, fail_save=True)
+    device.set_faults(fail_save=True)
     [result] = h.rotate(device.target())
-    # IOS: changed, save failed, put back. Junos/FortiOS: the commit/end that saves fails,
-    # so the device never took the change.
-    expected = "rolled_back" if platform == "cisco_ios" else "failed"
+    # A platform with a save step: changed, save failed, put back. Where the change saves
+    # itself (commit, `end`, RouterOS, passwd) the change fails: the device never took it.
+    expected = "rolled_back" if driver_for(platform).needs_save else "failed"
     assert result.status == expected, (result.status, result.error)
     assert not result.saved
     assert h.stored(device) == OLD and h.stored(device, "pending") is None
     assert live_password_is_stored(h, device) == OLD
-    control.reboot(device.state_dir)
+    device.reboot()
     assert login_works(device, OLD)
 
 
-@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+@pytest.mark.parametrize("platform", PLATFORMS)
 def test_verify_login_fails_then_rolled_back(pool, keyring_env, tmp_path, platform):
     device = pool.take(platform)
     h = Harness(tmp_path)
     h.seed(device)
     # The device starts refusing logins right after the change; the fault is lifted once
     # keyturn has sent the revert, so the old password can be proven again.
-    h.hooks[("change", "ok")] = lambda: control.set_faults(device.state_dir, refuse_login=True)
-    h.hooks[("revert", "ok")] = lambda: control.clear_faults(device.state_dir)
+    h.hooks[("change", "ok")] = lambda: device.set_faults(refuse_login=True)
+    h.hooks[("revert", "ok")] = lambda: device.clear_faults()
     [result] = h.rotate(device.target())
     assert ("verify", "failed") in h.steps()
     assert result.status == "rolled_back", result.error
@@ -87,18 +88,51 @@ def test_verify_login_fails_then_rolled_back(pool, keyring_env, tmp_path, platfo
     assert live_password_is_stored(h, device) == OLD
 
 
+class Killed(BaseException):
+    """Stands for SIGKILL in-process: nothing after it runs but the ``finally`` blocks (the
+    CLI test in test_rotation_cli.py kills a real process on three platforms)."""
+
+
+@pytest.mark.parametrize("point", ["escrow", "change", "verify"])
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_killed_mid_rotation_then_next_run_reconciles(pool, keyring_env, tmp_path, platform, point):
+    device = pool.take(platform)
+    h = Harness(tmp_path)
+    h.seed(device)
+
+    def die(step: str) -> None:
+        if step == point:
+            raise Killed
+
+    with pytest.raises(Killed):
+        h.engine(crash=die).rotate([device.target()])
+    pending = h.stored(device, "pending")
+    assert pending and pending != OLD
+    # Whatever the device has now is in the keyring (current or pending): nobody locked out.
+    assert login_works(device, OLD) or login_works(device, pending)
+
+    [again] = h.rotate(device.target())
+    assert again.status == "rotated", again.error
+    expected = "current_works" if point == "escrow" else "promoted"
+    assert ("reconcile", expected) in h.steps()
+    current = h.stored(device)
+    assert h.stored(device, "pending") is None and login_works(device, current)
+    device.reboot()
+    assert login_works(device, current)
+
+
 def test_verify_and_revert_unconfirmed_keeps_both_candidates(pool, keyring_env, tmp_path):
     device = pool.take("cisco_ios")
     h = Harness(tmp_path)
     h.seed(device)
-    h.hooks[("change", "ok")] = lambda: control.set_faults(device.state_dir, refuse_login=True)
+    h.hooks[("change", "ok")] = lambda: device.set_faults(refuse_login=True)
     [result] = h.rotate(device.target())
     assert result.status == "needs_attention"
     assert "both candidates are kept" in result.error
     assert h.stored(device) == OLD and h.stored(device, "pending") not in (None, OLD)
     live_password_is_stored(h, device)
     # The next run reconciles: current logs in again (the revert went through), pending goes.
-    control.clear_faults(device.state_dir)
+    device.clear_faults()
     [again] = h.rotate(device.target())
     assert ("reconcile", "current_works") in h.steps()
     assert again.status == "rotated"
@@ -121,7 +155,7 @@ class ReadOnlyKeyring:
         raise PermissionError("keyring file is read-only")
 
 
-@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+@pytest.mark.parametrize("platform", PLATFORMS)
 def test_escrow_fails_before_the_device_is_touched(pool, keyring_env, tmp_path, platform):
     device = pool.take(platform)
     h = Harness(tmp_path)
@@ -132,7 +166,7 @@ def test_escrow_fails_before_the_device_is_touched(pool, keyring_env, tmp_path, 
     assert result.status == "failed" and "escrow failed" in result.error
     steps = [s for s, _ in h.steps()]
     assert ("escrow", "failed") in h.steps() and "change" not in steps
-    assert control.verify_saved_password(device.state_dir, "admin", OLD)
+    assert device.saved_password_is(OLD)
     assert login_works(device, OLD)
 
 

@@ -51,6 +51,19 @@ def verify_saved_password(state_dir: Path | str, username: str, password: str) -
 
 def host_key_fingerprint(state_dir: Path | str) -> str:
     """OpenSSH-style 'SHA256:...' fingerprint of the device's pinned host key."""
-    key = asyncssh.read_private_key(Path(state_dir) / state.HOST_KEY_FILE,
-                                    unsafe_skip_rsa_key_validation=True)
+    key = asyncssh.read_private_key(
+        Path(state_dir) / state.HOST_KEY_FILE, unsafe_skip_rsa_key_validation=True
+    )
     return key.get_fingerprint("sha256")
+
+
+def command_log(state_dir: Path | str) -> list[tuple[str, bool]]:
+    """(handler or login outcome, changed the device?) for every login and command so far."""
+    path = Path(state_dir) / state.COMMAND_LOG
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        what, _, outcome = line.rpartition(" ")
+        entries.append((what, outcome == "changed"))
+    return entries

@@ -18,14 +18,18 @@ from lab.simulators.terminal import Terminal
 log = logging.getLogger(__name__)
 
 # What a field device from ~2010 offers: SHA-1 key exchange and ssh-rsa signatures only.
-LEGACY_KEX = ("diffie-hellman-group14-sha1", "diffie-hellman-group-exchange-sha1",
-              "diffie-hellman-group1-sha1")
+LEGACY_KEX = (
+    "diffie-hellman-group14-sha1",
+    "diffie-hellman-group-exchange-sha1",
+    "diffie-hellman-group1-sha1",
+)
 LEGACY_HOST_KEY_ALGS = (b"ssh-rsa",)
 LEGACY_CIPHERS = ("aes128-ctr", "aes256-ctr", "aes128-cbc", "aes256-cbc")
 LEGACY_MACS = ("hmac-sha1", "hmac-sha2-256")
 # A current device offers asyncssh's defaults minus SHA-1, so only legacy ones need it.
 MODERN_KEX = tuple(
-    alg.decode() for alg in get_default_kex_algs()
+    alg.decode()
+    for alg in get_default_kex_algs()
     if not alg.endswith(b"-sha1") and not alg.startswith(b"gss-")
 )
 
@@ -45,8 +49,7 @@ class DeviceSpec:
     def from_json(cls, data: dict) -> DeviceSpec:
         if data["platform"] not in PLATFORMS:
             raise ValueError(
-                f"{data['name']}: unknown platform {data['platform']!r}; "
-                f"valid: {sorted(PLATFORMS)}"
+                f"{data['name']}: unknown platform {data['platform']!r}; valid: {sorted(PLATFORMS)}"
             )
         return cls(
             name=data["name"],
@@ -84,6 +87,7 @@ class Device:
         # Runtime settings that are not part of the modelled config (FortiOS console mode).
         self.settings: dict[str, str] = {}
         self.sessions: set[Terminal] = set()
+        self.saves = 0
         # A pending reboot request from before a restart is moot: a restart is a reboot.
         (self.state_dir / state.REBOOT_FILE).unlink(missing_ok=True)
 
@@ -103,6 +107,17 @@ class Device:
             enable_secret=state.hash_password(secret) if secret else None,
         )
 
+    def fingerprint(self) -> tuple:
+        """What a command could change: running config, candidate, saves so far."""
+        candidate = self.candidate.to_json() if self.candidate is not None else None
+        return (self.running.to_json(), candidate, self.saves)
+
+    def log(self, what: str, *, changed: bool) -> None:
+        """One line per command (its handler's name, never its arguments: they may hold a
+        password) or login, and whether it changed the device, for tests to read."""
+        with (self.state_dir / state.COMMAND_LOG).open("a") as handle:
+            handle.write(f"{what} {'changed' if changed else 'same'}\n")
+
     def faults(self) -> state.Faults:
         return state.read_faults(self.state_dir)
 
@@ -111,6 +126,7 @@ class Device:
 
     def save(self) -> None:
         state.write_saved(self.state_dir, self.running)
+        self.saves += 1
 
     def apply_pending_reboot(self) -> bool:
         """If a reboot was requested, reload the saved config and cut every session."""
@@ -144,10 +160,10 @@ class _DeviceServer(asyncssh.SSHServer):
         return True
 
     def validate_password(self, username: str, password: str) -> bool:
-        if self._device.faults().refuse_login:
-            return False
         login = self._device.shell_class.login_name(username)
-        return self._device.login_ok(login, password)
+        ok = not self._device.faults().refuse_login and self._device.login_ok(login, password)
+        self._device.log("login" if ok else "login_refused", changed=False)
+        return ok
 
 
 async def _run_session(device: Device, process: asyncssh.SSHServerProcess) -> None:

@@ -32,6 +32,8 @@ class Drop(Exception):
 class Shell:
     """One interactive session on one device."""
 
+    # The netmiko device_type this personality answers as (the registry's key).
+    platform: ClassVar[str] = ""
     # Role given to users from the spec (NX-OS role, FortiOS accprofile, RouterOS group).
     default_role: ClassVar[str] = ""
     # Commands whose output may be piped through include/exclude/grep filters.
@@ -134,8 +136,13 @@ class Shell:
         table = sorted(self.commands(), key=lambda entry: -len(entry[0]))
         for keywords, handler in table:
             if _matches(words, keywords):
-                output = await getattr(self, handler)(words[len(keywords) :])
+                before = self.device.fingerprint()
+                try:
+                    output = await getattr(self, handler)(words[len(keywords) :])
+                finally:
+                    self.device.log(handler, changed=self.device.fingerprint() != before)
                 return self._filter(output)
+        self.device.log("invalid", changed=False)
         return self.invalid(line, _first_mismatch(words, table))
 
     def _split_pipes(self, line: str) -> tuple[str, list[list[str]]]:

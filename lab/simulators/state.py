@@ -8,6 +8,8 @@ test process and the simulator process share it without any other channel:
 - `faults.json`: fault switches, re-read on every connection and every command.
 - `reboot.request`: present while a reboot is pending (see `control.reboot`).
 - `ssh_host_key`: the pinned RSA host key, generated on first start.
+- `commands.log`: one line per login and per command typed (the handler's name and whether
+  it changed the device; never the arguments).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ SAVED_FILE = "saved.json"
 FAULTS_FILE = "faults.json"
 REBOOT_FILE = "reboot.request"
 HOST_KEY_FILE = "ssh_host_key"
+COMMAND_LOG = "commands.log"
 
 
 @dataclass
@@ -61,9 +64,7 @@ class Config:
     @classmethod
     def from_json(cls, data: dict) -> Config:
         users = {name: User(**u) for name, u in data.get("users", {}).items()}
-        return cls(
-            hostname=data["hostname"], users=users, enable_secret=data.get("enable_secret")
-        )
+        return cls(hostname=data["hostname"], users=users, enable_secret=data.get("enable_secret"))
 
 
 @dataclass

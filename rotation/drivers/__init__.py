@@ -1,37 +1,75 @@
-"""Platform name (netmiko device_type) -> driver class. The only list of platforms.
+"""Platform name (netmiko device_type) -> driver class: the one registry of platforms.
 
-Adding a platform: a small module in this package and one line here; the engine never
-changes. Modules are imported when first asked for, so the CLI's --help stays light.
+It is built from this package: every module's Driver subclass that names its own
+``platform`` is registered (family bases such as ``cisco`` and ``ssh`` name none). Adding a
+platform is a module here (and a simulator personality for the tests); nothing else lists
+platforms. The scan runs when a platform is first asked for (driver modules import no
+transport library at import time), so the CLI's --help stays light.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import pkgutil
+import threading
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from agent.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from rotation.drivers.base import Driver
+    from rotation.contract import Driver
 
-DRIVERS: dict[str, str] = {
-    "cisco_ios": "rotation.drivers.cisco_ios:CiscoIosDriver",
-    "cisco_asa": "rotation.drivers.cisco_asa:CiscoAsaDriver",
-    "cisco_nxos": "rotation.drivers.cisco_nxos:CiscoNxosDriver",
-    "arista_eos": "rotation.drivers.arista_eos:AristaEosDriver",
-    "juniper_junos": "rotation.drivers.juniper_junos:JuniperJunosDriver",
-    "fortinet": "rotation.drivers.fortinet:FortinetDriver",
-    "mikrotik_routeros": "rotation.drivers.mikrotik_routeros:MikrotikRouterosDriver",
-    "linux": "rotation.drivers.linux:LinuxDriver",
-}
+
+class _Registry(Mapping[str, "type[Driver]"]):
+    def __init__(self) -> None:
+        self._drivers: dict[str, type[Driver]] = {}
+        self._scanned = False
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, type[Driver]]:
+        with self._lock:
+            if not self._scanned:
+                from rotation.contract import Driver
+
+                for module_info in pkgutil.iter_modules(__path__):
+                    module = importlib.import_module(f"{__name__}.{module_info.name}")
+                    for _, cls in inspect.getmembers(module, inspect.isclass):
+                        if (
+                            issubclass(cls, Driver)
+                            and cls.__module__ == module.__name__
+                            and cls.__dict__.get("platform")
+                        ):
+                            self._drivers.setdefault(cls.platform, cls)
+                self._scanned = True
+        return self._drivers
+
+    def __getitem__(self, platform: str) -> type[Driver]:
+        return self._load()[platform]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._load()))
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def register(self, driver: type[Driver]) -> None:
+        """Add a driver from outside this package (a test double, a plugin)."""
+        self._load()[driver.platform] = driver
+
+    def unregister(self, platform: str) -> None:
+        self._load().pop(platform, None)
+
+
+DRIVERS = _Registry()
 
 
 def driver_for(platform: str) -> type[Driver]:
     """The driver class for ``platform``; UsageError listing the valid names otherwise."""
     try:
-        module, _, name = DRIVERS[platform].partition(":")
+        return DRIVERS[platform]
     except KeyError:
         raise UsageError(
-            f"no rotation driver for platform {platform!r}; valid: {', '.join(sorted(DRIVERS))}"
+            f"no rotation driver for platform {platform!r}; valid: {', '.join(DRIVERS)}"
         ) from None
-    return getattr(importlib.import_module(module), name)

@@ -1,4 +1,10 @@
-"""The Cisco-style family (IOS, ASA, NX-OS, EOS): enable mode, `username` lines, write mem."""
+"""The Cisco-style family (IOS, ASA, NX-OS, EOS): enable mode, `username` lines, write mem.
+
+The enable secret is a pseudo-account (``ENABLE_ACCOUNT``) in the store, targets and
+results: rotating it means `enable secret NEW` after logging in as ``login``. Which
+credentials a session needs, and how a fresh login proves an enable secret, are this
+family's business (the ``credentials`` and ``verify`` hooks), not the lifecycle's.
+"""
 
 from __future__ import annotations
 
@@ -6,49 +12,54 @@ import re
 from typing import ClassVar
 
 from agent.core.secret import Secret
-from rotation.drivers.base import (
-    ENABLE_ACCOUNT,
-    ChangeRejected,
-    Driver,
-    PrivilegeFailed,
-    SaveFailed,
-)
+from rotation.contract import ChangeRejected, CredentialMissing, PrivilegeFailed, SaveFailed
+from rotation.drivers.ssh import SshDriver, read_until
 
 __all__ = ["ENABLE_ACCOUNT", "CiscoDriver"]
 
+ENABLE_ACCOUNT = "enable"
 
-class CiscoDriver(Driver):
+
+class CiscoDriver(SshDriver):
     device_type = "cisco_ios"
-    has_enable = True
     error_pattern = r"(?i)^\s*(%|ERROR:)|password is weak|\bfailed\b|aborted"
     # `username NAME ... secret VALUE`: {privilege} is the account's current level.
     username_command: ClassVar[str] = "username {name} privilege {privilege} secret {secret}"
     enable_command: ClassVar[str] = "enable secret {secret}"
     save_ok: ClassVar[str] = r"\[OK\]|Copy complete|successfully"
-    prompt_pattern = r"[>#]\s*$"
     _account_line: str | None = None
-
-    def enter_privileged(self) -> None:
-        # The prompt netmiko found while setting up the session (nothing has run since).
-        if getattr(self.conn, "keyturn_prompt", "").rstrip().endswith("#"):
-            return
-        if not self.conn.check_enable_mode():
-            self.conn.enable()
-        if not self.conn.check_enable_mode():
-            raise PrivilegeFailed(f"{self.target.host}: could not enter enable mode")
 
     @property
     def rotates_enable(self) -> bool:
         return self.target.username == ENABLE_ACCOUNT
 
+    def credentials(self, rotated: Secret) -> tuple[Secret, Secret | None]:
+        if self.rotates_enable:
+            user = self.target.login_user
+            login = self.stored(user)
+            if login is None:
+                raise CredentialMissing(f"no stored password for the login {user}")
+            return login, rotated
+        return rotated, self.stored(self.target.enable_account or ENABLE_ACCOUNT)
+
+    def enter_privileged(self, enable: Secret | None) -> None:
+        # The prompt netmiko found while setting up the session (nothing has run since).
+        if self.prompt.rstrip().endswith("#"):
+            return
+        if not self.conn.check_enable_mode():
+            self.conn.enable()
+        if not self.conn.check_enable_mode():
+            raise PrivilegeFailed(f"{self.target.host}: could not enter enable mode")
+        self.prompt = self.conn.find_prompt()
+
     def account_line(self) -> str | None:
         # Looked up once per session: account_exists() and the change both need it.
         if self._account_line is not None:
             return self._account_line
-        output = self.conn.send_command(
-            f"show running-config | include ^username {self.target.username} "
+        query = self.cli(
+            "show running-config | include ^username {name} ", name=self.target.username
         )
-        for line in output.splitlines():
+        for line in self.send(query).splitlines():
             words = line.split()
             if words[:2] == ["username", self.target.username]:
                 self._account_line = line
@@ -66,18 +77,21 @@ class CiscoDriver(Driver):
         match = re.search(r"\bprivilege (\d+)", line)
         return int(match.group(1)) if match else 15
 
-    def change_commands(self, new: Secret, old: Secret) -> list[str]:
+    def change_commands(self, new: Secret) -> list[str]:
         if self.rotates_enable:
-            return [self.enable_command.format(secret=new.reveal())]
+            return [self.cli(self.enable_command, secret=new)]
         return [
-            self.username_command.format(
-                name=self.target.username, privilege=self.privilege(), secret=new.reveal()
+            self.cli(
+                self.username_command,
+                name=self.target.username,
+                privilege=self.privilege(),
+                secret=new,
             )
         ]
 
     def change(self, new: Secret, old: Secret) -> None:
         with self.guard("change"):
-            commands = self.change_commands(new, old)
+            commands = self.change_commands(new)
             output = self.conn.send_config_set(commands, error_pattern=self.error_pattern)
             self.check_output(output, "change", ChangeRejected)
 
@@ -93,3 +107,37 @@ class CiscoDriver(Driver):
         if not re.search(self.save_ok, output):
             raise SaveFailed("save: the device did not confirm the write")
 
+    def verify(self, rotated: Secret, refused: Secret | None = None) -> bool | None:
+        """An account's password: authentication proves it. The enable secret: a shell that
+        leaves privileged mode and asks `enable` for it again (the old one is not probed:
+        a wrong secret at `enable` re-prompts, it tells nothing quickly)."""
+        if not self.rotates_enable:
+            return super().verify(rotated, refused)
+        import paramiko
+
+        login, _ = self.credentials(rotated)
+        transport = None
+        try:
+            transport = self._transport()
+            transport.auth_password(self.target.login_user, login.reveal(), fallback=False)
+            channel = transport.open_session(timeout=self.timeout)
+            channel.get_pty(width=511, height=1000)
+            channel.invoke_shell()
+            prompt = read_until(channel, r"[>#]\s*$", self.timeout)
+            if prompt.rstrip().endswith("#"):
+                # A privilege-15 login lands privileged: leave it, then ask again.
+                channel.sendall(b"disable\n")
+                read_until(channel, r">\s*$", self.timeout)
+            channel.sendall(b"enable\n")
+            answer = read_until(channel, r"(?i)password:\s*$|#\s*$", self.timeout)
+            if not answer.rstrip().endswith("#"):
+                channel.sendall(self.cli("{secret}\n", secret=rotated).encode())
+                answer = read_until(channel, r"(?i)[>#]\s*$|password:\s*$", self.timeout)
+            if not answer.rstrip().endswith("#"):
+                raise PrivilegeFailed(f"{self.target.host}: enable refused on a fresh login")
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self._verify_failure(exc)
+        finally:
+            if transport is not None:
+                transport.close()
+        return None

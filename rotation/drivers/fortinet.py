@@ -7,13 +7,14 @@ edit is dropped with `abort` so a half-edited entry is never committed by a late
 from __future__ import annotations
 
 from agent.core.secret import Secret
-from rotation.drivers.base import ChangeRejected, Driver
+from rotation.contract import ChangeRejected
+from rotation.drivers.ssh import SshDriver
 from rotation.policy import PasswordPolicy
 
 PROMPT = r"#\s*$"
 
 
-class FortinetDriver(Driver):
+class FortinetDriver(SshDriver):
     platform = "fortinet"
     device_type = "fortinet"
     # FortiOS chokes on `\` and cuts quoted values; 64 is the older firmwares' cap.
@@ -23,23 +24,25 @@ class FortinetDriver(Driver):
         r"|Failed to"
     )
     needs_save = False
-    prompt_pattern = PROMPT
 
     def account_exists(self) -> bool:
         with self.guard("account lookup"):
-            output = self.conn.send_command("show system admin", expect_string=PROMPT)
+            output = self.send("show system admin", expect=PROMPT)
         return f'edit "{self.target.username}"' in output
 
     def _send(self, command: str) -> str:
-        return self.conn.send_command(command, expect_string=PROMPT, cmd_verify=False)
+        return self.send(command, expect=PROMPT, cmd_verify=False)
 
     def change(self, new: Secret, old: Secret) -> None:
-        own = self.target.username == self.target.login_user
-        password = f"{new.reveal()} {old.reveal()}" if own else new.reveal()
+        name = self.target.username
+        if name == self.target.login_user:
+            password = self.cli("set password {new} {old}", new=new, old=old)
+        else:
+            password = self.cli("set password {new}", new=new)
         with self.guard("change"):
             self._send("config system admin")
-            self._send(f'edit "{self.target.username}"')
-            output = self._send(f"set password {password}")
+            self._send(self.cli('edit "{name}"', name=name))
+            output = self._send(password)
             try:
                 self.check_output(output, "change", ChangeRejected)
             except ChangeRejected:

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from agent.core.secret import Secret
-from rotation.drivers.base import ChangeRejected, Driver
-from rotation.policy import PasswordPolicy
+from rotation.contract import ChangeRejected
+from rotation.drivers.ssh import SshDriver
+from rotation.policy import CLI_SPECIALS, PasswordPolicy
 
 
-class MikrotikRouterosDriver(Driver):
+class MikrotikRouterosDriver(SshDriver):
     platform = "mikrotik_routeros"
     device_type = "mikrotik_routeros"
     # RouterOS scripting gives `$ ; [ ] { } " \ = ,` meaning; keep to inert symbols.
-    policy = PasswordPolicy(max_length=64, symbols="-_.+@")
+    policy = PasswordPolicy(max_length=64, symbols="-_.+@", specials=CLI_SPECIALS + "=,")
     error_pattern = r"(?i)^\s*(failure:|bad command|syntax error|expected|input does not match)"
     needs_save = False
 
     def account_exists(self) -> bool:
         with self.guard("account lookup"):
-            output = self.conn.send_command("/user print")
+            output = self.send("/user print")
         # Table rows: "<index> <name> <group> ..."
         return any(line.split()[1:2] == [self.target.username] for line in output.splitlines())
 
     def change(self, new: Secret, old: Secret) -> None:
+        command = self.cli("/user set {name} password={new}", name=self.target.username, new=new)
         with self.guard("change"):
-            output = self.conn.send_command(
-                f"/user set {self.target.username} password={new.reveal()}", cmd_verify=False
-            )
+            output = self.send(command, cmd_verify=False)
         self.check_output(output, "change", ChangeRejected)

@@ -1,22 +1,31 @@
-"""Platform name (netmiko device_type) -> the shell class that simulates its CLI."""
+"""Platform name (netmiko device_type) -> the shell class that simulates its CLI.
+
+Built from this package: every module's Shell subclass that names its own ``platform`` is a
+personality (family bases such as ``cisco`` name none). A new platform is a module here;
+nothing else lists them.
+"""
 
 from __future__ import annotations
 
-from lab.simulators.platforms.arista_eos import AristaEosShell
-from lab.simulators.platforms.cisco_asa import CiscoAsaShell
-from lab.simulators.platforms.cisco_ios import CiscoIosShell
-from lab.simulators.platforms.cisco_nxos import CiscoNxosShell
-from lab.simulators.platforms.fortinet import FortinetShell
-from lab.simulators.platforms.juniper_junos import JunosShell
-from lab.simulators.platforms.mikrotik_routeros import MikrotikShell
+import importlib
+import inspect
+import pkgutil
+
 from lab.simulators.shell import Shell
 
-PLATFORMS: dict[str, type[Shell]] = {
-    "cisco_ios": CiscoIosShell,
-    "cisco_asa": CiscoAsaShell,
-    "cisco_nxos": CiscoNxosShell,
-    "arista_eos": AristaEosShell,
-    "juniper_junos": JunosShell,
-    "fortinet": FortinetShell,
-    "mikrotik_routeros": MikrotikShell,
-}
+
+def _personalities() -> dict[str, type[Shell]]:
+    found: dict[str, type[Shell]] = {}
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(cls, Shell)
+                and cls.__module__ == module.__name__
+                and cls.__dict__.get("platform")
+            ):
+                found[cls.platform] = cls
+    return dict(sorted(found.items()))
+
+
+PLATFORMS: dict[str, type[Shell]] = _personalities()

@@ -8,6 +8,7 @@ from lab.simulators.state import Config, User
 
 
 class AristaEosShell(CiscoShell):
+    platform = "arista_eos"
     privileged_login = False
     enable_without_secret = True
     bad_secret_text = "% Access denied"
@@ -16,8 +17,7 @@ class AristaEosShell(CiscoShell):
     config_banner = ""
     reject_text = "% Password does not satisfy the password policy"
     save_fail_text = (
-        "% Error copying system:/running-config to flash:/startup-config "
-        "(No space left on device)"
+        "% Error copying system:/running-config to flash:/startup-config (No space left on device)"
     )
     version_text = (
         "Arista vEOS-lab\nHardware version:\nSerial number: 5A1B2C3D4E5F\n"
@@ -32,8 +32,10 @@ class AristaEosShell(CiscoShell):
     def commands(self) -> CommandTable:
         extra: CommandTable = []
         if self.mode != "config":
-            extra = [(("terminal", "length"), "cmd_terminal_length"),
-                     (("terminal", "width"), "cmd_terminal_width")]
+            extra = [
+                (("terminal", "length"), "cmd_terminal_length"),
+                (("terminal", "width"), "cmd_terminal_width"),
+            ]
         else:
             extra = [(("configure",), "cmd_noop")]
         table = [*extra, *super().commands()]
@@ -56,11 +58,15 @@ class AristaEosShell(CiscoShell):
         return self.save_result()
 
     def render_user(self, name: str, user: User) -> str:
-        return (f"username {name} privilege {user.privilege} role network-admin "
-                f"secret sha512 {user.hash}")
+        return (
+            f"username {name} privilege {user.privilege} role network-admin "
+            f"secret sha512 {user.hash}"
+        )
 
     def render_config(self, config: Config) -> str:
         text = super().render_config(config)
-        return text.replace("Building configuration...\n\nCurrent configuration : 1024 bytes\n",
-                            "! Command: show running-config\n! device: "
-                            f"{config.hostname} (vEOS-lab, EOS-4.30.1F)\n")
+        return text.replace(
+            "Building configuration...\n\nCurrent configuration : 1024 bytes\n",
+            "! Command: show running-config\n! device: "
+            f"{config.hostname} (vEOS-lab, EOS-4.30.1F)\n",
+        )

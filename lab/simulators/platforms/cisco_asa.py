@@ -8,6 +8,7 @@ from lab.simulators.state import Config, User, password_matches
 
 
 class CiscoAsaShell(CiscoShell):
+    platform = "cisco_asa"
     privileged_login = False
     invalid_text = "ERROR: % Invalid input detected at '^' marker."
     incomplete_text = "ERROR: % Incomplete command"
@@ -47,8 +48,10 @@ class CiscoAsaShell(CiscoShell):
         level, mode = (15, "P_PRIV") if self.mode != "user" else (1, "P_UNPR")
         if self.mode == CONFIG:
             mode = "P_CONF"
-        return (f"Username : {self.username}\nCurrent privilege level : {level}\n"
-                f"Current Mode/s : {mode}")
+        return (
+            f"Username : {self.username}\nCurrent privilege level : {level}\n"
+            f"Current Mode/s : {mode}"
+        )
 
     async def cmd_enable(self, args: list[str]) -> str:
         secret = self.device.running.enable_secret
@@ -88,9 +91,11 @@ class CiscoAsaShell(CiscoShell):
     def save_result(self) -> str:
         if not self.save():
             return self.save_fail_text
-        return ("Building configuration...\n"
-                "Cryptochecksum: 1f0e3a3c 8d1b9c2e 4c5d6e7f 01234567\n\n"
-                "2714 bytes copied in 0.150 secs\n[OK]")
+        return (
+            "Building configuration...\n"
+            "Cryptochecksum: 1f0e3a3c 8d1b9c2e 4c5d6e7f 01234567\n\n"
+            "2714 bytes copied in 0.150 secs\n[OK]"
+        )
 
     def parse_username(self, args: list[str]) -> tuple[str, str | None, int, str] | str:
         """ASA syntax: NAME password VALUE [pbkdf2|encrypted] [privilege N]."""
@@ -128,8 +133,14 @@ class CiscoAsaShell(CiscoShell):
         return f"username {name} password {user.hash} pbkdf2 privilege {user.privilege}"
 
     def render_config(self, config: Config) -> str:
-        lines = [": Saved", ":", ": Serial Number: JAD12345678", "ASA Version 9.8(4)48", "!",
-                 f"hostname {config.hostname}"]
+        lines = [
+            ": Saved",
+            ":",
+            ": Serial Number: JAD12345678",
+            "ASA Version 9.8(4)48",
+            "!",
+            f"hostname {config.hostname}",
+        ]
         if config.enable_secret:
             lines.append(f"enable password {config.enable_secret} pbkdf2")
         lines.extend(self.render_user(n, u) for n, u in sorted(config.users.items()))

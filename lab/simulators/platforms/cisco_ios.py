@@ -6,6 +6,7 @@ from lab.simulators.platforms.cisco import CiscoShell
 
 
 class CiscoIosShell(CiscoShell):
+    platform = "cisco_ios"
     reject_text = "% Password does not meet the password policy requirements"
     save_fail_text = "%Error opening nvram:startup-config (No space left on device)"
     version_text = (

@@ -8,6 +8,7 @@ from lab.simulators.state import User
 
 
 class CiscoNxosShell(CiscoShell):
+    platform = "cisco_nxos"
     default_role = "network-admin"
     invalid_text = "% Invalid command at '^' marker."
     incomplete_text = "% Incomplete command at '^' marker."
@@ -17,8 +18,10 @@ class CiscoNxosShell(CiscoShell):
         "following classes: lower case letters, upper case letters, digits and special "
         "characters."
     )
-    save_fail_text = ("[########################################] 100%\n"
-                      "Configuration update aborted: request was aborted")
+    save_fail_text = (
+        "[########################################] 100%\n"
+        "Configuration update aborted: request was aborted"
+    )
     version_text = (
         "Cisco Nexus Operating System (NX-OS) Software\n"
         "TAC support: http://www.cisco.com/tac\n\n"
@@ -28,8 +31,10 @@ class CiscoNxosShell(CiscoShell):
     static_config = "interface Ethernet1/1\n  no shutdown\n!"
 
     def banner(self) -> str:
-        return ("Cisco NX-OS Software\nCopyright (c) 2002-2022, Cisco Systems, Inc. "
-                "All rights reserved.\n")
+        return (
+            "Cisco NX-OS Software\nCopyright (c) 2002-2022, Cisco Systems, Inc. "
+            "All rights reserved.\n"
+        )
 
     def initial_mode(self) -> str:
         return "enable"
@@ -40,8 +45,10 @@ class CiscoNxosShell(CiscoShell):
     async def cmd_copy_run_start(self, args: list[str]) -> str:
         if not self.save():
             return self.save_fail_text
-        return ("[########################################] 100%\n"
-                "Copy complete, now saving to disk (please wait)...\nCopy complete.")
+        return (
+            "[########################################] 100%\n"
+            "Copy complete, now saving to disk (please wait)...\nCopy complete."
+        )
 
     def render_user(self, name: str, user: User) -> str:
         return f"username {name} password 5 {user.hash}  role {user.role or 'network-operator'}"

@@ -40,6 +40,7 @@ System time: Sat Nov 21 12:00:00 2026"""
 
 
 class FortinetShell(Shell):
+    platform = "fortinet"
     default_role = "super_admin"
     pipe_commands = ("show", "get")
     reject_text = (
@@ -83,18 +84,33 @@ class FortinetShell(Shell):
                 (("exit",), "cmd_exit"),
             ]
         if self.mode == "system console":
-            return [(("set", "output"), "cmd_set_output"), (("end",), "cmd_end"),
-                    (("next",), "cmd_noop"), (("abort",), "cmd_abort")]
+            return [
+                (("set", "output"), "cmd_set_output"),
+                (("end",), "cmd_end"),
+                (("next",), "cmd_noop"),
+                (("abort",), "cmd_abort"),
+            ]
         if self.edit_name is None:
-            return [(("edit",), "cmd_edit"), (("delete",), "cmd_delete"),
-                    (("show",), "cmd_show_admins"), (("get",), "cmd_get_admins"),
-                    (("end",), "cmd_end"), (("abort",), "cmd_abort")]
-        return [(("set", "password"), "cmd_set_password"),
-                (("set", "accprofile"), "cmd_set_accprofile"),
-                (("set", "vdom"), "cmd_noop"), (("set", "trusthost1"), "cmd_noop"),
-                (("unset",), "cmd_noop"), (("show",), "cmd_show_edit"),
-                (("get",), "cmd_show_edit"), (("next",), "cmd_next"),
-                (("end",), "cmd_end"), (("abort",), "cmd_abort")]
+            return [
+                (("edit",), "cmd_edit"),
+                (("delete",), "cmd_delete"),
+                (("show",), "cmd_show_admins"),
+                (("get",), "cmd_get_admins"),
+                (("end",), "cmd_end"),
+                (("abort",), "cmd_abort"),
+            ]
+        return [
+            (("set", "password"), "cmd_set_password"),
+            (("set", "accprofile"), "cmd_set_accprofile"),
+            (("set", "vdom"), "cmd_noop"),
+            (("set", "trusthost1"), "cmd_noop"),
+            (("unset",), "cmd_noop"),
+            (("show",), "cmd_show_edit"),
+            (("get",), "cmd_show_edit"),
+            (("next",), "cmd_next"),
+            (("end",), "cmd_end"),
+            (("abort",), "cmd_abort"),
+        ]
 
     async def cmd_noop(self, args: list[str]) -> str:
         return ""
@@ -107,8 +123,10 @@ class FortinetShell(Shell):
 
     async def cmd_get_console(self, args: list[str]) -> str:
         output = self.device.settings.get("console_output", "more")
-        return (f"mode                : line\nbaudrate            : 9600\n"
-                f"output              : {output}\nlogin               : enable")
+        return (
+            f"mode                : line\nbaudrate            : 9600\n"
+            f"output              : {output}\nlogin               : enable"
+        )
 
     async def cmd_config_console(self, args: list[str]) -> str:
         self.mode = "system console"
@@ -146,12 +164,15 @@ class FortinetShell(Shell):
         assert self.edit_user is not None
         if not args or len(args) > 2:
             return f"command parse error before 'password'\n{PARSE_FAIL}"
-        own_account = (self.edit_name == self.username
-                       and self.edit_name in self.device.running.users)
+        own_account = (
+            self.edit_name == self.username and self.edit_name in self.device.running.users
+        )
         if own_account:
             if len(args) < 2:
-                return ("The old password is required to change the password of the "
-                        f"current administrator.\n{PARSE_FAIL.replace('-61', '-651')}")
+                return (
+                    "The old password is required to change the password of the "
+                    f"current administrator.\n{PARSE_FAIL.replace('-61', '-651')}"
+                )
             if not password_matches(self.device.running.users[self.username].hash, args[1]):
                 return f"The old password is incorrect.\n{PARSE_FAIL.replace('-61', '-651')}"
         if self.rejects_password():
@@ -172,17 +193,21 @@ class FortinetShell(Shell):
         return self.render_admin(self.edit_name, self.edit_user)
 
     async def cmd_show_admins(self, args: list[str]) -> str:
-        body = "\n".join(self.render_admin(n, u) for n, u in
-                         sorted(self.device.running.users.items()))
+        body = "\n".join(
+            self.render_admin(n, u) for n, u in sorted(self.device.running.users.items())
+        )
         return f"config system admin\n{body}\nend"
 
     async def cmd_get_admins(self, args: list[str]) -> str:
-        return "\n".join(f"== [ {name} ]\nname: {name}" for name in
-                         sorted(self.device.running.users))
+        return "\n".join(
+            f"== [ {name} ]\nname: {name}" for name in sorted(self.device.running.users)
+        )
 
     def render_admin(self, name: str, user: User) -> str:
-        return (f'    edit "{name}"\n        set accprofile "{user.role}"\n'
-                f'        set vdom "root"\n        set password ENC {user.hash}\n    next')
+        return (
+            f'    edit "{name}"\n        set accprofile "{user.role}"\n'
+            f'        set vdom "root"\n        set password ENC {user.hash}\n    next'
+        )
 
     async def cmd_next(self, args: list[str]) -> str:
         output = self.commit_edit()

@@ -12,6 +12,7 @@ Node = dict[str, "Node | None"]
 
 
 class JunosShell(Shell):
+    platform = "juniper_junos"
     default_role = "super-user"
     reject_text = "error: require change of case in the password or more numerics"
     save_fail_text = "error: could not write configuration database\nerror: commit failed"
@@ -106,8 +107,10 @@ class JunosShell(Shell):
         return "Enabling complete-on-space" if on else "Disabling complete-on-space"
 
     async def cmd_show_version(self, args: list[str]) -> str:
-        return (f"Hostname: {self.hostname}\nModel: vmx\nJunos: 21.4R3.15\n"
-                "JUNOS OS Kernel 64-bit  [20220816.1d7fd84_builder_stable_12_214]")
+        return (
+            f"Hostname: {self.hostname}\nModel: vmx\nJunos: 21.4R3.15\n"
+            "JUNOS OS Kernel 64-bit  [20220816.1d7fd84_builder_stable_12_214]"
+        )
 
     async def cmd_show_configuration(self, args: list[str]) -> str:
         return self.show_tree(self.device.running, args)
@@ -115,8 +118,9 @@ class JunosShell(Shell):
     async def cmd_configure(self, args: list[str]) -> str:
         self.mode = CONFIG
         if self.uncommitted():
-            return ("Entering configuration mode\n"
-                    "The configuration has been changed but not committed")
+            return (
+                "Entering configuration mode\nThe configuration has been changed but not committed"
+            )
         return "Entering configuration mode"
 
     # --- configuration ----------------------------------------------------------------
@@ -214,8 +218,10 @@ class JunosShell(Shell):
 
     async def cmd_exit_config(self, args: list[str]) -> str:
         if self.uncommitted():
-            self.term.write("The configuration has been changed but not committed\n"
-                            "Exit with uncommitted changes? [yes,no] (yes) ")
+            self.term.write(
+                "The configuration has been changed but not committed\n"
+                "Exit with uncommitted changes? [yes,no] (yes) "
+            )
             answer = await self.term.read_line()
             if answer is None:
                 raise Disconnect
@@ -239,8 +245,10 @@ class JunosShell(Shell):
         if any(p[:2] == ["display", "set"] for p in self.pipes):
             self.pipes = [p for p in self.pipes if p[:1] != ["display"]]
             prefix = " ".join(path)
-            return "\n".join(f"set {prefix + ' ' if prefix else ''}{' '.join((*keys, leaf))}"
-                             for keys, leaf in _flatten(node))
+            return "\n".join(
+                f"set {prefix + ' ' if prefix else ''}{' '.join((*keys, leaf))}"
+                for keys, leaf in _flatten(node)
+            )
         return "\n".join(_render(node, 0))
 
 
@@ -256,8 +264,7 @@ def _tree(config: Config) -> Node:
         }
     system: Node = {f"host-name {config.hostname}": None}
     if "root" in config.users:
-        system["root-authentication"] = {
-            f'encrypted-password "{config.users["root"].hash}"': None}
+        system["root-authentication"] = {f'encrypted-password "{config.users["root"].hash}"': None}
     system["login"] = users
     system["services"] = {"ssh": None, "netconf": {"ssh": None}}
     return {"system": system}

@@ -24,6 +24,7 @@ Press F1 for help
 
 
 class MikrotikShell(Shell):
+    platform = "mikrotik_routeros"
     default_role = "full"
     pipe_commands = ()
     reject_text = "failure: password does not meet the password complexity requirements"
@@ -77,8 +78,10 @@ class MikrotikShell(Shell):
         return "" if self.save() else self.save_fail_text
 
     async def cmd_resource_print(self, args: list[str]) -> str:
-        return ("                   uptime: 12w3d4h2m\n                  version: 7.12.1 (stable)\n"
-                "               board-name: CHR\n         architecture-name: x86_64")
+        return (
+            "                   uptime: 12w3d4h2m\n                  version: 7.12.1 (stable)\n"
+            "               board-name: CHR\n         architecture-name: x86_64"
+        )
 
     async def cmd_user_print(self, args: list[str]) -> str:
         lines = ["Columns: NAME, GROUP", "# NAME" + " " * 11 + "GROUP"]
@@ -119,7 +122,8 @@ class MikrotikShell(Shell):
         if params["name"] in self.device.running.users:
             return "failure: user with the same name already exists"
         self.device.running.users[params["name"]] = User(
-            hash=hash_password(params.get("password", "")), role=params.get("group", "read"))
+            hash=hash_password(params.get("password", "")), role=params.get("group", "read")
+        )
         return "" if self.save() else self.save_fail_text
 
     async def cmd_user_remove(self, args: list[str]) -> str:
@@ -148,8 +152,9 @@ class MikrotikShell(Shell):
         if self.faults.fail_save:
             return self.save_fail_text
         user = self.device.running.users[name]
-        self.device.running.users[name] = User(hash_password(password), user.privilege,
-                                               role or user.role)
+        self.device.running.users[name] = User(
+            hash_password(password), user.privilege, role or user.role
+        )
         self.device.save()
         self.changed()
         return ""
