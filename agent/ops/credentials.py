@@ -53,6 +53,9 @@ def check_platform(platform: str | None) -> str | None:
     return platform
 
 
+MIN_INHERITED_LENGTH = 4
+
+
 def check_account(user: str, platform: str | None) -> str:
     if platform == DIRECTORY_PLATFORM:
         return check_directory_account(user, "username")
@@ -62,9 +65,12 @@ def check_account(user: str, platform: str | None) -> str:
 def password_refusal(password: Secret, platform: str | None, what: str = "password") -> str | None:
     """Why ``password`` cannot be stored for ``platform`` (None when it can).
 
-    Device passwords go through the platform's PasswordPolicy.accepts(): a rollback types the
-    stored old value back into the device's CLI, where a character the CLI reads as syntax
-    (Ctrl-Z ends a config mode, `?` opens IOS help, a tab completes) would become a command.
+    An inherited password is weak more often than not, and that is why it gets rotated: its
+    length and alphabet are not judged here. What is refused is what cannot be typed back
+    safely, because a rollback types the stored old value into the device's CLI, where a
+    character the CLI reads as syntax (Ctrl-Z ends a config mode, `?` opens IOS help, a tab
+    completes) would become a command: the platform policy's ``unsafe()``. A value of fewer
+    than MIN_INHERITED_LENGTH characters is a shifted CSV column, not a password.
     The reason names the offending characters, never the value."""
     value = password.reveal()
     if not value:
@@ -72,21 +78,21 @@ def password_refusal(password: Secret, platform: str | None, what: str = "passwo
     controls = control_character_names(value)
     if controls:
         return f"{what} holds control characters ({', '.join(controls)})"
+    if len(value) < MIN_INHERITED_LENGTH:
+        return (
+            f"{what} is shorter than {MIN_INHERITED_LENGTH} characters "
+            "(a shifted column in the file?)"
+        )
     if platform == DIRECTORY_PLATFORM:
         return None  # an LDAP bind takes any printable password
     policy = _policy(platform)
-    if policy.accepts(password):
+    if policy.unsafe(password) is None:
         return None
-    where = f"the {platform} policy" if platform else "the default device policy"
-    if len(value) < policy.min_length:
-        return f"{what} is shorter than {policy.min_length} characters ({where})"
-    if len(value) > policy.max_length:
-        return f"{what} is longer than {policy.max_length} characters ({where})"
-    odd = sorted({ch for ch in value if not (ch.isascii() and ch.isalnum())} - set(policy.symbols))
-    if odd:
-        shown = ", ".join("space" if ch == " " else ascii(ch) for ch in odd)
-        return f"{what} holds characters a device CLI may read as syntax: {shown} ({where})"
-    return f"{what} does not fit {where}"
+    where = f"the {platform} CLI" if platform else "a device CLI"
+    odd = sorted({ch for ch in value if ch.isspace() or ch in policy.specials})
+    odd += sorted({ch for ch in value if policy.ascii_only and not ch.isascii()} - set(odd))
+    shown = ", ".join("space" if ch == " " else ascii(ch) for ch in odd)
+    return f"{what} holds characters {where} may read as syntax: {shown}"
 
 
 def check_names(
