@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "init": "Write a commented site config to fill in.",
     "discover": "Sweep the scope and review every IP device.",
     "ad": "Audit Active Directory: admins, dial-in, service and backdoor accounts.",
+    "dns": "Record and check domains, mail security, AD zones and TLS certificates.",
     "secrets": "Import, list, reveal and export device credentials.",
     "rotate": "Change admin passwords on network devices, escrowed and verified.",
     "verify": "Log in with every stored credential and report which still work.",

@@ -79,6 +79,18 @@ class LabBinding(_Table):
     technician_netns: str = Field(pattern=r"^kt[0-9a-f]{6}-tech$")
 
 
+class DnsConfig(_Table):
+    """``keyturn dns``: the client's domains and the only resolvers it may ask (docs/dns.md)."""
+
+    domains: list[str] = Field(default_factory=list)
+    nameservers: list[str] = Field(default_factory=list)
+    dkim_selectors: list[str] = Field(default_factory=list)
+    rdap_bootstrap: str | None = None
+    expiry_days: int = Field(30, gt=0, le=3650)
+    aging_days: int = Field(14, gt=0, le=3650)
+    internal_zones: bool = True
+
+
 class SiteConfig(_Table):
     client: str = Field("default", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     scope: list[str] = Field(default_factory=list)
@@ -89,6 +101,7 @@ class SiteConfig(_Table):
     ad: AdConfig = Field(default_factory=AdConfig)
     rotation: RotationConfig = Field(default_factory=RotationConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    dns: DnsConfig = Field(default_factory=DnsConfig)
     lab: LabBinding | None = None
 
     @field_validator("scope", "exclude")

@@ -187,6 +187,43 @@ def create_inventory_tables(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def create_webdns_tables(db: sqlite3.Connection) -> None:
+    """Public DNS records and TLS certificates per ``keyturn dns`` run (issue 19), so the next
+    run can say which record or certificate was added, removed or changed."""
+    _execute_each(
+        db,
+        """
+        CREATE TABLE dns_records (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            domain TEXT NOT NULL,
+            name TEXT NOT NULL,
+            rtype TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (run_id, domain, name, rtype, value)
+        );
+        CREATE TABLE certificates (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            host TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            subject TEXT,
+            issuer TEXT,
+            sans TEXT NOT NULL DEFAULT '[]',
+            serial TEXT,
+            not_before TEXT,
+            not_after TEXT,
+            key_type TEXT,
+            key_bits INTEGER,
+            signature_hash TEXT,
+            self_signed INTEGER,
+            protocol TEXT,
+            error TEXT,
+            PRIMARY KEY (run_id, host, port)
+        );
+        """,
+    )
+
+
 def _execute_each(db: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT the migration's transaction first; run statement by statement.
     for statement in script.split(";"):

@@ -29,6 +29,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "rotation": ("agent.core", "inventory"),
     "agent.discovery": ("agent.core", "inventory"),
     "agent.directory": ("agent.core", "inventory"),
+    # Web and DNS checks; the LDAP connection for AD zones is handed in by agent/ops/dns.py.
+    "agent.webdns": ("agent.core", "inventory"),
     "reports": ("agent.core", "inventory"),
     # Use cases: one function per job over the domain packages, for commands and onboard.
     "agent.ops": USE_CASE_DEPENDENCIES,
