@@ -18,6 +18,7 @@ from inventory.audit import Verdict
 from inventory.model import Host
 from inventory.store import Run, Store, utcnow
 from reports.controls import control_mapping
+from reports.webdns import section as web_dns_section
 
 SCHEMA = "keyturn.report/1"
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -87,6 +88,9 @@ def build_report(
         "checklist": checklist,
         "audit_log": _verdict(audit),
     }
+    # Web and DNS (issue 19): its own section; record and certificate changes join the rest.
+    report["web_dns"] = web_dns_section(store, run_id, diff_from)
+    report["changes"] += report["web_dns"]["changes"] if report["web_dns"] else []
     report["summary"] = _summary(report)
     report["controls"] = control_mapping(report)
     return report

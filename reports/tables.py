@@ -33,7 +33,9 @@ def neutralise(value: Any) -> str:
 
 def report_tables(r: dict[str, Any]) -> dict[str, Table]:
     """Table name -> (headers, rows) for every section of the report."""
-    return {
+    from reports.webdns import tables as web_dns_tables
+
+    return web_dns_tables(r.get("web_dns")) | {
         "hosts": (
             [
                 "ip",

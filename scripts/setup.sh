@@ -10,6 +10,7 @@ APT_PACKAGES=(
   nmap arp-scan tcpdump iproute2 iputils-ping procps
   openssh-server openssh-client sshpass
   snmpd snmp
+  bind9 bind9-utils bind9-dnsutils
   samba samba-dsdb-modules samba-ad-provision samba-vfs-modules winbind ldb-tools
   libkrb5-dev gcc
   clang libbpf-dev curl

@@ -198,6 +198,7 @@ def test_json_document_schema(store):
         "audit_log",
         "summary",
         "controls",
+        "web_dns",
     }
     assert document["audit_log"] == {
         "ok": True,

@@ -64,7 +64,8 @@ def tls_candidates(discover_doc: dict | None) -> tuple[list[Service], list[Servi
     """(TLS services, plain HTTP services) among the open TCP ports of a discover document."""
     tls, http = [], []
     for host in (discover_doc or {}).get("hosts", []):
-        names = tuple(host.get("hostnames") or ())
+        # Only DNS names: a NetBIOS name ("DC1") is no name a certificate could carry.
+        names = tuple(n.lower() for n in host.get("hostnames") or () if "." in n)
         for port in host.get("ports", []):
             if port.get("proto", "tcp") != "tcp" or port.get("state", "open") != "open":
                 continue

@@ -67,6 +67,18 @@ def lookup(domain: str, bootstrap_text: str, timeout: float = 5.0) -> dict:
     return summarise(answer)
 
 
+def summarise_raw(raw: dict, domain: str) -> dict:
+    """A raw RDAP answer (a recorded one in the tests) through whoisit's parser."""
+    import whoisit
+    from whoisit.errors import WhoisItError
+    from whoisit.parser import parse
+
+    try:
+        return summarise(parse(whoisit._bootstrap, "domain", domain, raw))
+    except (WhoisItError, ValueError, KeyError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def summarise(answer: dict) -> dict:
     """whoisit's parsed answer -> the fields keyturn records (tested on recorded answers)."""
     registrars = (answer.get("entities") or {}).get("registrar") or [{}]

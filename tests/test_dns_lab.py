@@ -1,0 +1,118 @@
+"""keyturn dns against the lab's real BIND 9, RDAP server and TLS services (lab/webdns.py).
+
+Everything runs in the lab's technician namespace, which has no default route: a query that
+tried to leave the lab would fail, not leak. The planted domain must show every planted issue
+with its id, the clean one nothing; the certificate inventory lists every TLS service the
+discover run found; a changed MX shows up as a critical change in the next run and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KEYTURN
+
+pytestmark = pytest.mark.lab
+
+TLS_PORTS = "22,53,80,443,636,5001,8443"
+
+
+@pytest.fixture(scope="module")
+def webdns(lab):
+    from lab import webdns
+
+    info = webdns.plant(lab)
+    try:
+        yield info
+    finally:
+        webdns.unplant(lab, info)
+
+
+@pytest.fixture
+def dns_env(lab, lab_cli_env, webdns, tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "site.toml"
+    config.write_text(lab.site_config_path.read_text() + webdns.config_toml())
+    return dict(lab_cli_env, KEYTURN_CONFIG=str(config))
+
+
+def keyturn(lab, env: dict[str, str], *args: str, timeout: float = 300):
+    return subprocess.run(
+        [*lab.exec_prefix(), KEYTURN, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def dns_document(lab, env: dict[str, str], *args: str) -> dict:
+    result = keyturn(lab, env, "dns", "--json", "-", *args)
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_planted_issues_certificates_and_a_changed_record(lab, webdns, dns_env, tmp_path):
+    from lab.webdns import (
+        CLEAN,
+        EXPECTED_CERTS,
+        EXPECTED_DOMAIN_FINDINGS,
+        PLANTED,
+        reload,
+        write_zones,
+    )
+
+    found = keyturn(lab, dns_env, "discover", "--ports", TLS_PORTS)
+    assert found.returncode in (0, 1), found.stderr
+
+    first = dns_document(lab, dns_env)
+    by_domain = {d["name"]: d for d in first["domains"]}
+    assert {f["id"] for f in by_domain[PLANTED]["findings"]} == EXPECTED_DOMAIN_FINDINGS
+    assert by_domain[CLEAN]["findings"] == []
+    assert by_domain[CLEAN]["dnssec"]["validates"] is True
+    assert by_domain[PLANTED]["registration"]["registrar"] == "Lab Registrar Ltd"
+    assert set(first) >= {"run_id", "domains", "internal_zones", "certificates", "findings"}
+
+    certs = {(c["host"], c["port"]): c for c in first["certificates"]}
+    for key, expected in EXPECTED_CERTS.items():
+        assert key in certs, f"{key} missing from the certificate inventory"
+        assert {f["id"] for f in certs[key]["findings"]} == expected, (key, certs[key])
+    assert certs[("198.18.0.164", 8443)]["protocol"] == "TLSv1"
+    assert certs[("198.18.0.164", 443)]["key"] == {"type": "RSA", "bits": 1024}
+    assert (lab.manifest["ad"]["server"], 636) in certs  # the DC's real LDAPS
+    assert set(certs[("198.18.0.161", 443)]) >= {
+        "host", "port", "subject", "sans", "issuer", "not_after", "key", "self_signed",
+        "findings"}  # fmt: skip
+    web = {(w["host"], w["port"]): w for w in first["web"]}
+    assert [f["id"] for f in web[("198.18.0.164", 80)]["findings"]] == ["http_no_https_redirect"]
+    assert web[("198.18.0.160", 80)]["findings"] == []
+    assert first["changes"] == []
+
+    # The MX moves: the next run reports it as a critical change, and so does the report.
+    write_zones(webdns.workdir, planted_mx="mx-new")
+    reload(lab)
+    try:
+        second = dns_document(lab, dns_env, "--no-ad")
+        changed = [c for c in second["changes"] if c["subject"] == f"{PLANTED} MX"]
+        assert changed and changed[0]["severity"] == "critical", second["changes"]
+        assert changed[0]["new"] == f"10 mx-new.{PLANTED}."
+        out = tmp_path / "report"
+        written = keyturn(lab, dns_env, "report", "--format", "json", "--out", str(out))
+        assert written.returncode in (0, 1), written.stderr
+        report = json.loads(next(out.glob("*.json")).read_text())
+        assert any(c["subject"] == f"{PLANTED} MX" for c in report["web_dns"]["changes"])
+        assert report["web_dns"]["certificates"]
+    finally:
+        write_zones(webdns.workdir, planted_mx="mail")
+        reload(lab)
+
+
+def test_a_public_resolver_is_refused_without_allow_public(lab, dns_env):
+    result = keyturn(lab, dns_env, "dns", "--nameserver", "9.9.9.9", "--no-ad")
+    assert result.returncode == 2, result
+    assert "9.9.9.9 is outside the authorised scope" in result.stderr
+    assert "Traceback" not in result.stderr
