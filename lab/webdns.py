@@ -383,3 +383,60 @@ def _certificates_and_listeners(lab, workdir: Path) -> list[dict]:
         },
         {"netns": ns("ns1"), "ip": NS_IP, "port": 80, "kind": "rdap", "rdap": rdap_answers(now)},
     ]
+
+
+# AD-integrated records planted on the lab DC: one dynamic record last refreshed 60 days ago
+# pointing at an address nobody answers on, one static record to another dead address.
+AD_RECORDS = {"old-pc": ("198.18.0.77", 60), "printer-old": ("198.18.0.78", None)}
+
+
+def _ad_nodes(lab) -> list[str]:
+    ad = lab.manifest["ad"]
+    zone = ad["dns_name"].split(".", 1)[1]
+    return [
+        f"DC={name},DC={zone},CN=MicrosoftDNS,DC=DomainDnsZones,{ad['base_dn']}"
+        for name in AD_RECORDS
+    ]
+
+
+def _ad_connection(lab):
+    import ssl
+
+    import ldap3
+
+    from agent.core.secret_store import SecretStore
+    from lab import netns
+
+    ad = lab.manifest["ad"]
+    password = SecretStore(lab.client).get(ad["server"], ad["admin_user"])
+    tls = ldap3.Tls(validate=ssl.CERT_NONE)
+    with netns.inside(lab.tech_ns):  # the socket must live in the lab, not the root namespace
+        server = ldap3.Server(ad["server"], port=636, use_ssl=True, tls=tls, get_info=ldap3.NONE)
+        conn = ldap3.Connection(server, ad["admin_user"], password.reveal(), auto_bind=True)
+    return conn
+
+
+def plant_ad_records(lab) -> None:
+    import datetime as dt
+
+    from agent.webdns.adzones import encode_record, hours_since_1601
+
+    conn = _ad_connection(lab)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        for dn, (address, age) in zip(_ad_nodes(lab), AD_RECORDS.values(), strict=True):
+            hours = hours_since_1601(now - dt.timedelta(days=age)) if age else 0
+            blob = encode_record(1, bytes(int(x) for x in address.split(".")), 900, hours)
+            if not conn.add(dn, ["top", "dnsNode"], {"dnsRecord": [blob]}):
+                raise RuntimeError(f"cannot plant {dn}: {conn.result}")
+    finally:
+        conn.unbind()
+
+
+def remove_ad_records(lab) -> None:
+    conn = _ad_connection(lab)
+    try:
+        for dn in _ad_nodes(lab):
+            conn.delete(dn)
+    finally:
+        conn.unbind()

@@ -27,7 +27,11 @@ def webdns(lab):
 
     info = webdns.plant(lab)
     try:
-        yield info
+        webdns.plant_ad_records(lab)
+        try:
+            yield info
+        finally:
+            webdns.remove_ad_records(lab)
     finally:
         webdns.unplant(lab, info)
 
@@ -92,6 +96,22 @@ def test_planted_issues_certificates_and_a_changed_record(lab, webdns, dns_env, 
     assert web[("198.18.0.160", 80)]["findings"] == []
     assert first["changes"] == []
 
+    # AD-integrated zones read over LDAP: the planted stale and dead records, the DC alive.
+    records = [r for z in first["internal_zones"] for r in z["records"]]
+    zone = lab.manifest["ad"]["dns_name"].split(".", 1)[1]
+    internal = {
+        (f["id"], f["target"].split()[0]) for f in first["findings"] if f["id"].startswith("dns_")
+    }
+    assert {
+        ("dns_stale_record", f"old-pc.{zone}"),
+        ("dns_record_dead_host", f"old-pc.{zone}"),
+        ("dns_record_dead_host", f"printer-old.{zone}"),
+    } <= internal
+    assert [r["static"] for r in records if r["name"] == f"printer-old.{zone}"] == [True]
+    dc = [r for r in records if r["type"] == "A" and r["data"] == lab.manifest["ad"]["server"]]
+    assert dc, [(r["name"], r["type"], r["data"]) for r in records][:40]
+    assert not any("dead" in r for r in dc)
+
     # The MX moves: the next run reports it as a critical change, and so does the report.
     write_zones(webdns.workdir, planted_mx="mx-new")
     reload(lab)
@@ -116,3 +136,32 @@ def test_a_public_resolver_is_refused_without_allow_public(lab, dns_env):
     assert result.returncode == 2, result
     assert "9.9.9.9 is outside the authorised scope" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_nothing_leaves_the_lab(lab, dns_env, tmp_path):
+    """A default route into a dummy interface catches any packet meant for outside the lab
+    (a public resolver, IANA's RDAP bootstrap, a public suffix list download); tcpdump on
+    every interface of the technician namespace must see none during a full run."""
+    sink, ns = f"{lab.lab_id}-sk", lab.tech_ns
+    pcap = tmp_path / "out.pcap"
+    subprocess.run(["ip", "-n", ns, "link", "add", sink, "type", "dummy"], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", sink, "up"], check=True)
+        subprocess.run(["ip", "-n", ns, "route", "add", "default", "dev", sink], check=True)
+        capture = subprocess.Popen(
+            [*lab.exec_prefix(), "tcpdump", "-i", "any", "-n", "-U", "-w", str(pcap),
+             "not (src net 198.18.0.0/15 and dst net 198.18.0.0/15)"],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert "listening" in capture.stderr.readline()
+            result = keyturn(lab, dns_env, "dns")
+            assert result.returncode == 1, result.stderr  # the planted findings
+        finally:
+            capture.terminate()
+            capture.wait(10)
+        leaked = subprocess.run(["tcpdump", "-n", "-r", str(pcap)], capture_output=True,
+                                text=True)  # fmt: skip
+        assert leaked.stdout == "", leaked.stdout
+    finally:
+        subprocess.run(["ip", "-n", ns, "link", "del", sink], check=False)
