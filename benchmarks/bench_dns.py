@@ -69,7 +69,7 @@ def main() -> int:
             timeout=600,
         )
         hosts = len(lab.manifest["hosts"])
-        services = sorted(webdns.EXPECTED_CERTS) + [(lab.manifest["ad"]["server"], 636)]
+        services = [*sorted(webdns.EXPECTED_CERTS), (lab.manifest["ad"]["server"], 636)]
         runs: dict[str, list[float]] = {"keyturn": [], "keyturn_no_ad": [], "baseline": []}
         stages: list[dict] = []
         for _ in range(args.runs):

@@ -18,8 +18,8 @@ PACKAGES = ("agent", "inventory", "rotation", "reports", "lab")
 # What a use case may import: every domain package, the reports, the site config and the
 # AppContext it is handed; never a command (agent.commands, agent.cli) or the lab.
 USE_CASE_DEPENDENCIES = (
-    "agent.core", "inventory", "rotation", "agent.discovery", "agent.directory", "reports",
-    "agent.config", "agent.context", "agent.ops", "agent.onboard",
+    "agent.core", "inventory", "rotation", "agent.discovery", "agent.directory", "agent.webdns",
+    "reports", "agent.config", "agent.context", "agent.ops", "agent.onboard",
 )  # fmt: skip
 
 # Each layer and the keyturn packages it may import (its own always allowed).

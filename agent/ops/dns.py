@@ -112,20 +112,26 @@ def check_dns(app: AppContext, request: WebDnsRequest, *, internal: bool = True)
     return document
 
 
-def _ad_configured(app: AppContext) -> bool:
-    settings = app.config.ad
-    return bool(
-        app.config.dns.internal_zones
-        and (settings.server or settings.domain)
-        and (settings.user or settings.kerberos)
+def summary_line(document: dict) -> str:
+    """'N domains, M TLS services, K findings, C changes' (onboard's stage line)."""
+    return (
+        f"{len(document['domains'])} domains, {len(document['certificates'])} TLS services, "
+        f"{len(document['internal_zones'])} AD zones, {len(document['findings'])} findings, "
+        f"{len(document['changes'])} changes"
     )
+
+
+def _ad_configured(app: AppContext) -> bool:
+    from agent.ops.directory import ad_configured
+
+    return app.config.dns.internal_zones and ad_configured(app)
 
 
 def _zone_reader(app: AppContext, guard):
     """A callable that binds with the audit account and reads the AD-integrated zones."""
-    from agent.directory import build_request
+    from agent.ops.directory import onboard_request
 
-    request = build_request(app.config.ad, lambda host, name: app.secret_store.get(host, name))
+    request = onboard_request(app)  # the [ad] request without flags, as onboard builds it
 
     def read() -> list[dict]:
         from agent.directory.connection import Credentials, DirectoryConnection, TlsPolicy

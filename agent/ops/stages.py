@@ -18,7 +18,7 @@ from agent.core.errors import UsageError
 if TYPE_CHECKING:
     from agent.context import AppContext
 
-STAGES = ("discover", "ad", "rotate", "checklist", "report")
+STAGES = ("discover", "ad", "web", "rotate", "checklist", "report")
 
 # (stage, event, payload): "start" (None), "tick" (a line of progress), "done" (StageOutcome)
 Progress = Callable[[str, str, Any], None]
@@ -107,6 +107,23 @@ def stage_ad(run: OnboardRun) -> StageOutcome:
         "ad",
         StageStatus.FINDINGS if document["findings"] else StageStatus.OK,
         directory.summary_line(document),
+        run_ids=[document["run_id"]],
+    )
+
+
+def stage_web(run: OnboardRun) -> StageOutcome:
+    """`keyturn dns`: domains, mail security, AD zones and the certificates of the services
+    discover just found. Skipped without a [dns] table naming domains or resolvers."""
+    from agent.ops import dns
+
+    settings = run.app.config.dns
+    if not settings.domains and not settings.nameservers:
+        return StageOutcome("web", StageStatus.SKIPPED, "no [dns] domains or nameservers")
+    document = dns.check_dns(run.app, dns.dns_request(run.app))
+    return StageOutcome(
+        "web",
+        StageStatus.FINDINGS if document["findings"] else StageStatus.OK,
+        dns.summary_line(document),
         run_ids=[document["run_id"]],
     )
 
