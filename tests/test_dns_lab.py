@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,13 @@ from tests.conftest import KEYTURN
 pytestmark = pytest.mark.lab
 
 TLS_PORTS = "22,53,80,443,636,5001,8443"
+PROBE_TARGET = "192.0.2.1"
+PROBE = (
+    "import socket, time\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    f"s.sendto(b'probe', ('{PROBE_TARGET}', 9))\n"
+    "time.sleep(1.2)\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -139,14 +147,16 @@ def test_a_public_resolver_is_refused_without_allow_public(lab, dns_env):
 
 
 def test_nothing_leaves_the_lab(lab, dns_env, tmp_path):
-    """A default route into a dummy interface catches any packet meant for outside the lab
-    (a public resolver, IANA's RDAP bootstrap, a public suffix list download); tcpdump on
-    every interface of the technician namespace must see none during a full run."""
-    sink, ns = f"{lab.lab_id}-sk", lab.tech_ns
+    """A default route into a veth pair catches any packet meant for outside the lab (a
+    public resolver, IANA's RDAP bootstrap, a public suffix list download) or its ARP
+    request; tcpdump on every interface of the technician namespace must see none."""
+    sink, peer, ns = f"{lab.lab_id}-sk", f"{lab.lab_id}-sp", lab.tech_ns
     pcap = tmp_path / "out.pcap"
-    subprocess.run(["ip", "-n", ns, "link", "add", sink, "type", "dummy"], check=True)
+    subprocess.run(["ip", "-n", ns, "link", "add", sink, "type", "veth", "peer", "name", peer],
+                   check=True)  # fmt: skip
     try:
-        subprocess.run(["ip", "-n", ns, "link", "set", sink, "up"], check=True)
+        for name in (sink, peer):
+            subprocess.run(["ip", "-n", ns, "link", "set", name, "up"], check=True)
         subprocess.run(["ip", "-n", ns, "route", "add", "default", "dev", sink], check=True)
         capture = subprocess.Popen(
             [*lab.exec_prefix(), "tcpdump", "-i", "any", "-n", "-U", "-w", str(pcap),
@@ -154,7 +164,10 @@ def test_nothing_leaves_the_lab(lab, dns_env, tmp_path):
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
-            assert "listening" in capture.stderr.readline()
+            assert any("listening" in capture.stderr.readline() for _ in range(3))
+            # The probe proves the trap works: one datagram to TEST-NET-1 (its ARP request
+            # stays on the veth pair inside the namespace).
+            subprocess.run([*lab.exec_prefix(), sys.executable, "-c", PROBE], check=True)
             result = keyturn(lab, dns_env, "dns")
             assert result.returncode == 1, result.stderr  # the planted findings
         finally:
@@ -162,6 +175,8 @@ def test_nothing_leaves_the_lab(lab, dns_env, tmp_path):
             capture.wait(10)
         leaked = subprocess.run(["tcpdump", "-n", "-r", str(pcap)], capture_output=True,
                                 text=True)  # fmt: skip
-        assert leaked.stdout == "", leaked.stdout
+        lines = leaked.stdout.splitlines()
+        assert any(PROBE_TARGET in line for line in lines), leaked.stdout
+        assert all(PROBE_TARGET in line for line in lines), leaked.stdout
     finally:
         subprocess.run(["ip", "-n", ns, "link", "del", sink], check=False)
