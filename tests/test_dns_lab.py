@@ -85,6 +85,9 @@ def test_planted_issues_certificates_and_a_changed_record(lab, webdns, dns_env, 
     by_domain = {d["name"]: d for d in first["domains"]}
     assert {f["id"] for f in by_domain[PLANTED]["findings"]} == EXPECTED_DOMAIN_FINDINGS
     assert by_domain[CLEAN]["findings"] == []
+    # The AD forest's zone is checked too; the public side does not know it.
+    ad_zone = lab.manifest["ad"]["dns_name"].split(".", 1)[1]
+    assert by_domain[ad_zone]["source"] == "ad" and by_domain[ad_zone]["exists"] is False
     assert by_domain[CLEAN]["dnssec"]["validates"] is True
     assert by_domain[PLANTED]["registration"]["registrar"] == "Lab Registrar Ltd"
     assert set(first) >= {"run_id", "domains", "internal_zones", "certificates", "findings"}
@@ -180,3 +183,28 @@ def test_nothing_leaves_the_lab(lab, dns_env, tmp_path):
         assert all(PROBE_TARGET in line for line in lines), leaked.stdout
     finally:
         subprocess.run(["ip", "-n", ns, "link", "del", sink], check=False)
+
+
+def test_spf_and_dmarc_agree_with_checkdmarc(lab, webdns):
+    """keyturn parses SPF and DMARC itself (checkdmarc's import alone cost more than the whole
+    stage); on the lab's real records it must agree with checkdmarc, given the same resolver."""
+    from checkdmarc.dmarc import check_dmarc
+    from checkdmarc.spf import check_spf
+
+    from agent.core.scope import ScopeGuard
+    from agent.webdns import mail
+    from agent.webdns.dnsdata import make_resolver
+    from lab import netns
+
+    guard = ScopeGuard(["198.18.0.0/24"])
+    with netns.inside(lab.tech_ns):  # every query socket opens inside the lab
+        for domain in webdns.domains:
+            resolver = make_resolver([webdns.nameserver], guard)
+            ours, theirs = mail.spf(resolver, domain), check_spf(domain, resolver=resolver)
+            assert (ours["record"], ours["dns_lookups"]) == (
+                theirs["record"],
+                theirs["dns_lookups"],
+            ), domain
+            ours, theirs = mail.dmarc(resolver, domain), check_dmarc(domain, resolver=resolver)
+            policy = ((theirs.get("tags") or {}).get("p") or {}).get("value")
+            assert (ours["record"], ours["policy"]) == (theirs.get("record"), policy), domain

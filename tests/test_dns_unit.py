@@ -198,16 +198,31 @@ def test_certificate_rules() -> None:
 
 
 def test_recorded_rdap_answers() -> None:
-    full = rdap.summarise_raw(json.loads((DATA / "full.json").read_text()), "example.test")
+    full = rdap.summarise(json.loads((DATA / "full.json").read_text()))
     assert full == {
         "registrar": "Example Registrar, Inc.", "expires": "2027-05-01T12:00:00+00:00",
         "registered": "2001-05-01T12:00:00+00:00",
         "status": ["client transfer prohibited", "server delete prohibited"],
         "nameservers": ["ns1.example.test", "ns2.example.test"],
     }  # fmt: skip
-    # No handle, an unparseable date, an empty vCard: one error line, no exception.
-    sparse = rdap.summarise_raw(json.loads((DATA / "sparse.json").read_text()), "bare.test")
-    assert sparse["error"].startswith("ParseError")
+    # No handle, an unparseable date, an empty vCard, no expiry: what is there, no exception.
+    sparse = rdap.summarise(json.loads((DATA / "sparse.json").read_text()))
+    assert sparse == {"registrar": None, "expires": None, "registered": None, "status": [],
+                      "nameservers": []}  # fmt: skip
+    assert rdap.summarise(["not", "an", "object"]) == {"error": "not an RDAP domain answer"}
+    assert rdap.summarise({"objectClassName": "entity"})["error"]
+    odd = rdap.summarise({"events": "x", "entities": [{"roles": "registrar"}], "status": None})
+    assert odd["registrar"] is None and odd["status"] == []
+
+
+def test_rdap_bootstrap_picks_the_longest_suffix(tmp_path: Path) -> None:
+    guard = ScopeGuard(["198.18.0.0/24"])
+    path = tmp_path / "dns.json"
+    path.write_text(json.dumps({"services": [[["uk"], ["http://198.18.0.1/uk/"]],
+                                             [["co.uk"], ["http://198.18.0.2/"]]]}))  # fmt: skip
+    table = rdap.load_bootstrap(str(path), guard)
+    assert table["co.uk"] == ["http://198.18.0.2/"]
+    assert rdap.lookup("acme.zz", table)["error"].startswith("no RDAP server for .zz")
 
 
 def test_rdap_endpoints_must_be_addresses_in_scope(tmp_path: Path) -> None:
@@ -218,6 +233,12 @@ def test_rdap_endpoints_must_be_addresses_in_scope(tmp_path: Path) -> None:
     with pytest.raises(ScopeError, match="outside"):
         rdap.check_endpoint("http://198.18.1.5/", guard)
     bootstrap = tmp_path / "b.json"
+    bootstrap.write_text(json.dumps({"dns": {"services": [[["test"], ["https://8.8.8.8/"]]]}}))
+    with pytest.raises(ScopeError):
+        rdap.load_bootstrap(str(bootstrap), guard)
+    bootstrap.write_text(json.dumps({"services": [["test"]]}))
+    with pytest.raises(UsageError, match="malformed"):
+        rdap.load_bootstrap(str(bootstrap), guard)
     bootstrap.write_text(json.dumps({"dns": {"services": [[["test"], ["https://8.8.8.8/"]]]}}))
     with pytest.raises(ScopeError):
         rdap.load_bootstrap(str(bootstrap), guard)
@@ -249,6 +270,14 @@ def test_tls_candidates_from_a_discover_document() -> None:
         Service("10.0.0.1", 9000, "ssl/http", ("dc1.corp.test",)),
     ]
     assert [s.port for s in http] == [80]
+
+
+def test_ad_zones_become_domains_except_reverse_and_msdcs() -> None:
+    from agent.webdns import ad_domains
+
+    zones = [{"name": n} for n in ("corp.test", "_msdcs.corp.test", "0.18.198.in-addr.arpa",
+                                   "acme.test")]  # fmt: skip
+    assert ad_domains(zones, ["acme.test"]) == ["corp.test"]
 
 
 def _doc(mx: str, serial: str) -> dict:

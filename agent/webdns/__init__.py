@@ -98,13 +98,14 @@ def collect(
     domains: list[dict] = []
     tls_services, http_services = services
     with cf.ThreadPoolExecutor(WORKERS) as pool:
+        zones_job = pool.submit(read_zones) if read_zones else None
         resolver = None
-        if request.domains:
+        if request.domains or (zones_job and request.nameservers):
             from agent.webdns.dnsdata import make_resolver
 
             resolver = make_resolver(request.nameservers, guard, request.timeout)
         bootstrap = None
-        if request.rdap_bootstrap and request.domains:
+        if request.rdap_bootstrap and resolver is not None:
             from agent.webdns.rdap import load_bootstrap
 
             bootstrap = load_bootstrap(request.rdap_bootstrap, guard)
@@ -118,19 +119,24 @@ def collect(
             pool.submit(_web, s, guard, request.timeout, s.host in https_hosts)
             for s in http_services
         ]
-        zones_job = pool.submit(read_zones) if read_zones else None
-        for job in domain_jobs:
-            domains.append(job.result())
-        timings["domains"] = round(time.monotonic() - started, 3)
-        certificates = [job.result() for job in cert_jobs]
-        web = [job.result() for job in http_jobs]
-        timings["services"] = round(time.monotonic() - started, 3)
         internal: list[dict] = []
         if zones_job is not None:
             try:
                 internal = zones_job.result()
             except Exception as exc:  # an unreadable directory must not lose the public part
                 warnings.append(f"AD zones not read: {exc}")
+        if resolver is not None:
+            # The AD forest's own DNS names are domains too: is the name also public?
+            domain_jobs += [
+                pool.submit(_domain, resolver, name, request, guard, bootstrap, "ad")
+                for name in ad_domains(internal, request.domains)
+            ]
+        for job in domain_jobs:
+            domains.append(job.result())
+        timings["domains"] = round(time.monotonic() - started, 3)
+        certificates = [job.result() for job in cert_jobs]
+        web = [job.result() for job in http_jobs]
+        timings["services"] = round(time.monotonic() - started, 3)
     if internal:
         from agent.webdns.adzones import judge
 
@@ -138,14 +144,29 @@ def collect(
     return _judge(domains, certificates, web, internal, ctx, warnings, timings, started)
 
 
+def ad_domains(zones: list[dict], known: list[str]) -> list[str]:
+    """Forward zones of the AD forest not already listed (no reverse zones, no _msdcs)."""
+    names = [z["name"] for z in zones]
+    return [
+        n for n in names
+        if n not in known and not n.startswith("_msdcs.") and not n.endswith((".arpa", ".arpa."))
+    ]  # fmt: skip
+
+
 def _domain(
-    resolver, name: str, request: WebDnsRequest, guard: ScopeGuard, bootstrap: str | None
+    resolver,
+    name: str,
+    request: WebDnsRequest,
+    guard: ScopeGuard,
+    bootstrap: dict[str, list[str]] | None,
+    source: str = "config",
 ) -> dict:
     from agent.webdns import dnsdata, mail
 
     data = dnsdata.collect(resolver, name, guard, timeout=request.timeout)
     document = {
         "name": name,
+        "source": source,
         "exists": data.exists,
         "registration": None,
         "records": data.records,
@@ -157,7 +178,7 @@ def _domain(
         "dangling_cnames": data.dangling,
         "findings": [],
     }
-    if bootstrap:
+    if bootstrap and data.exists:
         from agent.webdns.rdap import lookup
 
         document["registration"] = lookup(name, bootstrap, request.timeout * 2)

@@ -1,9 +1,8 @@
 """Email security of one domain: SPF, DMARC, DKIM, MTA-STS, TLS-RPT.
 
-SPF and DMARC are parsed by checkdmarc, always handed our own resolver (so it never builds
-one from /etc/resolv.conf) and never asked for what it would fetch over HTTPS (the MTA-STS
-policy file, BIMI images). What it lacks is added here: the ``all`` qualifier (checkdmarc
-reports ``+all`` as a plain pass), DKIM selectors, and the MTA-STS / TLS-RPT TXT records.
+SPF and DMARC are parsed by agent/webdns/spf.py over keyturn's own resolver (checkdmarc was
+the first choice; its import alone cost more than the rest of the stage, see spf.py). Nothing
+is fetched over HTTPS: MTA-STS is its TXT record, not the policy file.
 """
 
 from __future__ import annotations
@@ -13,15 +12,17 @@ from collections.abc import Iterable
 
 import dns.resolver
 
+from agent.webdns import spf as spf_parse
 from agent.webdns.dnsdata import lookup
+from agent.webdns.spf import SPF_LOOKUP_LIMIT, all_qualifier
+
+__all__ = ["SPF_LOOKUP_LIMIT", "all_qualifier", "email_security", "txt_values"]
 
 # Selectors the big mail services and common gateways publish under.
 COMMON_DKIM_SELECTORS = (
     "selector1", "selector2", "google", "default", "dkim", "k1", "mail", "s1", "s2",
     "mandrill", "smtp", "mxvault",
 )  # fmt: skip
-SPF_LOOKUP_LIMIT = 10
-_ALL = re.compile(r"^([+?~-]?)all$", re.IGNORECASE)
 
 
 def txt_values(records: list[str] | None) -> list[str]:
@@ -29,55 +30,56 @@ def txt_values(records: list[str] | None) -> list[str]:
     return ["".join(re.findall(r'"((?:[^"\\]|\\.)*)"', r)) or r for r in records or []]
 
 
-def all_qualifier(record: str | None) -> str | None:
-    """'+', '?', '~', '-' of the record's ``all`` mechanism ('' counts as '+'), None if absent."""
-    for term in (record or "").split()[1:]:
-        match = _ALL.match(term)
-        if match:
-            return match.group(1) or "+"
-    return None
+def _txt(resolver: dns.resolver.Resolver):
+    def fetch(name: str) -> list[str] | None:
+        values = lookup(resolver, name, "TXT")
+        return None if values is None else txt_values(values)
+
+    return fetch
 
 
 def spf(resolver: dns.resolver.Resolver, domain: str) -> dict:
-    from checkdmarc.spf import check_spf
-
-    result = check_spf(domain, resolver=resolver)
-    record = result.get("record")
-    return {
+    txt = _txt(resolver)
+    record, error = spf_parse.spf_record(txt(domain))
+    result: dict = {
         "record": record,
-        "valid": bool(result.get("valid")),
-        "error": result.get("error"),
-        "dns_lookups": result.get("dns_lookups"),
-        "void_dns_lookups": result.get("void_dns_lookups"),
+        "valid": record is not None and error is None,
+        "error": error,
+        "dns_lookups": None,
+        "void_dns_lookups": None,
         "all": all_qualifier(record),
-        "mechanisms": [str(term) for term in (record or "").split()[1:]],
-        "warnings": [str(w) for w in result.get("warnings", [])],
+        "mechanisms": record.split()[1:] if record else [],
+        "warnings": [],
     }
+    if record:
+        lookups, void, warnings = spf_parse.count_lookups(domain, record, txt)
+        result.update(dns_lookups=lookups, void_dns_lookups=void, warnings=warnings)
+        if lookups > SPF_LOOKUP_LIMIT:
+            result["valid"] = False
+            result["error"] = f"{lookups} DNS lookups, more than {SPF_LOOKUP_LIMIT}"
+    return result
 
 
 def dmarc(resolver: dns.resolver.Resolver, domain: str) -> dict:
-    from checkdmarc.dmarc import check_dmarc
-
-    result = check_dmarc(domain, resolver=resolver)
-    tags = result.get("tags") or {}
-
-    def tag(name: str):
-        value = tags.get(name)
-        return value.get("value") if isinstance(value, dict) else value
-
-    rua = tag("rua")
+    txt = _txt(resolver)
+    location, record = domain, None
+    for name in (domain, spf_parse.organisational_domain(domain)):
+        if not name:
+            continue
+        records = [v for v in txt(f"_dmarc.{name}") or [] if v.lower().startswith("v=dmarc1")]
+        if records:
+            location, record = name, records[0]
+            break
+    tags = spf_parse.dmarc_tags(record) if record else {}
     return {
-        "record": result.get("record"),
-        "location": result.get("location"),
-        "valid": bool(result.get("valid")),
-        "error": result.get("error"),
-        "policy": tag("p"),
-        "subdomain_policy": tag("sp"),
-        "pct": tag("pct"),
-        "rua": [
-            u.get("address", str(u)) if isinstance(u, dict) else str(u)
-            for u in (rua if isinstance(rua, list) else [rua] if rua else [])
-        ],
+        "record": record,
+        "location": location if record else None,
+        "valid": bool(record) and tags.get("p", "").lower() in ("none", "quarantine", "reject"),
+        "error": None if record is None or "p" in tags else "no p= tag",
+        "policy": tags.get("p"),
+        "subdomain_policy": tags.get("sp"),
+        "pct": tags.get("pct"),
+        "rua": [u.strip() for u in tags.get("rua", "").split(",") if u.strip()],
     }
 
 

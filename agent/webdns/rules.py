@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent.webdns.mail import SPF_LOOKUP_LIMIT
+from agent.webdns.spf import SPF_LOOKUP_LIMIT
 from agent.webdns.tlsprobe import days_left, name_matches
 
 EXPIRY_DAYS = 30
