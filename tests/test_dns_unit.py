@@ -318,3 +318,17 @@ def test_store_diff_and_report_section() -> None:
     tables = report_tables(report)
     assert tables["certificates"][1][0][:2] == ["198.18.0.1", 443]
     assert tables["dns_findings"][1] == [["caa_missing", "low", "acme.test", "no CAA"]]
+
+
+def test_terminal_lines_carry_no_control_character(capsys) -> None:
+    from agent.commands.dns import _print
+
+    hostile = "acme.test TXT\x1b[2J\x07"
+    _print({"run_id": 1, "domains": [], "certificates": [], "internal_zones": [],
+            "findings": [{"id": "x", "severity": "low", "target": hostile}],
+            "changes": [{"severity": "medium", "change": "dns_record_changed",
+                         "subject": hostile, "old": "a\rb", "new": "c\nd"}],
+            "warnings": ["w\x1b"], "timings": {"total": 0.1}})  # fmt: skip
+    out = capsys.readouterr()
+    assert "\x1b" not in out.out + out.err and "\x07" not in out.out and "\r" not in out.out
+    assert "c?d" in out.out

@@ -63,6 +63,12 @@ def dns(app, domains, nameservers, no_ad, json_out) -> None:
         sys.exit(EXIT_FINDINGS)
 
 
+def _inert(value: object) -> str:
+    """Record values, subjects and targets come from the network: no control character
+    reaches the terminal (agent/core/terminal.py will be the one place for this)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(value))
+
+
 def _print(document: dict) -> None:
     click.echo(
         f"run {document['run_id']}: {len(document['domains'])} domains, "
@@ -71,11 +77,11 @@ def _print(document: dict) -> None:
         f"{len(document['changes'])} changes in {document['timings']['total']:.2f} s"
     )
     for finding in document["findings"]:
-        click.echo(f"  {finding['severity']:<8} {finding['id']:<24} {finding['target']}")
+        click.echo(f"  {finding['severity']:<8} {finding['id']:<24} {_inert(finding['target'])}")
     for change in document["changes"]:
         click.echo(
-            f"  {change['severity']:<8} {change['change']:<24} {change['subject']}: "
-            f"{change['old'] or '-'} -> {change['new'] or '-'}"
+            f"  {change['severity']:<8} {change['change']:<24} {_inert(change['subject'])}: "
+            f"{_inert(change['old'] or '-')} -> {_inert(change['new'] or '-')}"
         )
     for warning in document["warnings"]:
-        click.echo(f"  warning: {warning}", err=True)
+        click.echo(f"  warning: {_inert(warning)}", err=True)
