@@ -388,6 +388,12 @@ def _certificates_and_listeners(lab, workdir: Path) -> list[dict]:
 # AD-integrated records planted on the lab DC: one dynamic record last refreshed 60 days ago
 # pointing at an address nobody answers on, one static record to another dead address.
 AD_RECORDS = {"old-pc": ("198.18.0.77", 60), "printer-old": ("198.18.0.78", None)}
+# A UPN suffix of the forest that no public zone knows: checked as a domain, found absent.
+UPN_SUFFIX = "upn-only.test"
+
+
+def _partitions(lab) -> str:
+    return f"CN=Partitions,CN=Configuration,{lab.manifest['ad']['base_dn']}"
 
 
 def _ad_nodes(lab) -> list[str]:
@@ -429,6 +435,8 @@ def plant_ad_records(lab) -> None:
             blob = encode_record(1, bytes(int(x) for x in address.split(".")), 900, hours)
             if not conn.add(dn, ["top", "dnsNode"], {"dnsRecord": [blob]}):
                 raise RuntimeError(f"cannot plant {dn}: {conn.result}")
+        if not conn.modify(_partitions(lab), {"uPNSuffixes": [("MODIFY_ADD", [UPN_SUFFIX])]}):
+            raise RuntimeError(f"cannot add the UPN suffix: {conn.result}")
     finally:
         conn.unbind()
 
@@ -438,5 +446,6 @@ def remove_ad_records(lab) -> None:
     try:
         for dn in _ad_nodes(lab):
             conn.delete(dn)
+        conn.modify(_partitions(lab), {"uPNSuffixes": [("MODIFY_DELETE", [UPN_SUFFIX])]})
     finally:
         conn.unbind()

@@ -74,6 +74,7 @@ def test_planted_issues_certificates_and_a_changed_record(lab, webdns, dns_env, 
         EXPECTED_CERTS,
         EXPECTED_DOMAIN_FINDINGS,
         PLANTED,
+        UPN_SUFFIX,
         reload,
         write_zones,
     )
@@ -88,6 +89,7 @@ def test_planted_issues_certificates_and_a_changed_record(lab, webdns, dns_env, 
     # The AD forest's zone is checked too; the public side does not know it.
     ad_zone = lab.manifest["ad"]["dns_name"].split(".", 1)[1]
     assert by_domain[ad_zone]["source"] == "ad" and by_domain[ad_zone]["exists"] is False
+    assert by_domain[UPN_SUFFIX]["source"] == "ad" and by_domain[UPN_SUFFIX]["findings"] == []
     assert by_domain[CLEAN]["dnssec"]["validates"] is True
     assert by_domain[PLANTED]["registration"]["registrar"] == "Lab Registrar Ltd"
     assert set(first) >= {"run_id", "domains", "internal_zones", "certificates", "findings"}

@@ -278,6 +278,7 @@ def test_ad_zones_become_domains_except_reverse_and_msdcs() -> None:
     zones = [{"name": n} for n in ("corp.test", "_msdcs.corp.test", "0.18.198.in-addr.arpa",
                                    "acme.test")]  # fmt: skip
     assert ad_domains(zones, ["acme.test"]) == ["corp.test"]
+    assert ad_domains(zones, ["acme.test"], ["Acme.COM", "corp.test"]) == ["acme.com", "corp.test"]
 
 
 def _doc(mx: str, serial: str) -> dict:

@@ -127,8 +127,17 @@ def _ad_configured(app: AppContext) -> bool:
     return app.config.dns.internal_zones and ad_configured(app)
 
 
+def _is_host_name(value: str) -> bool:
+    try:
+        check_host(value, "UPN suffix")
+    except UsageError:
+        return False
+    return True
+
+
 def _zone_reader(app: AppContext, guard):
-    """A callable that binds with the audit account and reads the AD-integrated zones."""
+    """A callable that binds with the audit account and reads the AD-integrated zones and the
+    forest's UPN suffixes."""
     from agent.ops.directory import onboard_request
 
     request = onboard_request(app)  # the [ad] request without flags, as onboard builds it
@@ -152,7 +161,12 @@ def _zone_reader(app: AppContext, guard):
         try:
             default = root.text("defaultNamingContext")
             forest = root.text("rootDomainNamingContext") or default
-            return read_zones(conn, zone_bases(forest, default))
+            partitions = conn.read(
+                f"CN=Partitions,{root.text('configurationNamingContext')}", ["uPNSuffixes"]
+            )
+            suffixes = partitions.texts("uPNSuffixes") if partitions else []
+            valid = [s for s in suffixes if _is_host_name(s)]  # directory data is hostile too
+            return read_zones(conn, zone_bases(forest, default)), valid
         finally:
             conn.close()
 

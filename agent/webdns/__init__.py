@@ -83,7 +83,7 @@ def collect(
     guard: ScopeGuard,
     *,
     services: tuple[list[Service], list[Service]] = ([], []),
-    read_zones: Callable[[], list[dict]] | None = None,
+    read_zones: Callable[[], tuple[list[dict], list[str]]] | None = None,
     alive: set[str] | None = None,
     covered: Callable[[str], bool] = lambda _ip: False,
     now: datetime | None = None,
@@ -120,16 +120,17 @@ def collect(
             for s in http_services
         ]
         internal: list[dict] = []
+        suffixes: list[str] = []
         if zones_job is not None:
             try:
-                internal = zones_job.result()
+                internal, suffixes = zones_job.result()
             except Exception as exc:  # an unreadable directory must not lose the public part
                 warnings.append(f"AD zones not read: {exc}")
         if resolver is not None:
             # The AD forest's own DNS names are domains too: is the name also public?
             domain_jobs += [
                 pool.submit(_domain, resolver, name, request, guard, bootstrap, "ad")
-                for name in ad_domains(internal, request.domains)
+                for name in ad_domains(internal, request.domains, suffixes)
             ]
         for job in domain_jobs:
             domains.append(job.result())
@@ -144,9 +145,11 @@ def collect(
     return _judge(domains, certificates, web, internal, ctx, warnings, timings, started)
 
 
-def ad_domains(zones: list[dict], known: list[str]) -> list[str]:
-    """Forward zones of the AD forest not already listed (no reverse zones, no _msdcs)."""
-    names = [z["name"] for z in zones]
+def ad_domains(zones: list[dict], known: list[str], upn_suffixes: list[str] = ()) -> list[str]:
+    """The forest's UPN suffixes and forward zones not already listed (no reverse zones, no
+    _msdcs): the names its users and machines go by, which may also exist in public DNS."""
+    names = list(dict.fromkeys([*(s.lower().rstrip(".") for s in upn_suffixes),
+                                *(z["name"] for z in zones)]))  # fmt: skip
     return [
         n for n in names
         if n not in known and not n.startswith("_msdcs.") and not n.endswith((".arpa", ".arpa."))
