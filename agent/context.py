@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import sys
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -43,7 +42,9 @@ class AppContext:
     @property
     def interactive(self) -> bool:
         """Prompts and progress bars only for a person at a terminal."""
-        return not self.non_interactive and sys.stdin.isatty() and sys.stderr.isatty()
+        from agent.core.terminal import stderr_is_terminal, stdin_is_terminal
+
+        return not self.non_interactive and stdin_is_terminal() and stderr_is_terminal()
 
     @property
     def operator(self) -> str:
@@ -89,17 +90,24 @@ class AppContext:
     def audit(self) -> AuditLog:
         from inventory.audit import AuditLog
 
+        # The key is fetched when a line must be signed or checked: verifying an empty log
+        # opens no keyring and creates no key (a reading command writes nothing).
         return AuditLog(
-            self.audit_log_path, self.secret_store.audit_key(), self.store, self.operator
+            self.audit_log_path,
+            lambda create: self.secret_store.audit_key(create=create),
+            self.store,
+            self.operator,
         )
 
-    def lock(self, command: str) -> AbstractContextManager[Path]:
-        """Hold this client's store lock while a mutating command runs, as a context manager:
-        an overlapping run (a second scheduled one) fails at once with LockedError (exit 3)
-        instead of racing. Re-entrant within one process. See agent/ops/lock.py."""
+    def lock(self, command: str, *, check_audit: bool = True) -> AbstractContextManager[Path]:
+        """Hold this client's lock and its store's while a mutating command runs, as a
+        context manager: an overlapping run for the client (a second scheduled one, or one
+        naming another --store) fails at once with LockedError (exit 3) instead of racing;
+        a damaged audit log fails it before anything changes. Re-entrant within one
+        process. See agent/ops/lock.py."""
         from agent.ops.lock import client_lock
 
-        return client_lock(self, command)
+        return client_lock(self, command, check_audit=check_audit)
 
     def close(self) -> None:
         for closer in reversed(self._closers):

@@ -16,7 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from agent.core import files
 from agent.core.secret import json_default
+from agent.core.terminal import inert
 from reports.tables import report_tables, write_csv
 
 FORMATS = ("html", "csv", "json", "md")
@@ -26,21 +28,26 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def write_reports(report: dict[str, Any], formats: Iterable[str], out_dir: Path) -> list[Path]:
-    """Write each requested format into ``out_dir``; return every file written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write each requested format into ``out_dir``; return every file written.
+
+    HTML, CSV and Markdown show text from the client network to a person (a browser, Excel,
+    a terminal ``cat``): they get it without raw control bytes or escape sequences. JSON
+    keeps every value as recorded (its encoder escapes control characters)."""
+    files.private_dir(out_dir)
     stem = f"keyturn-report-{report['client']}-{_stamp(report['generated'])}"
+    shown = _inert(report)
     written: list[Path] = []
     for fmt in dict.fromkeys(formats):
         if fmt == "html":
-            written.append(_write(out_dir / f"{stem}.html", render_html(report)))
+            written.append(_write(out_dir / f"{stem}.html", render_html(shown)))
         elif fmt == "json":
             written.append(_write(out_dir / f"{stem}.json", render_json(report)))
         elif fmt == "md":
-            written.append(_write(out_dir / f"{stem}.md", render_markdown(report)))
+            written.append(_write(out_dir / f"{stem}.md", render_markdown(shown)))
         elif fmt == "csv":
             folder = out_dir / f"{stem}-csv"
-            folder.mkdir(exist_ok=True)
-            for name, table in report_tables(report).items():
+            files.private_dir(folder)
+            for name, table in report_tables(shown).items():
                 written.append(write_csv(folder / f"{name}.csv", table))
         else:
             raise ValueError(f"unknown report format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -146,6 +153,18 @@ def _stamp(iso: str) -> str:
     return iso.replace("-", "").replace(":", "").replace("+0000", "Z")
 
 
+def _inert(value: Any) -> Any:
+    """A copy of the report with every string made inert (newlines and tabs kept)."""
+    if isinstance(value, str):
+        return inert(value, keep_newlines=True)
+    if isinstance(value, dict):
+        return {key: _inert(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_inert(item) for item in value]
+    return value
+
+
 def _write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
+    # An unpredictable temporary name renamed into place: a symlink or another user's
+    # file planted at the (predictable) report name is refused, never written through.
+    return files.write_atomic(path, text)

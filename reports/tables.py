@@ -12,6 +12,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from agent.core import files
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 Table = tuple[list[str], list[list[Any]]]
@@ -212,5 +214,4 @@ def write_csv(path: Path, table: Table) -> Path:
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     writer.writerow(headers)
     writer.writerows([neutralise(cell) for cell in row] for row in rows)
-    path.write_text(buffer.getvalue(), encoding="utf-8-sig")
-    return path
+    return files.write_atomic(path, buffer.getvalue(), encoding="utf-8-sig")

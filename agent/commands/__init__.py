@@ -4,6 +4,7 @@ import json
 
 import click
 
+from agent.core import files
 from agent.core.secret import json_default
 
 # --json FILE of every command: a folder or a read-only file is refused when the flags are
@@ -12,10 +13,10 @@ JSON_OUT = click.Path(dir_okay=False, writable=True, allow_dash=True)
 
 
 def write_json(path: str, document: object, *, sort_keys: bool = False) -> None:
-    """What every ``--json FILE`` writes: FILE, or stdout for '-'; Secrets come out redacted."""
+    """What every ``--json FILE`` writes: FILE (private, renamed into place, never through a
+    symlink: agent/core/files.py), or stdout for '-'; Secrets come out redacted."""
     text = json.dumps(document, indent=2, sort_keys=sort_keys, default=json_default) + "\n"
     if path == "-":
         click.echo(text, nl=False)
     else:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        files.write_atomic(path, text)

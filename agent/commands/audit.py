@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from agent.core.errors import EXIT_FAILED, UsageError
+from agent.core.terminal import inert
 
 
 @click.group()
@@ -16,6 +17,7 @@ def audit() -> None:
     \b
     Example:
       keyturn --config acme.toml audit verify
+      keyturn --config acme.toml audit seal-damage
     """
 
 
@@ -54,10 +56,39 @@ def show(app, run_id: int | None, since: str | None) -> None:
         if since_stamp and entry["time"] < since_stamp:
             continue
         target = f" {entry['target']}" if entry.get("target") else ""
-        click.echo(
+        # Targets name imported credentials and devices: hostile text until made inert.
+        click.echo(inert(
             f"{entry['time']}  #{entry['seq']:<5} run {entry.get('run_id') or '-':<4} "
             f"{entry['operator']:<12} {entry['action']}{target}: {entry['outcome']}"
-        )
+        ))  # fmt: skip
+
+
+@audit.command("seal-damage")
+@click.pass_obj
+def seal_damage(app) -> None:
+    """Set a damaged log's bad tail aside as evidence and record the break.
+
+    A damaged log refuses every write until this runs. The entries that verify from the
+    start stay; the rest moves, byte for byte, into <log>.damaged-<time>.jsonl (0600); a
+    new signed entry records the verdict, the head the store expected and the evidence
+    file's SHA-256, and `audit verify` names every sealed break from then on.
+
+    \b
+    Example:
+      keyturn --config acme.toml audit verify
+      keyturn --config acme.toml audit seal-damage
+    """
+    with app.lock("audit seal-damage", check_audit=False):
+        entry = app.audit.seal_damage()
+    if entry is None:
+        click.echo("audit log intact: nothing to seal")
+        return
+    detail = entry["detail"]
+    kept = f"kept {detail['kept_entries']} entries"
+    moved = f"moved {detail['moved_lines']} line(s) to {detail['evidence']}" \
+        if detail["evidence"] else "no line to move"
+    click.echo(inert(f"sealed: {detail['verdict']}; {kept}, {moved}; break recorded as "
+                     f"entry {entry['seq']}"))
 
 
 def _utc_stamp(value: str) -> str:

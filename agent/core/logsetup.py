@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.core.secret import json_default, scrub
+from agent.core.terminal import inert
 
 LOGGER_NAME = "keyturn"
 
@@ -47,6 +48,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=json_default)
 
 
+class InertFormatter(logging.Formatter):
+    """Text lines for a terminal: a message quoting a device banner or an imported name
+    carries no escape sequence to the operator's terminal (JSON lines escape them anyway)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return inert(super().format(record), keep_newlines=True)
+
+
 def configure(
     *, verbosity: int = 0, log_format: str = "text", log_file: str | Path | None = None
 ) -> logging.Logger:
@@ -61,18 +73,10 @@ def configure(
             max(-1, min(verbosity, 2)), logging.DEBUG
         )
     )
-    console.setFormatter(
-        JsonFormatter() if log_format == "json" else logging.Formatter("%(levelname)s: %(message)s")
-    )
+    console.setFormatter(JsonFormatter() if log_format == "json" else InertFormatter())
     handlers: list[logging.Handler] = [console]
     if log_file:
-        path = Path(log_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Append-only, one line per write: several runs may share a file; logrotate's
-        # copytruncate or a WatchedFileHandler-style reopen both work on it.
-        from logging.handlers import WatchedFileHandler
-
-        file_handler = WatchedFileHandler(path, encoding="utf-8")
+        file_handler = _private_file_handler(Path(log_file))
         file_handler.setLevel(logging.INFO)
         file_handler.setFormatter(JsonFormatter())
         handlers.append(file_handler)
@@ -80,6 +84,21 @@ def configure(
         handler.addFilter(RedactingFilter())
         logger.addHandler(handler)
     return logger
+
+
+def _private_file_handler(path: Path) -> logging.Handler:
+    """Append-only, one line per write: several runs may share a file; logrotate's
+    copytruncate or a WatchedFileHandler-style reopen both work on it. Opened (and reopened)
+    as a private file of ours: 0600, never through a symlink, never another user's file."""
+    from logging.handlers import WatchedFileHandler
+
+    from agent.core import files
+
+    class PrivateWatchedFileHandler(WatchedFileHandler):
+        def _open(self):  # noqa: ANN202 (logging's own signature)
+            return files.open_private(self.baseFilename, "a", encoding=self.encoding)
+
+    return PrivateWatchedFileHandler(path, encoding="utf-8")
 
 
 def get_logger(name: str) -> logging.Logger:

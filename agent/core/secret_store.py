@@ -25,16 +25,16 @@ import json
 import os
 import secrets as random_source
 import stat
-import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.core.errors import OperationFailed
+from agent.core.errors import EXIT_USAGE, OperationFailed
 from agent.core.logsetup import get_logger
 from agent.core.secret import Secret
+from agent.core.terminal import stdin_is_terminal
 
 log = get_logger("secrets")
 
@@ -44,8 +44,11 @@ AUDIT_KEY_ENTRY = "__keyturn_audit_hmac_key__"
 CRYPTFILE_PASSWORD_ENV = "KEYRING_CRYPTFILE_PASSWORD"  # noqa: S105 (a variable name)
 CRYPTFILE_PASSWORD_FILE_ENV = "KEYTURN_KEYRING_PASSWORD_FILE"  # noqa: S105
 
-# Backends that store secrets readable by anyone who can read the file.
+# Backends that store secrets readable by anyone who can read the file, or none at all.
 _PLAINTEXT_BACKENDS = ("PlaintextKeyring", "fail.Keyring", "null.Keyring")
+# Backends that can only be unlocked by asking at the terminal (getpass), never from the
+# environment: refused when nobody is there to answer.
+_PROMPTING_BACKENDS = ("file.EncryptedKeyring",)
 
 HEADLESS_HELP = (
     "no usable keyring backend. On a headless jump host use the encrypted file backend: "
@@ -53,10 +56,22 @@ HEADLESS_HELP = (
     f"{CRYPTFILE_PASSWORD_ENV} (or {CRYPTFILE_PASSWORD_FILE_ENV}=a root-only file); "
     "see docs/jump-host.md"
 )
+LOCKED_HELP = (
+    "the encrypted keyring is locked and nobody is at a terminal to unlock it: set "
+    f"{CRYPTFILE_PASSWORD_ENV}, or {CRYPTFILE_PASSWORD_FILE_ENV}=a root-only (0600) file "
+    "holding the password; see docs/jump-host.md"
+)
 
 
 class SecretStoreError(OperationFailed):
     """The keyring could not be read or written; nothing was changed on any device."""
+
+
+class KeyringSetupError(SecretStoreError):
+    """The keyring is not configured for this run (plaintext, absent, or it would prompt
+    where nobody can answer): a setting to fix, so a usage error (exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -193,11 +208,14 @@ class SecretStore:
                 self._index_dirty = False
 
     # -- the audit log's HMAC key -----------------------------------------------------------
-    def audit_key(self) -> bytes:
-        """The per-client audit HMAC key, created on first use."""
+    def audit_key(self, *, create: bool = True) -> bytes | None:
+        """The per-client audit HMAC key, created on first use unless ``create`` is False
+        (a reading command: None when there is none yet)."""
         with self._lock:
             value = self._read(AUDIT_KEY_ENTRY)
             if value is None:
+                if not create:
+                    return None
                 value = random_source.token_hex(32)
                 self._write(AUDIT_KEY_ENTRY, value)
                 self._raw[AUDIT_KEY_ENTRY] = value
@@ -351,19 +369,43 @@ def _decode(raw: str, user: str, host: str) -> dict[str, str]:
 def open_backend(*, interactive: bool = False):
     """The keyring backend keyring's own configuration selects, refusing plaintext ones.
 
-    The encrypted-file backend is unlocked from KEYRING_CRYPTFILE_PASSWORD or a root-only
-    password file; it prompts only when ``interactive`` (a scheduled run must never hang).
+    keyring may select a chain of backends (ChainerBackend): each one in it is checked, since
+    a read that misses in the first falls through to the next - a plaintext file in the chain
+    is refused as if it were selected alone. The encrypted-file backend is unlocked from
+    KEYRING_CRYPTFILE_PASSWORD or a root-only password file; it prompts only when
+    ``interactive`` (a scheduled run must never hang, and must never print a prompt).
     """
     import keyring
 
     backend = keyring.get_keyring()
-    name = f"{type(backend).__module__}.{type(backend).__name__}"
-    candidates = getattr(backend, "backends", [backend])
-    if not candidates or any(name.endswith(p) for p in _PLAINTEXT_BACKENDS):
-        raise SecretStoreError(HEADLESS_HELP)
-    if any(cls.__name__ == "CryptFileKeyring" for cls in type(backend).__mro__):
-        _unlock_cryptfile(backend, interactive=interactive)
+    candidates = list(getattr(backend, "backends", [backend]))
+    names = [backend_name(b) for b in candidates]
+    if not candidates or any(n.endswith(p) for n in names for p in _PLAINTEXT_BACKENDS):
+        raise KeyringSetupError(HEADLESS_HELP)
+    if not interactive:
+        if any(n.endswith(p) for n in names for p in _PROMPTING_BACKENDS):
+            raise KeyringSetupError(HEADLESS_HELP)
+        _refuse_prompts()
+    for candidate in candidates:
+        if any(cls.__name__ == "CryptFileKeyring" for cls in type(candidate).__mro__):
+            _unlock_cryptfile(candidate, interactive=interactive)
     return backend
+
+
+def backend_name(backend) -> str:
+    """module.Class of a keyring backend (``doctor`` shows every one of a chain)."""
+    return f"{type(backend).__module__}.{type(backend).__name__}"
+
+
+def _refuse_prompts() -> None:
+    """No keyring backend may ask at the terminal in a run nobody attends: getpass reads
+    /dev/tty even with stdin closed, so a prompt would hang a timer or print into a log."""
+    import getpass
+
+    def refuse(prompt: str = "", stream=None) -> str:
+        raise KeyringSetupError(LOCKED_HELP)
+
+    getpass.getpass = refuse
 
 
 def _unlock_cryptfile(backend, *, interactive: bool) -> None:
@@ -374,17 +416,16 @@ def _unlock_cryptfile(backend, *, interactive: bool) -> None:
         try:
             mode = path.stat().st_mode
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise SecretStoreError(f"{path} must be readable by its owner only (chmod 600)")
+                raise KeyringSetupError(f"{path} must be readable by its owner only (chmod 600)")
             password = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise SecretStoreError(f"cannot read {path}: {exc.strerror}") from None
+            raise KeyringSetupError(f"cannot read {path}: {exc.strerror}") from None
     if password is None:
-        if not (interactive and sys.stdin.isatty()):
-            raise SecretStoreError(
-                f"the encrypted keyring is locked: set {CRYPTFILE_PASSWORD_ENV} or "
-                f"{CRYPTFILE_PASSWORD_FILE_ENV}"
-            )
+        if not (interactive and stdin_is_terminal()):
+            raise KeyringSetupError(LOCKED_HELP)
         return  # the backend prompts on first use
+    if not password.strip():
+        raise KeyringSetupError(f"{CRYPTFILE_PASSWORD_ENV} is empty")
     try:
         backend.keyring_key = password
     except ValueError:

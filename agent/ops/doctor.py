@@ -71,13 +71,15 @@ def check_raw_sockets(app: AppContext) -> tuple[bool, str]:
 
 
 def check_keyring(app: AppContext) -> tuple[bool, str]:
-    from agent.core.secret_store import open_backend
+    from agent.core.secret_store import backend_name, open_backend
 
+    # open_backend refuses a plaintext backend anywhere in keyring's chain (the error is
+    # this check's FAIL line), and one that would prompt with nobody at a terminal.
     backend = open_backend(interactive=False)
     # One read proves an encrypted file keyring unlocks with the password it was given.
     backend.get_password("keyturn/doctor", "probe")
-    name = f"{type(backend).__module__}.{type(backend).__name__}"
-    return True, f"{name} usable (not plaintext)"
+    chain = [backend_name(b) for b in getattr(backend, "backends", [backend])]
+    return True, f"{' + '.join(chain)} usable (no plaintext backend in the chain)"
 
 
 def check_config(app: AppContext) -> tuple[bool, str]:

@@ -1,17 +1,28 @@
-"""One run at a time per client store.
+"""One run at a time per client, and per client store.
 
 A scheduled run that starts while another is still going (a slow sweep, an operator running
 ``onboard`` by hand) must exit with a clear message instead of racing it: two rotations of
-the same device could escrow different passwords. The lock is an ``fcntl.flock`` on
-``<store>.lock`` beside the store, so it dies with its process and never goes stale.
+the same device could escrow different passwords. Two locks, both ``fcntl.flock`` (they die
+with their process and never go stale), taken in this order:
+
+- the client's lock, ``<data dir>/locks/<client>.lock``: the keyring is per client, not per
+  store file, so two runs for one client that name different ``--store`` paths must not
+  interleave either (one would promote a password the other has just replaced). The data
+  dir follows XDG_DATA_HOME, as keyring's own file backends do: one keyring, one lock;
+- the store's lock, ``<store>.lock`` beside the store (one store, one writer).
+
+A mutating command then checks the audit log before it changes anything: a damaged log
+refuses the run at once instead of after the devices were changed (inventory/audit.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -19,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.core import files
 from agent.core.errors import LockedError
 
 if TYPE_CHECKING:
@@ -27,6 +39,22 @@ if TYPE_CHECKING:
 
 def lock_path(store_path: Path) -> Path:
     return store_path.with_name(store_path.name + ".lock")
+
+
+def client_lock_path(client: str) -> Path:
+    """The lock of one client's keyring service, whatever store a run names."""
+    from platformdirs import user_data_dir
+
+    slug = re.sub(r"[^A-Za-z0-9._-]", "_", client)[:48]
+    digest = hashlib.sha256(client.encode()).hexdigest()[:12]  # distinct names stay distinct
+    return Path(user_data_dir("keyturn")) / "locks" / f"{slug}-{digest}.lock"
+
+
+def _held_key(store_path: Path) -> Path:
+    # The folder resolved (one store reached by two spellings is one lock), the lock file
+    # itself not: a symlink planted there is refused, never followed.
+    path = lock_path(store_path)
+    return path.parent.resolve() / path.name
 
 
 @dataclass
@@ -43,7 +71,19 @@ _HELD: dict[Path, _Held] = {}
 @contextlib.contextmanager
 def hold(store_path: Path, command: str) -> Iterator[Path]:
     """Hold the store's lock for the block; raise LockedError at once if another process has it."""
-    path = lock_path(store_path).resolve()
+    with _hold(_held_key(store_path), command, str(store_path)) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def hold_client(client: str, command: str) -> Iterator[Path]:
+    """Hold the client's lock (its keyring) for the block; LockedError at once if taken."""
+    with _hold(client_lock_path(client), command, f"client {client!r}") as path:
+        yield path
+
+
+@contextlib.contextmanager
+def _hold(path: Path, command: str, what: str) -> Iterator[Path]:
     held = _HELD.get(path)
     if held is not None:
         held.depth += 1
@@ -52,15 +92,14 @@ def hold(store_path: Path, command: str) -> Iterator[Path]:
         finally:
             held.depth -= 1
         return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = files.open_private_fd(path, "r+")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = _describe_holder(fd)
         os.close(fd)
         raise LockedError(
-            f"another keyturn run holds {store_path} ({holder}); this run changed nothing - "
+            f"another keyturn run holds {what} ({holder}); this run changed nothing - "
             "try again when it has finished"
         ) from None
     _HELD[path] = _Held(fd)
@@ -77,7 +116,7 @@ def holder(store_path: Path) -> dict[str, Any] | None:
     path = lock_path(store_path)
     if not path.exists():
         return None
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -90,11 +129,16 @@ def holder(store_path: Path) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def client_lock(app: AppContext, command: str) -> Iterator[Path]:
-    """AppContext.lock(): the lock, plus one ``run_summary`` log line per run this command
-    recorded, written when the outermost holder lets go (log shippers read these)."""
-    outermost = lock_path(app.resolved_store_path).resolve() not in _HELD
-    with hold(app.resolved_store_path, command) as path:
+def client_lock(app: AppContext, command: str, *, check_audit: bool = True) -> Iterator[Path]:
+    """AppContext.lock(): the client's and the store's locks, the audit log checked (unless
+    ``check_audit`` is False: `audit seal-damage` repairs it), plus one ``run_summary`` log
+    line per run this command recorded, written when the outermost holder lets go (log
+    shippers read these)."""
+    outermost = _held_key(app.resolved_store_path) not in _HELD
+    with hold_client(app.config.client, command), \
+            hold(app.resolved_store_path, command) as path:
+        if outermost and check_audit:
+            app.audit.require_intact()
         baseline = _last_run_id(app) if outermost else None
         try:
             yield path

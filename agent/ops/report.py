@@ -66,7 +66,7 @@ def write_report(
         diff_from=diff_from,
         audit=verdict,
     )
-    if verdict is not None:
+    if verdict is not None and verdict.ok:  # a damaged log takes no entry until sealed
         app.audit.append(
             "report.write",
             config.client,
