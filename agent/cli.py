@@ -39,6 +39,14 @@ COMMANDS: dict[str, str] = {
 class KeyturnGroup(click.Group):
     """Lazy subcommands, and every KeyturnError as one line with its exit code."""
 
+    def main(self, *args, **kwargs):
+        # Before anything opens a file: a closed stdin (`<&-`) becomes /dev/null, so the
+        # store never lands on descriptor 0 and every isatty() answers "not a terminal".
+        from agent.core.terminal import guard_standard_descriptors
+
+        guard_standard_descriptors()
+        return super().main(*args, **kwargs)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 
@@ -79,17 +87,21 @@ def _crash(exc: Exception, *, verbose: bool) -> None:
     import traceback
 
     from agent.core.secret import scrub
+    from agent.core.terminal import inert
 
     if verbose:
-        click.echo(scrub("".join(traceback.format_exception(exc))), err=True)
+        trace = "".join(traceback.format_exception(exc))
+        click.echo(inert(scrub(trace), keep_newlines=True), err=True)
     hint = "" if verbose else "; -v shows the traceback"
     _fail(f"unexpected {type(exc).__name__}: {exc} (a keyturn bug{hint})", EXIT_FAILED)
 
 
 def _fail(message: str, code: int) -> None:
+    # Errors quote devices, banners, files and names: scrubbed of secrets, and inert.
     from agent.core.secret import scrub
+    from agent.core.terminal import inert
 
-    click.echo(f"keyturn: error: {scrub(message)}", err=True)
+    click.echo(f"keyturn: error: {inert(scrub(message))}", err=True)
     sys.exit(code)
 
 

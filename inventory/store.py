@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.core import procs
+from agent.core import files, procs
 from agent.core.errors import OperationFailed
 from inventory.migrations import MIGRATIONS
 
@@ -66,12 +66,14 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
+            # A map of the client's network and its admin accounts: created 0600 in a 0700
+            # folder, never through a symlink, never another user's file. SQLite gives its
+            # -wal and -shm files the mode of the database file.
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                files.prepare_private(self.path)
             except OSError as exc:
-                raise OperationFailed(
-                    f"cannot create the store folder {self.path.parent}: {exc.strerror}"
-                ) from exc
+                raise OperationFailed(f"cannot create the store {self.path}: {exc.strerror}") \
+                    from exc
         try:
             self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row

@@ -63,11 +63,11 @@ class HostKeyPins:
         return fingerprint(key), False
 
     def _append(self, host: str, port: int, key) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        from agent.core import files
+
         line = f"{self.name(host, port)} {key.get_name()} {key.get_base64()}\n"
-        with self.path.open("a", encoding="ascii") as handle:
+        with files.open_private(self.path, "a", encoding="ascii") as handle:  # 0600, no symlink
             handle.write(line)
-        self.path.chmod(0o600)
 
 
 def known_hosts_name(host: str, port: int) -> str:

@@ -8,6 +8,7 @@ import click
 
 from agent.commands import JSON_OUT, write_json
 from agent.core.errors import EXIT_FINDINGS, UsageError
+from agent.core.terminal import inert
 
 
 @click.command()
@@ -85,11 +86,12 @@ def _output(document: dict, json_out: str | None) -> None:
         write_json(json_out, document)
     if json_out != "-":
         counts = document["counts"]
-        click.echo(
+        click.echo(inert(
             f"run {document['run_id']}: {document['domain']['dns_name']}: "
             f"{counts['users']} users, {counts['computers']} computers, "
             f"{counts['privileged_accounts']} privileged accounts, "
             f"{counts['findings']} findings"
-        )
-        for finding in document["findings"]:
-            click.echo(f"  {finding['severity']:<8} {finding['rule']:<34} {finding['account']}")
+        ))  # fmt: skip
+        for finding in document["findings"]:  # account names come from the directory
+            click.echo(inert(f"  {finding['severity']:<8} {finding['rule']:<34} "
+                             f"{finding['account']}"))

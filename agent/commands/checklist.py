@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from agent.commands import JSON_OUT, write_json
+from agent.core.terminal import inert
 
 KIND_HELP = (
     "gateway_router, firewall, wireless_access, printer, switch, nas_san, virtual_machine, voip, "
@@ -75,9 +76,9 @@ def mark(app, item_id: int, state: str, note: str | None, who: str | None) -> No
     from agent.ops.checklist import mark_item
 
     before, after = mark_item(app, item_id, state, note=note, who=who)
-    click.echo(
+    click.echo(inert(
         f"item {item_id} ({after.kind} {after.target} {after.account}): {before.state} -> {state}"
-    )
+    ))  # fmt: skip
 
 
 @checklist.command("add")
@@ -96,7 +97,7 @@ def add(app, kind: str, target: str, account: str) -> None:
     from agent.ops.checklist import add_item
 
     item = add_item(app, kind, target, account)
-    click.echo(f"added item {item.id}: {kind} {item.target} {item.account}".rstrip())
+    click.echo(inert(f"added item {item.id}: {kind} {item.target} {item.account}".rstrip()))
 
 
 @checklist.command("prefill")
@@ -116,16 +117,16 @@ def prefill(app) -> None:
 
 
 def _escaped(item):
-    # Targets and notes are free text ('[lab] VPN'): never let rich read them as markup.
+    # Targets, accounts and notes are free text from scans, the directory or an operator
+    # ('[lab] VPN'): no escape sequence reaches the terminal, no markup reaches rich.
     from dataclasses import replace
-
-    from rich.markup import escape
 
     return replace(
         item,
-        target=escape(item.target),
-        account=escape(item.account),
-        note=escape(item.note) if item.note else None,
+        target=inert(item.target, markup=True),
+        account=inert(item.account, markup=True),
+        note=inert(item.note, markup=True) if item.note else None,
+        decided_by=inert(item.decided_by, markup=True) if item.decided_by else None,
     )
 
 

@@ -9,6 +9,7 @@ import click
 
 from agent.commands import JSON_OUT, write_json
 from agent.core.errors import EXIT_FINDINGS
+from agent.core.terminal import inert
 
 
 @click.command()
@@ -125,15 +126,16 @@ def _output(document: dict, json_out: str | None) -> None:
             fg="red", bold=True, err=True,
         )  # fmt: skip
     for error in document["errors"]:
-        click.echo(f"keyturn: warning: {error}", err=True)
+        click.echo(inert(f"keyturn: warning: {error}"), err=True)
     if json_out == "-":
         return
     for host in document["hosts"]:
         ports = ",".join(str(p["port"]) for p in host["ports"] if p["state"] == "open")
-        click.echo(
+        # Vendors, classes and platforms come from the network (SNMP, HTTP, banners).
+        click.echo(inert(
             f"{host['ip']:<16}{host['mac'] or '-':<19}{(host['vendor'] or '-')[:22]:<23}"
             f"{host['device_class']:<13}{host['platform'] or '-':<19}{ports}"
-        )
+        ))  # fmt: skip
     click.echo(
         f"run {document['run_id']}: {len(document['hosts'])} hosts; "
         f"{len(diff['new'])} new, {len(diff['gone'])} gone, {len(diff['changed'])} changed"

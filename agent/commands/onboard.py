@@ -87,9 +87,9 @@ class _Terminal:
                 self.console.print(f"- {stage} ...", soft_wrap=True)
             return
         self._stop()
-        from rich.markup import escape
+        from agent.core.terminal import inert
 
-        detail = f": {escape(payload.detail)}" if payload.detail else ""
+        detail = f": {inert(payload.detail, markup=True)}" if payload.detail else ""
         self.console.print(
             f"{MARKS.get(payload.status, payload.status)} {stage} ({payload.seconds:.1f} s)"
             f"{detail}",
@@ -98,7 +98,9 @@ class _Terminal:
 
     def confirm(self, plan: str) -> bool:
         self._stop()  # a spinner redrawing over the question would garble it
-        click.echo(plan, err=True)
+        from agent.core.terminal import inert
+
+        click.echo(inert(plan, keep_newlines=True), err=True)  # names from scans and CSVs
         return click.confirm("Rotate these passwords now?", default=False, err=True)
 
     def _stop(self) -> None:

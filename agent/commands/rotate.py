@@ -11,6 +11,7 @@ import click
 
 from agent.commands import JSON_OUT, write_json
 from agent.core.errors import UsageError
+from agent.core.terminal import inert
 
 if TYPE_CHECKING:
     from agent.context import AppContext
@@ -101,7 +102,7 @@ def rotate(
     if not dry_run and not yes:
         if not app.interactive:
             raise UsageError("rotate changes passwords: pass --yes when not on a terminal")
-        click.echo(usecase.plan_text(targets), err=True)
+        click.echo(inert(usecase.plan_text(targets), keep_newlines=True), err=True)
         if not click.confirm(f"Rotate {len(targets)} password(s)?", err=True):
             raise UsageError("nothing rotated")
     advance, bar = progress_bar(app, len(targets), "rotating")
@@ -109,8 +110,9 @@ def rotate(
         outcome = usecase.rotate(app, targets, dry_run=dry_run, parallel=parallel, progress=advance)
     for r in outcome.results:
         extra = r.error or r.plan or ""
+        # Errors quote device banners and prompts: inert before the terminal shows them.
         click.echo(
-            f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:16} {extra}",
+            inert(f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:16} {extra}"),
             err=json_path == "-",
         )
     if json_path:

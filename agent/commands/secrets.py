@@ -92,9 +92,13 @@ def list_(app) -> None:
     Example:
       keyturn --config acme.toml secrets list
     """
+    from agent.core.terminal import inert
+
     for entry in app.secret_store.entries():
         versions = ", ".join(f"{v} {t}" for v, t in sorted(entry.versions.items()))
-        click.echo(f"{entry.user + '@' + entry.host:40} {entry.platform or '-':18} {versions}")
+        # Names came from an inherited CSV: no escape sequence reaches the terminal.
+        line = f"{entry.user + '@' + entry.host:40} {entry.platform or '-':18} {versions}"
+        click.echo(inert(line))
 
 
 @secrets.command("get")
@@ -137,8 +141,9 @@ def get(app, host, user, reveal, version) -> None:
     type=click.Path(dir_okay=False),
     help="Write here (mode 0600) instead of stdout.",
 )
+@click.option("--force", is_flag=True, help="Replace an existing --out file (atomically).")
 @click.pass_obj
-def export(app, fmt, out) -> None:
+def export(app, fmt, out, force) -> None:
     """Export every current password for a password manager (plaintext: handle with care).
 
     \b
@@ -147,13 +152,15 @@ def export(app, fmt, out) -> None:
     """
     from agent.ops import transfer
 
+    if out and not force and os.path.lexists(out):  # refused before the keyring is read
+        raise UsageError(f"{out}: already exists (--force replaces it)")
     rows = transfer.export_rows(app.secret_store)
     text = transfer.render(rows, fmt)
     app.audit.append(
         "secrets.export", out or "<stdout>", "ok", detail={"format": fmt, "credentials": len(rows)}
     )
     if out:
-        transfer.write_private(out, text)
+        transfer.write_private(out, text, force=force)
     else:
         click.echo(text, nl=False)
     where = out or "the output above"

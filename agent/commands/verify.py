@@ -8,6 +8,7 @@ import click
 
 from agent.commands import JSON_OUT, write_json
 from agent.commands.rotate import progress_bar, target_options
+from agent.core.terminal import inert
 
 
 @click.command()
@@ -48,8 +49,8 @@ def verify(app, targets_file, from_inventory, classes, account, parallel, json_p
     with bar:
         outcome = usecase.verify(app, targets, parallel=parallel, progress=advance)
     for r in outcome.results:
-        click.echo(
-            f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:14} {r.error or ''}",
+        click.echo(  # errors quote device banners: inert before the terminal shows them
+            inert(f"{r.username + '@' + r.host:40} {r.platform:18} {r.status:14} {r.error or ''}"),
             err=json_path == "-",
         )
     if json_path:

@@ -21,7 +21,6 @@ import errno
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -125,16 +124,6 @@ def prepare_private(path: str | Path) -> Path:
     that open it by name themselves (SQLite)."""
     os.close(open_private_fd(path, "a"))
     return Path(path)
-
-
-@contextlib.contextmanager
-def private_umask() -> Iterator[None]:
-    """Files a library creates by name beside ours (SQLite's -wal and -shm) come out 0600."""
-    previous = os.umask(0o077)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def _check_ours(fd: int, path: Path) -> None:

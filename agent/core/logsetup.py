@@ -95,7 +95,7 @@ def _private_file_handler(path: Path) -> logging.Handler:
     from agent.core import files
 
     class PrivateWatchedFileHandler(WatchedFileHandler):
-        def _open(self):  # noqa: ANN202 (logging's own signature)
+        def _open(self):
             return files.open_private(self.baseFilename, "a", encoding=self.encoding)
 
     return PrivateWatchedFileHandler(path, encoding="utf-8")

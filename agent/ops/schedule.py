@@ -197,12 +197,13 @@ def install(units: Units, unit_dir: Path = UNIT_DIR, *, enable: bool = True) -> 
 
     Returns what was done, one line each, for the CLI to print.
     """
+    from agent.core import files
+
     done = []
-    unit_dir.mkdir(parents=True, exist_ok=True)
     for name, text in ((units.service_name, units.service), (units.timer_name, units.timer)):
-        path = unit_dir / name
-        path.write_text(text, encoding="utf-8")
-        path.chmod(0o644)
+        # 0600 like every keyturn file (systemd reads units as their owner: root or the
+        # --user manager); renamed into place, never through a symlink.
+        path = files.write_atomic(unit_dir / name, text)
         done.append(f"wrote {path}")
     if not enable or unit_dir != UNIT_DIR:
         return done

@@ -118,11 +118,13 @@ def render(client: str) -> str:
 
 def write(path: Path, client: str) -> Path:
     """Write the template to ``path``; never overwrites an existing file."""
+    from agent.core import files
+
     text = render(client)
     try:
-        with path.open("x", encoding="utf-8") as handle:
+        with files.open_private(path, "x", encoding="utf-8") as handle:  # 0600, no symlink
             handle.write(text)
-    except FileExistsError:
+    except files.FileExistsRefused:
         raise UsageError(f"{path} already exists: not overwriting it (choose --out)") from None
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -160,12 +159,10 @@ def render(rows: list[dict], fmt: str) -> str:
     return json.dumps({"encrypted": False, "folders": [], "items": items}, indent=2) + "\n"
 
 
-def write_private(path: str | Path, text: str) -> None:
-    """Create or replace ``path`` readable by its owner only (0600 before any byte lands)."""
-    path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)
+def write_private(path: str | Path, text: str, *, force: bool = False) -> None:
+    """Write a new ``path`` readable by its owner only; an existing one only with ``force``,
+    then replaced atomically (agent/core/files.py: never through a symlink, never into
+    another user's file, which could keep the passwords readable by that user)."""
+    from agent.core import files
+
+    files.write_atomic(path, text, replace=force)
