@@ -241,8 +241,13 @@ class AuditLog:
             return Verdict(False, 0, 1, _truncated(head[0], 0))
         key = self._checking_key()
         if key is None:
-            return Verdict(False, count, 1, "no audit key for this client in the keyring "
-                           "(another keyring, or the key was deleted)")
+            return Verdict(
+                False,
+                count,
+                1,
+                "no audit key for this client in the keyring "
+                "(another keyring, or the key was deleted)",
+            )
         texts = [_text(line) for line in lines]
         signed = [text is not None and _signature_ok(key, text) for text in texts]
         if not any(signed):
@@ -262,9 +267,7 @@ class AuditLog:
             except (ValueError, KeyError, TypeError):
                 return Verdict(False, count, number, "malformed (not a keyturn entry)", bad)
             if seq <= prev_seq:
-                return Verdict(
-                    False, count, number, f"reordered (seq {seq} after {prev_seq})", bad
-                )
+                return Verdict(False, count, number, f"reordered (seq {seq} after {prev_seq})", bad)
             if seq != prev_seq + 1:
                 missing = f"entries {prev_seq + 1}..{seq - 1} are missing"
                 return Verdict(False, count, number, f"deleted ({missing})", bad)

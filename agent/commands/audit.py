@@ -85,10 +85,16 @@ def seal_damage(app) -> None:
         return
     detail = entry["detail"]
     kept = f"kept {detail['kept_entries']} entries"
-    moved = f"moved {detail['moved_lines']} line(s) to {detail['evidence']}" \
-        if detail["evidence"] else "no line to move"
-    click.echo(inert(f"sealed: {detail['verdict']}; {kept}, {moved}; break recorded as "
-                     f"entry {entry['seq']}"))
+    moved = (
+        f"moved {detail['moved_lines']} line(s) to {detail['evidence']}"
+        if detail["evidence"]
+        else "no line to move"
+    )
+    click.echo(
+        inert(
+            f"sealed: {detail['verdict']}; {kept}, {moved}; break recorded as entry {entry['seq']}"
+        )
+    )
 
 
 def _utc_stamp(value: str) -> str:

@@ -78,8 +78,9 @@ def open_private_fd(path: str | Path, mode: str = "a") -> int:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, FILE_MODE)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UnsafeFileError(f"{path}: is a symbolic link; keyturn never writes through one") \
-                from None
+            raise UnsafeFileError(
+                f"{path}: is a symbolic link; keyturn never writes through one"
+            ) from None
         if exc.errno == errno.EEXIST:
             raise FileExistsRefused(f"{path}: already exists") from None
         raise

@@ -197,8 +197,11 @@ class SecretStore:
                     try:
                         self.flush_index()
                     except SecretStoreError as exc:
-                        log.error("the keyring index could not be written; `secrets list` "
-                                  "lags until the next run: %s", exc)
+                        log.error(
+                            "the keyring index could not be written; `secrets list` "
+                            "lags until the next run: %s",
+                            exc,
+                        )
 
     def flush_index(self) -> None:
         """Write the index if it has unwritten changes; raises SecretStoreError."""
@@ -233,8 +236,11 @@ class SecretStore:
         with self._lock:
             if name not in self._cache:
                 raw = self._get(name)
-                self._cache[name] = _decode(raw, user, host) if raw is not None \
+                self._cache[name] = (
+                    _decode(raw, user, host)
+                    if raw is not None
                     else self._legacy_versions(host, user)
+                )
                 self._index_repair(host, user, self._cache[name])
             return dict(self._cache[name])
 
@@ -286,8 +292,13 @@ class SecretStore:
             return self._index_cache
 
     def _index_update(
-        self, host: str, user: str, *, written: Iterable[str] = (),
-        removed: Iterable[str] = (), platform: str | None = None,
+        self,
+        host: str,
+        user: str,
+        *,
+        written: Iterable[str] = (),
+        removed: Iterable[str] = (),
+        platform: str | None = None,
     ) -> None:
         index = self._index()
         item = index.setdefault(f"{host}|{user}", {"host": host, "user": user, "versions": {}})
@@ -309,8 +320,12 @@ class SecretStore:
         item = self._index().get(f"{host}|{user}")
         listed = set(item["versions"]) if item else set()
         if versions and listed != set(versions):
-            self._index_update(host, user, written=sorted(set(versions) - listed),
-                               removed=sorted(listed - set(versions)))
+            self._index_update(
+                host,
+                user,
+                written=sorted(set(versions) - listed),
+                removed=sorted(listed - set(versions)),
+            )
 
     # -- keyring access --------------------------------------------------------------------
     def _read(self, name: str) -> str | None:

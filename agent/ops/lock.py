@@ -135,8 +135,7 @@ def client_lock(app: AppContext, command: str, *, check_audit: bool = True) -> I
     line per run this command recorded, written when the outermost holder lets go (log
     shippers read these)."""
     outermost = _held_key(app.resolved_store_path) not in _HELD
-    with hold_client(app.config.client, command), \
-            hold(app.resolved_store_path, command) as path:
+    with hold_client(app.config.client, command), hold(app.resolved_store_path, command) as path:
         if outermost and check_audit:
             app.audit.require_intact()
         baseline = _last_run_id(app) if outermost else None
