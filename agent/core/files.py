@@ -83,6 +83,10 @@ def open_private_fd(path: str | Path, mode: str = "a") -> int:
             ) from None
         if exc.errno == errno.EEXIST:
             raise FileExistsRefused(f"{path}: already exists") from None
+        if exc.errno in (errno.ENXIO, errno.EISDIR):  # a FIFO nobody reads, a folder
+            raise UnsafeFileError(
+                f"{path}: not a regular file; keyturn writes only regular files"
+            ) from None
         raise
     try:
         _check_ours(fd, path)
