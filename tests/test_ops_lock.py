@@ -35,13 +35,19 @@ except LockedError as exc:
 """
 
 
-def start_holder(store: Path, start: float, hold: float) -> subprocess.Popen:
+def start_holder(
+    store: Path, start: float, hold: float, data: Path | None = None
+) -> subprocess.Popen:
+    # The client's lock lives in the data dir: a private one per test (another suite on
+    # this machine may hold the default client's lock in the real one).
+    data = data or store.parent / "xdg-data"
     return subprocess.Popen(
         [PYTHON, "-c", HOLDER, str(store), str(start), str(hold)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
+        env=dict(os.environ, XDG_DATA_HOME=str(data)),
     )
 
 
@@ -68,6 +74,35 @@ def test_two_concurrent_runs_exactly_one_proceeds(tmp_path):
         assert loser.startswith("locked: another keyturn run holds")
         assert "'keyturn holder' pid" in loser
     assert lock.holder(store) is None  # released when the winner exited
+
+
+def test_two_runs_for_one_client_never_interleave_whatever_store_they_name(tmp_path):
+    """Issue 13 item 3: the keyring is per client, so the lock is too."""
+    data = tmp_path / "xdg-data"  # one user, one keyring, one data dir
+    for _attempt in range(3):
+        start = time.time() + 1.0
+        stores = [tmp_path / "a" / "acme.db", tmp_path / "b" / "acme.db"]
+        procs = [start_holder(store, start, 0.5, data) for store in stores]
+        outputs = [(p.wait(timeout=30), p.stdout.read().strip()) for p in procs]
+        assert sorted(code for code, _out in outputs) == [0, 3], outputs
+        loser = next(out for code, out in outputs if code == 3)
+        assert loser.startswith("locked: another keyturn run holds client 'default'")
+    # Another client (another keyring service) is not held up by it.
+    other = tmp_path / "other.toml"
+    other.write_text('client = "other"\n')
+    first = start_holder(tmp_path / "a" / "acme.db", 0, 5, data)
+    try:
+        assert wait_for_holder(tmp_path / "a" / "acme.db")["pid"] == first.pid
+        env = dict(os.environ, XDG_DATA_HOME=str(data), KEYTURN_CONFIG=str(other))
+        second = subprocess.run(
+            [PYTHON, "-c", HOLDER, str(tmp_path / "c" / "other.db"), "0", "0"],
+            capture_output=True, text=True, env=env, timeout=60,
+            cwd=Path(__file__).resolve().parent.parent,
+        )  # fmt: skip
+        assert (second.returncode, second.stdout.strip()) == (0, "got"), second.stderr
+    finally:
+        first.kill()
+        first.wait()
 
 
 def test_cli_commands_exit_at_once_while_another_run_holds_the_store(tmp_path, cli_env):

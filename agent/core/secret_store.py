@@ -395,11 +395,21 @@ def open_backend(*, interactive: bool = False):
     backend = keyring.get_keyring()
     candidates = list(getattr(backend, "backends", [backend]))
     names = [backend_name(b) for b in candidates]
-    if not candidates or any(n.endswith(p) for n in names for p in _PLAINTEXT_BACKENDS):
-        raise KeyringSetupError(HEADLESS_HELP)
+    plaintext = [n for n in names if n.endswith(_PLAINTEXT_BACKENDS)]
+    if not candidates or plaintext:
+        found = (
+            f"keyring's backends include {', '.join(plaintext)} (plaintext or none); "
+            if plaintext
+            else ""
+        )
+        raise KeyringSetupError(found + HEADLESS_HELP)
     if not interactive:
-        if any(n.endswith(p) for n in names for p in _PROMPTING_BACKENDS):
-            raise KeyringSetupError(HEADLESS_HELP)
+        prompting = [n for n in names if n.endswith(_PROMPTING_BACKENDS)]
+        if prompting:
+            raise KeyringSetupError(
+                f"keyring's backends include {', '.join(prompting)}, which can only ask at a "
+                f"terminal; {HEADLESS_HELP}"
+            )
         _refuse_prompts()
     for candidate in candidates:
         if any(cls.__name__ == "CryptFileKeyring" for cls in type(candidate).__mro__):
