@@ -91,7 +91,9 @@ class AppContext:
         from inventory.audit import AuditLog
 
         # The key is fetched when a line must be signed or checked: verifying an empty log
-        # opens no keyring and creates no key (a reading command writes nothing).
+        # opens no keyring and creates no key (a reading command writes nothing). The log
+        # is the config's client's: a bad config is refused before the log is read.
+        self.config  # noqa: B018 (validates the site config)
         return AuditLog(
             self.audit_log_path,
             lambda create: self.secret_store.audit_key(create=create),

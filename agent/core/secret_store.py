@@ -51,7 +51,7 @@ _PLAINTEXT_BACKENDS = ("PlaintextKeyring", "fail.Keyring", "null.Keyring")
 _PROMPTING_BACKENDS = ("file.EncryptedKeyring",)
 
 HEADLESS_HELP = (
-    "no usable keyring backend. On a headless jump host use the encrypted file backend: "
+    "On a headless jump host use the encrypted file backend: "
     "export PYTHON_KEYRING_BACKEND=keyrings.cryptfile.cryptfile.CryptFileKeyring and "
     f"{CRYPTFILE_PASSWORD_ENV} (or {CRYPTFILE_PASSWORD_FILE_ENV}=a root-only file); "
     "see docs/jump-host.md"
@@ -397,18 +397,15 @@ def open_backend(*, interactive: bool = False):
     names = [backend_name(b) for b in candidates]
     plaintext = [n for n in names if n.endswith(_PLAINTEXT_BACKENDS)]
     if not candidates or plaintext:
-        found = (
-            f"keyring's backends include {', '.join(plaintext)} (plaintext or none); "
-            if plaintext
-            else ""
-        )
-        raise KeyringSetupError(found + HEADLESS_HELP)
+        found = f" (keyring's chain includes {', '.join(plaintext)})" if plaintext else ""
+        raise KeyringSetupError(f"no usable keyring backend: plaintext or none{found}. "
+                                + HEADLESS_HELP)  # fmt: skip
     if not interactive:
         prompting = [n for n in names if n.endswith(_PROMPTING_BACKENDS)]
         if prompting:
             raise KeyringSetupError(
                 f"keyring's backends include {', '.join(prompting)}, which can only ask at a "
-                f"terminal; {HEADLESS_HELP}"
+                f"terminal. {HEADLESS_HELP}"
             )
         _refuse_prompts()
     for candidate in candidates:
