@@ -75,11 +75,12 @@ def set_(app, host, user, password_env, platform) -> None:
     if refusal:
         raise UsageError(f"{user}@{host}: {refusal}")
     store = app.secret_store
-    existing = store.get(host, user, "current")
-    if existing is not None and existing != secret:
-        store.put(host, user, existing, "previous", platform=platform)
-    store.put(host, user, secret, "current", platform=platform)
-    app.audit.append("secrets.set", f"{user}@{host}", "ok", detail={"platform": platform})
+    with app.lock("secrets set"):  # one writer per client keyring; a damaged log refuses first
+        existing = store.get(host, user, "current")
+        if existing is not None and existing != secret:
+            store.put(host, user, existing, "previous", platform=platform)
+        store.put(host, user, secret, "current", platform=platform)
+        app.audit.append("secrets.set", f"{user}@{host}", "ok", detail={"platform": platform})
     click.echo(f"stored {user}@{host}")
 
 
