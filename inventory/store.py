@@ -72,8 +72,9 @@ class Store:
             try:
                 files.prepare_private(self.path)
             except OSError as exc:
-                raise OperationFailed(f"cannot create the store {self.path}: {exc.strerror}") \
-                    from exc
+                raise OperationFailed(
+                    f"cannot create the store {self.path}: {exc.strerror}"
+                ) from exc
         try:
             self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row

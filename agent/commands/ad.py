@@ -93,5 +93,6 @@ def _output(document: dict, json_out: str | None) -> None:
             f"{counts['findings']} findings"
         ))  # fmt: skip
         for finding in document["findings"]:  # account names come from the directory
-            click.echo(inert(f"  {finding['severity']:<8} {finding['rule']:<34} "
-                             f"{finding['account']}"))
+            click.echo(
+                inert(f"  {finding['severity']:<8} {finding['rule']:<34} {finding['account']}")
+            )
