@@ -36,7 +36,7 @@ def bare_env(tmp_path: Path) -> dict[str, str]:
         XDG_CONFIG_HOME=str(tmp_path / "config"),
         KEYTURN_STORE=str(tmp_path / "store" / "c.db"),
         KEYTURN_OPERATOR="tester",
-        AD_PW="Secret-1x",
+        AD_PW="Inherited-Pw-2026x",
     )
     return env
 
@@ -54,7 +54,15 @@ def assert_one_line(result: subprocess.CompletedProcess, code: int, *needles: st
 
 def test_no_keyring_configured_is_one_line_naming_the_settings(bare_env):
     result = closed_stdin(
-        bare_env, "secrets", "set", "10.1.1.1", "admin", "--password-env", "AD_PW"
+        bare_env,
+        "--scope",
+        "127.0.0.0/8",
+        "secrets",
+        "set",
+        "127.0.0.5",
+        "admin",
+        "--password-env",
+        "AD_PW",
     )
     assert_one_line(result, 2, "PYTHON_KEYRING_BACKEND", "KEYRING_CRYPTFILE_PASSWORD",
                     "docs/jump-host.md", "PlaintextKeyring")  # fmt: skip
@@ -63,7 +71,16 @@ def test_no_keyring_configured_is_one_line_naming_the_settings(bare_env):
 def test_a_locked_encrypted_keyring_never_prompts(bare_env, tmp_path):
     env = bare_env | {"PYTHON_KEYRING_BACKEND": "keyrings.cryptfile.cryptfile.CryptFileKeyring"}
     for args in (
-        ["secrets", "set", "10.1.1.1", "admin", "--password-env", "AD_PW"],
+        [
+            "--scope",
+            "127.0.0.0/8",
+            "secrets",
+            "set",
+            "127.0.0.5",
+            "admin",
+            "--password-env",
+            "AD_PW",
+        ],
         ["secrets", "list"],
         ["checklist", "add", "--kind", "vpn_access", "--target", "VPN"],  # signs an entry
     ):
@@ -102,7 +119,11 @@ def test_reading_commands_create_no_keyring_entries(bare_env, tmp_path):
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
-        (["secrets", "set", "10.1.1.1", "admin"], 2, "pass --password-env VAR"),
+        (
+            ["--scope", "127.0.0.0/8", "secrets", "set", "127.0.0.5", "admin"],
+            2,
+            "pass --password-env VAR",
+        ),
         (["checklist", "add", "--kind", "vpn_access", "--target", "VPN"], 0, ""),
         (["checklist"], 0, ""),
         (["audit", "show"], 0, ""),

@@ -29,9 +29,12 @@ def keyturn(env: dict[str, str], *args: str, umask: int = 0o022) -> subprocess.C
 def site(tmp_path, cli_env):
     config = tmp_path / "site.toml"
     config.write_text('client = "acme"\nscope = ["127.0.0.0/8"]\n')
-    env = cli_env | {"KEYTURN_STORE": str(tmp_path / "data" / "deep" / "acme.db"), "PW": "Pw-1x"}
+    env = cli_env | {
+        "KEYTURN_STORE": str(tmp_path / "data" / "deep" / "acme.db"),
+        "PW": "Inherited-Pw-2026x",
+    }
     base = ["--config", str(config)]
-    assert keyturn(env, *base, "secrets", "set", "10.1.1.1", "admin", "--password-env", "PW")\
+    assert keyturn(env, *base, "secrets", "set", "127.0.0.5", "admin", "--password-env", "PW")\
         .returncode == 0  # fmt: skip
     return env, base
 
@@ -123,7 +126,7 @@ def test_export_refuses_an_existing_target_unless_forced_then_replaces_it(site, 
     inode = target.stat().st_ino
     assert keyturn(env, *export, "--force").returncode == 0
     assert target.stat().st_ino != inode and stat.S_IMODE(target.stat().st_mode) == 0o600
-    assert json.loads(target.read_text())["items"][0]["login"]["password"] == "Pw-1x"
+    assert json.loads(target.read_text())["items"][0]["login"]["password"] == "Inherited-Pw-2026x"
     assert reader.read() == "old\n"
     reader.close()
 
