@@ -63,13 +63,9 @@ def dns(app, domains, nameservers, no_ad, json_out) -> None:
         sys.exit(EXIT_FINDINGS)
 
 
-def _inert(value: object) -> str:
-    """Record values, subjects and targets come from the network: no control character
-    reaches the terminal (agent/core/terminal.py will be the one place for this)."""
-    return "".join(ch if ch.isprintable() else "?" for ch in str(value))
-
-
 def _print(document: dict) -> None:
+    from agent.core.terminal import inert as _inert
+
     click.echo(
         f"run {document['run_id']}: {len(document['domains'])} domains, "
         f"{len(document['certificates'])} TLS services, "
