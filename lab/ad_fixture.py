@@ -39,7 +39,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-FIXTURE_VERSION = 1
+FIXTURE_VERSION = 2
 
 # userAccountControl flags the fixture sets (MS-ADTS 2.2.16).
 ACCOUNTDISABLE = 0x2
@@ -50,7 +50,10 @@ WORKSTATION_TRUST_ACCOUNT = 0x1000
 SERVER_TRUST_ACCOUNT = 0x2000
 DONT_EXPIRE_PASSWORD = 0x10000
 TRUSTED_FOR_DELEGATION = 0x80000
+NOT_DELEGATED = 0x100000
+USE_DES_KEY_ONLY = 0x200000
 DONT_REQ_PREAUTH = 0x400000
+TRUSTED_TO_AUTH_FOR_DELEGATION = 0x1000000
 
 STALE_DAYS = 180
 RECENT_DAYS = 30
@@ -70,12 +73,37 @@ PRIVILEGED_GROUPS: dict[str, int | str | None] = {
 }
 
 RULES = (
-    "orphaned_admincount", "privileged_disabled", "privileged_password_never_expires",
-    "passwd_notreqd", "asrep_roastable", "reversible_encryption", "sid_history",
-    "unconstrained_delegation", "privileged_recently_created", "privileged_never_logged_on",
-    "stale_account", "builtin_admin_not_renamed", "guest_enabled", "kerberoastable",
-    "kerberoastable_privileged", "krbtgt_password_age",
+    "orphaned_admincount",
+    "privileged_disabled",
+    "privileged_password_never_expires",
+    "passwd_notreqd",
+    "asrep_roastable",
+    "reversible_encryption",
+    "sid_history",
+    "unconstrained_delegation",
+    "privileged_recently_created",
+    "privileged_never_logged_on",
+    "stale_account",
+    "builtin_admin_not_renamed",
+    "guest_enabled",
+    "kerberoastable",
+    "kerberoastable_privileged",
+    "krbtgt_password_age",
+    "constrained_delegation_protocol_transition",
+    "rbcd_on_privileged",
+    "privileged_not_protected",
+    "des_only",
+    "laps_missing",
+    "dcsync_rights",
+    "adminsdholder_ace",
+    "machine_account_quota",
+    "weak_password_policy",
+    "pre_win2000_compatible_access",
+    "privileged_object_owner",
 )
+# Samba puts Authenticated Users into Pre-Windows 2000 Compatible Access at provisioning; its
+# default policy is minimum length 7, complexity on, no lockout; its machine quota is 10.
+PROVISIONED_COMPAT_MEMBERS = ("Authenticated Users",)
 
 # A domain that no longer exists: source of the SID history and of the foreign member.
 OLD_DOMAIN_SID = "S-1-5-21-1004336348-1177238915-682003330"
@@ -109,6 +137,10 @@ class Account:
     builtin: bool = False  # created by provisioning; population only modifies it
     rid: int | None = None  # well-known RID of builtin accounts
     bulk: bool = False  # filler staff: shares one password hash (see lab/data/samdb_apply.py)
+    delegate_to: tuple[str, ...] = ()  # msDS-AllowedToDelegateTo
+    rbcd_from: tuple[str, ...] = ()  # accounts msDS-AllowedToActOnBehalfOfOtherIdentity allows
+    owner: str | None = None  # an account that owns this object (default: Domain Admins)
+    laps: bool = False  # carries a legacy LAPS expiry (the lab schema is extended for it)
 
     @property
     def enabled(self) -> bool:
@@ -135,6 +167,10 @@ class Fixture:
     accounts: dict[str, Account] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
     ous: tuple[str, ...] = ()
+    # Backdoor ACEs: principals granted replication rights on the domain head, and principals
+    # granted full control of AdminSDHolder.
+    dcsync: tuple[str, ...] = ()
+    adminsdholder: tuple[str, ...] = ()
 
 
 def _u(sam: str, display: str, **kw) -> Account:
@@ -145,54 +181,130 @@ def _named_accounts(dc_sam: str) -> list[Account]:
     admins = {"ou": "OU=Admins", "admin_count": True}
     return [
         # Provisioned accounts, as a careless inheritance leaves them.
-        Account("Administrator", builtin=True, rid=500, admin_count=True, ou="CN=Users",
-                created_days=1500),
-        Account("Guest", builtin=True, rid=501, ou="CN=Users", last_logon_days=None,
-                uac=NORMAL_ACCOUNT | PASSWD_NOTREQD | DONT_EXPIRE_PASSWORD, created_days=1500),
-        Account("krbtgt", builtin=True, rid=502, ou="CN=Users", admin_count=True,
-                uac=NORMAL_ACCOUNT | ACCOUNTDISABLE, spns=("kadmin/changepw",),
-                last_logon_days=None, created_days=1500, pwd_age_days=1400),
-        Account(dc_sam, kind="computer", builtin=True, ou="OU=Domain Controllers", os="Samba",
-                uac=SERVER_TRUST_ACCOUNT | TRUSTED_FOR_DELEGATION, created_days=1500,
-                spns=()),
+        Account(
+            "Administrator",
+            builtin=True,
+            rid=500,
+            admin_count=True,
+            ou="CN=Users",
+            created_days=1500,
+        ),
+        Account(
+            "Guest",
+            builtin=True,
+            rid=501,
+            ou="CN=Users",
+            last_logon_days=None,
+            uac=NORMAL_ACCOUNT | PASSWD_NOTREQD | DONT_EXPIRE_PASSWORD,
+            created_days=1500,
+        ),
+        Account(
+            "krbtgt",
+            builtin=True,
+            rid=502,
+            ou="CN=Users",
+            admin_count=True,
+            uac=NORMAL_ACCOUNT | ACCOUNTDISABLE,
+            spns=("kadmin/changepw",),
+            last_logon_days=None,
+            created_days=1500,
+            pwd_age_days=1400,
+        ),
+        Account(
+            dc_sam,
+            kind="computer",
+            builtin=True,
+            ou="OU=Domain Controllers",
+            os="Samba",
+            uac=SERVER_TRUST_ACCOUNT | TRUSTED_FOR_DELEGATION,
+            created_days=1500,
+            spns=(),
+            rbcd_from=("WS-IT-01$",),
+        ),
         # Tiered admins: nested chains into Domain Admins and builtin Administrators.
         _u("alice.martin", "Alice Martin (admin)", dialin=True, **admins),
         _u("adm.tnguyen", "Thanh Nguyen (admin)", last_logon_days=None, **admins),
         _u("bob.keller", "Bob Keller (server admin)", **admins),
-        _u("adm.jsmith", "John Smith (admin)", uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
-           **admins),
+        _u(
+            "adm.jsmith",
+            "John Smith (admin)",
+            uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
+            owner="it.support",
+            **admins,
+        ),
+        # Privileged and protected: one in Protected Users, one marked sensitive.
+        _u("adm.secure", "Secure Admin (protected)", **admins),
+        _u("adm.sensitive", "Sensitive Admin", uac=NORMAL_ACCOUNT | NOT_DELEGATED, **admins),
         _u("adm.rlopez", "Rosa Lopez (admin)", primary_group="Domain Admins", **admins),
-        _u("adm.pbrown", "Peter Brown (left 2023)", uac=NORMAL_ACCOUNT | ACCOUNTDISABLE,
-           last_logon_days=400, **admins),
+        _u(
+            "adm.pbrown",
+            "Peter Brown (left 2023)",
+            uac=NORMAL_ACCOUNT | ACCOUNTDISABLE,
+            last_logon_days=400,
+            **admins,
+        ),
         _u("adm.sking", "Sarah King (admin, new)", created_days=5, last_logon_days=1, **admins),
         _u("ea.dwright", "Daniel Wright (forest admin)", **admins),
         _u("sa.pnovak", "Pavel Novak (schema)", **admins),
         _u("maria.garcia", "Maria Garcia (helpdesk lead)", admin_count=True),
-        _u("svc_backup", "Backup service", ou="OU=Service Accounts", admin_count=True,
-           uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD),
+        _u(
+            "svc_backup",
+            "Backup service",
+            ou="OU=Service Accounts",
+            admin_count=True,
+            uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
+        ),
         _u("tom.fischer", "Tom Fischer", admin_count=True),
         _u("lena.weber", "Lena Weber", admin_count=True),
         _u("kevin.mueller", "Kevin Mueller (network)", admin_count=True),
         # Service accounts with SPNs; svc_sql sits in Domain Admins, as they often do.
-        _u("svc_sql", "SQL Server service", ou="OU=Service Accounts", admin_count=True,
-           uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
-           spns=("MSSQLSvc/sql01.corp.keyturn.test:1433", "MSSQLSvc/sql01.corp.keyturn.test")),
-        _u("svc_sharepoint", "SharePoint service", ou="OU=Service Accounts",
-           uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
-           spns=("HTTP/intranet.corp.keyturn.test", "HTTP/intranet")),
-        _u("svc_legacyapp", "Old app pool (retired)", ou="OU=Service Accounts",
-           uac=NORMAL_ACCOUNT | ACCOUNTDISABLE, spns=("HTTP/oldapp.corp.keyturn.test",),
-           last_logon_days=500),
-        Account("gmsa_web$", kind="gmsa", ou="CN=Managed Service Accounts",
-                uac=WORKSTATION_TRUST_ACCOUNT, spns=("HTTP/web01.corp.keyturn.test",)),
+        _u(
+            "svc_sql",
+            "SQL Server service",
+            ou="OU=Service Accounts",
+            admin_count=True,
+            uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
+            spns=("MSSQLSvc/sql01.corp.keyturn.test:1433", "MSSQLSvc/sql01.corp.keyturn.test"),
+        ),
+        _u(
+            "svc_sharepoint",
+            "SharePoint service",
+            ou="OU=Service Accounts",
+            uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
+            spns=("HTTP/intranet.corp.keyturn.test", "HTTP/intranet"),
+        ),
+        _u(
+            "svc_legacyapp",
+            "Old app pool (retired)",
+            ou="OU=Service Accounts",
+            uac=NORMAL_ACCOUNT | ACCOUNTDISABLE,
+            spns=("HTTP/oldapp.corp.keyturn.test",),
+            last_logon_days=500,
+        ),
+        Account(
+            "gmsa_web$",
+            kind="gmsa",
+            ou="CN=Managed Service Accounts",
+            uac=WORKSTATION_TRUST_ACCOUNT,
+            spns=("HTTP/web01.corp.keyturn.test",),
+        ),
         # One hygiene finding each.
         _u("greg.hall", "Greg Hall (ex-admin)", admin_count=True),
-        _u("svc_scanner", "MFP scan-to-folder", ou="OU=Service Accounts",
-           uac=NORMAL_ACCOUNT | DONT_REQ_PREAUTH),
+        _u(
+            "svc_scanner",
+            "MFP scan-to-folder",
+            ou="OU=Service Accounts",
+            uac=NORMAL_ACCOUNT | DONT_REQ_PREAUTH,
+        ),
         _u("temp.contractor", "Temporary contractor", uac=NORMAL_ACCOUNT | PASSWD_NOTREQD),
         _u("legacy.vpn", "Legacy VPN user", uac=NORMAL_ACCOUNT | ENCRYPTED_TEXT_PWD_ALLOWED),
         _u("nina.patel", "Nina Patel", last_logon_days=240),
         _u("mark.evans", "Mark Evans (migrated)", sid_history=(f"{OLD_DOMAIN_SID}-1109",)),
+        _u("legacy.des", "Old UNIX interop user", uac=NORMAL_ACCOUNT | USE_DES_KEY_ONLY),
+        # Backdoors a departing provider leaves: replication rights, an AdminSDHolder ACE
+        # (and ownership of an admin account), both on ordinary-looking accounts.
+        _u("svc_sync", "Directory sync service", ou="OU=Service Accounts"),
+        _u("it.support", "IT support (external)"),
         # Clean users: they must not show up in any finding.
         _u("anna.becker", "Anna Becker"),
         _u("paul.richter", "Paul Richter"),
@@ -202,19 +314,55 @@ def _named_accounts(dc_sam: str) -> list[Account]:
         _u("james.wilson", "James Wilson", dialin=True),
         _u("emma.schulz", "Emma Schulz", dialin=False),
         # Member servers and workstations.
-        Account("FS01$", kind="computer", ou="OU=Servers", os="Windows Server 2019 Standard",
-                uac=WORKSTATION_TRUST_ACCOUNT),
-        Account("SQL01$", kind="computer", ou="OU=Servers", os="Windows Server 2022 Standard",
-                uac=WORKSTATION_TRUST_ACCOUNT | TRUSTED_FOR_DELEGATION),
-        Account("NPS01$", kind="computer", ou="OU=Servers", os="Windows Server 2022 Standard",
-                uac=WORKSTATION_TRUST_ACCOUNT),
-        *(Account(name, kind="computer", ou="OU=Workstations", os=os_name,
-                  uac=WORKSTATION_TRUST_ACCOUNT)
-          for name, os_name in (("WS-ACC-01$", "Windows 10 Pro"),
-                                ("WS-ACC-02$", "Windows 10 Enterprise"),
-                                ("WS-HR-01$", "Windows 11 Pro"),
-                                ("WS-IT-01$", "Windows 11 Enterprise"),
-                                ("LT-SALES-01$", "Windows 10 Pro"))),
+        # RBCD on a member server is ordinary; only on a DC or admin does it fire.
+        Account(
+            "FS01$",
+            kind="computer",
+            ou="OU=Servers",
+            os="Windows Server 2019 Standard",
+            uac=WORKSTATION_TRUST_ACCOUNT,
+            rbcd_from=("WS-HR-01$",),
+            laps=True,
+        ),
+        Account(
+            "APP01$",
+            kind="computer",
+            ou="OU=Servers",
+            os="Windows Server 2019 Standard",
+            uac=WORKSTATION_TRUST_ACCOUNT | TRUSTED_TO_AUTH_FOR_DELEGATION,
+            delegate_to=("cifs/fs01.corp.keyturn.test", "cifs/FS01"),
+            laps=True,
+        ),
+        Account(
+            "SQL01$",
+            kind="computer",
+            ou="OU=Servers",
+            os="Windows Server 2022 Standard",
+            uac=WORKSTATION_TRUST_ACCOUNT | TRUSTED_FOR_DELEGATION,
+        ),
+        Account(
+            "NPS01$",
+            kind="computer",
+            ou="OU=Servers",
+            os="Windows Server 2022 Standard",
+            uac=WORKSTATION_TRUST_ACCOUNT,
+        ),
+        *(
+            Account(
+                name,
+                kind="computer",
+                ou="OU=Workstations",
+                os=os_name,
+                uac=WORKSTATION_TRUST_ACCOUNT,
+            )
+            for name, os_name in (
+                ("WS-ACC-01$", "Windows 10 Pro"),
+                ("WS-ACC-02$", "Windows 10 Enterprise"),
+                ("WS-HR-01$", "Windows 11 Pro"),
+                ("WS-IT-01$", "Windows 11 Enterprise"),
+                ("LT-SALES-01$", "Windows 10 Pro"),
+            )
+        ),
     ]
 
 
@@ -225,27 +373,92 @@ def _groups(bulk: list[str]) -> list[Group]:
         Group("Tier0-Admins", ("IT-Admins",)),
         Group("Server-Admins", ("bob.keller",)),
         Group("Infra-Operators", ("Server-Admins",)),
-        Group("Domain Admins", ("Administrator", "Tier0-Admins", "adm.jsmith", "adm.pbrown",
-                                "adm.sking", "svc_sql"), **builtin),
+        Group(
+            "Domain Admins",
+            (
+                "Administrator",
+                "Tier0-Admins",
+                "adm.jsmith",
+                "adm.pbrown",
+                "adm.sking",
+                "svc_sql",
+                "adm.secure",
+                "adm.sensitive",
+            ),
+            **builtin,
+        ),
         Group("Enterprise Admins", ("Administrator", "ea.dwright"), **builtin),
         Group("Schema Admins", ("Administrator", "sa.pnovak"), **builtin),
-        Group("Administrators", ("Enterprise Admins", "Domain Admins", "Administrator",
-                                 "Infra-Operators", FOREIGN_ADMIN_SID), **builtin),
+        Group(
+            "Administrators",
+            (
+                "Enterprise Admins",
+                "Domain Admins",
+                "Administrator",
+                "Infra-Operators",
+                FOREIGN_ADMIN_SID,
+            ),
+            **builtin,
+        ),
         Group("Account Operators", ("maria.garcia",), **builtin),
         Group("Backup Operators", ("svc_backup",), **builtin),
         Group("Server Operators", ("tom.fischer",), **builtin),
         Group("Print Operators", ("lena.weber",), **builtin),
         Group("DnsAdmins", ("kevin.mueller",), **builtin),
         Group("RAS and IAS Servers", ("NPS01$",), **builtin),
+        Group("Protected Users", ("adm.secure",), **builtin),
         Group(BULK_GROUP, tuple(bulk[:BULK_GROUP_SIZE])),
     ]
 
 
-_FIRST = ("Olivia", "Liam", "Emma", "Noah", "Mia", "Lucas", "Sophie", "Ben", "Hannah", "Felix",
-          "Clara", "Jonas", "Lea", "Elias", "Marie", "Paul", "Nora", "Leon", "Ida", "Max")
-_LAST = ("Schmidt", "Meyer", "Wagner", "Becker", "Hoffmann", "Schulz", "Koch", "Bauer",
-         "Richter", "Klein", "Wolf", "Neumann", "Schwarz", "Braun", "Zimmermann", "Krueger",
-         "Hartmann", "Lange", "Werner", "Krause", "Lehmann", "Koehler", "Jung", "Vogel")
+_FIRST = (
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Mia",
+    "Lucas",
+    "Sophie",
+    "Ben",
+    "Hannah",
+    "Felix",
+    "Clara",
+    "Jonas",
+    "Lea",
+    "Elias",
+    "Marie",
+    "Paul",
+    "Nora",
+    "Leon",
+    "Ida",
+    "Max",
+)
+_LAST = (
+    "Schmidt",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Hoffmann",
+    "Schulz",
+    "Koch",
+    "Bauer",
+    "Richter",
+    "Klein",
+    "Wolf",
+    "Neumann",
+    "Schwarz",
+    "Braun",
+    "Zimmermann",
+    "Krueger",
+    "Hartmann",
+    "Lange",
+    "Werner",
+    "Krause",
+    "Lehmann",
+    "Koehler",
+    "Jung",
+    "Vogel",
+)
 
 
 def _bulk_names(count: int) -> list[str]:
@@ -266,13 +479,26 @@ def build(size: str = "small", *, dc_sam: str = "DC1$") -> Fixture:
     named = _named_accounts(dc_sam)
     named_users = sum(1 for a in named if a.kind == "user")
     bulk = _bulk_names(max(BULK_GROUP_SIZE, SIZES[size] - named_users))
-    accounts = [*named, *(Account(sam, display=sam, last_logon_days=1 + i % 9, bulk=True)
-                          for i, sam in enumerate(bulk))]
+    accounts = [
+        *named,
+        *(
+            Account(sam, display=sam, last_logon_days=1 + i % 9, bulk=True)
+            for i, sam in enumerate(bulk)
+        ),
+    ]
     fixture = Fixture(
         accounts={a.sam: a for a in accounts},
         groups={g.name: g for g in _groups(bulk)},
-        ous=("OU=Admins", "OU=Staff", "OU=Service Accounts", "OU=Servers", "OU=Workstations",
-             "OU=Groups"),
+        ous=(
+            "OU=Admins",
+            "OU=Staff",
+            "OU=Service Accounts",
+            "OU=Servers",
+            "OU=Workstations",
+            "OU=Groups",
+        ),
+        dcsync=("svc_sync",),
+        adminsdholder=("it.support",),
     )
     _check(fixture)
     return fixture
@@ -280,10 +506,21 @@ def build(size: str = "small", *, dc_sam: str = "DC1$") -> Fixture:
 
 def _check(fixture: Fixture) -> None:
     """Catch a typo in the table here rather than as a wrong expected answer."""
+    named = [
+        *fixture.dcsync,
+        *fixture.adminsdholder,
+        *(n for a in fixture.accounts.values() for n in (*a.rbcd_from, a.owner) if n),
+    ]
+    for name in named:
+        if name not in fixture.accounts:
+            raise ValueError(f"unknown account {name}")
     for group in fixture.groups.values():
         for member in group.members:
-            if not member.startswith("S-1-") and member not in fixture.accounts \
-                    and member not in fixture.groups:
+            if (
+                not member.startswith("S-1-")
+                and member not in fixture.accounts
+                and member not in fixture.groups
+            ):
                 raise ValueError(f"{group.name}: unknown member {member}")
 
 
@@ -298,14 +535,16 @@ def privileged_members(fixture: Fixture, group: str) -> dict[str, dict]:
     seen_groups = {group}
     while queue:
         name, path = queue.popleft()
-        links = [(m, False) for m in fixture.groups[name].members] if name in fixture.groups \
-            else []
+        links = [(m, False) for m in fixture.groups[name].members] if name in fixture.groups else []
         links += [(m, True) for m in primary.get(name, [])]
         for member, via_primary in links:
             if member in found or member == group:
                 continue
-            found[member] = {"path": path, "via_primary_group": via_primary,
-                             **_kind_and_state(fixture, member)}
+            found[member] = {
+                "path": path,
+                "via_primary_group": via_primary,
+                **_kind_and_state(fixture, member),
+            }
             if member in fixture.groups and member not in seen_groups:
                 seen_groups.add(member)
                 queue.append((member, [*path, member]))
@@ -322,73 +561,129 @@ def _kind_and_state(fixture: Fixture, member: str) -> dict:
     return {"enabled": account.enabled, "kind": kind}
 
 
-def _findings(fixture: Fixture, privileged: set[str]) -> dict[str, list[str]]:
+def _findings(fixture: Fixture, privileged: set[str], dns_name: str) -> dict[str, list[str]]:
+    """Rule -> subjects: the account, or for ACE rules the principal, or the domain's name."""
     enabled = [a for a in fixture.accounts.values() if a.enabled]
     priv = [a for a in fixture.accounts.values() if a.sam in privileged]
+    protected = set(fixture.groups["Protected Users"].members)
 
     def names(accounts) -> list[str]:
         return sorted(a.sam for a in accounts)
 
     kerberoastable = [a for a in enabled if a.kind == "user" and a.spns and a.rid != 502]
     return {
-        "orphaned_admincount": names(a for a in fixture.accounts.values()
-                                     if a.admin_count and a.sam not in privileged
-                                     and a.rid != 502),
+        "orphaned_admincount": names(
+            a
+            for a in fixture.accounts.values()
+            if a.admin_count and a.sam not in privileged and a.rid != 502
+        ),
         "privileged_disabled": names(a for a in priv if not a.enabled),
         "privileged_password_never_expires": names(
-            a for a in priv if a.enabled and a.uac & DONT_EXPIRE_PASSWORD),
+            a for a in priv if a.enabled and a.uac & DONT_EXPIRE_PASSWORD
+        ),
         "passwd_notreqd": names(a for a in enabled if a.uac & PASSWD_NOTREQD),
         "asrep_roastable": names(a for a in enabled if a.uac & DONT_REQ_PREAUTH),
         "reversible_encryption": names(a for a in enabled if a.uac & ENCRYPTED_TEXT_PWD_ALLOWED),
         "sid_history": names(a for a in fixture.accounts.values() if a.sid_history),
         "unconstrained_delegation": names(
-            a for a in enabled if a.uac & TRUSTED_FOR_DELEGATION and not a.is_dc),
+            a for a in enabled if a.uac & TRUSTED_FOR_DELEGATION and not a.is_dc
+        ),
         "privileged_recently_created": names(a for a in priv if a.created_days <= RECENT_DAYS),
         "privileged_never_logged_on": names(
-            a for a in priv if a.enabled and a.kind == "user" and a.last_logon_days is None),
-        "stale_account": names(a for a in enabled if a.last_logon_days is not None
-                               and a.last_logon_days > STALE_DAYS),
-        "builtin_admin_not_renamed": names(a for a in fixture.accounts.values()
-                                           if a.rid == 500 and a.sam == "Administrator"),
+            a for a in priv if a.enabled and a.kind == "user" and a.last_logon_days is None
+        ),
+        "stale_account": names(
+            a for a in enabled if a.last_logon_days is not None and a.last_logon_days > STALE_DAYS
+        ),
+        "builtin_admin_not_renamed": names(
+            a for a in fixture.accounts.values() if a.rid == 500 and a.sam == "Administrator"
+        ),
         "guest_enabled": names(a for a in enabled if a.rid == 501),
         "kerberoastable": names(kerberoastable),
         "kerberoastable_privileged": names(a for a in kerberoastable if a.sam in privileged),
-        "krbtgt_password_age": names(a for a in fixture.accounts.values()
-                                     if a.rid == 502 and a.pwd_age_days > KRBTGT_MAX_AGE_DAYS),
+        "krbtgt_password_age": names(
+            a
+            for a in fixture.accounts.values()
+            if a.rid == 502 and a.pwd_age_days > KRBTGT_MAX_AGE_DAYS
+        ),
+        "constrained_delegation_protocol_transition": names(
+            a for a in enabled if a.uac & TRUSTED_TO_AUTH_FOR_DELEGATION and not a.is_dc
+        ),
+        "rbcd_on_privileged": names(
+            a for a in fixture.accounts.values() if a.rbcd_from and (a.is_dc or a.sam in privileged)
+        ),
+        "privileged_not_protected": names(
+            a
+            for a in priv
+            if a.enabled
+            and a.kind == "user"
+            and a.sam not in protected
+            and not a.uac & NOT_DELEGATED
+        ),
+        "des_only": names(a for a in enabled if a.uac & USE_DES_KEY_ONLY),
+        "laps_missing": names(
+            a for a in enabled if a.kind == "computer" and not a.is_dc and not a.laps
+        ),
+        "dcsync_rights": sorted(fixture.dcsync),
+        "adminsdholder_ace": sorted(fixture.adminsdholder),
+        "machine_account_quota": [dns_name],
+        "weak_password_policy": [dns_name],
+        "pre_win2000_compatible_access": list(PROVISIONED_COMPAT_MEMBERS),
+        "privileged_object_owner": names(
+            a for a in fixture.accounts.values() if a.owner and (a.is_dc or a.sam in privileged)
+        ),
     }
 
 
-def expected_answers(fixture: Fixture, *, dns_name: str, netbios_name: str, domain_sid: str,
-                     dnsadmins_sid: str) -> dict:
+def expected_answers(
+    fixture: Fixture, *, dns_name: str, netbios_name: str, domain_sid: str, dnsadmins_sid: str
+) -> dict:
     """What a correct audit of the populated DC reports (JSON-serialisable, no secrets)."""
     privileged: dict[str, dict] = {}
     for name, rid_or_sid in PRIVILEGED_GROUPS.items():
-        privileged[name] = {"rid_or_sid": rid_or_sid if rid_or_sid is not None else dnsadmins_sid,
-                            "members": privileged_members(fixture, name)}
-    privileged_accounts = {sam for group in privileged.values()
-                           for sam, m in group["members"].items()
-                           if m["kind"] in ("user", "computer")}
-    findings = _findings(fixture, privileged_accounts)
+        privileged[name] = {
+            "rid_or_sid": rid_or_sid if rid_or_sid is not None else dnsadmins_sid,
+            "members": privileged_members(fixture, name),
+        }
+    privileged_accounts = {
+        sam
+        for group in privileged.values()
+        for sam, m in group["members"].items()
+        if m["kind"] in ("user", "computer")
+    }
+    findings = _findings(fixture, privileged_accounts, dns_name)
     flagged = {sam for names in findings.values() for sam in names}
     accounts = fixture.accounts.values()
     computers = [a for a in accounts if a.kind == "computer" and not a.is_dc]
     return {
         "fixture_version": FIXTURE_VERSION,
         "domain": {"dns_name": dns_name, "netbios_name": netbios_name, "sid": domain_sid},
-        "thresholds": {"stale_days": STALE_DAYS, "recent_days": RECENT_DAYS,
-                       "krbtgt_max_age_days": KRBTGT_MAX_AGE_DAYS},
+        "thresholds": {
+            "stale_days": STALE_DAYS,
+            "recent_days": RECENT_DAYS,
+            "krbtgt_max_age_days": KRBTGT_MAX_AGE_DAYS,
+        },
         "privileged": privileged,
         "dialin_allowed": sorted(a.sam for a in accounts if a.dialin is True),
         "dialin_denied": sorted(a.sam for a in accounts if a.dialin is False),
         "ras_and_ias_servers": sorted(fixture.groups["RAS and IAS Servers"].members),
         "service_accounts": [
-            {"sam": a.sam, "spns": list(a.spns), "privileged": a.sam in privileged_accounts,
-             "enabled": a.enabled, "kind": a.kind}
+            {
+                "sam": a.sam,
+                "spns": list(a.spns),
+                "privileged": a.sam in privileged_accounts,
+                "enabled": a.enabled,
+                "kind": a.kind,
+            }
             for a in sorted(accounts, key=lambda a: a.sam)
-            if a.spns and a.kind in ("user", "gmsa") and a.rid != 502],
+            if a.spns and a.kind in ("user", "gmsa") and a.rid != 502
+        ],
         "findings": findings,
-        "clean_accounts": sorted(a.sam for a in accounts if a.kind == "user"
-                                 and a.sam not in flagged and a.sam not in privileged_accounts),
+        "clean_accounts": sorted(
+            a.sam
+            for a in accounts
+            if a.kind == "user" and a.sam not in flagged and a.sam not in privileged_accounts
+        ),
         "computers": {
             "servers": sum(1 for a in computers if a.os and "Server" in a.os),
             "workstations": sum(1 for a in computers if a.os and "Server" not in a.os),

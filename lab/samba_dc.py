@@ -131,7 +131,9 @@ def populate(info: DcInfo, *, size: str = "small") -> dict:
     (also written to ``workdir/expected.json``)."""
     _refuse_if_running(info)
     fixture = ad_fixture.build(size, dc_sam=f"{HOSTNAME.upper()}$")
-    snapshot = _snapshot_path(info, f"populated-{size}")
+    # The content's digest, not only FIXTURE_VERSION, keys the snapshot: parallel branches
+    # that change the fixture or the helper must never restore each other's directory.
+    snapshot = _snapshot_path(info, f"populated-{size}-{_content_digest(fixture)}")
     expected_file = info.workdir / "expected.json"
     if _fresh(snapshot):
         _restore(snapshot, info, _plain_ldap_allowed(info))
@@ -378,6 +380,8 @@ def _plan(fixture: ad_fixture.Fixture) -> dict:
         "ous": list(fixture.ous),
         "accounts": accounts,
         "groups": [asdict(g) for g in fixture.groups.values()],
+        "dcsync": list(fixture.dcsync),
+        "adminsdholder": list(fixture.adminsdholder),
     }
 
 
@@ -412,6 +416,11 @@ def _snapshot_path(info: DcInfo, stage: str) -> Path:
     key = json.dumps([ad_fixture.FIXTURE_VERSION, info.realm, info.domain, info.ip, stage])
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return CACHE_DIR / f"samba-dc-{info.realm.lower()}-{info.ip}-{stage}-{digest}.tar"
+
+
+def _content_digest(fixture: ad_fixture.Fixture) -> str:
+    content = json.dumps(asdict(fixture), sort_keys=True).encode() + HELPER.read_bytes()
+    return hashlib.sha256(content).hexdigest()[:10]
 
 
 def _fresh(snapshot: Path) -> bool:

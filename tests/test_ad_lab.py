@@ -150,6 +150,11 @@ def _members(group: dict) -> dict[str, dict]:
             for m in group["members"]}
 
 
+def finding_subject(finding: dict) -> str:
+    """The account, or for ACE findings the principal holding the right, or the object."""
+    return finding.get("account") or finding.get("principal") or finding["object"]
+
+
 def assert_matches_fixture(doc: dict, expected: dict, names: dict[str, str] | None = None) -> None:
     """``names`` maps a well-known English group name to the name the domain uses for it."""
     names = names or {}
@@ -173,10 +178,10 @@ def assert_matches_fixture(doc: dict, expected: dict, names: dict[str, str] | No
 
     findings: dict[str, list[str]] = {}
     for finding in doc["findings"]:
-        findings.setdefault(finding["rule"], []).append(finding["account"])
+        findings.setdefault(finding["rule"], []).append(finding_subject(finding))
     assert {rule: sorted(accounts) for rule, accounts in findings.items()} == \
         {rule: accounts for rule, accounts in expected["findings"].items() if accounts}
-    flagged = {f["account"] for f in doc["findings"]}
+    flagged = {finding_subject(f) for f in doc["findings"]}
     assert not flagged & set(expected["clean_accounts"])
 
 

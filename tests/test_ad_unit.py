@@ -284,8 +284,48 @@ FIRING = {
 }
 
 
+# Rules of issue 16: (case that fires, a clean account it must skip, privileged SIDs).
+_PRIV_CLEAN = _obj("secure", 1520, uac=Uac.NORMAL_ACCOUNT | Uac.NOT_DELEGATED, **RECENT)
+_PT = _obj("APP01$", 1521, "computer", delegate_to=["cifs/fs01"],
+           uac=Uac.WORKSTATION_TRUST_ACCOUNT | Uac.TRUSTED_TO_AUTH_FOR_DELEGATION, **RECENT)
+_RBCD_DC = _obj("DC1$", 1000, "computer", rbcd_sids=[f"{DOMAIN_SID}-1146"],
+                uac=Uac.SERVER_TRUST_ACCOUNT, **RECENT)
+_RBCD_SERVER = _obj("FS01$", 1522, "computer", rbcd_sids=[f"{DOMAIN_SID}-1146"],
+                    uac=Uac.WORKSTATION_TRUST_ACCOUNT, **RECENT)
+_DES = _obj("legacy.des", 1523, uac=Uac.NORMAL_ACCOUNT | Uac.USE_DES_KEY_ONLY, **RECENT)
+_NO_LAPS = _obj("WS-1$", 1524, "computer", uac=Uac.WORKSTATION_TRUST_ACCOUNT, **RECENT)
+_LAPS = _obj("WS-2$", 1525, "computer", uac=Uac.WORKSTATION_TRUST_ACCOUNT, has_laps=True,
+             **RECENT)
+_PROTECTED = _obj("adm.p", 1526, **RECENT)
+_UNPROTECTED = _obj("adm.u", 1527, **RECENT)
+NEW_FIRING = {
+    "constrained_delegation_protocol_transition": (_PT, _obj("anna", 1500, **RECENT), ()),
+    "rbcd_on_privileged": (_RBCD_DC, _RBCD_SERVER, ()),
+    "privileged_not_protected": (_UNPROTECTED, _PROTECTED, (_UNPROTECTED, _PROTECTED,
+                                                            _PRIV_CLEAN)),
+    "des_only": (_DES, _obj("anna", 1500, **RECENT), ()),
+    "laps_missing": (_NO_LAPS, _LAPS, ()),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(NEW_FIRING))
+def test_new_account_rules_fire_on_their_case_only(rule_id: str) -> None:
+    rule = next(r for r in rules.RULES if r.id == rule_id)
+    account, clean, privileged = NEW_FIRING[rule_id]
+    ctx = rules.Context(now=NOW, privileged=frozenset(o.sid for o in privileged),
+                        protected=frozenset({_PROTECTED.sid}),
+                        names={f"{DOMAIN_SID}-1146": "WS-IT-01$"})
+    assert rule.applies(account, ctx)
+    assert not rule.applies(clean, ctx)
+    assert not rule.applies(_PRIV_CLEAN, ctx)
+    assert rule.detail(account, ctx) and rule.evidence(account, ctx)
+    if rule_id == "rbcd_on_privileged":
+        assert "WS-IT-01$" in rule.detail(account, ctx)
+
+
 def test_every_rule_id_has_a_firing_case() -> None:
-    assert set(FIRING) == set(rules.RULE_IDS)
+    # Issue 16 adds account rules with their own cases (NEW_FIRING, a clean case each).
+    assert set(FIRING) | set(NEW_FIRING) == set(rules.RULE_IDS)
     assert all(rule.severity in rules.SEVERITIES for rule in rules.RULES)
 
 

@@ -226,6 +226,6 @@ def stored_rows(result: AuditResult, document: dict) -> DirectoryAudit:
             if g.found.spec.role == "privileged"  # readers take every row as privileged
             for m in g.members
         ],
-        findings=[FindingRow(f.rule, f.severity, f.account, f.detail) for f in result.findings],
+        findings=[FindingRow(f.rule, f.severity, f.subject, f.detail) for f in result.findings],
         document=document,
     )

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from agent.core.logsetup import get_logger
-from agent.directory import collectors, rules
+from agent.directory import collectors, domain_rules, rules, security
 from agent.directory.connection import DirectoryConnection
-from agent.directory.flags import RID_KRBTGT
+from agent.directory.flags import ADMINISTRATORS, RID_KRBTGT, DomainRid
 from agent.directory.membership import Graph, Member, effective_members, privileged_accounts
 from agent.directory.model import DirObject, Entry
 
@@ -74,17 +74,78 @@ def run_audit(conn: DirectoryConnection, root: Entry, options: AuditOptions) -> 
     privileged = privileged_accounts(
         {r.found.group.sid: r.members for r in results if r.found.spec.role == "privileged"}
     )
+    view = _domain_view(conn, info, accounts, results, privileged, graph)
+    warnings += view.security.warnings
+    sids = {o.sid: o.sam for o in objects}
     ctx = rules.Context(
         now=options.now or datetime.now(UTC),
         privileged=frozenset(privileged),
         stale_days=options.stale_days,
         recent_days=options.recent_days,
         krbtgt_max_age_days=options.krbtgt_max_age_days,
+        protected=frozenset(
+            m.obj.sid for r in results if r.found.spec.role == "protection" for m in r.members
+        ),
+        names=security.resolve_names(conn, info.dn, _referenced_sids(view, accounts), sids),
     )
-    findings = rules.evaluate(accounts, ctx)
+    findings = rules.evaluate(accounts, ctx) + domain_rules.evaluate(view, ctx)
     document = _document(info, accounts, results, privileged, findings, options)
     log.debug("directory read in %d round trips", conn.round_trips)
     return AuditResult(info, objects, results, findings, document, warnings)
+
+
+def _domain_view(
+    conn: DirectoryConnection,
+    info: collectors.DomainInfo,
+    accounts: list[DirObject],
+    results: list[GroupResult],
+    privileged: dict[str, DirObject],
+    graph: Graph,
+) -> domain_rules.DomainView:
+    """What the domain rules read: owners of DCs and privileged objects, the admins, the
+    members of Pre-Windows 2000 Compatible Access."""
+    owned = {a.sid: a for a in accounts if a.is_dc}
+    owned.update(privileged)
+    admin_groups = {
+        ADMINISTRATORS,
+        f"{info.sid}-{DomainRid.DOMAIN_ADMINS}",
+        f"{info.root_sid}-{DomainRid.ENTERPRISE_ADMINS}",
+    }
+    admins: set[str] = set()
+    compat = None
+    compat_members: list[tuple[str, str]] = []
+    for result in results:
+        group = result.found.group
+        if result.found.spec.role == "privileged":
+            owned[group.sid] = group
+            owned.update({m.obj.sid: m.obj for m in result.members if m.obj.kind == "group"})
+        if group.sid in admin_groups:
+            admins.update(m.obj.sid for m in result.members)
+        if result.found.spec.role == "compat":
+            compat = group
+            for dn in group.members:
+                member = graph.lookup(dn)
+                compat_members.append((member.sid if member else _fsp_sid(dn), dn))
+    return domain_rules.DomainView(
+        dns_name=info.dns_name, dn=info.dn, sid=info.sid,
+        security=security.collect(conn, info.dn, owned),
+        owned=owned, admins=frozenset(admins), compat=compat, compat_members=compat_members,
+    )  # fmt: skip
+
+
+def _fsp_sid(dn: str) -> str:
+    """A foreign security principal's SID is its CN (CN=S-1-5-11,CN=ForeignSecurityP...)."""
+    first = dn.split(",", 1)[0]
+    return first[3:] if first.upper().startswith("CN=S-1-") else dn
+
+
+def _referenced_sids(view: domain_rules.DomainView, accounts: list[DirObject]) -> set[str]:
+    found = set(view.security.owners.values())
+    for descriptor in (view.security.head_sd, view.security.adminsdholder_sd):
+        if descriptor is not None and descriptor.dacl:
+            found.update(ace.sid for ace in descriptor.dacl if ace.sid)
+    found.update(s for a in accounts for s in a.rbcd_sids)
+    return found
 
 
 def _document(

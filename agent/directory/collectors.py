@@ -24,7 +24,7 @@ from agent.directory.model import ACCOUNT_ATTRIBUTES, GROUP_ATTRIBUTES, DirObjec
 # LDAP_MATCHING_RULE_IN_CHAIN: follows member links transitively, server side.
 IN_CHAIN = "1.2.840.113556.1.4.1941"
 
-Role = Literal["privileged", "protection", "rras"]
+Role = Literal["privileged", "protection", "rras", "compat"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ WELL_KNOWN_GROUPS: tuple[GroupSpec, ...] = (
     GroupSpec("DnsAdmins", "privileged", by_name="DnsAdmins"),
     GroupSpec("Protected Users", "protection", rid=525),
     GroupSpec("RAS and IAS Servers", "rras", rid=553),  # a domain-local group, not builtin
+    GroupSpec("Pre-Windows 2000 Compatible Access", "compat", builtin_rid=554),
 )
 
 FUNCTIONAL_LEVELS = {
@@ -115,8 +116,9 @@ def domain_info(conn: DirectoryConnection, root: Entry) -> DomainInfo:
     config = root.text("configurationNamingContext")
     if config:
         ref_filter = f"(&(objectClass=crossRef)(nCName={_escape(base)}))"
-        for entry in conn.search(f"CN=Partitions,{config}", ref_filter, ["nETBIOSName"],
-                                 scope="one"):
+        for entry in conn.search(
+            f"CN=Partitions,{config}", ref_filter, ["nETBIOSName"], scope="one"
+        ):
             netbios = entry.text("nETBIOSName")
     level = root.text("domainFunctionality")
     return DomainInfo(
@@ -145,8 +147,11 @@ def well_known_groups(
 ) -> list[FoundGroup]:
     """The groups of ``specs`` present in this domain, each with its complete member list."""
     specs = list(specs)
-    wanted = {spec.sid(info.sid, info.root_sid): spec for spec in specs if spec.sid(
-        info.sid, info.root_sid)}
+    wanted = {
+        spec.sid(info.sid, info.root_sid): spec
+        for spec in specs
+        if spec.sid(info.sid, info.root_sid)
+    }
     by_name = {spec.by_name.lower(): spec for spec in specs if spec.by_name}
     terms = [f"(objectSid={sid_filter_value(sid)})" for sid in wanted]
     terms += [f"(sAMAccountName={_escape(name)})" for name in by_name]
@@ -172,17 +177,21 @@ def nested_groups(conn: DirectoryConnection, base: str, group_dns: list[str]) ->
         return []
     chain = "".join(f"(memberOf:{IN_CHAIN}:={_escape(dn)})" for dn in group_dns)
     nested_filter = f"(&(objectCategory=group)(|{chain}))"
-    return [_group(conn, e) for e in conn.search(base, nested_filter,
-                                                  [*GROUP_ATTRIBUTES, MEMBER_RANGE])]
+    return [
+        _group(conn, e) for e in conn.search(base, nested_filter, [*GROUP_ATTRIBUTES, MEMBER_RANGE])
+    ]
 
 
 def foreign_principals(conn: DirectoryConnection, base: str) -> list[DirObject]:
     """Foreign security principals: members from trusted domains and well-known SIDs."""
     return [
         from_entry(entry)
-        for entry in conn.search(f"CN=ForeignSecurityPrincipals,{base}",
-                                 "(objectClass=foreignSecurityPrincipal)",
-                                 ["objectSid", "objectClass"], scope="one")
+        for entry in conn.search(
+            f"CN=ForeignSecurityPrincipals,{base}",
+            "(objectClass=foreignSecurityPrincipal)",
+            ["objectSid", "objectClass"],
+            scope="one",
+        )
         if entry.first("objectSid")
     ]
 

@@ -31,6 +31,7 @@ PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 # How groups are read: an explicit first range, which Samba honours as Windows does (asked
 # for plain "member", Samba returns every value at once and the follow-up path never runs).
 MEMBER_RANGE = f"member;range=0-{RANGE_STEP - 1}"
+SD_FLAGS_OID = "1.2.840.113556.1.4.801"
 _RANGE_KEY = re.compile(r"^member;range=(\d+)-(\d+|\*)$")
 
 Transport = Literal["ldaps", "starttls", "ldap"]
@@ -161,10 +162,19 @@ class DirectoryConnection:
         except ldap3.core.exceptions.LDAPException as exc:
             raise _connect_error(endpoint, exc) from None
         directory.round_trips += 1 if endpoint.transport == "starttls" else 0
-        root = directory.read("", ["defaultNamingContext", "configurationNamingContext",
-                                   "rootDomainNamingContext", "dnsHostName",
-                                   "domainFunctionality", "forestFunctionality",
-                                   "serverName", "supportedSASLMechanisms"])
+        root = directory.read(
+            "",
+            [
+                "defaultNamingContext",
+                "configurationNamingContext",
+                "rootDomainNamingContext",
+                "dnsHostName",
+                "domainFunctionality",
+                "forestFunctionality",
+                "serverName",
+                "supportedSASLMechanisms",
+            ],
+        )
         if root is None:
             raise OperationFailed(f"{endpoint.label} does not answer as an LDAP directory")
         directory._bind(credentials, endpoint, root)
@@ -188,8 +198,9 @@ class DirectoryConnection:
             if credentials.method != "kerberos":
                 raise
             # gssapi's own errors: no ticket, unknown service principal, clock skew...
-            raise OperationFailed(f"Kerberos bind at {endpoint.label} failed: "
-                                  f"{' '.join(str(exc).split())}") from None
+            raise OperationFailed(
+                f"Kerberos bind at {endpoint.label} failed: {' '.join(str(exc).split())}"
+            ) from None
         if ok:
             log.debug("bound to %s as %s", endpoint.label, credentials.user)
             return
@@ -205,16 +216,26 @@ class DirectoryConnection:
             raise OperationFailed(
                 f"{endpoint.label} requires a protected bind: use --ldaps or --starttls"
             )
-        raise OperationFailed(f"bind as {credentials.user} at {endpoint.label} failed: "
-                              f"{_result(self._conn)}")
+        raise OperationFailed(
+            f"bind as {credentials.user} at {endpoint.label} failed: {_result(self._conn)}"
+        )
 
     def search(
-        self, base: str, ldap_filter: str, attributes: Iterable[str], *, scope: str = "subtree"
+        self,
+        base: str,
+        ldap_filter: str,
+        attributes: Iterable[str],
+        *,
+        scope: str = "subtree",
+        sd_flags: int | None = None,
     ) -> Iterator[Entry]:
-        """Every entry matching, one page (<= ``page_size`` entries) per round trip."""
+        """Every entry matching, one page (<= ``page_size`` entries) per round trip.
+        ``sd_flags``: which parts of nTSecurityDescriptor to return (the SD-flags control)."""
         cookie: bytes | None = None
         while True:
-            self._request(base, ldap_filter, attributes, scope, paged_cookie=cookie)
+            self._request(
+                base, ldap_filter, attributes, scope, paged_cookie=cookie, sd_flags=sd_flags
+            )
             response = self._conn.response or []
             controls = self._conn.result.get("controls") or {}
             cookie = controls.get(PAGED_RESULTS_OID, {}).get("value", {}).get("cookie")
@@ -222,9 +243,19 @@ class DirectoryConnection:
             if not cookie:
                 return
 
-    def read(self, dn: str, attributes: Iterable[str]) -> Entry | None:
+    def read(
+        self, dn: str, attributes: Iterable[str], *, sd_flags: int | None = None
+    ) -> Entry | None:
         """One object by DN (a base search), or None when it does not exist."""
-        self._request(dn, "(objectClass=*)", attributes, "base", paged_cookie=None, paged=False)
+        self._request(
+            dn,
+            "(objectClass=*)",
+            attributes,
+            "base",
+            paged_cookie=None,
+            paged=False,
+            sd_flags=sd_flags,
+        )
         entries = list(_entries(self._conn.response or []))
         return entries[0] if entries else None
 
@@ -252,16 +283,22 @@ class DirectoryConnection:
         *,
         paged_cookie: bytes | None,
         paged: bool = True,
+        sd_flags: int | None = None,
     ) -> None:
         import ldap3
 
         scopes = {"base": ldap3.BASE, "one": ldap3.LEVEL, "subtree": ldap3.SUBTREE}
         self.round_trips += 1
+        controls = None if sd_flags is None else [sd_flags_control(sd_flags)]
         try:
             self._conn.search(
-                base, ldap_filter, search_scope=scopes[scope], attributes=list(attributes),
+                base,
+                ldap_filter,
+                search_scope=scopes[scope],
+                attributes=list(attributes),
                 paged_size=self.page_size if paged else None,
                 paged_cookie=paged_cookie if paged else None,
+                controls=controls,
             )
         except ldap3.core.exceptions.LDAPException as exc:
             raise OperationFailed(f"LDAP search failed: {exc}") from None
@@ -273,6 +310,13 @@ class DirectoryConnection:
                 f"insufficient rights: the bind account may not read {base or 'the rootDSE'}"
             )
         raise OperationFailed(f"LDAP search under {base!r} failed: {_result(self._conn)}")
+
+
+def sd_flags_control(flags: int) -> tuple[str, bool, bytes]:
+    """LDAP_SERVER_SD_FLAGS_OID with its BER value SEQUENCE { INTEGER flags } (flags < 128)."""
+    if not 0 < flags < 0x80:
+        raise ValueError("SD flags are 1..0x7f")
+    return (SD_FLAGS_OID, True, bytes([0x30, 0x03, 0x02, 0x01, flags]))
 
 
 def dns_domain(naming_context: str | None) -> str:
@@ -348,14 +392,20 @@ def _bind_arguments(credentials: Credentials, endpoint: Endpoint) -> dict:
             ) from None
         # The service ticket is for ldap/<DC name>: an address is no Kerberos principal.
         target = endpoint.tls_names[0] if endpoint.tls_names else None
-        return {"authentication": ldap3.SASL, "sasl_mechanism": ldap3.KERBEROS,
-                "sasl_credentials": (target,)}
+        return {
+            "authentication": ldap3.SASL,
+            "sasl_mechanism": ldap3.KERBEROS,
+            "sasl_credentials": (target,),
+        }
     if credentials.password is None:
         raise UsageError(f"no password for {credentials.user}")
     method = ldap3.NTLM if credentials.method == "ntlm" else ldap3.SIMPLE
     # ldap3 needs the clear value; it lives only in the connection object and the wire.
-    return {"user": credentials.user, "password": credentials.password.reveal(),
-            "authentication": method}
+    return {
+        "user": credentials.user,
+        "password": credentials.password.reveal(),
+        "authentication": method,
+    }
 
 
 def _connect_error(endpoint: Endpoint, exc: Exception) -> OperationFailed:
@@ -365,8 +415,9 @@ def _connect_error(endpoint: Endpoint, exc: Exception) -> OperationFailed:
     where = endpoint.label
     if "doesn't match" in lowered or "mismatch" in lowered:
         names = ", ".join((endpoint.host, *endpoint.tls_names))
-        return OperationFailed(f"TLS to {where}: name mismatch: the certificate does not name "
-                               f"{names}")
+        return OperationFailed(
+            f"TLS to {where}: name mismatch: the certificate does not name {names}"
+        )
     if "certificate_verify_failed" in lowered or "certificate verify failed" in lowered:
         if "expired" in lowered:
             return OperationFailed(f"TLS to {where}: the certificate has expired")
@@ -375,8 +426,10 @@ def _connect_error(endpoint: Endpoint, exc: Exception) -> OperationFailed:
             "domain's CA certificate, or --tls-insecure to skip validation"
         )
     if "ssl" in lowered or "tls" in lowered or "handshake" in lowered:
-        return OperationFailed(f"TLS handshake with {where} failed (is that port speaking "
-                               f"{'LDAPS' if endpoint.transport == 'ldaps' else 'StartTLS'}?)")
+        return OperationFailed(
+            f"TLS handshake with {where} failed (is that port speaking "
+            f"{'LDAPS' if endpoint.transport == 'ldaps' else 'StartTLS'}?)"
+        )
     if "refused" in lowered:
         return OperationFailed(f"cannot reach the DC at {where}: connection refused")
     if "timed out" in lowered or "timeout" in lowered:

@@ -117,3 +117,39 @@ def generalized_time(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+class DomainRid(enum.IntEnum):
+    """Well-known RIDs of domain groups the ACL rules treat as administrators (MS-DTYP 2.4.2.4)."""
+
+    ENTERPRISE_READONLY_DCS = 498
+    DOMAIN_ADMINS = 512
+    CERT_PUBLISHERS = 517
+    DOMAIN_CONTROLLERS = 516
+    SCHEMA_ADMINS = 518
+    ENTERPRISE_ADMINS = 519
+    READONLY_DCS = 521
+    PROTECTED_USERS = 525
+
+
+# Well-known SIDs by name (MS-DTYP 2.4.2.4), for evidence a person reads.
+WELL_KNOWN_SIDS = {
+    "S-1-1-0": "Everyone",
+    "S-1-3-0": "CREATOR OWNER",
+    "S-1-5-7": "ANONYMOUS LOGON",
+    "S-1-5-9": "Enterprise Domain Controllers",
+    "S-1-5-10": "SELF",
+    "S-1-5-11": "Authenticated Users",
+    "S-1-5-18": "SYSTEM",
+    "S-1-5-32-544": "Administrators",
+    "S-1-5-32-548": "Account Operators",
+    "S-1-5-32-549": "Server Operators",
+    "S-1-5-32-550": "Print Operators",
+    "S-1-5-32-551": "Backup Operators",
+    "S-1-5-32-554": "Pre-Windows 2000 Compatible Access",
+    "S-1-5-32-557": "Incoming Forest Trust Builders",
+    "S-1-5-32-560": "Windows Authorization Access Group",
+    "S-1-5-32-561": "Terminal Server License Servers",
+}
+EVERYONE, ANONYMOUS, AUTHENTICATED_USERS = "S-1-1-0", "S-1-5-7", "S-1-5-11"
+SYSTEM, SELF, ENTERPRISE_DCS, ADMINISTRATORS = "S-1-5-18", "S-1-5-10", "S-1-5-9", "S-1-5-32-544"

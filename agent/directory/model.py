@@ -18,7 +18,9 @@ ACCOUNT_ATTRIBUTES = (
     "objectSid", "sAMAccountName", "objectClass", "userAccountControl", "adminCount",
     "servicePrincipalName", "msNPAllowDialin", "primaryGroupID", "whenCreated",
     "lastLogonTimestamp", "pwdLastSet", "sIDHistory", "operatingSystem", "dNSHostName",
-    "description",
+    "description", "msDS-AllowedToDelegateTo", "msDS-AllowedToActOnBehalfOfOtherIdentity",
+    # LAPS: only the non-confidential expiry times, never the password attributes.
+    "ms-Mcs-AdmPwdExpirationTime", "msLAPS-PasswordExpirationTime",
 )  # fmt: skip
 GROUP_ATTRIBUTES = ("objectSid", "sAMAccountName", "objectClass", "groupType")
 
@@ -61,6 +63,11 @@ class DirObject:
     dns_host_name: str | None = None
     description: str | None = None
     members: list[str] = field(default_factory=list)  # groups: member DNs
+    delegate_to: list[str] = field(default_factory=list)  # msDS-AllowedToDelegateTo
+    # SIDs that msDS-AllowedToActOnBehalfOfOtherIdentity lets delegate to this account (RBCD).
+    rbcd_sids: list[str] = field(default_factory=list)
+    laps_expiry: datetime | None = None  # legacy or Windows LAPS password expiration
+    has_laps: bool = False  # either LAPS expiration attribute present
 
     @property
     def enabled(self) -> bool:
@@ -101,6 +108,9 @@ class DirObject:
             "operating_system": self.os,
             "dns_host_name": self.dns_host_name,
             "description": self.description,
+            "allowed_to_delegate_to": self.delegate_to,
+            "rbcd_sids": self.rbcd_sids,
+            "laps": self.has_laps,
         }
 
 
@@ -134,6 +144,7 @@ def from_entry(entry: Entry) -> DirObject:
     uac = entry.text("userAccountControl")
     primary = entry.text("primaryGroupID")
     admin_count = entry.text("adminCount")
+    laps = entry.text("msLAPS-PasswordExpirationTime") or entry.text("ms-Mcs-AdmPwdExpirationTime")
     return DirObject(
         dn=entry.dn,
         sid=sid,
@@ -152,4 +163,21 @@ def from_entry(entry: Entry) -> DirObject:
         os=entry.text("operatingSystem"),
         dns_host_name=entry.text("dNSHostName"),
         description=entry.text("description"),
+        delegate_to=entry.texts("msDS-AllowedToDelegateTo"),
+        rbcd_sids=_rbcd_sids(entry.first("msDS-AllowedToActOnBehalfOfOtherIdentity")),
+        laps_expiry=filetime(laps) if laps else None,
+        has_laps=laps is not None,
     )
+
+
+def _rbcd_sids(raw: bytes | None) -> list[str]:
+    """Who the RBCD descriptor allows; an unreadable one is reported, not dropped."""
+    if raw is None:
+        return []
+    from agent.directory import sd
+
+    try:
+        dacl = sd.parse(raw).dacl or ()
+    except ValueError:
+        return ["(unreadable security descriptor)"]
+    return sorted({ace.sid for ace in dacl if ace.allows})

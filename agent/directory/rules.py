@@ -7,8 +7,8 @@ disabled is the point (``privileged_disabled``) or the attribute matters either 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from agent.directory.flags import (
@@ -30,6 +30,11 @@ class Context:
     stale_days: int = 90
     recent_days: int = 30
     krbtgt_max_age_days: int = 180
+    protected: frozenset[str] = frozenset()  # SIDs of Protected Users members
+    names: Mapping[str, str] = field(default_factory=dict)  # SID -> name, for evidence
+
+    def name(self, sid: str) -> str:
+        return self.names.get(sid, sid)
 
     def is_privileged(self, obj: DirObject) -> bool:
         return obj.sid in self.privileged
@@ -44,20 +49,42 @@ class Rule:
     severity: str
     applies: Callable[[DirObject, Context], bool]
     detail: Callable[[DirObject, Context], str]
+    evidence: Callable[[DirObject, Context], dict] | None = None
 
 
 @dataclass(frozen=True)
 class Finding:
+    """One rule firing. Account rules name an ``account``; rules about the domain, an ACL or
+    a policy name an ``object`` (and, for ACE findings, the ``principal`` holding the right)."""
+
     rule: str
     severity: str
-    account: str
-    sid: str
     dn: str
     detail: str
+    account: str | None = None
+    sid: str | None = None
+    object: str | None = None
+    principal: str | None = None
+    principal_sid: str | None = None
+    evidence: dict = field(default_factory=dict)
+
+    @property
+    def subject(self) -> str:
+        """Who the finding is about: the account, else the principal, else the object."""
+        return self.account or self.principal or self.object or self.dn
 
     def as_dict(self) -> dict:
-        return {"rule": self.rule, "severity": self.severity, "account": self.account,
-                "sid": self.sid, "dn": self.dn, "detail": self.detail}
+        out: dict = {"rule": self.rule, "severity": self.severity}
+        if self.account is not None:
+            out.update(account=self.account, sid=self.sid)
+        else:
+            out["object"] = self.object
+            if self.principal is not None:
+                out.update(principal=self.principal, principal_sid=self.principal_sid)
+        out.update(dn=self.dn, detail=self.detail)
+        if self.evidence:
+            out["evidence"] = self.evidence
+        return out
 
 
 def _on(obj: DirObject) -> bool:
@@ -139,17 +166,57 @@ RULES: tuple[Rule, ...] = (
          and _older_than(o.pwd_last_set, c, c.krbtgt_max_age_days),
          lambda o, c: f"krbtgt password last set {_date(o.pwd_last_set)} "
                       f"({c.days_since(o.pwd_last_set)} days ago; rotate it twice)"),
+    Rule("constrained_delegation_protocol_transition", "high",
+         lambda o, c: _on(o) and Uac.TRUSTED_TO_AUTH_FOR_DELEGATION in o.uac and not o.is_dc,
+         lambda o, c: "constrained delegation with protocol transition (TRUSTED_TO_AUTH_FOR_"
+                      "DELEGATION): it can impersonate anyone, without their password, to "
+                      f"{', '.join(o.delegate_to) or 'its listed services'}",
+         lambda o, c: {"userAccountControl": int(o.uac),
+                       "msDS-AllowedToDelegateTo": o.delegate_to}),
+    Rule("rbcd_on_privileged", "critical",
+         lambda o, c: o.is_account and (o.is_dc or c.is_privileged(o)) and bool(o.rbcd_sids),
+         lambda o, c: "resource-based constrained delegation on a DC or privileged account: "
+                      f"{', '.join(c.name(s) for s in o.rbcd_sids)} may impersonate anyone to "
+                      "it",
+         lambda o, c: {"msDS-AllowedToActOnBehalfOfOtherIdentity": [
+             {"principal": c.name(s), "sid": s} for s in o.rbcd_sids]}),
+    Rule("privileged_not_protected", "medium",
+         lambda o, c: _on(o) and o.kind == "user" and c.is_privileged(o)
+         and o.sid not in c.protected and Uac.NOT_DELEGATED not in o.uac,
+         lambda o, c: "privileged user neither in Protected Users nor marked sensitive "
+                      "(NOT_DELEGATED): its credentials can be delegated and cached",
+         lambda o, c: {"userAccountControl": int(o.uac), "protected_users": False}),
+    Rule("des_only", "medium",
+         lambda o, c: _on(o) and Uac.USE_DES_KEY_ONLY in o.uac,
+         lambda o, c: "USE_DES_KEY_ONLY: Kerberos tickets with DES, broken since the 1990s",
+         lambda o, c: {"userAccountControl": int(o.uac)}),
+    Rule("laps_missing", "medium",
+         lambda o, c: _on(o) and o.kind == "computer" and not o.is_dc and not o.has_laps,
+         lambda o, c: "no LAPS password expiry (legacy ms-Mcs-AdmPwdExpirationTime or Windows "
+                      "LAPS msLAPS-PasswordExpirationTime): its local administrator password "
+                      "is probably the one the previous provider set",
+         lambda o, c: {"ms-Mcs-AdmPwdExpirationTime": None,
+                       "msLAPS-PasswordExpirationTime": None}),
 )  # fmt: skip
 
 RULE_IDS = tuple(rule.id for rule in RULES)
 
 
-def evaluate(objects: Iterable[DirObject], ctx: Context,
-             rules: Iterable[Rule] = RULES) -> list[Finding]:
+def evaluate(
+    objects: Iterable[DirObject], ctx: Context, rules: Iterable[Rule] = RULES
+) -> list[Finding]:
     """Every finding of every rule, ordered by rule table then account name."""
     objects = sorted(objects, key=lambda o: o.sam.lower())
     return [
-        Finding(rule.id, rule.severity, obj.sam, obj.sid, obj.dn, rule.detail(obj, ctx))
+        Finding(
+            rule.id,
+            rule.severity,
+            obj.dn,
+            rule.detail(obj, ctx),
+            account=obj.sam,
+            sid=obj.sid,
+            evidence=rule.evidence(obj, ctx) if rule.evidence else {},
+        )
         for rule in rules
         for obj in objects
         if rule.applies(obj, ctx)

@@ -21,10 +21,20 @@ from samba.dcerpc import security
 from samba.ndr import ndr_pack, ndr_unpack
 from samba.param import LoadParm
 from samba.samdb import SamDB
+from samba.sd_utils import SDUtils
 
 BYPASS_HASH = f"local_oid:{dsdb.DSDB_CONTROL_BYPASS_PASSWORD_HASH_OID}:0"
 GLOBAL_SECURITY_GROUP = str(-2147483646)
 BATCH = 1000
+# Legacy LAPS, which Samba's schema lacks: the lab adds the one non-confidential attribute
+# the audit reads (Microsoft's AdmPwd.ps schema: OID, syntax Large-Integer, on computer).
+LAPS_ATTRIBUTE = "ms-Mcs-AdmPwdExpirationTime"
+LAPS_OID = "1.2.840.113556.1.8000.2554.50051.45980.28112.18903.35903.6685103.1224907.2.2"
+LAPS_EXPIRY = 134_000_000_000_000_000  # a FILETIME in 2025: present is what matters
+REPLICATION_RIGHTS = (
+    "1131f6aa-9c07-11d1-f79f-00c04fc2dcd2",  # DS-Replication-Get-Changes
+    "1131f6ad-9c07-11d1-f79f-00c04fc2dcd2",
+)  # ...-Get-Changes-All
 
 
 def utf16_password(password):
@@ -41,8 +51,11 @@ def replace(db, dn, attrs, controls=()):
 def account_record(dns_name, account, base):
     sam = account["sam"]
     cn = sam.rstrip("$")
-    record = {"dn": f"CN={cn},{account['ou']},{base}", "sAMAccountName": sam,
-              "userAccountControl": str(account["uac"])}
+    record = {
+        "dn": f"CN={cn},{account['ou']},{base}",
+        "sAMAccountName": sam,
+        "userAccountControl": str(account["uac"]),
+    }
     if account["kind"] == "user":
         record["objectClass"] = "user"
         record["userPrincipalName"] = f"{sam}@{dns_name}"
@@ -64,6 +77,10 @@ def account_record(dns_name, account, base):
         record["adminCount"] = "1"
     if account.get("password"):
         record["unicodePwd"] = utf16_password(account["password"])
+    if account.get("delegate_to"):
+        record["msDS-AllowedToDelegateTo"] = list(account["delegate_to"])
+    if account.get("laps"):
+        record[LAPS_ATTRIBUTE] = str(LAPS_EXPIRY)
     return record
 
 
@@ -74,7 +91,7 @@ def add_accounts(db, plan, dns_name, base, dns):
     for start in range(0, len(pending), BATCH):
         db.transaction_start()
         try:
-            for account in pending[start:start + BATCH]:
+            for account in pending[start : start + BATCH]:
                 record = account_record(dns_name, account, base)
                 if account.get("bulk") and template is not None:
                     record.update(template)
@@ -82,14 +99,19 @@ def add_accounts(db, plan, dns_name, base, dns):
                 else:
                     db.add(record)
                 if account.get("bulk") and template is None:
-                    stored = db.search(record["dn"], scope=ldb.SCOPE_BASE,
-                                       attrs=["unicodePwd", "supplementalCredentials"])[0]
+                    stored = db.search(
+                        record["dn"],
+                        scope=ldb.SCOPE_BASE,
+                        attrs=["unicodePwd", "supplementalCredentials"],
+                    )[0]
                     template = {k: stored[k][0] for k in ("unicodePwd", "supplementalCredentials")}
                 if account["sid_history"]:
                     msg = ldb.Message(ldb.Dn(db, record["dn"]))
                     msg["sIDHistory"] = ldb.MessageElement(
                         [ndr_pack(security.dom_sid(s)) for s in account["sid_history"]],
-                        ldb.FLAG_MOD_ADD, "sIDHistory")
+                        ldb.FLAG_MOD_ADD,
+                        "sIDHistory",
+                    )
                     db.modify(msg, controls=["relax:0"])
                 dns[account["sam"]] = record["dn"]
             db.transaction_commit()
@@ -111,8 +133,14 @@ def add_groups(db, plan, base, dns):
             dns[group["name"]] = lookup_dn(db, base, group["name"])
         else:
             dn = f"CN={group['name']},{group['ou']},{base}"
-            db.add({"dn": dn, "objectClass": "group", "sAMAccountName": group["name"],
-                    "groupType": GLOBAL_SECURITY_GROUP})
+            db.add(
+                {
+                    "dn": dn,
+                    "objectClass": "group",
+                    "sAMAccountName": group["name"],
+                    "groupType": GLOBAL_SECURITY_GROUP,
+                }
+            )
             dns[group["name"]] = dn
     db.transaction_start()
     try:
@@ -176,18 +204,81 @@ def set_state(db, plan, base, dns):
         raise
 
 
+def extend_schema_for_laps(db):
+    schema = str(db.get_schema_basedn())
+    found = db.search(schema, expression=f"(lDAPDisplayName={LAPS_ATTRIBUTE})", attrs=[])
+    if len(found):
+        return
+    db.add(
+        {
+            "dn": f"CN={LAPS_ATTRIBUTE},{schema}",
+            "objectClass": "attributeSchema",
+            "cn": LAPS_ATTRIBUTE,
+            "lDAPDisplayName": LAPS_ATTRIBUTE,
+            "attributeID": LAPS_OID,
+            "attributeSyntax": "2.5.5.16",
+            "oMSyntax": "65",
+            "isSingleValued": "TRUE",
+            "searchFlags": "0",
+            "adminDisplayName": LAPS_ATTRIBUTE,
+        }
+    )
+    msg = ldb.Message(ldb.Dn(db, f"CN=Computer,{schema}"))
+    msg["mayContain"] = ldb.MessageElement(LAPS_ATTRIBUTE, ldb.FLAG_MOD_ADD, "mayContain")
+    db.modify(msg)
+    db.set_schema_update_now()
+
+
+def plant(db, plan, base, dns):
+    """The backdoors: replication rights, an AdminSDHolder ACE, owners, RBCD (system-only
+    over LDAP in Samba 4.17, so written here, on the DC's own database)."""
+
+    def sid(sam):
+        return sid_of(db, dns.get(sam) or lookup_dn(db, base, sam))
+
+    acl = SDUtils(db)
+    for principal in plan["dcsync"]:
+        for right in REPLICATION_RIGHTS:
+            acl.dacl_add_ace(base, f"(OA;;CR;{right};;{sid(principal)})")
+    for principal in plan["adminsdholder"]:
+        acl.dacl_add_ace(f"CN=AdminSDHolder,CN=System,{base}", f"(A;;GA;;;{sid(principal)})")
+    domain_sid = security.dom_sid(str(db.get_domain_sid()))
+    for account in plan["accounts"]:
+        dn = dns.get(account["sam"]) or lookup_dn(db, base, account["sam"])
+        if account.get("owner"):
+            owner = security.descriptor.from_sddl(f"O:{sid(account['owner'])}", domain_sid)
+            replace(db, dn, {"nTSecurityDescriptor": ndr_pack(owner)}, ["sd_flags:1:1"])
+        if account.get("rbcd_from"):
+            aces = "".join(
+                f"(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;{sid(s)})" for s in account["rbcd_from"]
+            )
+            value = security.descriptor.from_sddl(f"O:BAD:{aces}", domain_sid)
+            replace(db, dn, {"msDS-AllowedToActOnBehalfOfOtherIdentity": ndr_pack(value)})
+
+
 def main():
     job = json.load(sys.stdin)
     lp = LoadParm()
     lp.load(job["smb_conf"])
+    lp.set("dsdb:schema update allowed", "yes")
+    if job.get("populate"):
+        # Outside batch mode: schemaUpdateNow needs a transaction of its own.
+        extend_schema_for_laps(SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp))
     # Batch mode drops ldb's per-operation sub-transactions, whose index bookkeeping makes each
     # add cost O(users so far): 10,000 users took ~80 s without it and ~11 s with it. The
     # price is that any failure poisons the whole transaction, which is cancelled anyway.
-    db = SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp,
-               options=["batch_mode:1", "transaction_index_cache_size:202481"])
+    db = SamDB(
+        url=lp.samdb_url(),
+        session_info=system_session(),
+        lp=lp,
+        options=["batch_mode:1", "transaction_index_cache_size:202481"],
+    )
     base = str(db.domain_dn())
-    db.setpassword(f"(sAMAccountName={job['admin_user']})", job["admin_password"],
-                   force_change_at_next_login=False)
+    db.setpassword(
+        f"(sAMAccountName={job['admin_user']})",
+        job["admin_password"],
+        force_change_at_next_login=False,
+    )
     plan = job.get("populate")
     dns = {}
     if plan:
@@ -196,8 +287,14 @@ def main():
         add_accounts(db, plan, job["dns_name"], base, dns)
         add_groups(db, plan, base, dns)
         set_state(db, plan, base, dns)
-    json.dump({"domain_sid": str(db.get_domain_sid()),
-               "dnsadmins_sid": sid_of(db, lookup_dn(db, base, "DnsAdmins"))}, sys.stdout)
+        plant(db, plan, base, dns)
+    json.dump(
+        {
+            "domain_sid": str(db.get_domain_sid()),
+            "dnsadmins_sid": sid_of(db, lookup_dn(db, base, "DnsAdmins")),
+        },
+        sys.stdout,
+    )
 
 
 if __name__ == "__main__":
