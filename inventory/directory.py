@@ -111,3 +111,23 @@ def privileged_members(store: Store, run_id: int) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+JOURNAL_KIND = "ad_journal"
+
+
+def save_journal(store: Store, run_id: int, entries: list[dict[str, Any]]) -> None:
+    """The remediation journal of an ``ad-apply``/``ad-undo`` run, rewritten after each step
+    (one row: a crash between steps leaves every step recorded so far)."""
+    with store.transaction() as db:
+        db.execute(
+            "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
+            (run_id, JOURNAL_KIND, json.dumps(entries, sort_keys=True)),
+        )
+
+
+def load_journal(store: Store, run_id: int) -> list[dict[str, Any]] | None:
+    row = store.db.execute(
+        "SELECT data FROM run_documents WHERE run_id = ? AND kind = ?", (run_id, JOURNAL_KIND)
+    ).fetchone()
+    return json.loads(row[0]) if row else None

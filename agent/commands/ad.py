@@ -1,4 +1,5 @@
-"""keyturn ad: audit Active Directory over LDAP (read-only) and store the run."""
+"""keyturn ad: audit Active Directory over LDAP (read-only) and store the run; its plan,
+apply and undo subcommands remediate (agent/commands/ad_remediate.py)."""
 
 from __future__ import annotations
 
@@ -7,27 +8,14 @@ import sys
 import click
 
 from agent.commands import JSON_OUT, write_json
-from agent.core.errors import EXIT_FINDINGS, UsageError
+from agent.commands.ad_options import ad_request, connection_options
+from agent.commands.ad_remediate import apply, plan, undo
+from agent.core.errors import EXIT_FINDINGS
 from agent.core.terminal import inert
 
 
-@click.command()
-@click.option("--domain", metavar="DNS_NAME", help="Find a DC via DNS SRV records.")
-@click.option("--server", metavar="HOST[:PORT]", help="Talk to this DC (wins over --domain).")
-@click.option("--user", metavar="USER", help="Bind as USER (UPN, DOMAIN\\user or plain name).")
-@click.option("--password-env", metavar="VAR", help="Read the password from variable VAR.")
-@click.option("--password-prompt", is_flag=True, help="Ask for the password (hidden).")
-@click.option("--ldaps", "transport", flag_value="ldaps", help="LDAP over TLS, port 636 (default).")
-@click.option("--starttls", "transport", flag_value="starttls", help="StartTLS on port 389.")
-@click.option(
-    "--insecure-ldap", "transport", flag_value="ldap",
-    help="Plain LDAP: the password crosses the network in clear. Avoid.",
-)  # fmt: skip
-@click.option("--ca-file", metavar="PEM", help="CA certificate(s) the DC certificate chains to.")
-@click.option("--tls-insecure", is_flag=True, help="Skip certificate validation (recorded).")
-@click.option("--kerberos", is_flag=True, help="GSSAPI bind with your ticket (keyturn[kerberos]).")
-@click.option("--ntlm", is_flag=True, help="NTLM bind (Windows DCs only; never works on Samba).")
-@click.option("--dns-server", metavar="IP", help="Resolver for the SRV lookup of --domain.")
+@click.group(invoke_without_command=True)
+@connection_options
 @click.option("--stale-days", type=click.IntRange(min=1), metavar="N", help="Stale after N days.")
 @click.option(
     "--json",
@@ -36,19 +24,21 @@ from agent.core.terminal import inert
     type=JSON_OUT,
     help="Write the result as JSON ('-': stdout).",
 )
-@click.pass_obj
-def ad(
-    app, domain, server, user, password_env, password_prompt, transport, ca_file, tls_insecure,
-    kerberos, ntlm, dns_server, stale_days, json_out,
-) -> None:  # fmt: skip
+@click.pass_context
+def ad(ctx: click.Context, stale_days, json_out, **connection) -> None:
     """Audit Active Directory: admins, dial-in, service and backdoor accounts.
 
     Reads (never writes) the domain over LDAPS: every effective member of the privileged
     groups (found by well-known SID, so localised names work) with the nesting path and
     primary-group members, RRAS/dial-in rights, service accounts, server and workstation
-    counts, and hygiene findings (kerberoastable, AS-REP roastable, unconstrained
-    delegation, stale, orphaned adminCount, ...). The bind is tried exactly once: a wrong
-    password exits 3 without retrying. Exit 1 when any finding fired.
+    counts, hygiene findings (kerberoastable, AS-REP roastable, unconstrained
+    delegation, stale, orphaned adminCount, ...) and directory backdoors (replication
+    rights, AdminSDHolder ACEs, RBCD, owners, machine quota, password policy). The bind is
+    tried exactly once: a wrong password exits 3 without retrying. Exit 1 when any finding
+    fired.
+
+    Remediation: 'ad plan' writes a reviewed plan from the latest run, 'ad apply' applies
+    it (journalled), 'ad undo' reverts an apply run.
 
     Password: --password-env VAR, --password-prompt, or the keyring entry for
     (server or domain, user). Defaults come from the site config's [ad] table.
@@ -59,22 +49,14 @@ def ad(
           --ca-file acme-ca.pem --json ad.json
       keyturn ad --domain acme.local --user audit@acme.local --password-prompt
     """
-    from agent.ops.directory import ad_request, audit_directory
+    if ctx.invoked_subcommand is not None:
+        # `keyturn ad --server X plan ...`: the subcommand inherits the group's DC options.
+        ctx.meta["ad_connection"] = connection
+        return
+    from agent.ops.directory import audit_directory
 
-    if password_prompt and not app.interactive:
-        raise UsageError("--password-prompt needs a terminal (or use --password-env)")
-    request = ad_request(
-        app, domain=domain, server=server, user=user, password_env=password_env,
-        transport=transport, ca_file=ca_file, tls_insecure=tls_insecure, kerberos=kerberos,
-        ntlm=ntlm, dns_server=dns_server, stale_days=stale_days,
-        prompt=(lambda text: click.prompt(text, hide_input=True)) if password_prompt else None,
-    )  # fmt: skip
-    if request.tls_insecure:
-        click.echo(
-            "keyturn: warning: --tls-insecure: the DC's certificate is not validated; "
-            "anyone on the path can read the bind password",
-            err=True,
-        )
+    app = ctx.obj
+    request = ad_request(app, connection, stale_days=stale_days)
     document = audit_directory(app, request)
     _output(document, json_out)
     if document["findings"]:
@@ -92,7 +74,11 @@ def _output(document: dict, json_out: str | None) -> None:
             f"{counts['privileged_accounts']} privileged accounts, "
             f"{counts['findings']} findings"
         ))  # fmt: skip
-        for finding in document["findings"]:  # account names come from the directory
-            click.echo(
-                inert(f"  {finding['severity']:<8} {finding['rule']:<34} {finding['account']}")
-            )
+        for finding in document["findings"]:  # names come from the directory
+            subject = finding.get("account") or finding.get("principal") or finding.get("object")
+            click.echo(inert(f"  {finding['severity']:<8} {finding['rule']:<34} {subject}"))
+
+
+ad.add_command(plan)
+ad.add_command(apply)
+ad.add_command(undo)

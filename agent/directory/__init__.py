@@ -21,6 +21,8 @@ from agent.core.secret import Secret
 if TYPE_CHECKING:
     from agent.core.scope import ScopeGuard
     from agent.directory.audit import AuditResult
+    from agent.directory.connection import DirectoryConnection, Endpoint
+    from agent.directory.model import Entry
     from inventory.directory import DirectoryAudit
     from inventory.store import Store
 
@@ -146,28 +148,49 @@ def build_request(
     return replace(request, password=stored)
 
 
+def locate_dc(request: AdRequest, guard: ScopeGuard) -> Endpoint:
+    """The DC to talk to (from --server, else DNS SRV), checked against the scope."""
+    from agent.directory.locate import server_endpoint, srv_endpoint
+
+    if request.server:
+        return server_endpoint(request.server, request.transport, guard)
+    if request.domain:
+        return srv_endpoint(request.domain, request.transport, guard, request.dns_server)
+    raise UsageError("name the domain controller: --server HOST or --domain DNS_NAME")
+
+
+def open_connection(
+    request: AdRequest, guard: ScopeGuard, *, writable: bool = False,
+    endpoint: Endpoint | None = None,
+) -> tuple[DirectoryConnection, Entry, Endpoint]:  # fmt: skip
+    """Connect to the DC and bind once: (connection, rootDSE, endpoint)."""
+    from agent.directory.connection import Credentials, DirectoryConnection, TlsPolicy
+
+    endpoint = endpoint or locate_dc(request, guard)
+    credentials = Credentials(request.user, request.password, request.method)
+    tls = TlsPolicy(request.ca_file, request.tls_insecure)
+    conn, root = DirectoryConnection.connect(
+        endpoint,
+        tls,
+        credentials,
+        allow_plain=request.allow_plain,
+        timeout=request.timeout,
+        writable=writable,
+    )
+    return conn, root, endpoint
+
+
 def run_ad_audit(
     store: Store, request: AdRequest, guard: ScopeGuard, *, operator: str, client: str
 ) -> dict:
     """Audit the domain, store the run (objects, memberships, findings, document), return the
     document with its ``run_id``. The run ends ``findings`` when any rule fired."""
     from agent.directory.audit import AuditOptions, run_audit
-    from agent.directory.connection import Credentials, DirectoryConnection, TlsPolicy
-    from agent.directory.locate import server_endpoint, srv_endpoint
     from inventory.directory import save_audit
 
-    if request.server:
-        endpoint = server_endpoint(request.server, request.transport, guard)
-    elif request.domain:
-        endpoint = srv_endpoint(request.domain, request.transport, guard, request.dns_server)
-    else:
-        raise UsageError("name the domain controller: --server HOST or --domain DNS_NAME")
-    credentials = Credentials(request.user, request.password, request.method)
-    tls = TlsPolicy(request.ca_file, request.tls_insecure)
+    endpoint = locate_dc(request, guard)
     with store.run("ad", operator, client) as run_id:
-        conn, root = DirectoryConnection.connect(
-            endpoint, tls, credentials, allow_plain=request.allow_plain, timeout=request.timeout
-        )
+        conn, root, endpoint = open_connection(request, guard, endpoint=endpoint)
         try:
             result = run_audit(conn, root, AuditOptions(request.stale_days, request.recent_days))
         finally:

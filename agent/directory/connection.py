@@ -1,8 +1,9 @@
 """The one LDAP connection of an audit: transport, TLS, exactly one bind, paged and ranged reads.
 
 Everything that talks to the directory goes through :class:`DirectoryConnection`; it never
-sends a write (ldap3 runs with ``read_only=True``) and counts every request/response round
-trip so the benchmark can report them.
+sends a write (ldap3 runs with ``read_only=True``) unless opened with ``writable=True``, which
+only ``keyturn ad apply``/``undo`` do, and counts every request/response round trip so the
+benchmark can report them.
 
 Windows DCs cap a search at MaxPageSize (1000) entries and a multi-valued attribute at
 MaxValRange (1500) values; Samba enforces neither. So every subtree search here is paged
@@ -114,6 +115,7 @@ class DirectoryConnection:
         *,
         allow_plain: bool = False,
         timeout: float = 10.0,
+        writable: bool = False,
     ) -> tuple[DirectoryConnection, Entry]:
         """Open, secure, read the rootDSE, bind once. Returns the connection and the rootDSE.
 
@@ -143,7 +145,7 @@ class DirectoryConnection:
         conn = ldap3.Connection(
             server,
             auto_bind=ldap3.AUTO_BIND_NONE,
-            read_only=True,
+            read_only=not writable,
             raise_exceptions=False,
             # Needed for "member;range=..." requests: otherwise ldap3 invents an empty
             # "member;range=..." attribute when the server answers with another range.
@@ -270,6 +272,30 @@ class DirectoryConnection:
             more, end = _range_values(following)
             values += more
         return [v.decode("utf-8") for v in values]
+
+    def modify(
+        self, dn: str, changes: dict[str, list[tuple[str, list]]], *, sd_flags: int | None = None
+    ) -> tuple[int, str]:
+        """One modify request (all changes atomic on the server): (result code, message).
+        ``changes`` maps attribute -> [("add"|"delete"|"replace", values)]."""
+        import ldap3
+
+        if self._conn.read_only:
+            raise OperationFailed("this connection was opened read-only")
+        operations = {"add": ldap3.MODIFY_ADD, "delete": ldap3.MODIFY_DELETE,
+                      "replace": ldap3.MODIFY_REPLACE}  # fmt: skip
+        request = {attr: [(operations[op], values) for op, values in ops]
+                   for attr, ops in changes.items()}  # fmt: skip
+        controls = None if sd_flags is None else [sd_flags_control(sd_flags)]
+        self.round_trips += 1
+        try:
+            self._conn.modify(dn, request, controls=controls)
+        except ldap3.core.exceptions.LDAPException as exc:
+            return -1, scrub(str(exc))
+        result = self._conn.result or {}
+        return int(result.get("result", -1)), str(
+            result.get("message") or result.get("description") or ""
+        )
 
     def close(self) -> None:
         self._conn.unbind()

@@ -42,8 +42,13 @@ def server_endpoint(server: str, transport: Transport, guard: ScopeGuard) -> End
     return Endpoint(address, port or default_port(transport), transport, names)
 
 
-def srv_endpoint(domain: str, transport: Transport, guard: ScopeGuard,
-                 dns_server: str | None = None, timeout: float = 5.0) -> Endpoint:
+def srv_endpoint(
+    domain: str,
+    transport: Transport,
+    guard: ScopeGuard,
+    dns_server: str | None = None,
+    timeout: float = 5.0,
+) -> Endpoint:
     """The best in-scope DC of ``_ldap._tcp.dc._msdcs.<domain>`` (priority, then weight)."""
     candidates = locate_dcs(domain, guard, dns_server=dns_server, timeout=timeout)
     allowed = [c for c in candidates if guard.allows(c.address)]
@@ -56,8 +61,9 @@ def srv_endpoint(domain: str, transport: Transport, guard: ScopeGuard,
     return Endpoint(best.address, port, transport, (best.name,))
 
 
-def locate_dcs(domain: str, guard: ScopeGuard, *, dns_server: str | None = None,
-               timeout: float = 5.0) -> list[Candidate]:
+def locate_dcs(
+    domain: str, guard: ScopeGuard, *, dns_server: str | None = None, timeout: float = 5.0
+) -> list[Candidate]:
     import dns.exception
     import dns.resolver
 
@@ -70,8 +76,9 @@ def locate_dcs(domain: str, guard: ScopeGuard, *, dns_server: str | None = None,
     try:
         answer = resolver.resolve(record, "SRV")
     except dns.exception.DNSException as exc:
-        raise OperationFailed(f"no domain controller found for {domain} ({record}: "
-                              f"{type(exc).__name__})") from None
+        raise OperationFailed(
+            f"no domain controller found for {domain} ({record}: {type(exc).__name__})"
+        ) from None
     records = sorted(answer, key=lambda r: (r.priority, -r.weight))
     candidates = []
     for rec in records:

@@ -79,9 +79,7 @@ def effective_members(group: DirObject, graph: Graph) -> tuple[list[Member], lis
     return members, sorted(set(unresolved))
 
 
-def _links(
-    group: DirObject, graph: Graph, unresolved: list[str]
-) -> list[tuple[DirObject, bool]]:
+def _links(group: DirObject, graph: Graph, unresolved: list[str]) -> list[tuple[DirObject, bool]]:
     direct = []
     for dn in group.members:
         obj = graph.lookup(dn)
@@ -91,16 +89,16 @@ def _links(
             direct.append((obj, False))
     direct.sort(key=lambda link: link[0].sam.lower())
     # Only a group of this domain can be somebody's primary group.
-    primary = graph.by_primary_group.get(group.rid, []) if domain_of(group.sid) == \
-        graph.domain_sid else []
+    primary = (
+        graph.by_primary_group.get(group.rid, [])
+        if domain_of(group.sid) == graph.domain_sid
+        else []
+    )
     return direct + [(obj, True) for obj in primary]
 
 
 def privileged_accounts(memberships: Mapping[str, list[Member]]) -> dict[str, DirObject]:
     """Accounts (not groups, not foreign principals) in any of the given groups, by SID."""
     return {
-        m.obj.sid: m.obj
-        for members in memberships.values()
-        for m in members
-        if m.obj.is_account
+        m.obj.sid: m.obj for members in memberships.values() for m in members if m.obj.is_account
     }
