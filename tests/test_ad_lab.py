@@ -71,6 +71,13 @@ class Dc:
 
 @pytest.fixture(scope="module")
 def dc() -> Iterator[Dc]:
+    with running_dc() as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_dc() -> Iterator[Dc]:
+    """A populated DC in a namespace of this process (other modules may start their own)."""
     ns = f"kt-adt-{os.getpid()}"
     # Short path: Samba's unix sockets live under it (108-byte limit).
     workdir = Path(tempfile.mkdtemp(prefix="ktad", dir="/tmp"))
