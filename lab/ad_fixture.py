@@ -29,6 +29,16 @@ Conventions of the expected answers (the ``ad`` audit is tested against them):
 * ``computers`` counts non-DC computers by operatingSystem (``Server`` in the name means a
   server); domain controllers are listed separately.
 
+Directory-level plants (issue 16): svc_sync holds both replication rights on the domain head
+(``dcsync_rights``); it.support holds GenericAll on AdminSDHolder (``adminsdholder_ace``) and
+owns adm.jsmith (``privileged_object_owner``); WS-IT-01$ may delegate to DC1$ by RBCD
+(``rbcd_on_privileged``; WS-HR-01$ to FS01$ is the clean case: a member server); APP01$ has
+protocol-transition delegation; legacy.des is DES-only; adm.secure (Protected Users) and
+adm.sensitive (NOT_DELEGATED) are the clean privileged cases. The lab schema gains legacy LAPS's
+``ms-Mcs-AdmPwdExpirationTime`` and FS01$/APP01$ carry it (the clean ``laps_missing`` cases).
+Samba's provisioning itself supplies the machine account quota of 10, the weak default policy
+and Authenticated Users in Pre-Windows 2000 Compatible Access.
+
 Group managed service accounts: Samba 4.17 accepts the msDS-GroupManagedServiceAccount object
 (so an audit can see it) but does not compute its managed password.
 """

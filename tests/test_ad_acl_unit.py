@@ -275,3 +275,41 @@ def test_ldif_records_delete_old_and_add_new_and_undo_reverses() -> None:
     assert undo.index("a2 undo") < undo.index("a1 undo")
     assert f"nTSecurityDescriptor:: {base64.b64encode(raw).decode()}" in undo
     assert "delete: userAccountControl\nuserAccountControl: 512\n" in undo
+
+
+# --- the last-Domain-Admin guard (its decision; the LDAP it asks is faked here) -------------
+
+
+class _Directory:
+    """Answers the guard's questions: enabled users per group, objects by DN."""
+
+    def __init__(self, enabled: dict[str, list[str]], classes: dict[str, str]) -> None:
+        self.enabled, self.classes = enabled, classes
+
+    def read(self, dn: str, attributes) -> Entry | None:
+        if dn.startswith("<SID="):
+            return Entry("CN=Domain Admins,CN=Users,DC=corp,DC=test", {})
+        kind = self.classes.get(dn)
+        return Entry(dn, {"objectclass": [kind.encode()]}) if kind else None
+
+    def search(self, base: str, query: str, attributes):
+        for group, users in self.enabled.items():
+            if f"={group})" in query:
+                yield from (Entry(u, {}) for u in users)
+
+
+DA = "CN=Domain Admins,CN=Users,DC=corp,DC=test"
+
+
+@pytest.mark.parametrize(("enabled", "removing", "refused"), [
+    ({DA: ["CN=a", "CN=b"]}, ["CN=a"], False),
+    ({DA: ["CN=a"]}, ["CN=a"], True),
+    ({DA: ["CN=a", "CN=b"], "CN=Tier0": ["CN=a", "CN=b"]}, ["CN=Tier0"], True),
+    ({DA: ["CN=a", "CN=b"], "CN=Tier0": ["CN=a"]}, ["CN=Tier0"], False),
+])  # fmt: skip
+def test_last_enabled_domain_admin_guard(enabled: dict, removing: list[str], refused: bool) -> None:
+    from agent.directory.apply import Guards, _last_admin
+
+    directory = _Directory(enabled, {"CN=a": "user", "CN=b": "user", "CN=Tier0": "group"})
+    verdict = _last_admin(directory, Guards("x", DOMAIN_SID, DOMAIN_DN), removing)
+    assert (verdict is not None) is refused

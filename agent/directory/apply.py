@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from agent.directory import sd
 from agent.directory.actions import KINDS, ActionKind, decode_values, encode_values, flip, inverse
-from agent.directory.collectors import _escape as escape_filter
+from agent.directory.collectors import escape_filter
 from agent.directory.connection import DirectoryConnection
 from agent.directory.flags import DomainRid, Uac, decode_sid
 

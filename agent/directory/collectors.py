@@ -115,7 +115,7 @@ def domain_info(conn: DirectoryConnection, root: Entry) -> DomainInfo:
     netbios = None
     config = root.text("configurationNamingContext")
     if config:
-        ref_filter = f"(&(objectClass=crossRef)(nCName={_escape(base)}))"
+        ref_filter = f"(&(objectClass=crossRef)(nCName={escape_filter(base)}))"
         for entry in conn.search(
             f"CN=Partitions,{config}", ref_filter, ["nETBIOSName"], scope="one"
         ):
@@ -154,7 +154,7 @@ def well_known_groups(
     }
     by_name = {spec.by_name.lower(): spec for spec in specs if spec.by_name}
     terms = [f"(objectSid={sid_filter_value(sid)})" for sid in wanted]
-    terms += [f"(sAMAccountName={_escape(name)})" for name in by_name]
+    terms += [f"(sAMAccountName={escape_filter(name)})" for name in by_name]
     found: list[FoundGroup] = []
     group_filter = f"(&(objectClass=group)(|{''.join(terms)}))"
     for entry in conn.search(info.dn, group_filter, [*GROUP_ATTRIBUTES, MEMBER_RANGE]):
@@ -175,7 +175,7 @@ def nested_groups(conn: DirectoryConnection, base: str, group_dns: list[str]) ->
     """
     if not group_dns:
         return []
-    chain = "".join(f"(memberOf:{IN_CHAIN}:={_escape(dn)})" for dn in group_dns)
+    chain = "".join(f"(memberOf:{IN_CHAIN}:={escape_filter(dn)})" for dn in group_dns)
     nested_filter = f"(&(objectCategory=group)(|{chain}))"
     return [
         _group(conn, e) for e in conn.search(base, nested_filter, [*GROUP_ATTRIBUTES, MEMBER_RANGE])
@@ -202,7 +202,7 @@ def _group(conn: DirectoryConnection, entry: Entry) -> DirObject:
     return group
 
 
-def _escape(value: str) -> str:
+def escape_filter(value: str) -> str:
     """RFC 4515 filter escaping."""
     out = []
     for char in value:

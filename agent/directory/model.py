@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from agent.directory import sd
 from agent.directory.flags import Uac, decode_sid, filetime, generalized_time, rid_of
 
 # (name, bit) once: enum membership tests cost ~20 us each, times 16 flags, times every account.
@@ -174,8 +175,6 @@ def _rbcd_sids(raw: bytes | None) -> list[str]:
     """Who the RBCD descriptor allows; an unreadable one is reported, not dropped."""
     if raw is None:
         return []
-    from agent.directory import sd
-
     try:
         dacl = sd.parse(raw).dacl or ()
     except ValueError:

@@ -237,7 +237,7 @@ def _same_domain(root: Entry, plan: dict) -> None:
 
 def _guards(conn: DirectoryConnection, request: AdRequest, plan: dict,
             root: Entry) -> executor.Guards:  # fmt: skip
-    from agent.directory.collectors import _escape
+    from agent.directory.collectors import escape_filter
     from agent.directory.flags import decode_sid
 
     base = root.text("defaultNamingContext") or ""
@@ -246,8 +246,8 @@ def _guards(conn: DirectoryConnection, request: AdRequest, plan: dict,
         raise OperationFailed(f"cannot read the domain object {base}")
     user = request.user
     name = user.split("\\")[-1].split("@")[0]
-    query = (f"(|(userPrincipalName={_escape(user)})(sAMAccountName={_escape(name)})"
-             f"(distinguishedName={_escape(user)}))")  # fmt: skip
+    query = (f"(|(userPrincipalName={escape_filter(user)})(sAMAccountName={escape_filter(name)})"
+             f"(distinguishedName={escape_filter(user)}))")  # fmt: skip
     found = list(conn.search(base, f"(&(objectCategory=person){query})", ["objectGUID"]))
     # Ambiguous or unknown (a Kerberos bind has no name here): guard every account action.
     bind_guid = guid_of(found[0]) if len(found) == 1 else None
