@@ -39,7 +39,7 @@ LDAPDOMAINDUMP = """
 import sys
 from ldapdomaindump import main
 password = sys.stdin.readline().rstrip("\\n")
-sys.argv = ["ldapdomaindump", "-u", sys.argv[1], "-p", password, "-at", "SIMPLE",
+sys.argv = ["ldapdomaindump", "-u", sys.argv[1], f"--password={password}", "-at", "SIMPLE",
             "--no-html", "--no-grep", "-o", sys.argv[2], sys.argv[3]]
 main()
 """

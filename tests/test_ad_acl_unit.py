@@ -288,7 +288,7 @@ class _Directory:
 
     def read(self, dn: str, attributes) -> Entry | None:
         if dn.startswith("<SID="):
-            return Entry("CN=Domain Admins,CN=Users,DC=corp,DC=test", {})
+            return Entry(DA, {"objectguid": [UUID(GUID).bytes_le]})
         kind = self.classes.get(dn)
         return Entry(dn, {"objectclass": [kind.encode()]}) if kind else None
 
@@ -311,5 +311,7 @@ def test_last_enabled_domain_admin_guard(enabled: dict, removing: list[str], ref
     from agent.directory.apply import Guards, _last_admin
 
     directory = _Directory(enabled, {"CN=a": "user", "CN=b": "user", "CN=Tier0": "group"})
-    verdict = _last_admin(directory, Guards("x", DOMAIN_SID, DOMAIN_DN), removing)
+    guards = Guards("x", DOMAIN_SID, DOMAIN_DN)
+    verdict, lost = _last_admin(directory, guards, removing)
     assert (verdict is not None) is refused
+    assert guards.da_guid == GUID and lost <= guards.da_enabled
