@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from agent.core.secret import Secret
-from lab import ad_fixture
+from lab import ad_expected, ad_fixture
 from lab import netns as nsutil
 from lab.daemons import daemon_env
 
@@ -142,7 +142,7 @@ def populate(info: DcInfo, *, size: str = "small") -> dict:
         raise SambaDcError(f"{info.workdir} is already populated; provision it again first")
     sids = _run_helper(info, populate=_plan(fixture))  # also sets Administrator's password
     (info.workdir / PASSWORD_PENDING).unlink(missing_ok=True)
-    expected = ad_fixture.expected_answers(
+    expected = ad_expected.expected_answers(
         fixture,
         dns_name=info.realm.lower(),
         netbios_name=info.domain,

@@ -22,7 +22,7 @@ import ldap3
 import pytest
 from ldap3.core.exceptions import LDAPStrongerAuthRequiredResult
 
-from lab import ad_fixture, netns, samba_dc
+from lab import ad_expected, ad_fixture, netns, samba_dc
 
 pytestmark = pytest.mark.lab
 
@@ -177,7 +177,9 @@ def test_in_chain_rule_sees_the_nested_admins(conn: ldap3.Connection, dc: Dc) ->
     conn.search(dc.info.base_dn, f"(objectSid={_group_sid(dc, 'Domain Admins')})", attributes=[])
     nested = _sams(conn, f"OU=Admins,{dc.info.base_dn}",
                    f"(memberOf:{IN_CHAIN}:={conn.entries[0].entry_dn})")
-    assert nested == {"alice.martin", "adm.tnguyen", "adm.jsmith", "adm.pbrown", "adm.sking"}
+    # adm.secure and adm.sensitive: issue 16's protected admins.
+    assert nested == {"alice.martin", "adm.tnguyen", "adm.jsmith", "adm.pbrown", "adm.sking",
+                      "adm.secure", "adm.sensitive"}
 
 
 def test_primary_group_member_is_not_in_the_member_attribute(conn: ldap3.Connection,
@@ -232,7 +234,7 @@ def test_service_accounts_and_computers(conn: ldap3.Connection, dc: Dc) -> None:
     workstations = _sams(conn, base, "(&(objectClass=computer)(operatingSystem=Windows 1*))")
     assert (len(servers), len(workstations)) == (dc.expected["computers"]["servers"],
                                                  dc.expected["computers"]["workstations"]) \
-        == (3, 5)
+        == (4, 5)  # APP01$ (issue 16's protocol-transition server) is the fourth
     assert _sams(conn, f"OU=Domain Controllers,{base}", "(objectClass=computer)") == \
         set(dc.expected["computers"]["domain_controllers"]) == {"DC1$"}
 
@@ -288,7 +290,7 @@ def test_findings_agree_with_the_directory(conn: ldap3.Connection, dc: Dc) -> No
         f"(&(sAMAccountName=krbtgt)(pwdLastSet<={_filetime(days['krbtgt_max_age_days'])}))")
     assert findings["builtin_admin_not_renamed"] == sams(f"(objectSid={sid}-500)") \
         == ["Administrator"]
-    assert set(ad_fixture.RULES) == set(findings) and all(findings.values())
+    assert set(ad_expected.RULES) == set(findings) and all(findings.values())
 
 
 def test_clean_accounts_are_clean(dc: Dc) -> None:
