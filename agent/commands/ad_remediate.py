@@ -11,6 +11,7 @@ import click
 
 from agent.commands.ad_options import ad_request, connection_options
 from agent.core.errors import EXIT_FINDINGS, UsageError
+from agent.core.terminal import inert
 
 
 def _connection(ctx: click.Context, own: dict) -> dict:
@@ -25,13 +26,6 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
-
-
-def _clean(text: object) -> str:
-    from agent.core.identifiers import control_characters
-
-    value = str(text)
-    return "".join("?" if control_characters(c) else c for c in value)
 
 
 @click.command()
@@ -101,7 +95,7 @@ def plan(ctx: click.Context, rules, accounts, out, ldif_dir, **connection) -> No
         f"{len(result['actions'])} actions, {len(result['manual'])} manual -> {out}"
     )
     for action in result["actions"]:
-        click.echo(f"  {action['id']:<5} {action['action']:<32} {_clean(action['target_dn'])}")
+        click.echo(f"  {action['id']:<5} {action['action']:<32} {inert(action['target_dn'])}")
 
 
 @click.command()
@@ -134,11 +128,11 @@ def apply(ctx: click.Context, plan_file, only, yes, **connection) -> None:
         app,
         yes,
         [
-            f"{a['id']:<5} {a['action']:<30} {_clean(a['target_dn'])}\n"
-            f"      risk: {_clean(a['risk'])}"
+            f"{a['id']:<5} {a['action']:<30} {inert(a['target_dn'])}\n"
+            f"      risk: {inert(a['risk'])}"
             for a in selected
         ],
-        f"Apply {len(selected)} change(s) to {_clean(loaded['domain'])}?",
+        f"Apply {len(selected)} change(s) to {inert(loaded['domain'])}?",
     )
     request = ad_request(app, _connection(ctx, connection))
     with app.lock("ad"):
@@ -189,7 +183,7 @@ def undo(ctx: click.Context, run_id, only, yes, **connection) -> None:
     _confirm(
         app,
         yes,
-        [f"{e['id']:<5} {e['action']:<30} {_clean(e['target_dn'])}" for e in applied],
+        [f"{e['id']:<5} {e['action']:<30} {inert(e['target_dn'])}" for e in applied],
         f"Revert {len(applied)} change(s) of run {run_id}?",
     )
     request = ad_request(app, _connection(ctx, connection))
@@ -225,8 +219,8 @@ def _report(title: str, entries: list[dict]) -> None:
         f"{title}: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to do")
     )
     for entry in entries:
-        reason = f": {_clean(entry['reason'])}" if entry.get("reason") else ""
+        reason = f": {inert(entry['reason'])}" if entry.get("reason") else ""
         click.echo(
             f"  {entry['id']:<5} {entry['status']:<8} {entry['action']:<30} "
-            f"{_clean(entry['target_dn'])}{reason}"
+            f"{inert(entry['target_dn'])}{reason}"
         )
