@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "discover": "Sweep the scope and review every IP device.",
     "ad": "Audit Active Directory: admins, dial-in, service and backdoor accounts.",
     "dns": "Record and check domains, mail security, AD zones and TLS certificates.",
+    "topology": "Draw the network: switch ports, links, subnets and changes.",
     "secrets": "Import, list, reveal and export device credentials.",
     "rotate": "Change admin passwords on network devices, escrowed and verified.",
     "verify": "Log in with every stored credential and report which still work.",

@@ -89,7 +89,7 @@ def run(
         status = {EXIT_OK: RunStatus.OK, EXIT_FINDINGS: RunStatus.FINDINGS}.get(
             code, RunStatus.PARTIAL
         )
-        if all(o.status == StageStatus.FAILED for o in outcomes[:2]):
+        if all(o.status == StageStatus.FAILED for o in outcomes if o.name in ("discover", "ad")):
             status = RunStatus.FAILED
         store.finish_run(run_id, status, summary)
         app.audit.append(

@@ -229,3 +229,34 @@ def _execute_each(db: sqlite3.Connection, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
+
+
+@migration
+def create_topology_tables(db: sqlite3.Connection) -> None:
+    # The diagram's links and host placements per topology run, queryable without parsing
+    # the run's document (which run_documents keeps whole, kind 'topology').
+    _execute_each(
+        db,
+        """
+        CREATE TABLE topology_links (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            a TEXT NOT NULL,
+            a_port TEXT NOT NULL,
+            b TEXT NOT NULL,
+            b_port TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('confirmed', 'inferred')),
+            protocols TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX topology_links_run ON topology_links (run_id);
+        CREATE TABLE topology_hosts (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            mac TEXT NOT NULL,
+            ip TEXT,
+            name TEXT,
+            device TEXT NOT NULL,
+            port TEXT NOT NULL,
+            vlan INTEGER,
+            PRIMARY KEY (run_id, mac)
+        );
+        """,
+    )

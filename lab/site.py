@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from agent.core.secret import Secret
-from lab import daemons, netns, phantoms, records, state, topology
+from lab import daemons, netns, phantoms, records, state, topology, wiring
 from lab.topology import DEVICE_USER, ENABLE_PLATFORMS, LINUX_ADMIN, HostSpec
 
 MANIFEST = "manifest.json"
@@ -203,6 +203,8 @@ class Lab:
             self.state.namespaces.remove(ns)
             self.state.save()
             self.manifest["hosts"].remove(entry)
+            self.manifest.get("wiring", {}).get("access", {}).pop(name, None)
+        wiring.write_views(self)
         self._save_manifest()
 
     # -- building -----------------------------------------------------------------------------
@@ -246,6 +248,8 @@ class Lab:
             passwords = self._start_hosts(hosts, community, pool)
             ad_password = dc_future.result() if dc_future else None
         self._timing("services", t0)
+        self.manifest["wiring"] = wiring.plan(self.manifest["hosts"])
+        wiring.write_views(self)
         records.seed_keyring(self, hosts, passwords, ad_password)
         self._timing("keyring", t0)
         records.write_site_config(self, community)
@@ -294,14 +298,16 @@ class Lab:
         bits = topology.LAN.prefixlen if host.subnet == "lan" else topology.ROUTED.prefixlen
         netns.add_veth(ns, f"{lab_id}-h{index}", outer, br, mac=mac, address=f"{host.ip}/{bits}")
         netns.attach_to_bridge(br, outer, f"{lab_id}-{'lan' if host.subnet == 'lan' else 'rt'}")
-        other_ips = []
+        other_ips, other_macs = [], []  # the router's routed leg (the lab wiring needs its MAC)
         if router:
+            with self._lock:
+                other_macs.append(topology.mac_for(lab_id, "gw-routed", host.vendor, taken))
             netns.add_veth(
                 ns,
                 f"{lab_id}-r1",
                 f"{lab_id}-xr",
                 br,
-                mac=topology.mac_for(lab_id, "gw-routed", host.vendor, taken),
+                mac=other_macs[0],
                 address=f"{topology.ROUTER_ROUTED_IP}/{topology.ROUTED.prefixlen}",
             )
             netns.attach_to_bridge(br, f"{lab_id}-xr", f"{lab_id}-rt")
@@ -313,6 +319,7 @@ class Lab:
             "netns": ns,
             "ip": host.ip,
             "other_ips": other_ips,
+            "other_macs": other_macs,
             "mac": mac,
             "vendor": host.vendor,
             "device_class": host.device_class,

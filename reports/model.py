@@ -18,6 +18,7 @@ from inventory.audit import Verdict
 from inventory.model import Host
 from inventory.store import Run, Store, utcnow
 from reports.controls import control_mapping
+from reports.topology import topology_section
 from reports.webdns import section as web_dns_section
 
 SCHEMA = "keyturn.report/1"
@@ -87,6 +88,7 @@ def build_report(
         "changes": changes,
         "checklist": checklist,
         "audit_log": _verdict(audit),
+        "topology": topology_section(store, current.upto),
     }
     # Web and DNS (issue 19): its own section; record and certificate changes join the rest.
     report["web_dns"] = web_dns_section(store, run_id, diff_from)

@@ -15,6 +15,7 @@ APT_PACKAGES=(
   libkrb5-dev gcc
   clang libbpf-dev curl
   chromium systemd
+  graphviz
 )
 
 if [ "$(id -u)" -ne 0 ]; then

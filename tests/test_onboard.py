@@ -141,13 +141,14 @@ def test_a_crashing_stage_is_recorded_failed_and_the_rest_still_run(
 @pytest.mark.parametrize(
     ("statuses", "findings", "expected"),
     [
-        (["ok", "ok", "skipped", "skipped", "ok", "ok"], {}, 0),
-        (["ok", "skipped", "skipped", "skipped", "ok", "ok"], {"high": 2}, 1),
-        (["partial", "ok", "skipped", "ok", "ok", "ok"], {}, 1),
-        (["ok", "findings", "skipped", "ok", "ok", "ok"], {}, 1),
-        (["ok", "ok", "skipped", "refused", "ok", "ok"], {}, 1),
-        (["ok", "failed", "skipped", "ok", "ok", "ok"], {"high": 2}, 3),
-        (["failed", "ok", "skipped", "ok", "ok", "ok"], {}, 3),
+        (["ok", "ok", "ok", "skipped", "skipped", "ok", "ok"], {}, 0),
+        (["ok", "ok", "skipped", "skipped", "skipped", "ok", "ok"], {"high": 2}, 1),
+        (["partial", "ok", "ok", "skipped", "ok", "ok", "ok"], {}, 1),
+        (["ok", "ok", "findings", "skipped", "ok", "ok", "ok"], {}, 1),
+        (["ok", "ok", "ok", "skipped", "refused", "ok", "ok"], {}, 1),
+        (["ok", "ok", "failed", "skipped", "ok", "ok", "ok"], {"high": 2}, 3),
+        (["failed", "ok", "ok", "skipped", "ok", "ok", "ok"], {}, 3),
+        (["ok", "partial", "ok", "skipped", "ok", "ok", "ok"], {}, 1),
     ],
 )
 def test_exit_code(statuses, findings, expected):

@@ -63,7 +63,8 @@ def test_onboard_rotate_then_rerun(lab, lab_cli_env, tmp_path):
 
     summary, report = onboard(lab, env, tmp_path, "first", "--rotate", "--yes")
     # issue 19 adds the web stage; the lab's site config has no [dns] table, so it is skipped
-    assert summary["stages"] == {"discover": "ok", "ad": "findings", "web": "skipped",
+    assert summary["stages"] == {"discover": "ok", "topology": "ok", "ad": "findings",
+                                 "web": "skipped",
                                  "rotate": "ok", "checklist": "ok", "report": "ok"}  # fmt: skip
     # Onboard's stages write the events the standalone commands write (issue 12).
     store = Path(env["KEYTURN_STORE"])

@@ -18,7 +18,8 @@ from agent.core.errors import UsageError
 if TYPE_CHECKING:
     from agent.context import AppContext
 
-STAGES = ("discover", "ad", "web", "rotate", "checklist", "report")
+# topology right after discover: it reads the hosts discovery just recorded.
+STAGES = ("discover", "topology", "ad", "web", "rotate", "checklist", "report")
 
 # (stage, event, payload): "start" (None), "tick" (a line of progress), "done" (StageOutcome)
 Progress = Callable[[str, str, Any], None]
@@ -89,6 +90,26 @@ def stage_discover(run: OnboardRun) -> StageOutcome:
         detail += f"; {len(document['errors'])} error(s): {document['errors'][0].splitlines()[0]}"
     return StageOutcome(
         "discover",
+        StageStatus.PARTIAL if document["errors"] else StageStatus.OK,
+        detail,
+        run_ids=[document["run_id"]],
+    )
+
+
+def stage_topology(run: OnboardRun) -> StageOutcome:
+    from agent.ops import topology
+
+    devices = topology.devices_to_map(run.app)
+    if not devices:
+        return StageOutcome(
+            "topology", StageStatus.SKIPPED, "no stored credentials for a switch or router to read"
+        )
+    document = topology.map_topology(run.app, devices=devices)
+    detail = topology.summary_line(document)
+    if document["errors"]:
+        detail += f"; {len(document['errors'])} error(s): {document['errors'][0]}"
+    return StageOutcome(
+        "topology",
         StageStatus.PARTIAL if document["errors"] else StageStatus.OK,
         detail,
         run_ids=[document["run_id"]],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from lab.simulators import neighbors
 from lab.simulators.shell import CommandTable, Disconnect, Shell, stored_secret
 from lab.simulators.state import Config, User, password_matches
 from lab.simulators.terminal import CTRL_Z
@@ -53,6 +54,11 @@ class CiscoShell(Shell):
             (("terminal", "length"), "cmd_terminal"),
             (("terminal", "width"), "cmd_terminal"),
             (("show", "version"), "cmd_show_version"),
+            # The neighbour/MAC/ARP tables the lab's wiring implies (lab/simulators/neighbors.py).
+            (("show", "cdp", "neighbors", "detail"), "cmd_show_cdp"),
+            (("show", "lldp", "neighbors", "detail"), "cmd_show_lldp"),
+            (("show", "mac", "address-table"), "cmd_show_mac"),
+            (("show", "ip", "arp"), "cmd_show_arp"),
             (("exit",), "cmd_exit"),
             (("logout",), "cmd_exit"),
             (("quit",), "cmd_exit"),
@@ -99,6 +105,21 @@ class CiscoShell(Shell):
 
     async def cmd_show_version(self, args: list[str]) -> str:
         return self.version_text.format(hostname=self.hostname)
+
+    async def cmd_show_cdp(self, args: list[str]) -> str:
+        return neighbors.cdp_detail(self.device.spec.platform, self._view())
+
+    async def cmd_show_lldp(self, args: list[str]) -> str:
+        return neighbors.lldp_detail(self.device.spec.platform, self._view())
+
+    async def cmd_show_mac(self, args: list[str]) -> str:
+        return neighbors.mac_table(self.device.spec.platform, self._view())
+
+    async def cmd_show_arp(self, args: list[str]) -> str:
+        return neighbors.ip_arp(self.device.spec.platform, self._view())
+
+    def _view(self) -> dict:
+        return neighbors.load_view(self.device.state_dir)
 
     async def cmd_enable(self, args: list[str]) -> str:
         secret = self.device.running.enable_secret
@@ -199,8 +220,9 @@ class CiscoShell(Shell):
         if secret is None:
             if existing is None:
                 return self.incomplete_text
-            users[name] = User(existing.hash, privilege or existing.privilege,
-                               role or existing.role)
+            users[name] = User(
+                existing.hash, privilege or existing.privilege, role or existing.role
+            )
             return ""
         if self.rejects_password():
             return self.reject_text
@@ -235,8 +257,14 @@ class CiscoShell(Shell):
 
     # --- rendering --------------------------------------------------------------------
     def render_config(self, config: Config) -> str:
-        lines = ["Building configuration...", "", "Current configuration : 1024 bytes", "!",
-                 f"hostname {config.hostname}", "!"]
+        lines = [
+            "Building configuration...",
+            "",
+            "Current configuration : 1024 bytes",
+            "!",
+            f"hostname {config.hostname}",
+            "!",
+        ]
         if config.enable_secret:
             lines.append(f"enable secret 5 {config.enable_secret}")
         lines.append("!")

@@ -1,0 +1,240 @@
+"""Use case: collect neighbour, MAC-table and ARP facts read-only from every device keyturn
+holds credentials for, build the topology, diff it against the previous run, draw it,
+store it and audit it.
+
+`keyturn topology` and onboard's topology stage both call :func:`map_topology`. Sessions
+are the rotation drivers' (same login, privileged mode and pinned host keys); the commands
+sent are the fixed show commands of ``agent.topology.parsers.COMMANDS``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from agent.context import AppContext
+    from agent.topology.model import DeviceFacts
+
+log = logging.getLogger(__name__)
+EXPORT_FORMATS = ("svg", "drawio", "dot", "graphml")
+_PROMPT_NAME = re.compile(r"^(?:\[?[\w.-]+@)?([A-Za-z0-9][\w.-]{0,62})")
+
+
+@dataclass(frozen=True)
+class Device:
+    """One device to read: where, which platform, which stored account logs in."""
+
+    ip: str
+    platform: str
+    username: str
+    name: str = ""
+    device_class: str = ""
+
+
+def devices_to_map(app: AppContext) -> list[Device]:
+    """Every keyring entry with a current password on a platform the collectors know (the
+    enable secret is a second credential of its device, not a device)."""
+    from agent.topology.collect import supported
+    from inventory import hosts as host_docs
+
+    run = app.store.latest_run("discover")
+    discovered = (host_docs.document(app.store, run.id) or {}).get("hosts", []) if run else []
+    names = {h["ip"]: (h.get("hostnames") or [""])[0] for h in discovered}
+    classes = {h["ip"]: h.get("device_class") or "" for h in discovered}
+    devices: dict[str, Device] = {}
+    for entry in app.secret_store.entries():
+        if "current" not in entry.versions or entry.user == "enable":
+            continue
+        if not entry.platform or not supported(entry.platform) or entry.host in devices:
+            continue
+        devices[entry.host] = Device(
+            entry.host,
+            entry.platform,
+            entry.user,
+            names.get(entry.host, ""),
+            classes.get(entry.host, ""),
+        )
+    return sorted(devices.values(), key=lambda d: d.ip)
+
+
+def map_topology(
+    app: AppContext,
+    *,
+    devices: Sequence[Device] | None = None,
+    parallel: int | None = None,
+) -> dict[str, Any]:
+    """Collect, build, diff, draw and store one topology run; returns its document."""
+    from agent.topology.build import build
+    from agent.topology.diff import changed, diff
+    from agent.topology.draw import svg
+    from agent.topology.graph import elements
+    from inventory import hosts as host_docs
+    from inventory import topology as store_topology
+    from inventory.store import RunStatus
+
+    devices = list(devices) if devices is not None else devices_to_map(app)
+    if not devices:
+        raise UsageError(
+            "no device to map: store credentials for the switches and routers "
+            "first (keyturn secrets import), with their platform"
+        )
+    guard = app.config.scope_guard()
+    store = app.store
+    with app.lock("topology"):
+        app.audit  # noqa: B018 - a locked keyring fails now, not after the collection
+        run_id = store.begin_run("topology", app.operator, app.config.client)
+        try:
+            t0 = time.monotonic()
+            workers = min(len(devices), parallel or app.config.rotation.parallel)
+            with cf.ThreadPoolExecutor(workers) as pool:
+                facts = list(pool.map(lambda d: _collect_one(app, guard, d), devices))
+            collect_seconds = time.monotonic() - t0
+            run = store.latest_run("discover")
+            discovered = (host_docs.document(store, run.id) or {}).get("hosts", []) if run else []
+            known = [
+                {
+                    "ip": h["ip"],
+                    "mac": h.get("mac"),
+                    "device_class": h.get("device_class"),
+                    "name": (h.get("hostnames") or [""])[0],
+                }
+                for h in discovered
+            ]
+            topology = build(facts, known, app.config.scope).to_json()
+            previous = store_topology.latest_document(store, before=run_id)
+            topology["run_id"] = run_id
+            topology["diff"] = diff(previous, topology)
+            t1 = time.monotonic()
+            topology["svg"], topology["svg_note"] = svg(*elements(topology, topology["diff"]))
+            topology["stats"] = {
+                "devices_read": sum(1 for f in facts if not f.errors),
+                "devices_failed": sum(1 for f in facts if f.errors),
+                "collect_seconds": round(collect_seconds, 3),
+                "draw_seconds": round(time.monotonic() - t1, 3),
+            }
+            topology["facts"] = [f.to_json() for f in facts]
+            store_topology.save(store, run_id, topology)
+        except BaseException:
+            store.finish_run(run_id, RunStatus.FAILED)
+            raise
+        status = RunStatus.PARTIAL if topology["errors"] else RunStatus.OK
+        summary = {
+            "devices": len(topology["devices"]),
+            "links": len(topology["links"]),
+            "hosts": len(topology["hosts"]),
+            "changes": changed(topology["diff"]),
+        }
+        store.finish_run(run_id, status, summary)
+        app.audit.append(
+            "topology.collect",
+            app.config.client or "topology",
+            str(status),
+            run_id=run_id,
+            detail={**summary, "read": [d.ip for d in devices], "errors": len(topology["errors"])},
+        )
+    return topology
+
+
+def _collect_one(app: AppContext, guard, device: Device) -> DeviceFacts:
+    """One device's facts; every failure becomes an error in its facts, never a crash."""
+    from agent.core.errors import KeyturnError
+    from agent.topology.collect import collect
+    from agent.topology.model import DeviceFacts
+    from rotation.drivers import driver_for
+    from rotation.drivers.base import ENABLE_ACCOUNT, DriverError, Target
+    from rotation.hostkeys import HostKeyPins
+    from rotation.lifecycle import known_hosts_next_to
+
+    name = device.name or device.ip
+    timeout = app.config.rotation.timeout
+    try:
+        guard.check(device.ip)
+        driver_class = driver_for(device.platform)
+        pins = HostKeyPins(known_hosts_next_to(app.resolved_store_path))
+        pins.check(device.ip, 22, timeout)
+        password = app.secret_store.get(device.ip, device.username)
+        if password is None:
+            raise UsageError(f"no stored password for {device.username}@{device.ip}")
+        enable = (
+            app.secret_store.get(device.ip, ENABLE_ACCOUNT) if driver_class.has_enable else None
+        )
+        driver = driver_class(
+            Target(device.ip, device.platform, device.username),
+            known_hosts=pins.path,
+            timeout=timeout,
+        )
+        driver.open(password, enable)
+    except (KeyturnError, DriverError, OSError) as exc:
+        return DeviceFacts(
+            name=name,
+            ip=device.ip,
+            platform=device.platform,
+            device_class=device.device_class,
+            errors=[f"cannot read: {exc}"],
+        )
+    try:
+        prompt = getattr(driver.conn, "keyturn_prompt", "") or ""
+        match = _PROMPT_NAME.match(prompt.strip())
+        if match:
+            name = match.group(1)
+
+        def send(command: str) -> str:
+            with driver.guard(command):
+                return driver.conn.send_command(command, read_timeout=timeout)
+
+        return collect(name, device.ip, device.platform, send, device.device_class)
+    finally:
+        driver.close()
+
+
+def export(document: dict[str, Any], formats: Sequence[str], out_dir: str | Path) -> list[Path]:
+    """The diagram in each format into ``out_dir`` (files 0600, never through a symlink)."""
+    from agent.topology.exports import EXPORTERS
+    from agent.topology.graph import elements
+
+    unknown = sorted(set(formats) - set(EXPORT_FORMATS))
+    if unknown:
+        raise UsageError(
+            f"unknown format(s) {', '.join(unknown)}; valid: {', '.join(EXPORT_FORMATS)}"
+        )
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    nodes, edges = elements(document, document.get("diff"))
+    written = []
+    for fmt in formats:
+        text = document["svg"] if fmt == "svg" else EXPORTERS[fmt](nodes, edges)
+        written.append(_write_private(directory / f"topology.{fmt}", text))
+    return written
+
+
+def _write_private(path: Path, text: str) -> Path:
+    import os
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def summary_line(document: dict[str, Any]) -> str:
+    """'N devices, L links, H hosts placed; C changes since run R' (onboard's stage line)."""
+    from agent.topology.diff import changed
+
+    line = (
+        f"{len(document['devices'])} devices, {len(document['links'])} links, "
+        f"{len(document['hosts'])} hosts placed"
+    )
+    previous = document.get("diff", {}).get("previous_run_id")
+    if previous:
+        line += f"; {changed(document['diff'])} changes since run {previous}"
+    return line
