@@ -274,7 +274,7 @@ def synthetic_facts(
             others = [x for x in block if x not in mine]
             asw.mac_table += [
                 MacEntry(m, v, "GigabitEthernet1/0/49")
-                for m, v in others + [(next(iter(dsw.macs)), 1), (next(iter(core.macs)), 1)]
+                for m, v in [*others, (next(iter(dsw.macs)), 1), (next(iter(core.macs)), 1)]
             ]
         up, down = "Ethernet100", f"Ethernet1/{d + 1}"
         if lldp:
@@ -284,6 +284,6 @@ def synthetic_facts(
             core.neighbors.append(
                 Neighbor("lldp", down, dsw.name, up, next(iter(dsw.macs)), dsw.ip, "", "B")
             )
-        core.mac_table += [MacEntry(m, v, down) for m, v in block + [(next(iter(dsw.macs)), 1)]]
+        core.mac_table += [MacEntry(m, v, down) for m, v in [*block, (next(iter(dsw.macs)), 1)]]
         dsw.mac_table.append(MacEntry(next(iter(core.macs)), 1, up))
     return facts, expected

@@ -170,7 +170,11 @@ def parse_neighbors(platform: str, kind: str, output: str) -> list[Neighbor]:
                 "port_info",
             )
         )
-        chassis = normalize_mac(_first(row, "chassis_id", "mac_address"))
+        raw_chassis = _first(row, "chassis_id", "mac_address")
+        chassis = normalize_mac(raw_chassis)
+        if not name and not chassis and raw_chassis:
+            # NX-OS CDP puts the Device ID ("PERIMETER", "sw1(SERIAL)") in chassis_id.
+            name = clean_text(raw_chassis.split("(", 1)[0])
         if platform == "mikrotik_routeros":
             local = normalize_port(_first(row, "interface"))
         if not local or not (name or chassis):
