@@ -54,7 +54,9 @@ def test_lldp_chassis_ids_are_normalised_macs():
     found = parsers.parse_neighbors("cisco_ios", "lldp",
                                     raw("cisco_ios_show_lldp_neighbors_detail1"))  # fmt: skip
     assert found[0].chassis == "7c:25:86:c9:aa:aa"
-    junos = parsers.parse_neighbors("juniper_junos", "lldp", raw("juniper_junos_show_lldp_neighbors"))
+    junos = parsers.parse_neighbors(
+        "juniper_junos", "lldp", raw("juniper_junos_show_lldp_neighbors")
+    )
     assert [n.chassis for n in junos] == ["2c:6b:f5:a1:c2:c0", "2c:6b:f5:a2:08:c0"]
 
 

@@ -80,10 +80,13 @@ def loaded(tmp_path_factory: pytest.TempPathFactory):
 
 def test_the_report_draws_the_diagram_offline_without_errors(loaded):
     browser, html, tmp, report = loaded
-    errors = [e for e in browser.events
-              if (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
-              or e["method"] == "Runtime.exceptionThrown"
-              or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+    errors = [
+        e
+        for e in browser.events
+        if (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
+        or e["method"] == "Runtime.exceptionThrown"
+        or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+    ]
     assert errors == []
     requests = [e["params"]["request"]["url"] for e in browser.events
                 if e["method"] == "Network.requestWillBeSent"]  # fmt: skip
@@ -95,7 +98,8 @@ def test_the_report_draws_the_diagram_offline_without_errors(loaded):
     text = browser.evaluate("document.getElementById('topology').innerText")
     assert HOSTILE in text and "host moved" in text
     assert browser.evaluate("document.querySelectorAll('#topology details').length") == len(
-        report["topology"]["groups"])
+        report["topology"]["groups"]
+    )
     browser.evaluate("document.getElementById('topology').scrollIntoView()")
     shot = browser.page("Page.captureScreenshot", {"format": "png"})
     path = tmp / "topology.png"
