@@ -196,6 +196,7 @@ def test_json_document_schema(store):
         "changes",
         "checklist",
         "audit_log",
+        "topology",
         "summary",
         "controls",
         "web_dns",
