@@ -148,6 +148,19 @@ def start_sshd(
     return spawn(ns, ["sh", "-ec", " && ".join(script)], log, stdin_text=stdin_text)
 
 
+def _switch_tables(host: HostSpec, hostdir: Path) -> str:
+    """A simulated switch's LLDP, bridge, ifName and ARP tables come from the wiring its
+    SSH simulator answers from (lab/snmp_tables.py)."""
+    if host.device_class != "switch" or not host.platform:
+        return ""
+    from lab.snmp_tables import SUBTREES
+
+    return "".join(
+        f"pass_persist .{base} {sys.executable} -m lab.snmp_tables {hostdir / 'sim'} .{base}\n"
+        for base in SUBTREES
+    )
+
+
 def start_snmpd(ns: str, host: HostSpec, hostdir: Path, community: str) -> subprocess.Popen:
     assert host.snmp is not None
     conf = hostdir / "snmpd.conf"
@@ -158,11 +171,17 @@ def start_snmpd(ns: str, host: HostSpec, hostdir: Path, community: str) -> subpr
         f"sysObjectID {host.snmp.sys_object_id}\n"
         f"sysName {host.name}\n"
         "sysLocation Server room\nsysContact it@example.test\nsysServices 78\n"
+        + _switch_tables(host, hostdir)
     )
     persist = hostdir / "snmp"
     persist.mkdir(exist_ok=True)
     # No MIB loading: it is slow, noisy, and the lab answers numeric OIDs anyway.
-    env = daemon_env(SNMP_PERSISTENT_DIR=str(persist), MIBS="", MIBDIRS="/nonexistent")
+    env = daemon_env(
+        SNMP_PERSISTENT_DIR=str(persist),
+        MIBS="",
+        MIBDIRS="/nonexistent",
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+    )
     log = hostdir / "snmpd.log"
     # smux (TCP 199) is off: an nmap -sV probe on it freezes snmpd's UDP side.
     return spawn(ns, [SNMPD, "-f", "-Lo", "-C", "-I", "-smux", "-c", str(conf)], log, env=env)

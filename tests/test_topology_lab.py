@@ -95,3 +95,25 @@ def test_the_lab_diagram_equals_the_manifest_wiring(lab, lab_cli_env, tmp_path):
     assert moved["mac"] == hosts["ws03"]["mac"]
     assert (moved["from"]["port"], moved["to"]["port"]) == (port, "GigabitEthernet1/0/40")
     assert second["diff"]["links_added"] == second["diff"]["links_removed"] == []
+
+
+def test_over_snmp_the_same_wiring_with_lldp_port_numbers_mapped(lab, lab_cli_env, tmp_path):
+    # The switches' snmpd serve LLDP-MIB, Q-BRIDGE-MIB, ifName and ARP from the same wiring,
+    # with LLDP local port numbers that are not ifIndexes (lab/snmp_tables.py).
+    manifest = lab.manifest
+    hosts = {h["name"]: h for h in manifest["hosts"]}
+    wiring = manifest["wiring"]
+    doc, seconds = topology(lab, lab_cli_env, tmp_path, "--source", "snmp")
+    print(
+        f"lab topology over SNMP: {seconds:.2f} s wall "
+        f"(collect {doc['stats']['collect_seconds']} s)"
+    )
+    assert {f["source"] for f in doc["facts"]} == {"snmp"}
+    placed = {h["mac"]: (h["device"], h["port"], h["vlan"]) for h in doc["hosts"]}
+    for name, (switch, port, vlan) in wiring["access"].items():
+        assert placed.get(hosts[name]["mac"]) == (switch, port, vlan), name
+    found = {link["key"]: link for link in doc["links"]}
+    for a, a_port, b, b_port in wiring["links"]:
+        key = " -- ".join(sorted([f"{a}:{a_port}", f"{b}:{b_port}"]))
+        assert found[key]["protocols"] == ["lldp"], key
+    assert {s["gateway_device"] for s in doc["subnets"]} == {ROUTER}

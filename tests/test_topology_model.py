@@ -165,3 +165,41 @@ def test_the_report_keeps_only_drawing_elements_of_a_stored_svg():
         assert bad not in clean
     assert sanitize('<!DOCTYPE svg [<!ENTITY a "b">]><svg/>') is None
     assert sanitize("<html/>") is None and sanitize("not xml") is None
+
+
+def test_snmp_tables_map_lldp_port_numbers_and_bridge_ports_to_names():
+    from agent.topology import snmp
+    from lab.snmp_tables import rows
+
+    view = {
+        "neighbors": [{"local_port": "Ethernet1/49", "name": "dist-sw1", "port": "Ethernet49",
+                       "chassis": "00:1c:73:aa:bb:cc", "mgmt_ip": "198.18.0.5",
+                       "platform": "EOS", "capabilities": "B", "cdp": False}],
+        "macs": [{"mac": "00:1b:21:01:02:03", "vlan": 1, "port": "Ethernet1/2"},
+                 {"mac": "00:1b:21:01:02:04", "vlan": 1, "port": "Ethernet1/49"}],
+        "arp": [{"ip": "198.18.0.50", "mac": "00:1b:21:01:02:03", "vlan": 1}],
+    }  # fmt: skip
+    served = rows(view)
+
+    def walker(base: str) -> dict:
+        prefix = tuple(int(x) for x in base.split("."))
+        out = {}
+        for oid, (kind, value) in served.items():
+            if oid[: len(prefix)] == prefix:
+                out[oid[len(prefix):]] = (int(value) if kind == "integer" else
+                                          bytes.fromhex(value) if kind == "octet" else
+                                          value.encode())  # fmt: skip
+        return out
+
+    facts = snmp.collect_snmp("core-sw1", "198.18.0.4", None, walker=walker)
+    # LLDP port 2 is ifIndex 10102: the neighbour lands on the port's name, not "ifIndex2".
+    assert [(n.local_port, n.name, n.port, n.chassis, n.mgmt_ip, n.capabilities)
+            for n in facts.neighbors] == [("Ethernet1/49", "dist-sw1", "Ethernet49",
+                                           "00:1c:73:aa:bb:cc", "198.18.0.5", "B")]  # fmt: skip
+    assert [(m.mac, m.vlan, m.port) for m in facts.mac_table] == [
+        ("00:1b:21:01:02:03", 1, "Ethernet1/2"),
+        ("00:1b:21:01:02:04", 1, "Ethernet1/49"),
+    ]
+    assert [(a.ip, a.mac, a.interface) for a in facts.arp] == [
+        ("198.18.0.50", "00:1b:21:01:02:03", "Vlan1")
+    ]

@@ -31,24 +31,32 @@ FORMATS = ("svg", "drawio", "dot", "graphml")
     metavar="DIR",
     help="Folder for the exports. Default: ./keyturn-topology-<client>.",
 )
+@click.option(
+    "--source",
+    type=click.Choice(("auto", "ssh", "snmp")),
+    default="auto",
+    show_default=True,
+    help="auto: SSH where a credential is stored, SNMP for the other switches.",
+)
 @click.pass_obj
-def topology(app, json_out, formats, out_dir) -> None:
+def topology(app, json_out, formats, out_dir, source) -> None:
     """Draw the network: which switch port each host hangs off, switch-to-switch links,
     each subnet's gateway, and what changed since the last run.
 
     Logs in read-only with the stored credentials (pinned host keys) to every switch and
     router keyturn holds a password for, reads LLDP/CDP neighbours, the MAC address table
-    and ARP, and stores the run. The HTML report shows the diagram; exports open in draw.io,
-    yEd/Gephi (GraphML) and Graphviz (dot).
+    and ARP (over SNMP with the [discover] communities for the switches and routers
+    discovery found without a stored credential), and stores the run. The HTML report
+    shows the diagram; exports open in draw.io, yEd/Gephi (GraphML) and Graphviz (dot).
 
     \b
     Example:
       keyturn --config acme.toml topology --format drawio --format svg --out ./diagram
-      keyturn topology --json - --format graphml
+      keyturn topology --json - --format graphml --source snmp
     """
     from agent.ops import topology as usecase
 
-    document = usecase.map_topology(app)
+    document = usecase.map_topology(app, source=source)
     target = out_dir or f"keyturn-topology-{app.config.client or 'site'}"
     for path in usecase.export(document, formats or ("svg",), target):
         click.echo(str(path))

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 EXPORT_FORMATS = ("svg", "drawio", "dot", "graphml")
+SOURCES = ("auto", "ssh", "snmp")
 _PROMPT_NAME = re.compile(r"^(?:\[?[\w.-]+@)?([A-Za-z0-9][\w.-]{0,62})")
 
 
@@ -66,13 +67,37 @@ def devices_to_map(app: AppContext) -> list[Device]:
     return sorted(devices.values(), key=lambda d: d.ip)
 
 
+def snmp_targets(app: AppContext, ssh_devices: Sequence[Device], source: str) -> list[Device]:
+    """Hosts to read over SNMP: with ``snmp`` every switch/router/firewall of the latest
+    discover run that answered SNMP (else the devices with stored credentials); with
+    ``auto`` only those no SSH credential covers."""
+    from inventory import hosts as host_docs
+
+    if source == "ssh" or not app.config.discover.snmp_communities:
+        return []
+    run = app.store.latest_run("discover")
+    discovered = (host_docs.document(app.store, run.id) or {}).get("hosts", []) if run else []
+    infra = [
+        Device(h["ip"], "snmp", "", (h.get("hostnames") or [""])[0], h.get("device_class") or "")
+        for h in discovered
+        if h.get("snmp") and h.get("device_class") in ("switch", "router", "firewall")
+    ]
+    covered = {d.ip for d in ssh_devices}
+    if source == "auto":
+        return [d for d in infra if d.ip not in covered]
+    return infra or [Device(d.ip, "snmp", "", d.name, d.device_class) for d in ssh_devices]
+
+
 def map_topology(
     app: AppContext,
     *,
     devices: Sequence[Device] | None = None,
     parallel: int | None = None,
+    source: str = "auto",
 ) -> dict[str, Any]:
-    """Collect, build, diff, draw and store one topology run; returns its document."""
+    """Collect (``source``: ``ssh``, ``snmp`` or ``auto`` = SSH where a credential is
+    stored, SNMP for the other switches and routers), build, diff, draw and store one
+    topology run; returns its document."""
     from agent.topology.build import build
     from agent.topology.diff import changed, diff
     from agent.topology.draw import svg
@@ -81,7 +106,18 @@ def map_topology(
     from inventory import topology as store_topology
     from inventory.store import RunStatus
 
+    if source not in SOURCES:
+        raise UsageError(f"--source must be one of {', '.join(SOURCES)}, not {source!r}")
     devices = list(devices) if devices is not None else devices_to_map(app)
+    by_snmp = snmp_targets(app, devices, source)
+    if source == "snmp":
+        devices = []
+    if source == "snmp" and not by_snmp:
+        raise UsageError(
+            "no device to read over SNMP: set [discover] snmp_communities and "
+            "run keyturn discover first"
+        )
+    devices = devices + by_snmp
     if not devices:
         raise UsageError(
             "no device to map: store credentials for the switches and routers "
@@ -155,6 +191,8 @@ def _collect_one(app: AppContext, guard, device: Device) -> DeviceFacts:
     from rotation.lifecycle import known_hosts_next_to
 
     name = device.name or device.ip
+    if device.platform == "snmp":
+        return _collect_snmp(app, guard, device)
     timeout = app.config.rotation.timeout
     try:
         guard.check(device.ip)
@@ -194,6 +232,31 @@ def _collect_one(app: AppContext, guard, device: Device) -> DeviceFacts:
         return collect(name, device.ip, device.platform, send, device.device_class)
     finally:
         driver.close()
+
+
+def _collect_snmp(app: AppContext, guard, device: Device) -> DeviceFacts:
+    """SNMP facts with the first of the operator's communities the device answers."""
+    from agent.core.errors import KeyturnError
+    from agent.core.secret import Secret
+    from agent.topology.model import DeviceFacts
+    from agent.topology.snmp import collect_snmp
+
+    name = device.name or device.ip
+    try:
+        guard.check(device.ip)
+    except KeyturnError as exc:
+        return DeviceFacts(
+            name, device.ip, "snmp", device.device_class, errors=[str(exc)], source="snmp"
+        )
+    facts = DeviceFacts(name, device.ip, "snmp", source="snmp")
+    for community in app.config.discover.snmp_communities:
+        facts = collect_snmp(name, device.ip, Secret(community))
+        if not facts.errors:
+            break
+    facts.device_class = device.device_class
+    if facts.errors:  # which community failed is not said: communities are secrets-ish
+        facts.errors = [f"{device.ip}: no SNMP answer with the configured communities"]
+    return facts
 
 
 def export(document: dict[str, Any], formats: Sequence[str], out_dir: str | Path) -> list[Path]:
