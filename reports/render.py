@@ -96,6 +96,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         "- **Audit log:** "
         + (md(report["audit_log"]["summary"]) if report["audit_log"] else "not verified"),
     ]
+    topology = report.get("topology")
+    if topology is not None:
+        moved = len(topology["changes"]["hosts_moved"])
+        lines.append(
+            f"- **Network diagram:** {len(topology['devices'])} devices, "
+            f"{len(topology['links'])} links, "
+            f"{sum(len(g['hosts']) for g in topology['groups'])} hosts on switch ports"
+            + (f", {moved} moved since run {topology['previous_run_id']}" if moved else "")
+        )
     loud = [c for c in report["changes"] if c["severity"] in ("critical", "high")]
     if report["changes"]:
         lines += ["", f"## Changes since the previous run ({len(report['changes'])})", ""]

@@ -37,7 +37,29 @@ def report_tables(r: dict[str, Any]) -> dict[str, Table]:
     """Table name -> (headers, rows) for every section of the report."""
     from reports.webdns import tables as web_dns_tables
 
-    return web_dns_tables(r.get("web_dns")) | {
+    return {**web_dns_tables(r.get("web_dns")), **_sections(r), **_topology(r.get("topology"))}
+
+
+def _topology(t: dict[str, Any] | None) -> dict[str, Table]:
+    """The diagram's links and host placements (only when a topology run exists)."""
+    if t is None:
+        return {}
+    return {
+        "topology_links": (
+            ["device", "port", "neighbour", "neighbour_port", "kind", "protocols"],
+            [[x["a"], x["a_port"], x["b"], x["b_port"], x["kind"], x["protocols"]]
+             for x in t["links"]],
+        ),
+        "topology_hosts": (
+            ["switch", "vlan", "port", "name", "ip", "mac"],
+            [[g["device"], g["vlan"], h["port"], h["name"], h["ip"], h["mac"]]
+             for g in t["groups"] for h in g["hosts"]],
+        ),
+    }  # fmt: skip
+
+
+def _sections(r: dict[str, Any]) -> dict[str, Table]:
+    return {
         "hosts": (
             [
                 "ip",

@@ -106,3 +106,22 @@ def test_the_report_draws_the_diagram_offline_without_errors(loaded):
     path.write_bytes(base64.b64decode(shot["data"]))
     print(f"screenshot: {path}")
     assert path.stat().st_size > 20_000
+
+
+def test_csv_and_markdown_carry_the_diagram_tables(tmp_path):
+    import csv
+
+    store = Store(tmp_path / "acme.db")
+    try:
+        populate(store)
+        _two_runs(store)
+        report = build_report(store, client="acme", operator="alice")
+    finally:
+        store.close()
+    written = write_reports(report, ["csv", "md"], tmp_path / "out")
+    csvs = {p.stem: p for p in written if p.suffix == ".csv"}
+    with csvs["topology_hosts"].open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["switch", "vlan", "port", "name", "ip", "mac"] and len(rows) == 1 + 24
+    md = next(p for p in written if p.suffix == ".md").read_text()
+    assert "Network diagram:** 9 devices, 8 links, 24 hosts on switch ports, 1 moved" in md
