@@ -203,3 +203,86 @@ def test_snmp_tables_map_lldp_port_numbers_and_bridge_ports_to_names():
     assert [(a.ip, a.mac, a.interface) for a in facts.arp] == [
         ("198.18.0.50", "00:1b:21:01:02:03", "Vlan1")
     ]
+
+
+def test_the_simulated_cli_tables_of_the_lab_wiring_parse_back_into_it():
+    """Without a lab: the small site's hosts, its wiring, each switch's CLI output in its own
+    platform layout, parsed by the real templates, built: the wiring comes back."""
+    from agent.topology import parsers
+    from lab import topology, wiring
+    from lab.simulators import neighbors
+
+    taken: set[str] = set()
+    hosts = []
+    for spec in topology.small_hosts():
+        entry = {
+            "name": spec.name,
+            "ip": spec.ip,
+            "platform": spec.platform,
+            "subnet": spec.subnet,
+            "other_ips": [],
+            "other_macs": [],
+            "mac": topology.mac_for("kt000001", spec.name, spec.vendor, taken),
+        }
+        if spec.name == wiring.ROUTER:
+            entry["other_ips"] = [topology.ROUTER_ROUTED_IP]
+            entry["other_macs"] = [topology.mac_for("kt000001", "gw-routed", spec.vendor, taken)]
+        hosts.append(entry)
+    manifest = {"hosts": hosts, "wiring": wiring.plan(hosts)}
+    facts = []
+    for switch, view in wiring.switch_views(manifest).items():
+        host = next(h for h in hosts if h["name"] == switch)
+        platform = host["platform"]
+        fact = DeviceFacts(switch, host["ip"], platform)
+        commands = parsers.COMMANDS[platform]
+        if "cdp" in commands:
+            fact.neighbors += parsers.parse_neighbors(
+                platform, "cdp", neighbors.cdp_detail(platform, view)
+            )
+        fact.neighbors += parsers.parse_neighbors(
+            platform, "lldp", neighbors.lldp_detail(platform, view)
+        )
+        fact.mac_table = parsers.parse_macs(platform, neighbors.mac_table(platform, view))
+        fact.arp = parsers.parse_arp(platform, neighbors.ip_arp(platform, view))
+        facts.append(fact)  # fmt: skip
+    doc = build(facts, subnets=["198.18.0.0/24", "198.18.1.0/24"]).to_json()
+    by_name = {h["name"]: h for h in hosts}
+    assert {h["mac"]: (h["device"], h["port"], h["vlan"]) for h in doc["hosts"]} == {
+        by_name[n]["mac"]: tuple(w) for n, w in manifest["wiring"]["access"].items()
+    }
+    assert sorted(link["key"] for link in doc["links"]) == sorted(
+        " -- ".join(sorted([f"{a}:{ap}", f"{b}:{bp}"])) for a, ap, b, bp in wiring.LINKS
+    )
+    assert {s["gateway_device"] for s in doc["subnets"]} == {wiring.ROUTER}
+    assert all(h["ip"] for h in doc["hosts"])  # every placed host named by a switch's ARP
+
+
+def test_snmp_cdp_cache_and_plain_bridge_table():
+    from agent.core.secret import Secret
+    from agent.topology import snmp
+
+    tables = {
+        snmp.IF_NAME: {(10101,): b"Gi1/0/1", (10124,): b"Gi1/0/24"},
+        snmp.BASE_PORT_IFINDEX: {(1,): 10101, (24,): 10124},
+        # dot1dTpFdbPort as Cisco answers community@vlan: indexed VLAN . MAC here.
+        snmp.FDB_PORT: {(10, 0, 0x1B, 0x21, 1, 2, 3): 1, (10, 0, 0x1B, 0x21, 1, 2, 4): 99},
+        # cdpCacheTable: column . ifIndex . deviceIndex
+        snmp.CDP_CACHE: {(4, 10124, 1): bytes([198, 18, 0, 4]), (6, 10124, 1): b"core-sw1(SN)",
+                         (7, 10124, 1): b"Ethernet1/5", (8, 10124, 1): b"N9K-C93180YC-EX",
+                         (9, 10124, 1): bytes([0, 0, 0, 0x29])},
+    }  # fmt: skip
+    facts = snmp.collect_snmp(
+        "sw", "198.18.0.8", Secret("x"), walker=lambda base: tables.get(base, {})
+    )
+    assert [(m.mac, m.vlan, m.port) for m in facts.mac_table] == [
+        ("00:1b:21:01:02:03", 10, "GigabitEthernet1/0/1")
+    ]  # bridge port 99 is unknown
+    [cdp] = facts.neighbors
+    assert (cdp.protocol, cdp.local_port, cdp.name, cdp.port, cdp.mgmt_ip, cdp.capabilities) == (
+        "cdp",
+        "GigabitEthernet1/0/24",
+        "core-sw1",
+        "Ethernet1/5",
+        "198.18.0.4",
+        "R",
+    )
