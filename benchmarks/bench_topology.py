@@ -69,7 +69,8 @@ def synthetic(runs: int) -> None:
         print(
             f"  build {statistics.median(builds):.3f} s | dot layout+SVG "
             f"{layout:.3f} s wall, {statistics.median(cpus):.3f} s CPU | "
-            f"draw.io+GraphML (own dot layout) {statistics.median(exports):.3f} s | goal < {GOAL_SECONDS} s: "
+            f"draw.io+GraphML (own dot layout) {statistics.median(exports):.3f} s | "
+            f"goal < {GOAL_SECONDS} s: "
             f"{'met' if statistics.median(cpus) < GOAL_SECONDS else 'MISSED'} (CPU)"
         )
 

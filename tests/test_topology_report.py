@@ -125,3 +125,27 @@ def test_csv_and_markdown_carry_the_diagram_tables(tmp_path):
     assert rows[0] == ["switch", "vlan", "port", "name", "ip", "mac"] and len(rows) == 1 + 24
     md = next(p for p in written if p.suffix == ".md").read_text()
     assert "Network diagram:** 9 devices, 8 links, 24 hosts on switch ports, 1 moved" in md
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["topology"], "no device to map: store credentials"),
+        (["topology", "--source", "snmp"], "no device to read over SNMP"),
+        (["topology", "--json", "a-folder"], "is a directory"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli_env, tmp_path, args, message):
+    import subprocess
+
+    from tests.conftest import KEYTURN
+
+    (tmp_path / "a-folder").mkdir()
+    result = subprocess.run([KEYTURN, *args], env=cli_env, cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    # Exactly one error line (click's own usage errors add a usage and a --help hint).
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith(("keyturn: error:", "Error:"))]  # fmt: skip
+    assert len(errors) == 1, result.stderr
