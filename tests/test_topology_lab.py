@@ -9,7 +9,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from lab.wiring import ROUTER
+from lab.wiring import ROUTER, move_host
 
 KEYTURN = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "keyturn")
 
@@ -86,11 +86,11 @@ def test_the_lab_diagram_equals_the_manifest_wiring(lab, lab_cli_env, tmp_path):
 
     # A host re-cabled to another port shows as moved in the next run.
     switch, port, vlan = wiring["access"]["ws03"]
-    lab.move_host("ws03", switch, "GigabitEthernet1/0/40", vlan)
+    move_host(lab, "ws03", switch, "GigabitEthernet1/0/40", vlan)
     try:
         second, _ = topology(lab, lab_cli_env, tmp_path / "two")
     finally:
-        lab.move_host("ws03", switch, port, vlan)
+        move_host(lab, "ws03", switch, port, vlan)
     [moved] = second["diff"]["hosts_moved"]
     assert moved["mac"] == hosts["ws03"]["mac"]
     assert (moved["from"]["port"], moved["to"]["port"]) == (port, "GigabitEthernet1/0/40")

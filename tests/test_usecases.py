@@ -81,6 +81,7 @@ def test_standalone_commands_and_onboard_record_the_same(pool, cli_env, tmp_path
     # The jobs one at a time, as an operator would type them (the one keyring is shared:
     # the onboard run below rotates the password this run set).
     keyturn(cli_env, site, alone, "discover")
+    keyturn(cli_env, site, alone, "topology")  # onboard's stage after discovery (issue 20)
     keyturn(cli_env, site, alone, "rotate", "--yes")
     keyturn(cli_env, site, alone, "checklist", "prefill")
     keyturn(cli_env, site, alone, "report")

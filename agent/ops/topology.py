@@ -123,7 +123,11 @@ def map_topology(
             "no device to map: store credentials for the switches and routers "
             "first (keyturn secrets import), with their platform"
         )
+    from rotation.hostkeys import HostKeyPins
+    from rotation.lifecycle import known_hosts_next_to
+
     guard = app.config.scope_guard()
+    pins = HostKeyPins(known_hosts_next_to(app.resolved_store_path))
     store = app.store
     with app.lock("topology"):
         app.audit  # noqa: B018 - a locked keyring fails now, not after the collection
@@ -132,7 +136,7 @@ def map_topology(
             t0 = time.monotonic()
             workers = min(len(devices), parallel or app.config.rotation.parallel)
             with cf.ThreadPoolExecutor(workers) as pool:
-                facts = list(pool.map(lambda d: _collect_one(app, guard, d), devices))
+                facts = list(pool.map(lambda d: _collect_one(app, guard, pins, d), devices))
             collect_seconds = time.monotonic() - t0
             run = store.latest_run("discover")
             discovered = (host_docs.document(store, run.id) or {}).get("hosts", []) if run else []
@@ -170,6 +174,15 @@ def map_topology(
             "changes": changed(topology["diff"]),
         }
         store.finish_run(run_id, status, summary)
+        for fact in facts:
+            if fact.pinned:  # first contact: the operator should compare the fingerprint
+                app.audit.append(
+                    "topology.hostkey",
+                    fact.ip,
+                    "pinned",
+                    run_id=run_id,
+                    detail={"fingerprint": fact.pinned, "platform": fact.platform},
+                )
         app.audit.append(
             "topology.collect",
             app.config.client or "topology",
@@ -180,56 +193,53 @@ def map_topology(
     return topology
 
 
-def _collect_one(app: AppContext, guard, device: Device) -> DeviceFacts:
-    """One device's facts; every failure becomes an error in its facts, never a crash."""
+def _collect_one(app: AppContext, guard, pins, device: Device) -> DeviceFacts:
+    """One device's facts; every failure becomes an error in its facts, never a crash. The
+    session is the rotation driver's: same preflight (host-key pin), login and privilege."""
     from agent.core.errors import KeyturnError
     from agent.topology.collect import collect
     from agent.topology.model import DeviceFacts
+    from rotation.contract import DriverEnv, DriverError, Target
     from rotation.drivers import driver_for
-    from rotation.drivers.base import ENABLE_ACCOUNT, DriverError, Target
-    from rotation.hostkeys import HostKeyPins
-    from rotation.lifecycle import known_hosts_next_to
 
     name = device.name or device.ip
     if device.platform == "snmp":
         return _collect_snmp(app, guard, device)
     timeout = app.config.rotation.timeout
+    facts = DeviceFacts(name, device.ip, device.platform, device.device_class)
     try:
         guard.check(device.ip)
         driver_class = driver_for(device.platform)
-        pins = HostKeyPins(known_hosts_next_to(app.resolved_store_path))
-        pins.check(device.ip, 22, timeout)
+        target = Target(device.ip, device.platform, device.username)
+        driver_class.check_target(target)
+        env = DriverEnv(
+            stored=lambda user, version: app.secret_store.get(device.ip, user, version),
+            pins=pins,
+            timeout=timeout,
+        )
+        driver = driver_class(target, env)
+        identity = driver.preflight()
+        if identity is not None and identity.first_contact:
+            facts.pinned = identity.fingerprint  # the use case audits first contacts
         password = app.secret_store.get(device.ip, device.username)
         if password is None:
             raise UsageError(f"no stored password for {device.username}@{device.ip}")
-        enable = (
-            app.secret_store.get(device.ip, ENABLE_ACCOUNT) if driver_class.has_enable else None
-        )
-        driver = driver_class(
-            Target(device.ip, device.platform, device.username),
-            known_hosts=pins.path,
-            timeout=timeout,
-        )
-        driver.open(password, enable)
+        driver.open(password)
     except (KeyturnError, DriverError, OSError) as exc:
-        return DeviceFacts(
-            name=name,
-            ip=device.ip,
-            platform=device.platform,
-            device_class=device.device_class,
-            errors=[f"cannot read: {exc}"],
-        )
+        facts.errors.append(f"cannot read: {exc}")
+        return facts
     try:
-        prompt = getattr(driver.conn, "keyturn_prompt", "") or ""
-        match = _PROMPT_NAME.match(prompt.strip())
+        match = _PROMPT_NAME.match((getattr(driver, "prompt", "") or "").strip())
         if match:
             name = match.group(1)
 
         def send(command: str) -> str:
             with driver.guard(command):
-                return driver.conn.send_command(command, read_timeout=timeout)
+                return driver.send(command, read_timeout=timeout)
 
-        return collect(name, device.ip, device.platform, send, device.device_class)
+        read = collect(name, device.ip, device.platform, send, device.device_class)
+        read.pinned = facts.pinned
+        return read
     finally:
         driver.close()
 

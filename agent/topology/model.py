@@ -30,6 +30,7 @@ class DeviceFacts:
     arp: list[ArpEntry] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)  # commands the device does not know
+    pinned: str = ""  # the host key fingerprint, when this run pinned it (first contact)
     source: str = "ssh"
 
     def to_json(self) -> dict[str, Any]:
