@@ -96,6 +96,8 @@ def test_standalone_commands_and_onboard_record_the_same(pool, cli_env, tmp_path
     for expected in ("discover.scan", "checklist.prefill", "rotate.result", "checklist.mark",
                      "report.write"):  # fmt: skip
         assert expected in actions, actions
+    # The topology stage read the device on the targets file's port (the keyring has none).
+    assert ("topology.collect", "ok") in [(a, o) for a, o, _f in onboarded]
     scan = next(f for a, _o, f in onboarded if a == "discover.scan")
     assert {"scope", "interfaces", "hosts", "new", "gone"} <= set(scan)
 

@@ -39,6 +39,7 @@ class Device:
     username: str
     name: str = ""
     device_class: str = ""
+    port: int = 22
 
 
 def devices_to_map(app: AppContext) -> list[Device]:
@@ -50,6 +51,7 @@ def devices_to_map(app: AppContext) -> list[Device]:
     run = app.store.latest_run("discover")
     discovered = (host_docs.document(app.store, run.id) or {}).get("hosts", []) if run else []
     names = {h["ip"]: (h.get("hostnames") or [""])[0] for h in discovered}
+    ports = _target_ports(app)
     classes = {h["ip"]: h.get("device_class") or "" for h in discovered}
     devices: dict[str, Device] = {}
     for entry in app.secret_store.entries():
@@ -63,6 +65,7 @@ def devices_to_map(app: AppContext) -> list[Device]:
             entry.user,
             names.get(entry.host, ""),
             classes.get(entry.host, ""),
+            ports.get(entry.host, 22),
         )
     return sorted(devices.values(), key=lambda d: d.ip)
 
@@ -86,6 +89,22 @@ def snmp_targets(app: AppContext, ssh_devices: Sequence[Device], source: str) ->
     if source == "auto":
         return [d for d in infra if d.ip not in covered]
     return infra or [Device(d.ip, "snmp", "", d.name, d.device_class) for d in ssh_devices]
+
+
+def _target_ports(app: AppContext) -> dict[str, int]:
+    """SSH ports from the site's [rotation] targets file, where it names devices on a port
+    other than 22 (the keyring keeps no port)."""
+    from rotation.targets import load_targets_file
+
+    path = app.config.rotation.targets
+    if not path:
+        return {}
+    from agent.core.errors import KeyturnError
+
+    try:
+        return {t.host: t.port for t in load_targets_file(path)}
+    except KeyturnError:
+        return {}  # a broken targets file is rotate's error to report, not the diagram's
 
 
 def map_topology(
@@ -210,7 +229,7 @@ def _collect_one(app: AppContext, guard, pins, device: Device) -> DeviceFacts:
     try:
         guard.check(device.ip)
         driver_class = driver_for(device.platform)
-        target = Target(device.ip, device.platform, device.username)
+        target = Target(device.ip, device.platform, device.username, port=device.port)
         driver_class.check_target(target)
         env = DriverEnv(
             stored=lambda user, version: app.secret_store.get(device.ip, user, version),
