@@ -180,7 +180,13 @@ def map_topology(
                 "collect_seconds": round(collect_seconds, 3),
                 "draw_seconds": round(time.monotonic() - t1, 3),
             }
-            topology["facts"] = [f.to_json() for f in facts]
+            # Per device: what was read (counts, not the MAC tables themselves: a 300-switch
+            # site would store millions of rows the model already condensed).
+            topology["facts"] = [
+                {k: v for k, v in f.to_json().items() if k not in ("mac_table", "arp")}
+                | {"mac_entries": len(f.mac_table), "arp_entries": len(f.arp)}
+                for f in facts
+            ]
             store_topology.save(store, run_id, topology)
         except BaseException:
             store.finish_run(run_id, RunStatus.FAILED)
