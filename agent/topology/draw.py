@@ -21,7 +21,7 @@ FALLBACK_NOTE = (
     "install graphviz for the full diagram."
 )
 
-_FILL = {
+FILL = {
     "switch": "#dbe8f7",
     "router": "#fde9c8",
     "firewall": "#f8d4d4",
@@ -35,7 +35,7 @@ _SHAPE = {
     "hosts": "folder",
     "subnet": "note",
 }
-_CHANGE_COLOR = {ADDED: "#1a8f3c", NEW: "#1a8f3c", MOVED: "#d9822b", REMOVED: "#c0392b"}
+CHANGE_COLOR = {ADDED: "#1a8f3c", NEW: "#1a8f3c", MOVED: "#d9822b", REMOVED: "#c0392b"}
 
 
 @dataclass
@@ -76,12 +76,12 @@ def to_dot(nodes: list[Node], edges: list[Edge]) -> str:
         attrs = [
             f"label={_q(label)}",
             f"shape={_SHAPE[kind]}",
-            f"fillcolor={_q(_FILL[kind])}",
+            f"fillcolor={_q(FILL[kind])}",
             f"tooltip={_q(chr(10).join([node.label, *node.detail])[:2000])}",
             f"id={_q('topo-' + names[node.id])}",
         ]
         if node.change:
-            attrs += [f"color={_q(_CHANGE_COLOR[node.change])}", "penwidth=3"]
+            attrs += [f"color={_q(CHANGE_COLOR[node.change])}", "penwidth=3"]
         lines.append(f"  {names[node.id]} [{', '.join(attrs)}];")
     for edge in edges:
         if edge.a not in names or edge.b not in names:
@@ -103,7 +103,7 @@ def to_dot(nodes: list[Node], edges: list[Edge]) -> str:
         if edge.change == REMOVED:
             style, attrs = "dotted", [*attrs, 'xlabel="removed"']
         if edge.change:
-            attrs.append(f"color={_q(_CHANGE_COLOR[edge.change])}")
+            attrs.append(f"color={_q(CHANGE_COLOR[edge.change])}")
             width = 3.0
         attrs += [f"style={style}", f"penwidth={width}"]
         lines.append(f"  {names[edge.a]} -- {names[edge.b]} [{', '.join(attrs)}];")
@@ -207,7 +207,7 @@ def fallback_svg(nodes: list[Node], edges: list[Edge]) -> str:
         if edge.a not in boxes or edge.b not in boxes:
             continue
         a, b = boxes[edge.a], boxes[edge.b]
-        color = _CHANGE_COLOR.get(edge.change, "#4a5a6a")
+        color = CHANGE_COLOR.get(edge.change, "#4a5a6a")
         dash = (
             ' stroke-dasharray="6,4"' if edge.kind == "inferred" or edge.change == REMOVED else ""
         )
@@ -219,12 +219,12 @@ def fallback_svg(nodes: list[Node], edges: list[Edge]) -> str:
     by_id = {n.id: n for n in nodes}
     for node_id, box in boxes.items():
         node = by_id[node_id]
-        stroke = _CHANGE_COLOR.get(node.change, "#333")
+        stroke = CHANGE_COLOR.get(node.change, "#333")
         out.append(
             f"<g><title>{escape(chr(10).join([node.label, *node.detail]))}</title>"
             f'<rect x="{box.x - box.w / 2:.0f}" y="{box.y - box.h / 2:.0f}" '
             f'width="{box.w:.0f}" height="{box.h:.0f}" rx="6" '
-            f'fill="{_FILL.get(node.kind, "#dbe8f7")}" stroke="{stroke}"/>'
+            f'fill="{FILL.get(node.kind, "#dbe8f7")}" stroke="{stroke}"/>'
         )
         for i, text in enumerate(node.label.splitlines()[:2]):
             out.append(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from agent.topology.draw import _CHANGE_COLOR, _FILL, REMOVED, layout, to_dot
+from agent.topology.draw import CHANGE_COLOR, FILL, REMOVED, layout, to_dot
 from agent.topology.graph import Edge, Node
 
 _DRAWIO_SHAPE = {
@@ -34,10 +34,10 @@ def to_drawio(nodes: list[Node], edges: list[Edge]) -> str:
         box = boxes.get(node.id)
         style = (
             _DRAWIO_SHAPE.get(node.kind, "rounded=1;") + "whiteSpace=wrap;html=0;"
-            f"fillColor={_FILL.get(node.kind, _FILL['switch'])};"
+            f"fillColor={FILL.get(node.kind, FILL['switch'])};"
         )
         if node.change:
-            style += f"strokeColor={_CHANGE_COLOR[node.change]};strokeWidth=3;"
+            style += f"strokeColor={CHANGE_COLOR[node.change]};strokeWidth=3;"
         value = "\n".join([node.label, *node.detail[:1]]) if node.kind != "hosts" else node.label
         cell = ET.SubElement(
             root, "mxCell", id=ids[node.id], value=value, style=style, vertex="1", parent="1"
@@ -64,7 +64,7 @@ def to_drawio(nodes: list[Node], edges: list[Edge]) -> str:
         if edge.kind == "gateway":
             style += "dashed=1;dashPattern=1 3;"
         if edge.change:
-            style += f"strokeColor={_CHANGE_COLOR[edge.change]};strokeWidth=3;"
+            style += f"strokeColor={CHANGE_COLOR[edge.change]};strokeWidth=3;"
         label = " - ".join(p for p in (edge.a_label, edge.b_label) if p) or edge.label
         cell = ET.SubElement(
             root,
