@@ -54,6 +54,7 @@ def topology(app, json_out, formats, out_dir, source) -> None:
       keyturn --config acme.toml topology --format drawio --format svg --out ./diagram
       keyturn topology --json - --format graphml --source snmp
     """
+    from agent.core.terminal import inert
     from agent.ops import topology as usecase
 
     document = usecase.map_topology(app, source=source)
@@ -63,5 +64,5 @@ def topology(app, json_out, formats, out_dir, source) -> None:
     if json_out:
         write_json(json_out, {k: v for k, v in document.items() if k != "svg"})
     click.echo(usecase.summary_line(document), err=json_out == "-")
-    for error in document["errors"]:
-        click.echo(f"keyturn: warning: {error}", err=True)
+    for error in document["errors"]:  # device and network text: shown inert
+        click.echo(inert(f"keyturn: warning: {error}"), err=True)
