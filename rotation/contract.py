@@ -123,6 +123,11 @@ class Driver(ABC):
     policy: ClassVar[PasswordPolicy] = PasswordPolicy()
     # False where the change is persistent by itself (commit, FortiOS `end`, RouterOS).
     needs_save: ClassVar[bool] = True
+    # True where ``change`` commits with an automatic revert (Junos `commit confirmed`,
+    # VyOS `commit-confirm`) and ``save`` confirms it: a keyturn that dies in between leaves
+    # a device that goes back to the old password by itself after ``confirm_minutes``.
+    commit_confirm: ClassVar[bool] = False
+    confirm_minutes: ClassVar[int] = 0
     # The account-name grammar; a platform may narrow the kernel's (never widen it).
     username_grammar: ClassVar[re.Pattern[str]] = DEVICE_USERNAME
     # Names the preflight step in events ("preflight.hostkey" for SSH).

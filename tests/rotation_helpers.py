@@ -40,6 +40,13 @@ PLATFORMS = [*SIM_PLATFORMS, memory_driver.MemoryDriver.platform]
 # secret, host key, legacy key exchange, the CLI's) take extra cisco_ios devices.
 POOL_PER_PLATFORM = 24
 EXTRA = {"cisco_ios": 24, "legacy": 2}
+# Devices of another kind than their platform: (platform, spec fields). A commit-confirm
+# platform's "fast" devices count a minute as 3 s, so a test can wait out the revert.
+COMMIT_CONFIRM = sorted(p for p in SIM_PLATFORMS if DRIVERS[p].commit_confirm)
+SPECIAL = {
+    "legacy": ("cisco_ios", {"legacy": True}),
+    **{f"fast-{p}": (p, {"minute_seconds": 3.0}) for p in COMMIT_CONFIRM},
+}
 
 
 @dataclass(frozen=True)
@@ -133,8 +140,9 @@ class DevicePool:
         # One host key for all (generating ~200 RSA keys costs ~30 s); pins are per address.
         key = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
         counts = {p: POOL_PER_PLATFORM + EXTRA.get(p, 0) for p in SIM_PLATFORMS}
-        for kind, count in {**counts, "legacy": EXTRA["legacy"]}.items():
-            platform = "cisco_ios" if kind == "legacy" else kind
+        counts.update({kind: EXTRA.get(kind, 2) for kind in SPECIAL})
+        for kind, count in counts.items():
+            platform, extra = SPECIAL.get(kind, (kind, {}))
             for i in range(count):
                 number += 1
                 host = loopback(number)
@@ -153,7 +161,7 @@ class DevicePool:
                         "hostname": f"r{i}",
                         "users": {"admin": {"password": OLD, "privilege": 15}},
                         "enable_secret": ENABLE,
-                        "legacy": kind == "legacy",
+                        **extra,
                     }
                 )
         self.proc = launch({"devices": devices}, root / "spec.json")

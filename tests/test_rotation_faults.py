@@ -9,7 +9,14 @@ import pytest
 from agent.core.secret import Secret
 from rotation.drivers import driver_for
 from rotation.engine import RotationEngine
-from tests.rotation_helpers import OLD, PLATFORMS, Harness, login_works, pool
+from tests.rotation_helpers import (
+    COMMIT_CONFIRM,
+    OLD,
+    PLATFORMS,
+    Harness,
+    login_works,
+    pool,
+)
 
 __all__ = ["pool"]
 
@@ -117,6 +124,44 @@ def test_killed_mid_rotation_then_next_run_reconciles(pool, keyring_env, tmp_pat
     assert ("reconcile", expected) in h.steps()
     current = h.stored(device)
     assert h.stored(device, "pending") is None and login_works(device, current)
+    device.reboot()
+    assert login_works(device, current)
+
+
+@pytest.mark.parametrize("platform", COMMIT_CONFIRM)
+def test_killed_between_commit_and_confirm_the_device_reverts_itself(
+    pool, keyring_env, tmp_path, platform
+):
+    """Commit-confirm: keyturn dies after the commit, before the confirm. Nobody logs in
+    to confirm, so the device's own timer brings the old password back (a minute is 3 s
+    on this device); the next run's reconcile finds the current password working again,
+    drops the pending one and rotates afresh."""
+    import time
+
+    device = pool.take(f"fast-{platform}")
+    h = Harness(tmp_path)
+    h.seed(device)
+
+    def die(step: str) -> None:
+        if step == "change":
+            raise Killed
+
+    with pytest.raises(Killed):
+        h.engine(crash=die).rotate([device.target()])
+    pending = h.stored(device, "pending")
+    assert pending and ("change", "ok") in h.steps()
+    deadline = time.monotonic() + driver_for(platform).confirm_minutes * 3 + 20
+    while not login_works(device, OLD):
+        assert time.monotonic() < deadline, "the device did not revert the unconfirmed commit"
+        time.sleep(0.5)
+    assert not login_works(device, pending)
+
+    [again] = h.rotate(device.target())
+    assert ("reconcile", "current_works") in h.steps()
+    assert again.status == "rotated", again.error
+    current = h.stored(device)
+    assert current not in (OLD, pending) and h.stored(device, "pending") is None
+    assert login_works(device, current) and h.stored(device, "previous") == OLD
     device.reboot()
     assert login_works(device, current)
 

@@ -44,6 +44,8 @@ class DeviceSpec:
     users: dict[str, dict]
     enable_secret: str | None = None
     legacy: bool = False
+    # Seconds in a simulated minute (commit-confirm timers); tests shorten it.
+    minute_seconds: float = 60.0
 
     @classmethod
     def from_json(cls, data: dict) -> DeviceSpec:
@@ -60,6 +62,7 @@ class DeviceSpec:
             users=data.get("users", {}),
             enable_secret=data.get("enable_secret"),
             legacy=bool(data.get("legacy", False)),
+            minute_seconds=float(data.get("minute_seconds", 60.0)),
         )
 
     @property
@@ -88,6 +91,8 @@ class Device:
         self.settings: dict[str, str] = {}
         self.sessions: set[Terminal] = set()
         self.saves = 0
+        # A commit-confirm's pending revert (None: nothing awaits confirmation).
+        self.revert_timer: asyncio.TimerHandle | None = None
         # A pending reboot request from before a restart is moot: a restart is a reboot.
         (self.state_dir / state.REBOOT_FILE).unlink(missing_ok=True)
 
@@ -137,11 +142,33 @@ class Device:
         self.running = (state.load_saved(self.state_dir) or self._factory_config()).copy()
         self.candidate = None
         self.settings.clear()
+        self.disarm_revert()
         for term in list(self.sessions):
             term.abort()
         self.sessions.clear()
         log.info("%s rebooted", self.spec.name)
         return True
+
+    def arm_revert(self, minutes: int) -> None:
+        """Commit-confirm: unless ``disarm_revert`` comes first, reboot after ``minutes``
+        (the saved config comes back, open sessions are cut)."""
+        self.disarm_revert()
+        loop = asyncio.get_running_loop()
+        self.revert_timer = loop.call_later(minutes * self.spec.minute_seconds, self._revert)
+
+    def disarm_revert(self) -> bool:
+        """Confirm: cancel a pending revert; False when none was pending."""
+        if self.revert_timer is None:
+            return False
+        self.revert_timer.cancel()
+        self.revert_timer = None
+        return True
+
+    def _revert(self) -> None:
+        self.revert_timer = None
+        (self.state_dir / state.REBOOT_FILE).touch()
+        self.apply_pending_reboot()
+        log.info("%s: commit not confirmed, reverted", self.spec.name)
 
     def login_ok(self, username: str, password: str) -> bool:
         user = self.running.users.get(username)
