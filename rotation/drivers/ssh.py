@@ -52,6 +52,9 @@ class SshDriver(Driver):
     identity_check = "hostkey"
     # Regex (multiline) that marks an error in any device output.
     error_pattern: ClassVar[str] = r"(?i)^\s*%\s*(error|invalid|incomplete)"
+    # What ends every answer, where the prompt found at login does not (EXOS numbers each
+    # prompt, VyOS/Junos change it in config mode); None: that login prompt.
+    prompt_pattern: ClassVar[str | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -172,12 +175,21 @@ class SshDriver(Driver):
 
     # -- sending -----------------------------------------------------------------------------
     def send(self, command: str, expect: str | None = None, **kwargs: Any) -> str:
-        """One command, read until ``expect`` (default: the prompt found at login, so
-        netmiko does not detect the prompt again before every command)."""
-        pattern = expect or (re.escape(self.prompt.strip()) if self.prompt else None)
+        """One command, read until ``expect`` (default: ``prompt_pattern`` or the prompt
+        found at login, so netmiko does not detect the prompt again before every command)."""
+        pattern = expect or self.prompt_pattern
+        if pattern is None and self.prompt:
+            pattern = re.escape(self.prompt.strip())
         if pattern:
             kwargs["expect_string"] = pattern
         return self.conn.send_command(command, **kwargs)
+
+    def answer(self, text: str, expect: str) -> str:
+        """Answer a device's question (a hidden password prompt): written as is, read until
+        ``expect``. Not ``send``: some netmiko drivers (EXOS) probe the prompt with an
+        Enter before every command, which would answer the question with nothing."""
+        self.conn.write_channel(text + self.conn.RETURN)
+        return self.conn.read_until_pattern(expect, read_timeout=self.timeout)
 
     @contextmanager
     def guard(self, what: str) -> Iterator[None]:
