@@ -291,19 +291,27 @@ def _device_items(
     if run_id is None:
         return []
     ports: dict[int, list[str]] = {}
+    ssh: set[int] = set()
+    telnet: set[int] = set()
     for row in db.execute(
         "SELECT host_id, port, service FROM services WHERE run_id = ? AND state = 'open'"
         " ORDER BY port",
         (run_id,),
     ):
         ports.setdefault(row["host_id"], []).append(f"{row['service'] or 'tcp'}/{row['port']}")
+        if row["port"] == 22 or row["service"] == "ssh":
+            ssh.add(row["host_id"])
+        if row["port"] == 23 or row["service"] == "telnet":
+            telnet.add(row["host_id"])
     wanted = []
     for row in db.execute("SELECT * FROM host_observations WHERE run_id = ?", (run_id,)):
         device_class, platform = row["device_class"], row["platform"]
         kind = CLASS_KIND.get(device_class)
         if kind is None or (device_class == "unknown" and not platform):
             continue
-        automatic = device_class in rotatable and platform in drivable
+        # keyturn rotates over SSH: a driver alone is not enough, SSH must have answered
+        # (a switch seen only on telnet or SNMP is changed by hand).
+        automatic = device_class in rotatable and platform in drivable and row["host_id"] in ssh
         names = json.loads(row["hostnames"] or "[]")
         what = " ".join(
             part for part in (names[0] if names else None, row["vendor"], platform) if part
@@ -313,6 +321,8 @@ def _device_items(
         for account in credentials.get(row["ip"]) or [""]:
             by_keyturn = automatic and account not in manual_accounts
             how = "rotated by keyturn" if by_keyturn else "change on its web/admin interface"
+            if not by_keyturn and row["host_id"] in telnet and row["host_id"] not in ssh:
+                how = "change by hand: telnet only (cleartext_management), no SSH answered"
             if automatic and not by_keyturn:
                 how = "change by hand or with a rotation targets file"
             note = f"{label}: {how}" + (f" ({services})" if services else "")

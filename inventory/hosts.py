@@ -51,6 +51,14 @@ def save(store: Store, run_id: int, document: dict[str, Any]) -> None:
                     for p in host.ports
                 ],
             )
+        db.executemany(
+            "INSERT INTO findings (run_id, source, rule, severity, subject, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (run_id, KIND, f["id"], f["severity"], f["host"], f.get("detail"))
+                for f in document.get("findings") or []
+            ],
+        )
         db.execute(
             "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
             (run_id, KIND, json.dumps(document, sort_keys=True)),

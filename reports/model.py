@@ -59,7 +59,12 @@ def build_report(
         observed = [Host.from_json(h) for h in document.get("hosts", [])]
     hosts = [_host(h) for h in observed]
     groups = _privileged_groups(store, ad_id, ad_doc)
-    findings = _findings(store, ad_id, ad_doc)
+    # The directory's findings and discovery's (cleartext_management), most severe first.
+    order = {s: n for n, s in enumerate(SEVERITIES)}
+    findings = sorted(
+        _findings(store, ad_id, ad_doc) + _findings(store, discover_id, {}),
+        key=lambda f: (order.get(f["severity"], 9), f["rule"] or ""),
+    )
     rotations = [_rotation(r) for r in queries.rotations_upto(store, current.upto)]
     changes = _changes(store, baseline, current)
     checklist = _checklist(queries.checklist(store))

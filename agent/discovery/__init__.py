@@ -57,6 +57,36 @@ def import_scan(
         return _finish(store, run_id, guard, outcome, None)
 
 
+# Management protocols that send the password in clear: (port, service name nmap gives).
+CLEARTEXT_MANAGEMENT = {23: "telnet"}
+
+
+def management_findings(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``cleartext_management`` for every host with telnet open, whatever else it answers:
+    a password typed there crosses the network in clear (and keyturn rotates over SSH
+    only, unless a target asks for telnet explicitly)."""
+    findings = []
+    for host in hosts:
+        open_ports = [
+            p for p in host.get("ports") or []
+            if p.get("state") == "open"
+            and (p.get("port") in CLEARTEXT_MANAGEMENT or p.get("service") == "telnet")
+        ]  # fmt: skip
+        if open_ports:
+            ports = ", ".join(f"{p.get('proto', 'tcp')}/{p['port']}" for p in open_ports)
+            ssh = any(p.get("port") == 22 and p.get("state") == "open" for p in host["ports"])
+            findings.append(
+                {
+                    "id": "cleartext_management",
+                    "severity": "high",
+                    "host": host["ip"],
+                    "detail": f"telnet management open ({ports})"
+                    + ("; SSH also answers" if ssh else "; no SSH: not rotated automatically"),
+                }
+            )
+    return findings
+
+
 def _finish(
     store, run_id: int, guard: ScopeGuard | None, outcome: ScanOutcome, options: Options | None
 ) -> dict[str, Any]:
@@ -83,6 +113,7 @@ def _finish(
         "notes": outcome.notes,
         "stats": outcome.stats,
     }
+    document["findings"] = management_findings(document["hosts"])
     document["diff"] = inventory_hosts.diff(
         inventory_hosts.previous_document(store, before=run_id), document
     )
