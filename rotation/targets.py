@@ -32,6 +32,7 @@ class DeviceEntry(BaseModel):
     login: StrictStr | None = None
     enable_account: StrictStr | None = None
     device_class: StrictStr | None = None
+    transport: StrictStr = "ssh"
 
 
 FIELDS = set(DeviceEntry.model_fields)
@@ -75,6 +76,15 @@ def _target(item: Any, where: str, account: str | None) -> Target:
         raise ConfigError(
             f"{where}: unknown platform {entry.platform!a}; valid: {', '.join(sorted(DRIVERS))}"
         )
+    if entry.transport == "telnet":
+        # Explicit only, and not built yet: a password typed over telnet crosses the
+        # network in clear. Say so rather than fall back to SSH or skip silently.
+        raise ConfigError(
+            f'{where}: transport = "telnet" is not supported: keyturn rotates over SSH '
+            "only (telnet would send both passwords in clear); enable SSH on the device"
+        )
+    if entry.transport != "ssh":
+        raise ConfigError(f"{where}: unknown transport {entry.transport!a}; valid: ssh, telnet")
     try:
         host = check_host(entry.host, "host")
         username = check_username(entry.username or account or "", "username")
@@ -118,6 +128,9 @@ def targets_from_inventory(
     for host in hosts:
         if host["platform"] not in DRIVERS:
             continue
+        ports = host.get("ports") or []
+        if ports and not any(_is_ssh(p) for p in ports):
+            continue  # seen without SSH (telnet/SNMP only): never rotated from the inventory
         names = [account] if account else accounts_for(host["ip"])
         for name in names:
             if name == ENABLE_ACCOUNT:
@@ -136,3 +149,13 @@ def targets_from_inventory(
             "stored account (run keyturn discover, keyturn secrets import)"
         )
     return targets
+
+
+def _is_ssh(port: Any) -> bool:
+    """An open SSH port, whether the inventory gave a dict or a Port."""
+    get = (
+        port.get
+        if isinstance(port, dict)
+        else lambda key, default=None: getattr(port, key, default)
+    )
+    return get("state", "open") == "open" and (get("port") == 22 or get("service") == "ssh")

@@ -68,3 +68,26 @@ def test_stored_reported_and_only_ssh_devices_are_automatic(tmp_path):
         assert "telnet only" in items["198.18.0.8"].note
         for ip in ("198.18.0.9", "198.18.0.10"):
             assert items[ip].handling == "automatic"
+
+
+def test_telnet_transport_is_refused_with_a_clear_line(tmp_path):
+    import pytest
+
+    from agent.core.errors import ConfigError
+    from rotation.targets import load_targets_file
+
+    path = tmp_path / "targets.toml"
+    path.write_text(
+        '[[device]]\nhost = "198.18.0.8"\nplatform = "cisco_ios"\nusername = "admin"\n'
+        'transport = "telnet"\n'
+    )
+    with pytest.raises(ConfigError, match=r"telnet.*not supported.*SSH only"):
+        load_targets_file(path)
+
+
+def test_inventory_never_targets_a_device_seen_without_ssh():
+    from rotation.targets import targets_from_inventory
+
+    hosts = [dict(h, ports=h["ports"]) for h in HOSTS]
+    targets = targets_from_inventory(hosts, lambda ip: ["admin"])
+    assert sorted(t.host for t in targets) == ["198.18.0.10", "198.18.0.9"]
