@@ -102,7 +102,9 @@ def _win(name: str, ip: str, vendor: str, cls: str = "workstation", rdp: bool = 
 def small_hosts() -> list[HostSpec]:
     """The small site: ~30 hosts, a few of them behind the router on 198.18.1.0/24."""
     hosts = [
-        HostSpec("gw", ROUTER_LAN_IP, "Ubiquiti", "router", http_title="EdgeOS",
+        # The site's gateway: a simulated EdgeRouter that keyturn rotates (commit-confirm).
+        HostSpec("gw", ROUTER_LAN_IP, "Ubiquiti", "router", platform="ubiquiti_edgerouter",
+                 http_title="EdgeOS",
                  snmp=Snmp("EdgeOS v2.0.9-hotfix.7", "1.3.6.1.4.1.41112.1.5"), tcp=[80]),
         _dev("fw1", "198.18.0.2", "Fortinet", "firewall", "fortinet",
              "FortiGate-60F v7.2.5", "1.3.6.1.4.1.12356.101.1.641", "FortiGate - Login",

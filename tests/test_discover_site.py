@@ -15,14 +15,12 @@ from tests.conftest import KEYTURN
 
 pytestmark = pytest.mark.lab
 
-# Discovery cannot tell from the network what the lab decided out of band: the lab router
-# shows EdgeOS (a real EdgeRouter is netmiko's ubiquiti_edgerouter) and two Linux servers
+# Discovery cannot tell from the network what the lab decided out of band: two Linux servers
 # run OpenSSH (netmiko's linux) but hold no credentials the lab rotates, so the manifest
-# leaves their platform empty; likewise the NAS and the ESXi host, whose sysDescr names DSM
-# and ESXi (platforms planned, no driver yet).
+# leaves their platform empty; likewise the NAS and the ESXi host (real sshd hosts in the
+# lab), whose sysDescr names DSM and ESXi. (The gateway is a simulated EdgeRouter.)
 PLATFORM_NOT_FROM_THE_WIRE = {
-    "gw": "ubiquiti_edgerouter", "web1": "linux", "app1": "linux",
-    "nas1": "synology_dsm", "esxi1": "vmware_esxi",
+    "web1": "linux", "app1": "linux", "nas1": "synology_dsm", "esxi1": "vmware_esxi",
 }  # fmt: skip
 
 
