@@ -149,12 +149,14 @@ class Device:
         log.info("%s rebooted", self.spec.name)
         return True
 
-    def arm_revert(self, minutes: int) -> None:
-        """Commit-confirm: unless ``disarm_revert`` comes first, reboot after ``minutes``
-        (the saved config comes back, open sessions are cut)."""
+    def arm_revert(self, minutes: int, reboot: bool = True) -> None:
+        """Commit-confirm: unless ``disarm_revert`` comes first, after ``minutes`` the saved
+        config comes back: by a reboot that cuts open sessions (VyOS, EdgeOS) or by a
+        rollback (Junos)."""
         self.disarm_revert()
         loop = asyncio.get_running_loop()
-        self.revert_timer = loop.call_later(minutes * self.spec.minute_seconds, self._revert)
+        action = self._revert if reboot else self._rollback
+        self.revert_timer = loop.call_later(minutes * self.spec.minute_seconds, action)
 
     def disarm_revert(self) -> bool:
         """Confirm: cancel a pending revert; False when none was pending."""
@@ -163,6 +165,12 @@ class Device:
         self.revert_timer.cancel()
         self.revert_timer = None
         return True
+
+    def _rollback(self) -> None:
+        self.revert_timer = None
+        self.running = (state.load_saved(self.state_dir) or self._factory_config()).copy()
+        self.candidate = None
+        log.info("%s: commit not confirmed, rolled back", self.spec.name)
 
     def _revert(self) -> None:
         self.revert_timer = None

@@ -41,6 +41,9 @@ class Shell:
     # Text the platform prints when a fault rejects a new password / a save.
     reject_text: ClassVar[str] = "% Password rejected by password policy"
     save_fail_text: ClassVar[str] = "% Error: could not write configuration"
+    # True where fail_save already fails the change (the change is the write: Junos's
+    # commit confirmed writes the configuration database too); the fault matrix reads it.
+    save_fault_at_change: ClassVar[bool] = False
 
     def __init__(self, device: Device, term: Terminal, username: str) -> None:
         self.device = device

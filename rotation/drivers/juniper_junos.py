@@ -1,4 +1,5 @@
-"""Juniper Junos: candidate config, plain-text-password prompts, commit (which persists).
+"""Juniper Junos: candidate config, plain-text-password prompts, `commit confirmed N`, a
+fresh-login verify, then a plain `commit` that confirms it (and persists).
 
 `plain-text-password` asks for the password twice at its own prompts, which breaks
 send_config_set; the prompts are answered one by one with expect_string.
@@ -7,7 +8,7 @@ send_config_set; the prompts are answered one by one with expect_string.
 from __future__ import annotations
 
 from agent.core.secret import Secret
-from rotation.contract import ChangeRejected
+from rotation.contract import ChangeRejected, SaveFailed
 from rotation.drivers.ssh import SshDriver
 from rotation.policy import PasswordPolicy
 
@@ -17,7 +18,8 @@ class JuniperJunosDriver(SshDriver):
     device_type = "juniper_junos"
     policy = PasswordPolicy(max_length=128)
     error_pattern = r"(?i)^\s*error:|syntax error|unknown command|commit failed"
-    needs_save = False
+    commit_confirm = True
+    confirm_minutes = 2
 
     def account_exists(self) -> bool:
         if self.target.username == "root":
@@ -27,7 +29,7 @@ class JuniperJunosDriver(SshDriver):
             output = self.send(query)
         return "authentication" in output or "class" in output
 
-    def change(self, new: Secret, old: Secret) -> None:
+    def _set(self, password: Secret, commit: str) -> None:
         if self.target.username == "root":
             statement = "set system root-authentication plain-text-password"
         else:
@@ -35,18 +37,34 @@ class JuniperJunosDriver(SshDriver):
                 "set system login user {name} authentication plain-text-password",
                 name=self.target.username,
             )
-        answer = self.cli("{new}", new=new)
+        answer = self.cli("{new}", new=password)
         with self.guard("change"):
             self.conn.config_mode()
             output = self.send(statement, expect=r"New password:")
             output += self.send(answer, expect=r"Retype new password:", cmd_verify=False)
             output += self.send(answer, expect=r"#", cmd_verify=False)
             self.check_output(output, "change", ChangeRejected)
-            output = self.send("commit", expect=r"#", read_timeout=120)
+            output = self.send(commit, expect=r"#", read_timeout=120)
             self.check_output(output, "commit", ChangeRejected)
             if "commit complete" not in output:
                 raise ChangeRejected("commit: the device did not confirm the commit")
-            self.conn.exit_config_mode()
+
+    def change(self, new: Secret, old: Secret) -> None:
+        # Live at once, rolled back by the device unless confirmed within the minutes.
+        self._set(new, f"commit confirmed {self.confirm_minutes}")
+
+    def save(self) -> None:
+        """A plain commit confirms the pending one (and writes the configuration)."""
+        with self.guard("confirm"):
+            self.conn.config_mode()
+            output = self.send("commit", expect=r"#", read_timeout=120)
+        self.check_output(output, "confirm", SaveFailed)
+        if "commit complete" not in output:
+            raise SaveFailed("commit: the device did not confirm the commit")
+
+    def revert(self, old: Secret, current: Secret) -> None:
+        # A plain commit of the old password also ends a pending commit confirmed.
+        self._set(old, "commit")
 
     def discard(self) -> None:
         with self.guard("rollback"):

@@ -16,6 +16,7 @@ class JunosShell(Shell):
     default_role = "super-user"
     reject_text = "error: require change of case in the password or more numerics"
     save_fail_text = "error: could not write configuration database\nerror: commit failed"
+    save_fault_at_change = True
 
     def initial_mode(self) -> str:
         # root lands in the FreeBSD shell and types `cli`; netmiko handles that.
@@ -194,17 +195,33 @@ class JunosShell(Shell):
     async def cmd_commit(self, args: list[str]) -> str:
         if args == ["check"]:
             return "configuration check succeeds"
-        if args not in ([], ["and-quit"]):
+        confirmed = args[:1] == ["confirmed"]
+        minutes = args[1] if confirmed and len(args) > 1 else "10"
+        if args not in ([], ["and-quit"]) and not (
+            confirmed and len(args) <= 2 and minutes.isdigit()
+        ):
             return self.syntax_error("commit " + " ".join(args), 1)
         if self.faults.fail_save:
             return self.save_fail_text
         before = {n: u.hash for n, u in self.device.running.users.items()}
+        if confirmed:
+            # Live now, written only when a later commit confirms it: unless one comes
+            # within the minutes given, the device rolls back to the last confirmed config.
+            self.device.arm_revert(int(minutes), reboot=False)
+        else:
+            self.device.disarm_revert()
         if self.device.candidate is not None:
             self.device.running = self.device.candidate
             self.device.candidate = None
-        self.device.save()
+        if not confirmed:
+            self.device.save()
         if before != {n: u.hash for n, u in self.device.running.users.items()}:
             self.changed()
+        if confirmed:
+            return (
+                f"commit confirmed will be automatically rolled back in {minutes} minutes "
+                "unless confirmed\ncommit complete"
+            )
         if args == ["and-quit"]:
             self.mode = OPER
             return "commit complete\nExiting configuration mode"
