@@ -174,6 +174,12 @@ class Driver(ABC):
     @abstractmethod
     def account_exists(self) -> bool: ...
 
+    def auth_servers(self) -> list[str] | None:
+        """The AAA servers (TACACS+/RADIUS) the device asks before its local accounts: []
+        when logins are local, None when this driver cannot tell. With servers, the rotated
+        local account is the fallback used only while none of them answers."""
+        return None
+
     @abstractmethod
     def change(self, new: Secret, old: Secret) -> None:
         """Set the account's password to ``new`` in the running configuration."""

@@ -271,16 +271,39 @@ class DeviceLifecycle:
             except DriverError as exc:
                 self.emit("preflight.account", "failed", error=str(exc))
                 raise self.stop("failed", str(exc)) from None
-            self.emit("preflight", "ok", scope="ok", login="ok", account="ok", **self.identity)
+            auth = self.read_auth(session)
+            self.emit(
+                "preflight", "ok", scope="ok", login="ok", account="ok", **auth, **self.identity
+            )
             if new is None:
+                fallback = ""
+                if self.result.auth == "aaa-fallback":
+                    fallback = (
+                        "; the local account is the AAA fallback (servers "
+                        f"{', '.join(self.result.aaa_servers)})"
+                    )
                 self.result.plan = (
-                    f"would set a new {self.policy_length()}-character password{self.pending_note}"
+                    f"would set a new {self.policy_length()}-character password"
+                    f"{fallback}{self.pending_note}"
                 )
                 self.emit("plan", "would_change", length=self.policy_length())
                 raise self.stop("unchanged")
             self._change(session, new, current)
         finally:
             session.close()
+
+    def read_auth(self, session: Driver) -> dict[str, str]:
+        """Whether the device asks AAA servers before the local account (result.auth and
+        aaa_servers; the event's detail). A device that cannot say is not an error."""
+        try:
+            servers = session.auth_servers()
+        except DriverError:
+            servers = None
+        if servers is None:
+            return {}
+        self.result.auth = "aaa-fallback" if servers else "local"
+        self.result.aaa_servers = list(servers)
+        return {"auth": self.result.auth, "aaa_servers": ",".join(servers)}
 
     def policy_length(self) -> int:
         assert self.driver_class is not None

@@ -37,11 +37,18 @@ class RotationResult:
     old_password_refused: bool | None = None
     error: str | None = None
     plan: str | None = None
+    # "local" or "aaa-fallback" (the device asks TACACS+/RADIUS first); None: the driver
+    # cannot tell. The servers it asks, where there are any.
+    auth: str | None = None
+    aaa_servers: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        if self.plan is None:
-            data.pop("plan")
+        for key in ("plan", "auth"):
+            if data[key] is None:
+                data.pop(key)
+        if not self.aaa_servers:
+            data.pop("aaa_servers")
         return data
 
 

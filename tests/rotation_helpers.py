@@ -45,6 +45,7 @@ EXTRA = {"cisco_ios": 24, "legacy": 2}
 COMMIT_CONFIRM = sorted(p for p in SIM_PLATFORMS if DRIVERS[p].commit_confirm)
 SPECIAL = {
     "legacy": ("cisco_ios", {"legacy": True}),
+    "aaa-cisco_ios": ("cisco_ios", {"aaa_servers": ["198.18.0.60", "198.18.0.61"]}),
     **{f"fast-{p}": (p, {"minute_seconds": 3.0}) for p in COMMIT_CONFIRM},
 }
 

@@ -181,3 +181,25 @@ def test_parallel_devices_rotate_independently(pool, keyring_env, tmp_path):
     assert "no stored credential" in results[2].error
     for device in devices:
         assert login_works(device, h.stored(device))
+
+
+def test_aaa_fallback_is_said_in_the_plan_and_the_result(pool, keyring_env, tmp_path):
+    """A device that asks TACACS+ first: the rotated local account is its fallback, and the
+    plan, the result and the preflight event say so, with the servers."""
+    device = pool.take("aaa-cisco_ios")
+    h = Harness(tmp_path)
+    h.seed(device)
+    [plan] = h.rotate(device.target(), dry_run=True)
+    assert "AAA fallback (servers 198.18.0.60, 198.18.0.61)" in plan.plan
+    [result] = h.rotate(device.target())
+    assert result.status == "rotated", result.error
+    assert (result.auth, result.aaa_servers) == ("aaa-fallback", ["198.18.0.60", "198.18.0.61"])
+    assert result.as_dict()["auth"] == "aaa-fallback"
+    preflight = [e.detail for e in h.events if e.step == "preflight" and e.outcome == "ok"]
+    assert preflight[-1]["auth"] == "aaa-fallback"
+
+    plain = pool.take("cisco_ios")
+    h.seed(plain)
+    [local] = h.rotate(plain.target())
+    assert (local.auth, local.aaa_servers) == ("local", [])
+    assert "aaa_servers" not in local.as_dict()

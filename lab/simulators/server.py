@@ -46,6 +46,7 @@ class DeviceSpec:
     legacy: bool = False
     # Seconds in a simulated minute (commit-confirm timers); tests shorten it.
     minute_seconds: float = 60.0
+    aaa_servers: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: dict) -> DeviceSpec:
@@ -63,6 +64,7 @@ class DeviceSpec:
             enable_secret=data.get("enable_secret"),
             legacy=bool(data.get("legacy", False)),
             minute_seconds=float(data.get("minute_seconds", 60.0)),
+            aaa_servers=tuple(data.get("aaa_servers") or ()),
         )
 
     @property
@@ -110,6 +112,7 @@ class Device:
             hostname=self.spec.hostname,
             users=users,
             enable_secret=state.hash_password(secret) if secret else None,
+            aaa_servers=list(self.spec.aaa_servers),
         )
 
     def fingerprint(self) -> tuple:

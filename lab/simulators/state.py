@@ -54,6 +54,8 @@ class Config:
     hostname: str
     users: dict[str, User] = field(default_factory=dict)
     enable_secret: str | None = None
+    # TACACS+/RADIUS servers logins go to before the local accounts (Cisco `aaa new-model`).
+    aaa_servers: list[str] = field(default_factory=list)
 
     def copy(self) -> Config:
         return Config.from_json(self.to_json())
@@ -64,7 +66,12 @@ class Config:
     @classmethod
     def from_json(cls, data: dict) -> Config:
         users = {name: User(**u) for name, u in data.get("users", {}).items()}
-        return cls(hostname=data["hostname"], users=users, enable_secret=data.get("enable_secret"))
+        return cls(
+            hostname=data["hostname"],
+            users=users,
+            enable_secret=data.get("enable_secret"),
+            aaa_servers=list(data.get("aaa_servers") or []),
+        )
 
 
 @dataclass

@@ -72,6 +72,25 @@ class CiscoDriver(SshDriver):
         with self.guard("account lookup"):
             return self.account_line() is not None
 
+    def auth_servers(self) -> list[str]:
+        """With `aaa new-model` and a login list that asks a server group before `local`,
+        the TACACS+/RADIUS servers configured (old `tacacs-server host X` or the newer
+        `tacacs server NAME` / ` address ipv4 X`)."""
+        with self.guard("AAA lookup"):
+            config = self.send("show running-config").splitlines()
+        words = [line.split() for line in config]
+        if ["aaa", "new-model"] not in words:
+            return []
+        login = [w for w in words if w[:3] == ["aaa", "authentication", "login"]]
+        if not any("group" in w for w in login):
+            return []
+        server_lines = (
+            ["tacacs-server", "host"], ["radius-server", "host"],
+            ["address", "ipv4"], ["address", "ipv6"],
+        )  # fmt: skip
+        servers = [w[2] for w in words if w[:2] in server_lines and len(w) > 2]
+        return servers
+
     def privilege(self) -> int:
         line = self.account_line() or ""
         match = re.search(r"\bprivilege (\d+)", line)

@@ -268,6 +268,11 @@ class CiscoShell(Shell):
         if config.enable_secret:
             lines.append(f"enable secret 5 {config.enable_secret}")
         lines.append("!")
+        if config.aaa_servers:
+            # Logins ask the servers first; the local accounts answer only when none does.
+            lines += ["aaa new-model", "aaa authentication login default group tacacs+ local"]
+            for number, server in enumerate(config.aaa_servers, start=1):
+                lines += [f"tacacs server AAA{number}", f" address ipv4 {server}", "!"]
         for name, user in sorted(config.users.items()):
             lines.append(self.render_user(name, user))
         lines.append("!")
