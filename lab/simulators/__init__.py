@@ -41,5 +41,6 @@ def launch(
     proc.kill()
     proc.wait()
     raise RuntimeError(
-        f"device simulators did not become ready (exit code {proc.returncode}); see their stderr"
+        f"device simulators did not become ready (exit code {proc.returncode}); "
+        "see their stderr"
     )
