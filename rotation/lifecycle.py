@@ -276,15 +276,9 @@ class DeviceLifecycle:
                 "preflight", "ok", scope="ok", login="ok", account="ok", **auth, **self.identity
             )
             if new is None:
-                fallback = ""
-                if self.result.auth == "aaa-fallback":
-                    fallback = (
-                        "; the local account is the AAA fallback (servers "
-                        f"{', '.join(self.result.aaa_servers)})"
-                    )
                 self.result.plan = (
                     f"would set a new {self.policy_length()}-character password"
-                    f"{fallback}{self.pending_note}"
+                    f"{self.auth_note()}{self.pending_note}"
                 )
                 self.emit("plan", "would_change", length=self.policy_length())
                 raise self.stop("unchanged")
@@ -304,6 +298,10 @@ class DeviceLifecycle:
         self.result.auth = "aaa-fallback" if servers else "local"
         self.result.aaa_servers = list(servers)
         return {"auth": self.result.auth, "aaa_servers": ",".join(servers)}
+
+    def auth_note(self) -> str:
+        servers = ", ".join(self.result.aaa_servers)
+        return f"; the local account is the AAA fallback (servers {servers})" if servers else ""
 
     def policy_length(self) -> int:
         assert self.driver_class is not None
