@@ -132,6 +132,9 @@ class Driver(ABC):
     username_grammar: ClassVar[re.Pattern[str]] = DEVICE_USERNAME
     # Names the preflight step in events ("preflight.hostkey" for SSH).
     identity_check: ClassVar[str] = "identity"
+    # False where ``open`` signs in as another account (an LDAP reset by the bind account):
+    # a successful session then proves nothing about the rotated password.
+    open_proves_rotated: ClassVar[bool] = True
 
     def __init__(self, target: Target, env: DriverEnv) -> None:
         self.target = target

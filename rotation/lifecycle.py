@@ -188,6 +188,9 @@ class DeviceLifecycle:
             self.emit("reconcile", "current_works")
             return
         try:
+            assert self.driver_class is not None
+            if not self.driver_class.open_proves_rotated:
+                self.check(pending)  # one bind with the pending password itself
             session = self.login(pending)
         except DriverError:
             self.emit("reconcile", "neither_works")

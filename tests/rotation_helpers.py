@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -29,13 +30,15 @@ from rotation.drivers import DRIVERS
 from rotation.engine import RotationEngine
 from rotation.hostkeys import HostKeyPins
 from rotation.results import StepEvent
-from tests import memory_driver
+from tests import ad_rotation_lab, memory_driver
 
 OLD = "Old-Planted-4711"
 ENABLE = "Enable-Planted-0815"
 # Every registered platform that has a simulator, and the transport-free one.
 SIM_PLATFORMS = sorted(p for p in DRIVERS if p in PERSONALITIES)
-PLATFORMS = [*SIM_PLATFORMS, memory_driver.MemoryDriver.platform]
+# Kinds whose "device" is a real service the pool starts itself (ad: a Samba DC, lazily).
+SERVICE_PLATFORMS = ["ad"]
+PLATFORMS = [*SIM_PLATFORMS, memory_driver.MemoryDriver.platform, *SERVICE_PLATFORMS]
 # Fresh devices per simulated platform for the whole session; the Cisco-only tests (enable
 # secret, host key, legacy key exchange, the CLI's) take extra cisco_ios devices.
 POOL_PER_PLATFORM = 24
@@ -60,16 +63,22 @@ class Device:
     host: str
     port: int
     state_dir: Path | None = None
+    # The rotated account (a domain has one account per "device", named after it).
+    account: str = "admin"
 
     def target(self, **overrides) -> Target:
         fields = {
             "host": self.host,
             "platform": self.platform,
-            "username": "admin",
+            "username": self.account,
             "port": self.port,
             **overrides,
         }
         return Target(**fields)
+
+    def credentials(self) -> dict[str, str]:
+        """Credentials besides the rotated account's that the driver needs stored."""
+        return {"enable": ENABLE}
 
     # -- the simulator's side (an in-memory device overrides each) -------------------------
     def set_faults(self, **faults: bool) -> None:
@@ -81,16 +90,17 @@ class Device:
     def reboot(self) -> None:
         control.reboot(self.state_dir)
 
-    def saved_password_is(self, password: str, user: str = "admin") -> bool:
-        return control.verify_saved_password(self.state_dir, user, password)
+    def saved_password_is(self, password: str, user: str | None = None) -> bool:
+        return control.verify_saved_password(self.state_dir, user or self.account, password)
 
     def command_log(self) -> list[tuple[str, bool]]:
         return control.command_log(self.state_dir)
 
-    def login_works(self, password: str, user: str = "admin") -> bool:
+    def login_works(self, password: str, user: str | None = None) -> bool:
         """Password authentication alone: what "this password logs in" means."""
         import paramiko
 
+        user = user or self.account
         transport = paramiko.Transport((self.host, self.port))
         try:
             transport.start_client(timeout=10)
@@ -119,16 +129,50 @@ class MemoryHandle(Device):
     def reboot(self) -> None:
         self.device.reboot()
 
-    def saved_password_is(self, password: str, user: str = "admin") -> bool:
-        return self.device.saved.get(user) == password
+    def saved_password_is(self, password: str, user: str | None = None) -> bool:
+        return self.device.saved.get(user or self.account) == password
 
     def command_log(self) -> list[tuple[str, bool]]:
         return list(self.device.log)
 
-    def login_works(self, password: str, user: str = "admin") -> bool:
+    def login_works(self, password: str, user: str | None = None) -> bool:
         return (
-            not self.device.faults.get("refuse_login") and self.device.users.get(user) == password
+            not self.device.faults.get("refuse_login")
+            and self.device.users.get(user or self.account) == password
         )
+
+
+@dataclass(frozen=True)
+class AdHandle(Device):
+    """A domain account on the pool's Samba DC, reached through its own fault proxy: the
+    directory is persistent, so "saved" is "logs in" and a reboot changes nothing."""
+
+    proxy: Any = None
+    lab: Any = None
+
+    def target(self, **overrides) -> Target:
+        return super().target(**{"login": ad_rotation_lab.BIND_ACCOUNT, **overrides})
+
+    def credentials(self) -> dict[str, str]:
+        return {ad_rotation_lab.BIND_ACCOUNT: self.lab.admin_password.reveal()}
+
+    def set_faults(self, **faults: bool) -> None:
+        self.proxy.faults.update(faults)
+
+    def clear_faults(self) -> None:
+        self.proxy.faults.clear()
+
+    def reboot(self) -> None:
+        pass
+
+    def saved_password_is(self, password: str, user: str | None = None) -> bool:
+        return self.login_works(password, user)
+
+    def command_log(self) -> list[tuple[str, bool]]:
+        return list(self.proxy.log)
+
+    def login_works(self, password: str, user: str | None = None) -> bool:
+        return self.lab.login_works(user or self.account, password)
 
 
 class DevicePool:
@@ -166,8 +210,14 @@ class DevicePool:
                     }
                 )
         self.proc = launch({"devices": devices}, root / "spec.json")
+        self.ad: ad_rotation_lab.AdLab | None = None
 
     def take(self, kind: str) -> Device:
+        if kind == "ad":
+            if self.ad is None:
+                self.ad = ad_rotation_lab.AdLab(OLD)
+            name, host, port, proxy = self.ad.new_device()
+            return AdHandle(name, kind, host, port, account=name, proxy=proxy, lab=self.ad)
         if kind == memory_driver.MemoryDriver.platform:
             self.memory += 1
             host = loopback(self.memory, block=250)
@@ -180,6 +230,8 @@ class DevicePool:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        if self.ad is not None:
+            self.ad.stop()
 
 
 @pytest.fixture(scope="session")
@@ -213,10 +265,12 @@ class Harness:
         self.events: list[StepEvent] = []
         self.hooks: dict[tuple[str, str], Callable[[], None]] = {}
 
-    def seed(self, device: Device, password: str = OLD, user: str = "admin") -> None:
+    def seed(self, device: Device, password: str = OLD, user: str | None = None) -> None:
         host, platform = device.host, device.platform
+        user = user or device.account
         self.secrets.put(host, user, Secret(password), "current", platform=platform)
-        self.secrets.put(host, "enable", Secret(ENABLE), "current", platform=platform)
+        for name, value in device.credentials().items():
+            self.secrets.put(host, name, Secret(value), "current", platform=platform)
 
     def on_event(self, event: StepEvent) -> None:
         self.events.append(event)
@@ -235,10 +289,12 @@ class Harness:
     def steps(self) -> list[tuple[str, str]]:
         return [(e.step, e.outcome) for e in self.events]
 
-    def stored(self, device: Device, version: str = "current", user: str = "admin") -> str | None:
-        value = self.secrets.get(device.host, user, version)
+    def stored(
+        self, device: Device, version: str = "current", user: str | None = None
+    ) -> str | None:
+        value = self.secrets.get(device.host, user or device.account, version)
         return value.reveal() if value is not None else None
 
 
-def login_works(device: Device, password: str, user: str = "admin") -> bool:
+def login_works(device: Device, password: str, user: str | None = None) -> bool:
     return device.login_works(password, user)
