@@ -181,7 +181,15 @@ def mark(
     return before, get(store, item_id)
 
 
-def mark_rotated(store: Store, host: str, username: str, rotation_id: int, operator: str) -> Item:
+def mark_rotated(
+    store: Store,
+    host: str,
+    username: str,
+    rotation_id: int,
+    operator: str,
+    *,
+    kind: str | None = None,
+) -> Item:
     """A successful rotation of ``username`` on ``host``: its item becomes ``changed``, linked
     to the rotation record. The item is found by (target, account), else the device's
     account-less item is adopted, else one is created (rotation of a device not yet listed)."""
@@ -197,7 +205,9 @@ def mark_rotated(store: Store, host: str, username: str, rotation_id: int, opera
                 (host,),
             ).fetchone()
         if row is None:
-            kind = CLASS_KIND.get(_latest_class(db, host) or "unknown", "other_network_device")
+            kind = kind or CLASS_KIND.get(
+                _latest_class(db, host) or "unknown", "other_network_device"
+            )
             item_id = db.execute(
                 "INSERT INTO checklist_items (kind, target, account, handling)"
                 " VALUES (?, ?, ?, 'automatic')",
@@ -223,11 +233,28 @@ def mark_rotated(store: Store, host: str, username: str, rotation_id: int, opera
 def mark_run(store: Store, run_id: int, operator: str) -> list[Item]:
     """:func:`mark_rotated` for every successful rotation recorded by rotate run ``run_id``."""
     rows = store.db.execute(
-        "SELECT id, host, username FROM rotations WHERE run_id = ? AND status = 'rotated'"
-        " ORDER BY id",
+        "SELECT id, host, platform, username FROM rotations WHERE run_id = ?"
+        " AND status = 'rotated' ORDER BY id",
         (run_id,),
     ).fetchall()
-    return [mark_rotated(store, r["host"], r["username"], r["id"], operator) for r in rows]
+    marked = []
+    for r in rows:
+        host, kind = r["host"], None
+        if r["platform"] == "ad":  # a domain account: its item names the domain, not the DC
+            host = _directory_target(store, r["username"]) or host
+            kind = "windows_service_account"
+        marked.append(mark_rotated(store, host, r["username"], r["id"], operator, kind=kind))
+    return marked
+
+
+def _directory_target(store: Store, account: str) -> str | None:
+    """The domain a directory account's item names (prefill lists it by domain, not DC)."""
+    row = store.db.execute(
+        "SELECT target FROM checklist_items WHERE account = ? AND kind IN"
+        " ('windows_service_account', 'workstation_admin') ORDER BY id LIMIT 1",
+        (account,),
+    ).fetchone()
+    return row["target"] if row else None
 
 
 # -- prefill ---------------------------------------------------------------------------------

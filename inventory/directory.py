@@ -131,3 +131,39 @@ def load_journal(store: Store, run_id: int) -> list[dict[str, Any]] | None:
         "SELECT data FROM run_documents WHERE run_id = ? AND kind = ?", (run_id, JOURNAL_KIND)
     ).fetchone()
     return json.loads(row[0]) if row else None
+
+
+def rotation_candidates(store: Store, which: str) -> list[str]:
+    """sAMAccountNames of the latest finished ``ad`` run's enabled user accounts that
+    ``rotate --from-directory`` takes: ``service`` (users with SPNs) or ``privileged``
+    (effective members of a privileged group). krbtgt and $-accounts are never listed."""
+    from inventory.store import finished
+
+    run = store.db.execute(
+        "SELECT r.id FROM runs r JOIN run_documents d ON d.run_id = r.id AND d.kind = ?"
+        f" WHERE {finished('r.status')} ORDER BY r.id DESC LIMIT 1",
+        (DOCUMENT_KIND,),
+    ).fetchone()
+    if run is None:
+        return []
+    if which == "privileged":
+        rows = store.db.execute(
+            "SELECT DISTINCT member_sam AS sam FROM group_memberships WHERE run_id = ?"
+            " AND member_kind = 'user' AND enabled != 0 ORDER BY member_sam",
+            (run["id"],),
+        ).fetchall()
+    else:
+        rows = [
+            row
+            for row in store.db.execute(
+                "SELECT sam, attributes FROM directory_objects WHERE run_id = ?"
+                " AND kind = 'user' AND enabled != 0 ORDER BY sam",
+                (run["id"],),
+            ).fetchall()
+            if json.loads(row["attributes"] or "{}").get("spns")
+        ]
+    return [
+        row["sam"]
+        for row in rows
+        if row["sam"] and row["sam"].lower() != "krbtgt" and not row["sam"].endswith("$")
+    ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The credential kind a platform rotates; every SSH platform is a "device".
+KIND_OF_PLATFORM = {"ad": "ad", "windows_local": "windows_local"}
 STATUSES = ("rotated", "unchanged", "failed", "rolled_back", "needs_attention", "skipped")
 VERIFY_STATUSES = ("ok", "changed", "pending_works", "failed", "refused")
 
@@ -42,6 +44,10 @@ class RotationResult:
     auth: str | None = None
     aaa_servers: list[str] = field(default_factory=list)
 
+    @property
+    def kind(self) -> str:
+        return KIND_OF_PLATFORM.get(self.platform, "device")
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("plan", "auth"):
@@ -49,6 +55,7 @@ class RotationResult:
                 data.pop(key)
         if not self.aaa_servers:
             data.pop("aaa_servers")
+        data["kind"] = self.kind
         return data
 
 

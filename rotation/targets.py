@@ -8,13 +8,14 @@ before it can reach a device command.
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from agent.core.errors import ConfigError, UsageError
-from agent.core.identifiers import check_host, check_username
+from agent.core.identifiers import check_directory_account, check_host, check_username
 from rotation.drivers import DRIVERS
 from rotation.drivers.base import ENABLE_ACCOUNT, Target
 
@@ -38,8 +39,56 @@ class DeviceEntry(BaseModel):
 FIELDS = set(DeviceEntry.model_fields)
 
 
-def load_targets_file(path: str | Path, account: str | None = None) -> list[Target]:
-    """``[[device]]`` tables: host, platform, username (+ port, login, enable_account)."""
+class AccountEntry(BaseModel):
+    """One ``[[account]]`` table: a credential that is not a device's (kind ``ad``: a
+    domain account on the ``[ad]`` DC; ``windows_local``: a Windows host's local account)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["ad", "windows_local"]
+    name: StrictStr
+    host: StrictStr | None = None
+    login: StrictStr | None = None
+    port: StrictInt | None = Field(None, gt=0, lt=65536)
+
+
+@dataclass(frozen=True)
+class DirectoryBinding:
+    """Where kind ``ad`` accounts are reset: the ``[ad]`` DC (an address the scope guard can
+    check; also the keyring host of every ad credential) and the bind account."""
+
+    host: str
+    port: int
+    login: str
+
+
+def ad_target(name: str, directory: DirectoryBinding | None, where: str) -> Target:
+    if directory is None:
+        raise ConfigError(f"{where}: kind 'ad' needs [ad] server and [ad] user in the config")
+    try:
+        sam = check_directory_account(name, "name")
+    except UsageError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return Target(
+        host=directory.host, platform="ad", username=sam, port=directory.port,
+        login=directory.login,
+    )  # fmt: skip
+
+
+def bind_account_last(targets: list[Target]) -> list[Target]:
+    """The ``ad`` target that is the bind account itself goes after every other one: the
+    run binds with its stored password until the end (its item updates the [ad] credential)."""
+    own = [t for t in targets if t.platform == "ad" and t.username == t.login]
+    return [t for t in targets if t not in own] + own
+
+
+def load_targets_file(
+    path: str | Path,
+    account: str | None = None,
+    directory: DirectoryBinding | None = None,
+) -> list[Target]:
+    """``[[device]]`` tables: host, platform, username (+ port, login, enable_account);
+    ``[[account]]`` tables: kind, name (+ host, login, port)."""
     label = str(path)
     if account is not None:
         check_username(account, "--account")
@@ -51,16 +100,43 @@ def load_targets_file(path: str | Path, account: str | None = None) -> list[Targ
         raise ConfigError(f"{label}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: not valid TOML: {exc}") from None
-    devices = data.get("device")
-    if not isinstance(devices, list) or not devices:
-        raise ConfigError(f"{label}: no [[device]] tables")
-    unknown = sorted(set(data) - {"device"})
+    devices, accounts = data.get("device", []), data.get("account", [])
+    if not isinstance(devices, list) or not isinstance(accounts, list) or not (devices or accounts):
+        raise ConfigError(f"{label}: no [[device]] or [[account]] tables")
+    unknown = sorted(set(data) - {"device", "account"})
     if unknown:
-        raise ConfigError(f"{label}: unknown key(s) {', '.join(unknown)} (only [[device]] tables)")
+        raise ConfigError(
+            f"{label}: unknown key(s) {', '.join(unknown)} (only [[device]] and [[account]] tables)"
+        )
     targets = []
     for number, item in enumerate(devices, start=1):
         targets.append(_target(item, f"{label}: [[device]] {number}", account))
-    return [t for t in targets if account is None or t.username == account]
+    for number, item in enumerate(accounts, start=1):
+        targets.append(_account(item, f"{label}: [[account]] {number}", directory))
+    return bind_account_last([t for t in targets if account is None or t.username == account])
+
+
+def _account(item: Any, where: str, directory: DirectoryBinding | None) -> Target:
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: not a table")
+    try:
+        entry = AccountEntry.model_validate(item)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_describe(exc)}") from None
+    if entry.kind == "ad":
+        return ad_target(entry.name, directory, where)
+    if "windows_local" not in DRIVERS:
+        raise ConfigError(f"{where}: kind 'windows_local' is not available in this build")
+    if entry.host is None:
+        raise ConfigError(f"{where}: missing key 'host' (kind windows_local)")
+    try:
+        host = check_host(entry.host, "host")
+    except UsageError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return Target(
+        host=host, platform="windows_local", username=entry.name, port=entry.port or 445,
+        login=entry.login,
+    )  # fmt: skip
 
 
 def _target(item: Any, where: str, account: str | None) -> Target:

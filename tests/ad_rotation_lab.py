@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
+import secrets
 import shutil
 import socket
 import ssl
@@ -164,7 +164,8 @@ class AdLab:
 
     def __init__(self, old: str) -> None:
         self.old = old
-        self.ns = f"kt-adrot-{os.getpid()}"
+        # Each test module's pool has its own DC: the name must differ within one process.
+        self.ns = f"kt-adrot-{secrets.token_hex(3)}"
         self.workdir = Path(tempfile.mkdtemp(prefix="kt-adr-", dir="/tmp"))
         self.proc = None
         netns.create(self.ns)

@@ -258,7 +258,8 @@ def test_unknown_platform_lists_valid_names(keyring_env, tmp_path):
 
     h = Harness(tmp_path)
     [result] = h.rotate(Target("127.0.0.1", "cisco_xr", "admin"))
-    assert result.status == "failed" and "valid: arista_eos, aruba_aoscx, cisco_asa" in result.error
+    assert result.status == "failed" and "valid: " in result.error
+    assert "arista_eos, aruba_aoscx, cisco_asa" in result.error  # sorted (kind ad comes first)
     assert isinstance(h.engine(), RotationEngine)
 
 

@@ -69,6 +69,11 @@ def progress_bar(
     metavar="N",
     help="Devices at a time (default: [rotation] parallel, 8).",
 )
+@click.option(
+    "--from-directory",
+    type=click.Choice(["service", "privileged"]),
+    help="Domain accounts (kind ad) from the latest `keyturn ad` run; --account narrows.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask before changing passwords.")
 @click.option(
     "--json",
@@ -79,7 +84,16 @@ def progress_bar(
 )
 @click.pass_obj
 def rotate(
-    app, targets_file, from_inventory, classes, account, dry_run, parallel, yes, json_path
+    app,
+    targets_file,
+    from_inventory,
+    classes,
+    account,
+    dry_run,
+    parallel,
+    from_directory,
+    yes,
+    json_path,
 ) -> None:
     """Change admin passwords on network devices, escrowed and verified.
 
@@ -91,6 +105,7 @@ def rotate(
     Example:
       keyturn --config acme.toml rotate --targets devices.toml --dry-run
       keyturn --config acme.toml rotate --from-inventory --class router,firewall --yes
+      keyturn --config acme.toml rotate --from-directory service --account svc_sql --yes
     \b
     Exit codes: 0 all rotated, 1 some failed, rolled back or need attention,
     2 usage error (or no --yes when not interactive), 3 all failed.
@@ -98,7 +113,9 @@ def rotate(
     from agent.ops import rotate as usecase
 
     class_list = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
-    targets = usecase.resolve_targets(app, targets_file, from_inventory, class_list, account)
+    targets = usecase.resolve_targets(
+        app, targets_file, from_inventory, class_list, account, from_directory
+    )
     if not dry_run and not yes:
         if not app.interactive:
             raise UsageError("rotate changes passwords: pass --yes when not on a terminal")

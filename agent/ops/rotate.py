@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent.core.errors import UsageError
+from agent.core.errors import ConfigError, UsageError
+from agent.core.identifiers import check_host
 from agent.core.logsetup import get_logger
 from agent.core.secret import json_default
 from inventory import rotations as records
@@ -30,7 +31,13 @@ from rotation.results import (
     rotation_exit_code,
     verify_exit_code,
 )
-from rotation.targets import load_targets_file, targets_from_inventory
+from rotation.targets import (
+    DirectoryBinding,
+    ad_target,
+    bind_account_last,
+    load_targets_file,
+    targets_from_inventory,
+)
 
 if TYPE_CHECKING:
     from agent.context import AppContext
@@ -54,16 +61,24 @@ def resolve_targets(
     from_inventory: bool,
     classes: list[str] | None,
     account: str | None,
+    from_directory: str | None = None,
+    accounts: list[str] | None = None,
 ) -> list[Target]:
     """The devices to act on: ``--targets`` (else ``[rotation] targets``), or with
     ``from_inventory`` the latest discover run's hosts with a platform, each with the
-    accounts ``[rotation] accounts`` names (else those the keyring holds for it)."""
+    accounts ``[rotation] accounts`` names (else those the keyring holds for it), or with
+    ``from_directory`` (service|privileged) the latest ``ad`` run's accounts of that kind,
+    restricted to ``accounts`` when given, the bind account last."""
     cfg = app.config.rotation
+    if from_directory:
+        return directory_targets(app, from_directory, accounts or ([account] if account else []))
     path = targets_file or (None if from_inventory else cfg.targets)
     if path:
-        return load_targets_file(path, account)
+        return load_targets_file(path, account, directory_binding(app))
     if not from_inventory:
-        raise UsageError("say which devices: --targets FILE.toml or --from-inventory")
+        raise UsageError(
+            "say which devices: --targets FILE.toml, --from-inventory or --from-directory"
+        )
     hosts = records.latest_platform_hosts(app.store, classes or cfg.classes)
     if cfg.platforms:
         hosts = [h for h in hosts if h["platform"] in cfg.platforms]
@@ -76,6 +91,48 @@ def resolve_targets(
         return list(cfg.accounts) or stored.get(ip, [])
 
     return targets_from_inventory(hosts, accounts_for, account)
+
+
+def directory_binding(app: AppContext) -> DirectoryBinding | None:
+    """The ``[ad]`` DC and bind account as kind ``ad`` targets use them: the keyring host is
+    the one the directory audit reads its bind password from (the server without port).
+    Plain LDAP is never used for a password: transport ``ldap`` still resets over LDAPS."""
+    ad = app.config.ad
+    if not ad.server or not ad.user:
+        return None
+    host, _, port = ad.server.rpartition(":") if ad.server.count(":") == 1 else (ad.server, "", "")
+    default = 389 if ad.transport == "starttls" else 636
+    try:
+        number = int(port) if port else default
+    except ValueError:
+        raise UsageError(f"[ad] server {ad.server!a}: bad port") from None
+    return DirectoryBinding(check_host(host or ad.server, "[ad] server"), number, ad.user)
+
+
+def directory_targets(app: AppContext, which: str, names: list[str]) -> list[Target]:
+    """Kind ``ad`` targets from the latest ``ad`` run (``service`` or ``privileged``)."""
+    from inventory.directory import rotation_candidates
+
+    if which not in ("service", "privileged"):
+        raise UsageError(f"--from-directory {which!a}: say service or privileged")
+    binding = directory_binding(app)
+    if binding is None:
+        raise UsageError("--from-directory needs [ad] server and [ad] user in the site config")
+    found = rotation_candidates(app.store, which)
+    if names:
+        wanted = {n.lower() for n in names}
+        found = [sam for sam in found if sam.lower() in wanted]
+    if not found:
+        raise UsageError(
+            f"the latest ad run lists no enabled {which} account"
+            + (" of those named by --account" if names else "")
+            + " (run keyturn ad first)"
+        )
+    try:
+        targets = [ad_target(sam, binding, "--from-directory") for sam in found]
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return bind_account_last(targets)
 
 
 def _engine(

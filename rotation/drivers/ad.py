@@ -164,7 +164,8 @@ class AdDriver(Driver):
             authentication=ldap3.SIMPLE,
             auto_bind=ldap3.AUTO_BIND_NONE,
             raise_exceptions=False,
-            receive_timeout=self.env.timeout,
+            # ldap3 packs it into SO_RCVTIMEO as whole seconds.
+            receive_timeout=max(1, round(self.env.timeout)),
             read_only=False,
         )
         try:
