@@ -198,6 +198,11 @@ class Driver(ABC):
         only after a verified change, so the saved config still holds ``old``."""
         self.change(old, current)
 
+    def dependents(self) -> list[str]:
+        """Where else the account's password is used, as one-line notes for the dry run's
+        plan (read in ``account_exists``'s session; a driver that cannot tell says so)."""
+        return []
+
     @abstractmethod
     def verify(self, rotated: Secret, refused: Secret | None = None) -> bool | None:
         """A fresh login proving ``rotated``; raises LoginRefused (or another DriverError)

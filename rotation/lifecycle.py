@@ -279,11 +279,15 @@ class DeviceLifecycle:
                 "preflight", "ok", scope="ok", login="ok", account="ok", **auth, **self.identity
             )
             if new is None:
+                dependents = session.dependents()
                 self.result.plan = (
                     f"would set a new {self.policy_length()}-character password"
                     f"{self.auth_note()}{self.pending_note}"
+                    + "".join(f"; {note}" for note in dependents)
                 )
-                self.emit("plan", "would_change", length=self.policy_length())
+                self.emit(
+                    "plan", "would_change", length=self.policy_length(), dependents=dependents
+                )
                 raise self.stop("unchanged")
             self._change(session, new, current)
         finally:

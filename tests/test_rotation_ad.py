@@ -204,3 +204,18 @@ def test_cli_targets_file_json_kind_checklist_and_canary(pool, cli_env, tmp_path
     for name, text in artefacts.items():
         for secret in (OLD, new, admin):
             assert secret not in text, f"a planted password leaked into {name}"
+
+
+def test_dry_run_lists_the_spn_hosts_and_says_what_it_did_not_check(pool, keyring_env, tmp_path):
+    device = pool.take("ad")
+    lab = device.lab
+    dn = f"CN={device.account},CN=Users,{lab.base_dn}"
+    spns = [f"MSSQLSvc/sql-{device.account}.corp.test:1433", f"HTTP/web-{device.account}.corp.test"]
+    assert lab.admin.modify(dn, {"servicePrincipalName": [(ldap3.MODIFY_REPLACE, spns)]})
+    h = Harness(tmp_path)
+    h.seed(device)
+    [result] = h.rotate(device.target(), dry_run=True)
+    assert result.status == "unchanged"
+    assert f"sql-{device.account}.corp.test, web-{device.account}.corp.test" in result.plan
+    assert "NOT checked" in result.plan and "gMSA" in result.plan
+    assert login_works(device, OLD)

@@ -344,6 +344,18 @@ class AdDriver(Driver):
                 raise ConnectionLost(f"change: session lost: {_describe(self.conn)}")
             raise ChangeRejected(f"change: the DC said: {_describe(self.conn)}")
 
+    def dependents(self) -> list[str]:
+        """The hosts its SPNs name (services there run as this account, or accept tickets
+        for it) and the advice; services and scheduled tasks are not read remotely yet."""
+        hosts = spn_hosts(self.account_attrs.get("servicePrincipalName") or [])
+        if not hosts:
+            return []
+        return [
+            f"SPN hosts: {', '.join(hosts)} (services and scheduled tasks there were NOT "
+            "checked for this logon account: keyturn does not read SCMR/TSCH yet)",
+            "recommended: a gMSA (group managed service account) rotates its own password",
+        ]
+
     def verify(self, rotated: Secret, refused: Secret | None = None) -> bool | None:
         """A fresh LDAPS connection to the same DC: one bind with ``refused`` (expected to
         fail), then one with ``rotated``; never a second attempt with either."""
@@ -360,6 +372,23 @@ class AdDriver(Driver):
             return refusal
         finally:
             conn.unbind()
+
+
+def spn_hosts(spns: list[Any]) -> list[str]:
+    """Host names from SPNs (``class/host[:port][/service]``), each once, sorted; values
+    that are not text or hold control characters are skipped (directory data is hostile)."""
+    from agent.core.identifiers import control_characters
+
+    hosts = set()
+    for spn in spns:
+        text = spn.decode("utf-8", "replace") if isinstance(spn, bytes) else str(spn)
+        parts = text.split("/")
+        if len(parts) < 2 or control_characters(text):
+            continue
+        host = parts[1].split(":", 1)[0].strip().lower()
+        if host:
+            hosts.add(host)
+    return sorted(hosts)
 
 
 def _one(value: Any) -> Any:
