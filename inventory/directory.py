@@ -167,3 +167,30 @@ def rotation_candidates(store: Store, which: str) -> list[str]:
         for row in rows
         if row["sam"] and row["sam"].lower() != "krbtgt" and not row["sam"].endswith("$")
     ]
+
+
+def laps_managed_names(store: Store) -> set[str]:
+    """Lower-case names (DNS host name, its first label, sAMAccountName without $) of the
+    computers whose LAPS expiry the latest finished ``ad`` run saw (summary key ``laps``)."""
+    from inventory.store import finished
+
+    run = store.db.execute(
+        "SELECT r.id FROM runs r JOIN run_documents d ON d.run_id = r.id AND d.kind = ?"
+        f" WHERE {finished('r.status')} ORDER BY r.id DESC LIMIT 1",
+        (DOCUMENT_KIND,),
+    ).fetchone()
+    if run is None:
+        return set()
+    names: set[str] = set()
+    for row in store.db.execute(
+        "SELECT sam, attributes FROM directory_objects WHERE run_id = ? AND kind = 'computer'",
+        (run["id"],),
+    ):
+        attributes = json.loads(row["attributes"] or "{}")
+        if not attributes.get("laps"):
+            continue
+        dns = str(attributes.get("dns_host_name") or "").lower()
+        names.update(
+            n for n in (dns, dns.split(".")[0], (row["sam"] or "").lower().rstrip("$")) if n
+        )
+    return names

@@ -96,3 +96,37 @@ def latest_platform_hosts(store: Store, classes: list[str] | None = None) -> lis
         query += f" AND device_class IN ({', '.join('?' for _ in classes)})"
         args.extend(classes)
     return [dict(row) for row in store.db.execute(query + " ORDER BY ip", args)]
+
+
+def smb_hosts(store: Store, classes: list[str]) -> list[dict[str, Any]]:
+    """Hosts of ``classes`` with SMB (tcp/445) open in the latest finished discover run:
+    where kind windows_local can reach a local account (--from-inventory)."""
+    run = store.latest_run("discover")
+    if run is None or not classes:
+        return []
+    marks = ", ".join("?" for _ in classes)
+    rows = store.db.execute(
+        "SELECT o.ip, o.device_class, o.hostnames FROM host_observations o"
+        " JOIN services s ON s.run_id = o.run_id AND s.host_id = o.host_id"
+        " AND s.port = 445 AND s.proto = 'tcp' AND s.state = 'open'"
+        f" WHERE o.run_id = ? AND o.device_class IN ({marks}) ORDER BY o.ip",
+        [run.id, *classes],
+    )
+    return [{**dict(row), "platform": "windows_local"} for row in rows]
+
+
+def host_names(store: Store, ips: list[str]) -> dict[str, set[str]]:
+    """Lower-case names (and their first labels) the latest discover run knows per address."""
+    run = store.latest_run("discover")
+    if run is None or not ips:
+        return {}
+    found: dict[str, set[str]] = {}
+    for row in store.db.execute(
+        f"SELECT ip, hostnames FROM host_observations WHERE run_id = ? AND ip IN"
+        f" ({', '.join('?' for _ in ips)})",
+        [run.id, *ips],
+    ):
+        for name in json.loads(row["hostnames"] or "[]"):
+            text = str(name).lower()
+            found.setdefault(row["ip"], set()).update({text, text.split(".")[0]})
+    return found

@@ -7,6 +7,7 @@ before it can reach a device command.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ from agent.core.errors import ConfigError, UsageError
 from agent.core.identifiers import check_directory_account, check_host, check_username
 from rotation.drivers import DRIVERS
 from rotation.drivers.base import ENABLE_ACCOUNT, Target
+
+# A Windows local account addressed by its RID (rid:500: the built-in Administrator).
+RID_ACCOUNT = re.compile(r"rid:[0-9]{1,10}")
 
 
 class DeviceEntry(BaseModel):
@@ -198,14 +202,17 @@ def targets_from_inventory(
 ) -> list[Target]:
     """One target per (discovered host with a platform, account). ``accounts_for(ip)`` lists
     the stored accounts for a host when neither --account nor [rotation] accounts say."""
-    if account is not None:
+    by_rid = account is not None and RID_ACCOUNT.fullmatch(account) is not None
+    if account is not None and not by_rid:
         check_username(account, "--account")
     targets = []
     for host in hosts:
         if host["platform"] not in DRIVERS:
             continue
+        if by_rid and host["platform"] != "windows_local":
+            continue  # rid:N names a Windows local account only
         ports = host.get("ports") or []
-        if ports and not any(_is_ssh(p) for p in ports):
+        if host["platform"] != "windows_local" and ports and not any(_is_ssh(p) for p in ports):
             continue  # seen without SSH (telnet/SNMP only): never rotated from the inventory
         names = [account] if account else accounts_for(host["ip"])
         for name in names:
@@ -216,6 +223,7 @@ def targets_from_inventory(
                     host=host["ip"],
                     platform=host["platform"],
                     username=name,
+                    port=host.get("port", 445 if host["platform"] == "windows_local" else 22),
                     device_class=host.get("device_class"),
                 )
             )

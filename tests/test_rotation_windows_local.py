@@ -15,6 +15,8 @@ from rotation.contract import Target
 from tests.rotation_helpers import OLD, Harness
 
 SUBNET = "198.18.251"
+# The RID-500 password live on each host now (tests of this module rotate it in turn).
+LIVE: dict[str, str] = {}
 HOSTS = {  # address -> (NetBIOS name, name of the RID-500 account)
     f"{SUBNET}.31": ("WS31", "admin-old"),
     f"{SUBNET}.32": ("WS32", "Администратор"),
@@ -35,6 +37,7 @@ def hosts() -> Iterator[dict[str, smb_host.SmbHost]]:
                 users={"alice": "Alice-Planted-1234"},
             )  # fmt: skip
             started[ip] = smb_host.start(host)
+            LIVE[ip] = OLD
         yield started
     finally:
         for host in started.values():
@@ -58,8 +61,14 @@ def smb_login_works(host: smb_host.SmbHost, name: str, password: str) -> bool:
 
 def harness(tmp_path, host: smb_host.SmbHost) -> Harness:
     h = Harness(tmp_path, scope=f"{SUBNET}.0/24")
-    h.secrets.put(host.ip, "rid:500", Secret(OLD), "current", platform="windows_local")
+    h.secrets.put(host.ip, "rid:500", Secret(LIVE[host.ip]), "current", platform="windows_local")
     return h
+
+
+def settle(h: Harness, host: smb_host.SmbHost) -> str:
+    """Record the RID-500 password the keyring now holds as the live one (and return it)."""
+    LIVE[host.ip] = h.secrets.get(host.ip, "rid:500").reveal()
+    return LIVE[host.ip]
 
 
 def target(host: smb_host.SmbHost, **overrides) -> Target:
@@ -71,12 +80,62 @@ def target(host: smb_host.SmbHost, **overrides) -> Target:
 def test_rid500_rotates_whatever_its_name(hosts, keyring_env, tmp_path, ip):
     host = hosts[ip]
     h = harness(tmp_path, host)
+    old = LIVE[ip]
     with netns.inside(host.netns):  # the engine's threads are born in the namespace too
         [result] = h.rotate(target(host))
+    new = settle(h, host)
     assert result.status == "rotated", result.error
     assert (result.verified, result.old_password_refused) == (True, True)
-    new = h.secrets.get(host.ip, "rid:500").reveal()
-    assert new != OLD and smb_login_works(host, host.admin_name, new)
-    assert not smb_login_works(host, host.admin_name, OLD)
+    assert new != old and smb_login_works(host, host.admin_name, new)
+    assert not smb_login_works(host, host.admin_name, old)
     # Another local account is untouched.
     assert smb_login_works(host, "alice", "Alice-Planted-1234")
+
+
+def test_dry_run_and_hostile_names_change_nothing(hosts, keyring_env, tmp_path):
+    host = hosts[f"{SUBNET}.31"]
+    h = harness(tmp_path, host)
+    hostile = ["alice;x", "admin\nnet user x", "admin\x1b]52;c;x\x07", "admin user", "rid:5x"]
+    with netns.inside(host.netns):
+        [plan] = h.rotate(target(host), dry_run=True)
+        refused = h.rotate(*[target(host, username=name) for name in hostile])
+    assert plan.status == "unchanged" and "would set" in plan.plan
+    assert all(r.status == "failed" and "refused before" in r.error for r in refused)
+    assert smb_login_works(host, host.admin_name, LIVE[host.ip])
+
+
+def test_a_named_account_rotates_through_the_rid500_login(hosts, keyring_env, tmp_path):
+    host = hosts[f"{SUBNET}.32"]
+    h = harness(tmp_path, host)
+    h.secrets.put(host.ip, "alice", Secret("Alice-Planted-1234"), "current")
+    with netns.inside(host.netns):
+        [result] = h.rotate(target(host, username="alice", login="rid:500"))
+        [missing] = h.rotate(target(host, username="nobody", login="rid:500"))
+    assert result.status == "rotated", result.error
+    new = h.secrets.get(host.ip, "alice").reveal()
+    assert smb_login_works(host, "alice", new) and not smb_login_works(host, "alice", OLD)
+    assert missing.status == "failed"
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL in-process (as in test_rotation_faults)."""
+
+
+@pytest.mark.parametrize("point", ["escrow", "change"])
+def test_killed_mid_rotation_then_next_run_reconciles(hosts, keyring_env, tmp_path, point):
+    host = hosts[f"{SUBNET}.31"]
+    h = harness(tmp_path, host)
+
+    def die(step: str) -> None:
+        if step == point:
+            raise Killed
+
+    with netns.inside(host.netns), pytest.raises(Killed):
+        h.engine(crash=die).rotate([target(host)])
+    assert h.secrets.get(host.ip, "rid:500", "pending") is not None
+    with netns.inside(host.netns):
+        [again] = h.rotate(target(host))
+    live = settle(h, host)
+    assert again.status == "rotated", again.error
+    assert ("reconcile", "current_works" if point == "escrow" else "promoted") in h.steps()
+    assert smb_login_works(host, host.admin_name, live)

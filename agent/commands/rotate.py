@@ -95,7 +95,7 @@ def rotate(
     yes,
     json_path,
 ) -> None:
-    """Change admin passwords on network devices, escrowed and verified.
+    """Change admin passwords (network devices, domain and Windows local accounts).
 
     Per device: scope and host key checks, login with the stored password, a new password
     escrowed in the keyring before it is sent, a fresh login to verify it, save, then the
@@ -116,6 +116,7 @@ def rotate(
     targets = usecase.resolve_targets(
         app, targets_file, from_inventory, class_list, account, from_directory
     )
+    targets, skipped = usecase.laps_skips(app, targets)
     if not dry_run and not yes:
         if not app.interactive:
             raise UsageError("rotate changes passwords: pass --yes when not on a terminal")
@@ -124,7 +125,9 @@ def rotate(
             raise UsageError("nothing rotated")
     advance, bar = progress_bar(app, len(targets), "rotating")
     with bar:
-        outcome = usecase.rotate(app, targets, dry_run=dry_run, parallel=parallel, progress=advance)
+        outcome = usecase.rotate(
+            app, targets, dry_run=dry_run, parallel=parallel, progress=advance, skipped=skipped
+        )
     for r in outcome.results:
         extra = r.error or r.plan or ""
         # Errors quote device banners and prompts: inert before the terminal shows them.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +79,10 @@ def resolve_targets(
         raise UsageError(
             "say which devices: --targets FILE.toml, --from-inventory or --from-directory"
         )
-    hosts = records.latest_platform_hosts(app.store, classes or cfg.classes)
+    wanted = classes or cfg.classes
+    hosts = records.latest_platform_hosts(app.store, wanted)
+    # Servers and workstations with SMB open: their local accounts (kind windows_local).
+    hosts += records.smb_hosts(app.store, [c for c in wanted if c in WINDOWS_CLASSES])
     if cfg.platforms:
         hosts = [h for h in hosts if h["platform"] in cfg.platforms]
     stored: dict[str, list[str]] = {}
@@ -91,6 +94,39 @@ def resolve_targets(
         return list(cfg.accounts) or stored.get(ip, [])
 
     return targets_from_inventory(hosts, accounts_for, account)
+
+
+WINDOWS_CLASSES = ("server", "workstation")
+
+
+def laps_skips(app: AppContext, targets: list[Target]) -> tuple[list[Target], list[RotationResult]]:
+    """Split off the windows_local targets whose computer LAPS manages (the latest ad run
+    saw its LAPS expiry): LAPS rotates that password already; each becomes a ``skipped``
+    result saying so."""
+    from inventory.directory import laps_managed_names
+
+    local = [t for t in targets if t.platform == "windows_local"]
+    if not local:
+        return targets, []
+    managed = laps_managed_names(app.store)
+    names = records.host_names(app.store, [t.host for t in local]) if managed else {}
+    kept, skipped = [], []
+    for target in targets:
+        known = names.get(target.host, set()) if target.platform == "windows_local" else set()
+        if known & managed:
+            skipped.append(
+                RotationResult(
+                    target.host,
+                    target.platform,
+                    target.username,
+                    status="skipped",
+                    error="LAPS manages this computer's local Administrator (the latest ad "
+                    "run saw its LAPS expiry): not rotated by keyturn",
+                )
+            )
+        else:
+            kept.append(target)
+    return kept, skipped
 
 
 def directory_binding(app: AppContext) -> DirectoryBinding | None:
@@ -205,6 +241,7 @@ def rotate(
     parallel: int | None = None,
     progress: Callable[[RotationResult], None] | None = None,
     on_event: Callable[[StepEvent], None] | None = None,
+    skipped: Sequence[RotationResult] = (),
 ) -> RotationRun:
     """Rotate every target under the client lock; the run, its steps and its JSON document
     land in the store, and each password changed marks its checklist item ``changed``."""
@@ -215,7 +252,7 @@ def rotate(
         run_id = store.begin_run("rotate", app.operator, app.config.client)
         try:
             engine = _engine(app, run_id, parallel, "rotate", on_event)
-            results = engine.rotate(targets, dry_run=dry_run, progress=progress)
+            results = engine.rotate(targets, dry_run=dry_run, progress=progress) + list(skipped)
         except BaseException:
             store.finish_run(run_id, RunStatus.FAILED)
             raise
