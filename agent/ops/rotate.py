@@ -77,7 +77,7 @@ def resolve_targets(
         return load_targets_file(path, account, directory_binding(app))
     if not from_inventory:
         raise UsageError(
-            "say which devices: --targets FILE.toml, --from-inventory or --from-directory"
+            "say which devices: --targets FILE.toml or --from-inventory (or --from-directory)"
         )
     wanted = classes or cfg.classes
     hosts = records.latest_platform_hosts(app.store, wanted)

@@ -17,10 +17,12 @@ import contextlib
 import hashlib
 import re
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from agent.core.identifiers import DIRECTORY_ACCOUNT
+from agent.core.errors import UsageError
+from agent.core.identifiers import DIRECTORY_ACCOUNT, check_username
 from agent.core.secret import Secret
 from rotation.contract import (
     ChangeRejected,
@@ -35,6 +37,7 @@ from rotation.contract import (
     UnsafeValue,
     check_secret,
 )
+from rotation.drivers import ldap_sessions as sessions
 from rotation.policy import PasswordPolicy
 
 # LDAP result codes the driver decides by (RFC 4511).
@@ -55,7 +58,11 @@ ACCOUNT_ATTRIBUTES = [
     "msDS-ResultantPSO",
     "servicePrincipalName",
 ]
+# sAMAccountName: 20 characters, none of "/\\[]:;|=,+*?<>@ or white space.
+SAM_ACCOUNT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._$-]{0,19}")
 _PIN_LOCK = threading.Lock()
+# (host, port) -> the identity the last connection checked against the pin.
+_SEEN: dict[tuple[str, int], PeerIdentity] = {}
 
 
 class AccountRefused(DriverError):
@@ -135,7 +142,15 @@ class AdDriver(Driver):
 
     @classmethod
     def check_target(cls, target: Target) -> None:
-        super().check_target(target)
+        # The rotated account is a sAMAccountName (20 characters at most); the bind account
+        # may also be a UPN or DOMAIN\name.
+        super().check_target(replace(target, login=None))
+        try:
+            check_username(target.username, "username", SAM_ACCOUNT)
+            if target.login:
+                check_username(target.login, "login", DIRECTORY_ACCOUNT)
+        except UsageError as exc:
+            raise UnsafeValue(f"{target.host}: {exc}") from None
         reason = refusal_for_name(target.username)
         if reason:
             raise UnsafeValue(f"{target.username}: refused: {reason}")
@@ -176,8 +191,12 @@ class AdDriver(Driver):
             if not getattr(conn.socket, "getpeercert", None):
                 raise ConnectionLost(f"{t.host}: the connection is not TLS-protected")
             self.identity = self._check_pin(conn.socket.getpeercert(binary_form=True))
-            conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["defaultNamingContext"])
-            naming = (conn.response or [{}])[0].get("attributes", {}).get("defaultNamingContext")
+            _SEEN[(t.host, t.port)] = PeerIdentity(self.identity.fingerprint, first_contact=False)
+            naming = sessions.naming_context(t.host, t.port)
+            if naming is None:
+                conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["defaultNamingContext"])
+                response = (conn.response or [{}])[0]
+                naming = response.get("attributes", {}).get("defaultNamingContext")
         except DriverError:
             conn.unbind()
             raise
@@ -187,11 +206,15 @@ class AdDriver(Driver):
         if not naming:
             conn.unbind()
             raise ConnectionLost(f"{t.host}: the rootDSE names no defaultNamingContext")
-        self.base_dn = str(naming[0] if isinstance(naming, list) else naming)
+        self._naming(str(naming[0] if isinstance(naming, list) else naming))
+        return conn
+
+    def _naming(self, base_dn: str) -> None:
+        sessions.remember_naming_context(self.target.host, self.target.port, base_dn)
+        self.base_dn = base_dn
         self.dns_domain = ".".join(
             part.split("=", 1)[1] for part in self.base_dn.split(",") if "=" in part
         ).lower()
-        return conn
 
     def _pin_file(self) -> Path | None:
         pins = self.env.pins
@@ -240,23 +263,52 @@ class AdDriver(Driver):
 
     # -- the verbs ---------------------------------------------------------------------------
     def preflight(self) -> PeerIdentity:
-        self._connect().unbind()
+        # Pin checked, nothing sent: the connection waits for the open that follows.
+        t = self.target
+        if self._reusable and self.identity_seen and sessions.waiting(t.host, t.port, t.login_user):
+            return self.identity_seen  # the parked session's TLS peer was checked on opening
+        sessions.park(t.host, t.port, "", self._connect())
         return self.identity
+
+    @property
+    def identity_seen(self) -> PeerIdentity | None:
+        return _SEEN.get((self.target.host, self.target.port))
+
+    @property
+    def _reusable(self) -> bool:
+        """The bind account's session may serve the next account (never its own reset)."""
+        return self.target.login_user != self.target.username
 
     def open(self, rotated: Secret) -> None:
         t = self.target
-        self.conn = self._connect()
-        secret = rotated if t.login_user == t.username else self.stored(t.login_user)
+        if self._reusable:
+            self.conn = sessions.take(t.host, t.port, t.login_user)
+            if self.conn is not None:
+                self._naming(sessions.naming_context(t.host, t.port) or "")
+                return
+        secret = rotated if not self._reusable else self.stored(t.login_user)
         if secret is None:
             raise CredentialMissing(f"no stored password for the bind account {t.login_user}")
+        self.conn = sessions.take(t.host, t.port, "")
+        if self.conn is not None:
+            self._naming(sessions.naming_context(t.host, t.port) or "")
+        else:
+            self.conn = self._connect()
         self._bind(self.conn, t.login_user, secret)
 
     def close(self) -> None:
-        if self.conn is not None:
+        if self.conn is None:
+            return
+        t = self.target
+        if self._reusable and self.alive:
+            sessions.park(t.host, t.port, t.login_user, self.conn)
+        else:
             # The session is being dropped anyway; a dead socket must not mask the result.
             with contextlib.suppress(Exception):
                 self.conn.unbind()
-            self.conn = None
+            if not self._reusable:  # the bind account's own password changed
+                sessions.forget(t.host, t.port, t.login_user)
+        self.conn = None
 
     @property
     def alive(self) -> bool:
