@@ -243,6 +243,8 @@ def mark_run(store: Store, run_id: int, operator: str) -> list[Item]:
         if r["platform"] == "ad":  # a domain account: its item names the domain, not the DC
             host = _directory_target(store, r["username"]) or host
             kind = "windows_service_account"
+        elif r["platform"] == "windows_local":
+            kind = "workstation_admin"
         marked.append(mark_rotated(store, host, r["username"], r["id"], operator, kind=kind))
     return marked
 

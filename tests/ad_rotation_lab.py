@@ -186,6 +186,7 @@ class AdLab:
         self.client_tls.check_hostname = False
         self.client_tls.verify_mode = ssl.CERT_NONE
         self.accounts = 0
+        self.proxies: list[FaultProxy] = []
         self.admin = self.connect(BIND_ACCOUNT, self.info.admin_password.reveal())
         assert self.admin is not None, "the DC refused its own Administrator"
         self.base_dn = self.info.base_dn
@@ -244,17 +245,31 @@ class AdLab:
         )
         return self.admin.entries[0][attribute].value
 
+    async def _shutdown(self) -> None:
+        for proxy in self.proxies:
+            proxy.server.close()
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def new_device(self) -> tuple[str, str, int, FaultProxy]:
         self.accounts += 1
         name = f"kt-ad-{self.accounts}"
         self.add_account(name, self.old)
         host = f"127.6.{self.accounts // 250}.{self.accounts % 250 + 1}"
         proxy = FaultProxy(self, host)
+        self.proxies.append(proxy)
         return name, host, proxy.port, proxy
 
     def stop(self) -> None:
+        # Close the proxies and finish their relays inside the loop, then stop it: no
+        # coroutine is left to be collected by a closed loop.
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
         if self.proc is not None:
             samba_dc.stop(self.proc)
         netns.delete(self.ns)

@@ -139,3 +139,47 @@ def test_killed_mid_rotation_then_next_run_reconciles(hosts, keyring_env, tmp_pa
     assert again.status == "rotated", again.error
     assert ("reconcile", "current_works" if point == "escrow" else "promoted") in h.steps()
     assert smb_login_works(host, host.admin_name, live)
+
+
+def test_cli_targets_file_json_kind_and_checklist(hosts, cli_env, tmp_path):
+    """`keyturn rotate` run inside the hosts' namespace (as `keyturn lab exec` would)."""
+    import json
+    import sqlite3
+    import subprocess
+
+    from tests.conftest import KEYTURN
+
+    host = hosts[f"{SUBNET}.31"]
+    config = tmp_path / "site.toml"
+    config.write_text(f'client = "acme"\nscope = ["{SUBNET}.0/24"]\n')
+    targets = tmp_path / "targets.toml"
+    targets.write_text(
+        f'[[account]]\nkind = "windows_local"\nhost = "{host.ip}"\nname = "rid:500"\n'
+    )
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*netns.exec_prefix(host.netns), KEYTURN, "--config", str(config), *args],
+            capture_output=True, text=True, env={**cli_env, **(env or {})}, timeout=120,
+        )  # fmt: skip
+
+    stored = run(
+        "secrets", "set", host.ip, "rid:500", "--platform", "windows_local", "--password-env",
+        "PW", env={"PW": LIVE[host.ip]},
+    )  # fmt: skip
+    assert stored.returncode == 0, stored.stderr
+    out = tmp_path / "rotate.json"
+    rotated = run("rotate", "--targets", str(targets), "--yes", "--json", str(out))
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    [result] = json.loads(out.read_text())["results"]
+    assert (result["kind"], result["status"], result["username"]) == (
+        "windows_local", "rotated", "rid:500",
+    )  # fmt: skip
+    new = run("secrets", "get", host.ip, "rid:500", "--reveal").stdout.strip()
+    old, LIVE[host.ip] = LIVE[host.ip], new
+    assert smb_login_works(host, host.admin_name, new)
+    assert old not in rotated.stdout + rotated.stderr + out.read_text()
+    db = sqlite3.connect(tmp_path / "store" / "client.db")
+    items = db.execute("SELECT kind, account, state FROM checklist_items").fetchall()
+    db.close()
+    assert ("workstation_admin", "rid:500", "changed") in items

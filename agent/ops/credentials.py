@@ -28,6 +28,9 @@ from rotation.drivers import DRIVERS
 # The AD bind account's platform (lab up and `secrets set --platform` use it); not a
 # rotation driver: its password reaches an LDAP bind, never a device CLI.
 DIRECTORY_PLATFORM = "active_directory"
+# Rotation kinds whose account names are not device names (rotation/drivers/ad.py,
+# windows_local.py).
+ACCOUNT_KINDS = ("ad", "windows_local")
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ MIN_INHERITED_LENGTH = 4
 def check_account(user: str, platform: str | None) -> str:
     if platform == DIRECTORY_PLATFORM:
         return check_directory_account(user, "username")
+    if platform in ACCOUNT_KINDS:  # rid:500, a UPN: the kind's own grammar
+        return check_username(user, "username", DRIVERS[platform].username_grammar)
     return check_username(user)
 
 
