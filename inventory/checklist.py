@@ -182,13 +182,7 @@ def mark(
 
 
 def mark_rotated(
-    store: Store,
-    host: str,
-    username: str,
-    rotation_id: int,
-    operator: str,
-    *,
-    kind: str | None = None,
+    store: Store, host: str, username: str, rotation_id: int, operator: str, kind: str = ""
 ) -> Item:
     """A successful rotation of ``username`` on ``host``: its item becomes ``changed``, linked
     to the rotation record. The item is found by (target, account), else the device's
@@ -205,9 +199,7 @@ def mark_rotated(
                 (host,),
             ).fetchone()
         if row is None:
-            kind = kind or CLASS_KIND.get(
-                _latest_class(db, host) or "unknown", "other_network_device"
-            )
+            kind = kind or CLASS_KIND.get(_latest_class(db, host) or "", "other_network_device")
             item_id = db.execute(
                 "INSERT INTO checklist_items (kind, target, account, handling)"
                 " VALUES (?, ?, ?, 'automatic')",
@@ -230,6 +222,10 @@ def mark_rotated(
     return get(store, int(item_id))
 
 
+# The checklist kind of a rotated credential that is not a device's (rotation's kinds).
+ACCOUNT_KIND = {"ad": "windows_service_account", "windows_local": "workstation_admin"}
+
+
 def mark_run(store: Store, run_id: int, operator: str) -> list[Item]:
     """:func:`mark_rotated` for every successful rotation recorded by rotate run ``run_id``."""
     rows = store.db.execute(
@@ -239,24 +235,15 @@ def mark_run(store: Store, run_id: int, operator: str) -> list[Item]:
     ).fetchall()
     marked = []
     for r in rows:
-        host, kind = r["host"], None
+        host, kind = r["host"], ACCOUNT_KIND.get(r["platform"] or "", "")
         if r["platform"] == "ad":  # a domain account: its item names the domain, not the DC
-            host = _directory_target(store, r["username"]) or host
-            kind = "windows_service_account"
-        elif r["platform"] == "windows_local":
-            kind = "workstation_admin"
-        marked.append(mark_rotated(store, host, r["username"], r["id"], operator, kind=kind))
+            found = store.db.execute(
+                "SELECT target FROM checklist_items WHERE account = ? AND kind = ? LIMIT 1",
+                (r["username"], kind),
+            ).fetchone()
+            host = found["target"] if found else host
+        marked.append(mark_rotated(store, host, r["username"], r["id"], operator, kind))
     return marked
-
-
-def _directory_target(store: Store, account: str) -> str | None:
-    """The domain a directory account's item names (prefill lists it by domain, not DC)."""
-    row = store.db.execute(
-        "SELECT target FROM checklist_items WHERE account = ? AND kind IN"
-        " ('windows_service_account', 'workstation_admin') ORDER BY id LIMIT 1",
-        (account,),
-    ).fetchone()
-    return row["target"] if row else None
 
 
 # -- prefill ---------------------------------------------------------------------------------
