@@ -220,7 +220,7 @@ class DevicePool:
     def take(self, kind: str) -> Device:
         if kind == "ad":
             if self.ad is None:
-                self.ad = ad_rotation_lab.AdLab(OLD)
+                self.ad = _shared_ad(+1)
             name, host, port, proxy = self.ad.new_device()
             return AdHandle(name, kind, host, port, account=name, proxy=proxy, lab=self.ad)
         if kind == memory_driver.MemoryDriver.platform:
@@ -236,7 +236,23 @@ class DevicePool:
         self.proc.terminate()
         self.proc.wait(timeout=10)
         if self.ad is not None:
-            self.ad.stop()
+            _shared_ad(-1)
+
+
+# One Samba DC per pytest process, whichever module's pool asks first (each module that
+# imports ``pool`` gets a pool of its own; a DC is ~450 MB): [lab, pools using it].
+_AD: list = [None, 0]
+
+
+def _shared_ad(delta: int) -> ad_rotation_lab.AdLab:
+    if _AD[0] is None:
+        _AD[0] = ad_rotation_lab.AdLab(OLD)
+    lab = _AD[0]
+    _AD[1] += delta
+    if _AD[1] <= 0:
+        lab.stop()
+        _AD[0] = None
+    return lab
 
 
 @pytest.fixture(scope="session")
