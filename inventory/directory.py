@@ -194,3 +194,19 @@ def laps_managed_names(store: Store) -> set[str]:
             n for n in (dns, dns.split(".")[0], (row["sam"] or "").lower().rstrip("$")) if n
         )
     return names
+
+
+def applied_journal_entries(store: Store, action: str) -> list[dict[str, Any]]:
+    """Every ``applied`` entry of ``action`` in the journals of ``ad-apply`` runs, oldest
+    first (the staged krbtgt reset asks when the previous one happened)."""
+    rows = store.db.execute(
+        "SELECT d.run_id, d.data FROM run_documents d JOIN runs r ON r.id = d.run_id "
+        "WHERE d.kind = ? AND r.command = 'ad-apply' ORDER BY d.run_id",
+        (JOURNAL_KIND,),
+    )
+    return [
+        {**entry, "run_id": run_id}
+        for run_id, data in rows
+        for entry in json.loads(data)
+        if entry.get("action") == action and entry.get("status") == "applied"
+    ]

@@ -439,3 +439,18 @@ def onboard_counts(
         "rotations": rotations,
         "findings": findings,
     }
+
+
+def remediation_journals(store: Store, upto: int | None = None) -> list[tuple[Run, list[Any]]]:
+    """Every ``ad-apply`` and ``ad-undo`` run (id <= ``upto``) with its journal, oldest
+    first. Any status: a run that crashed midway still journalled what it did."""
+    query = (
+        "SELECT r.*, d.data AS journal FROM runs r JOIN run_documents d ON d.run_id = r.id "
+        "WHERE d.kind = 'ad_journal' AND r.command IN ('ad-apply', 'ad-undo')"
+    )
+    args: list[Any] = []
+    if upto is not None:
+        query += " AND r.id <= ?"
+        args.append(upto)
+    rows = store.db.execute(query + " ORDER BY r.id", args).fetchall()
+    return [(_run(row), _loads(row["journal"], [])) for row in rows]

@@ -18,6 +18,7 @@ from inventory.audit import Verdict
 from inventory.model import Host
 from inventory.store import Run, Store, utcnow
 from reports.controls import control_mapping
+from reports.remediation import section as remediation_section
 from reports.topology import topology_section
 from reports.webdns import section as web_dns_section
 
@@ -97,6 +98,8 @@ def build_report(
     }
     # Web and DNS (issue 19): its own section; record and certificate changes join the rest.
     report["web_dns"] = web_dns_section(store, run_id, diff_from)
+    # AD remediation (issue 16): what ad apply/undo did, from their journals.
+    report["remediation"] = remediation_section(store, run_id)
     report["changes"] += report["web_dns"]["changes"] if report["web_dns"] else []
     report["summary"] = _summary(report)
     report["controls"] = control_mapping(report)
@@ -184,17 +187,67 @@ def _findings(store: Store, ad_id: int | None, ad_doc: dict[str, Any]) -> list[d
                 "source": "ad",
                 "rule": f.get("rule"),
                 "severity": f.get("severity"),
-                "subject": f.get("account"),
+                "subject": _subject(f),
                 "detail": f.get("detail"),
             }
             for f in ad_doc.get("findings") or []
         ]
+    # The findings table has no evidence column: the run's document holds it, matched by
+    # rule, subject and detail (the stored row's three identifying fields).
+    evidence = {
+        (f.get("rule"), _subject(f), str(f.get("detail"))): f.get("evidence") or {}
+        for f in ad_doc.get("findings") or []
+    }
     for finding in rows:
         if not isinstance(finding["detail"], str | None):
             finding["detail"] = str(finding["detail"])
         finding["description"] = _description(store, ad_id, finding["subject"] or "")
+        found = evidence.get((finding["rule"], finding["subject"], str(finding["detail"])), {})
+        finding["evidence"] = found
+        finding["evidence_lines"] = evidence_lines(found)
     order = {s: n for n, s in enumerate(SEVERITIES)}
     return sorted(rows, key=lambda f: (order.get(f["severity"], 9), f["rule"] or ""))
+
+
+def _subject(finding: dict[str, Any]) -> str | None:
+    """Who a document finding is about, as the findings table stores it."""
+    return (
+        finding.get("account") or finding.get("principal") or finding.get("object")
+        or finding.get("dn")
+    )  # fmt: skip
+
+
+def evidence_lines(evidence: dict[str, Any]) -> list[str]:
+    """A finding's evidence as short lines for a person (the JSON keeps the dict): one line
+    per ACE (type, rights, object type, trustee, inherited), one per other value."""
+    lines = []
+    for key, value in evidence.items():
+        if key == "aces" and isinstance(value, list):
+            lines += [_ace_line(ace) for ace in value if isinstance(ace, dict)]
+        elif isinstance(value, list):
+            lines.append(f"{key}: " + ("; ".join(_plain(v) for v in value) or "none"))
+        else:
+            lines.append(f"{key}: {_plain(value)}")
+    return lines
+
+
+def _ace_line(ace: dict[str, Any]) -> str:
+    rights = ", ".join(str(r) for r in ace.get("rights") or []) or f"mask {ace.get('mask')}"
+    scope = ace.get("object_type_name") or ace.get("object_type")
+    return (
+        f"{ace.get('type', 'allow')} {rights}"
+        + (f" ({scope})" if scope else "")
+        + f" to {ace.get('principal')} ({ace.get('sid')})"
+        + (", inherited" if ace.get("inherited") else "")
+    )
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items())
+    if value is None:
+        return "absent"
+    return str(value)
 
 
 def _description(store: Store, ad_id: int | None, sam: str) -> str | None:

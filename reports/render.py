@@ -19,6 +19,7 @@ from typing import Any
 from agent.core import files
 from agent.core.secret import json_default
 from agent.core.terminal import inert
+from reports.remediation import markdown as remediation_markdown
 from reports.tables import report_tables, write_csv
 
 FORMATS = ("html", "csv", "json", "md")
@@ -119,6 +120,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if failed:
         lines += ["", "## Failed rotations", ""]
         lines += [f"- {md(x['host'])} {md(x['username'])}: {md(x['status'])}" for x in failed]
+    lines += remediation_markdown(report.get("remediation"), md)
     return "\n".join(lines) + "\n"
 
 

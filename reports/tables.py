@@ -35,9 +35,11 @@ def neutralise(value: Any) -> str:
 
 def report_tables(r: dict[str, Any]) -> dict[str, Table]:
     """Table name -> (headers, rows) for every section of the report."""
+    from reports.remediation import tables as remediation_tables
     from reports.webdns import tables as web_dns_tables
 
-    return {**web_dns_tables(r.get("web_dns")), **_sections(r), **_topology(r.get("topology"))}
+    return {**web_dns_tables(r.get("web_dns")), **remediation_tables(r.get("remediation")),
+            **_sections(r), **_topology(r.get("topology"))}  # fmt: skip
 
 
 def _topology(t: dict[str, Any] | None) -> dict[str, Table]:
@@ -124,9 +126,17 @@ def _sections(r: dict[str, Any]) -> dict[str, Table]:
             ],
         ),
         "findings": (
-            ["severity", "rule", "account", "detail", "description", "source"],
+            ["severity", "rule", "account", "detail", "description", "source", "evidence"],
             [
-                [f["severity"], f["rule"], f["subject"], f["detail"], f["description"], f["source"]]
+                [
+                    f["severity"],
+                    f["rule"],
+                    f["subject"],
+                    f["detail"],
+                    f["description"],
+                    f["source"],
+                    f.get("evidence_lines", []),
+                ]
                 for f in r["findings"]
             ],
         ),

@@ -15,6 +15,8 @@ from inventory.store import Store
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 FORMULA = '=HYPERLINK("http://x","y")'
+# A principal named with markup and an ANSI escape (a directory name is the client's data).
+ACE_PRINCIPAL = "ACME\\old<b>prov</b>\x1b[31m"
 
 DOMAIN = {
     "dns_name": "acme.example",
@@ -24,6 +26,7 @@ DOMAIN = {
     "dcs": ["dc1.acme.example"],
 }
 SID = DOMAIN["sid"]
+DOMAIN_DN = "DC=acme,DC=example"
 
 
 def _host(
@@ -216,6 +219,32 @@ def _ad_document(run_id: int, *, with_mallory: bool) -> dict[str, Any]:
             "account": "support",
             "detail": "description looks like a stored password",
         },
+        # An ACL finding (issue 16): an object instead of an account, the ACE as evidence,
+        # with a principal name planted with markup and a terminal escape.
+        {
+            "rule": "adminsdholder_ace",
+            "severity": "critical",
+            "object": "AdminSDHolder",
+            "principal": ACE_PRINCIPAL,
+            "principal_sid": f"{SID}-1300",
+            "dn": "CN=AdminSDHolder,CN=System,DC=acme,DC=example",
+            "detail": f"{ACE_PRINCIPAL} may write AdminSDHolder",
+            "evidence": {
+                "aces": [
+                    {
+                        "principal": ACE_PRINCIPAL,
+                        "sid": f"{SID}-1300",
+                        "type": "allow",
+                        "rights": ["GENERIC_ALL"],
+                        "mask": 983551,
+                        "object_type": None,
+                        "object_type_name": None,
+                        "inherited": False,
+                        "ace_hex": "00001400ff000f00",
+                    }
+                ]
+            },
+        },
     ]
     return {
         "run_id": run_id,
@@ -326,7 +355,7 @@ def _insert_ad(db, run_id: int, doc: dict[str, Any]) -> None:
         db.execute(
             "INSERT INTO findings (run_id, source, rule, severity, subject, detail)"
             " VALUES (?, 'ad', ?, ?, ?, ?)",
-            (run_id, f["rule"], f["severity"], f["account"], f["detail"]),
+            (run_id, f["rule"], f["severity"], f.get("account") or f["principal"], f["detail"]),
         )
     descriptions = {"support": f"{SCRIPT} old support login {IMG}", "svc_backup": FORMULA}
     for rid, (sam, text) in enumerate(descriptions.items(), start=2000):
@@ -439,4 +468,46 @@ def populate(store: Store, operator: str = "alice") -> dict[str, int]:
             runs[role] = run_id
     with store.transaction() as db:
         _insert_checklist(db, runs["rotate"])
+    return runs
+
+
+def add_remediation_runs(store: Store, operator: str = "alice") -> dict[str, int]:
+    """An ``ad apply`` run (applied, skipped, refused) and an ``ad undo`` run of it, their
+    journals as remediation.py writes them. Returns their ids."""
+    dn = f"CN=helpdesk_old,CN=Users,{DOMAIN_DN}"
+    common = {"operator": operator, "bound_as": "audit@acme.example", "dc": "198.18.5.10:636"}
+    apply_journal = [
+        {"id": "a1", "rule": "stale_account", "action": "disable_account", "target_dn": dn,
+         "target_guid": "0" * 8 + "-0000-0000-0000-" + "0" * 12, "reversible": True,
+         "status": "applied", "reason": "", "time": "2026-11-30T08:00:00Z",
+         "finished": "2026-11-30T08:00:01Z", **common},
+        {"id": "a2", "rule": "machine_account_quota", "action": "set_machine_account_quota_zero",
+         "target_dn": DOMAIN_DN, "target_guid": "1" * 8 + "-0000-0000-0000-" + "0" * 12,
+         "reversible": True, "status": "skipped",
+         "reason": f"changed since the plan {SCRIPT}", "time": "2026-11-30T08:00:02Z", **common},
+        {"id": "a3", "rule": "krbtgt_password_age", "action": "reset_krbtgt",
+         "target_dn": f"CN=krbtgt,CN=Users,{DOMAIN_DN}",
+         "target_guid": "2" * 8 + "-0000-0000-0000-" + "0" * 12, "reversible": False,
+         "status": "applied", "reason": "", "time": "2026-11-30T08:00:03Z", **common},
+    ]  # fmt: skip
+    runs = {}
+    with store.run("ad-apply", operator, "acme") as run_id:
+        with store.transaction() as db:
+            db.execute(
+                "INSERT INTO run_documents (run_id, kind, data) VALUES (?, 'ad_journal', ?)",
+                (run_id, json.dumps(apply_journal)),
+            )
+        runs["apply"] = run_id
+    undo_journal = [
+        {"id": "a1", "rule": "stale_account", "action": "disable_account", "target_dn": dn,
+         "undoes_run": runs["apply"], "status": "applied", "reason": "",
+         "time": "2026-11-30T09:00:00Z", "finished": "2026-11-30T09:00:01Z", **common},
+    ]  # fmt: skip
+    with store.run("ad-undo", "bob", "acme") as run_id:
+        with store.transaction() as db:
+            db.execute(
+                "INSERT INTO run_documents (run_id, kind, data) VALUES (?, 'ad_journal', ?)",
+                (run_id, json.dumps(undo_journal)),
+            )
+        runs["undo"] = run_id
     return runs

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import base64
 import struct
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
 
 from agent.core.errors import UsageError
-from agent.directory import sd
+from agent.core.secret import Secret
+from agent.directory import krbtgt, sd
 from agent.directory.domain_rules import DomainView, evaluate
 from agent.directory.flags import Uac, encode_sid
+from agent.directory.krbtgt import KrbtgtState
 from agent.directory.ldif import render
 from agent.directory.model import DirObject, Entry
 from agent.directory.remediation import select, validate_plan
@@ -315,3 +317,42 @@ def test_last_enabled_domain_admin_guard(enabled: dict, removing: list[str], ref
     verdict, lost = _last_admin(directory, guards, removing)
     assert (verdict is not None) is refused
     assert guards.da_guid == GUID and lost <= guards.da_enabled
+
+
+def _filetime(moment: datetime) -> str:
+    return str(int((moment - datetime(1601, 1, 1, tzinfo=UTC)).total_seconds() * 10_000_000))
+
+
+@pytest.mark.parametrize(
+    ("journal_hours_ago", "pwd_changed_hours_ago", "force", "refused"),
+    [
+        (None, None, False, False),  # never reset: the first reset goes
+        (1, None, False, True),  # keyturn reset it an hour ago
+        (1, None, True, False),  # ... unless forced
+        (10.1, None, False, False),  # 10 h 6 min > 10 h + 5 min skew
+        (10.05, None, False, True),  # 10 h 3 min: still inside the skew
+        (None, 2, False, True),  # someone else reset it since the plan (pwdLastSet moved)
+        (20, 2, False, True),  # the newer of the two counts
+    ],
+)
+def test_krbtgt_second_reset_waits_for_ticket_lifetime_plus_skew(
+    journal_hours_ago: float | None, pwd_changed_hours_ago: float | None, force: bool,
+    refused: bool,
+) -> None:  # fmt: skip
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    planned = _filetime(now - timedelta(days=400))
+    current = (
+        planned
+        if pwd_changed_hours_ago is None
+        else _filetime(now - timedelta(hours=pwd_changed_hours_ago))
+    )
+    last = None if journal_hours_ago is None else now - timedelta(hours=journal_hours_ago)
+    reason = krbtgt.staging_refusal(KrbtgtState(last, force), [planned], current, now)
+    assert (reason is not None) == refused
+    if refused:
+        assert "waits until" in reason and "10 h + clock skew 5 min" in reason
+        assert "--force" in reason
+
+
+def test_unicode_pwd_is_quoted_utf16() -> None:
+    assert krbtgt.unicode_pwd(Secret("Ab1")) == '"Ab1"'.encode("utf-16-le")

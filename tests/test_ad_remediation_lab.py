@@ -263,3 +263,69 @@ def test_a_garbage_plan_is_one_line_exit_2(dc: Dc, tmp_path: Path) -> None:
     result = dc.keyturn("apply", str(plan_file), "--yes")
     assert result.returncode == 2
     assert result.stderr.strip() == "keyturn: error: plan: action z: target_guid is not a GUID"
+
+
+def _krbtgt(dc: Dc) -> tuple[str, str, str]:
+    admin = dc.connect()
+    try:
+        entry = admin.read(f"CN=krbtgt,CN=Users,{dc.info.base_dn}", ["objectGUID", "pwdLastSet"])
+    finally:
+        admin.close()
+    return entry.dn, guid_of(entry), entry.text("pwdLastSet")
+
+
+def test_krbtgt_reset_is_staged_and_forced_only_on_request(dc: Dc, tmp_path: Path) -> None:
+    """First reset applies (pwdLastSet moves); an immediate second one is refused with the
+    time it may run; --force lets it through; undo lists it and leaves it alone. Last in the
+    module: it rolls this DC's Kerberos keys (only simple binds follow)."""
+    dn, guid, before = _krbtgt(dc)
+    plan = {
+        "version": 1,
+        "domain": dc.expected["domain"]["dns_name"],
+        "actions": [
+            {
+                "id": "k1",
+                "rule": "krbtgt_password_age",
+                "target_dn": dn,
+                "target_guid": guid,
+                "action": "reset_krbtgt",
+                "reversible": False,
+                "risk": "every TGT",
+                "before": {"pwdLastSet": [before]},
+                "after": {},
+                "staged": True,
+            }
+        ],
+    }
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+
+    first = dc.keyturn("apply", str(plan_file), "--yes")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "applied" in first.stdout
+    _, _, after_first = _krbtgt(dc)
+    assert int(after_first) > int(before)
+    first_run = _runs(dc, "ad-apply")[-1]
+    (entry,) = _journal(dc, first_run)
+    assert entry["status"] == "applied"
+    assert entry["before"] == {"pwdLastSet": [before]}
+    assert entry["after"] == {"pwdLastSet": [after_first]}
+
+    second = dc.keyturn("apply", str(plan_file), "--yes")
+    assert second.returncode == 1
+    assert "refused" in second.stdout and "waits until" in second.stdout
+    assert "--force" in second.stdout
+    assert _krbtgt(dc)[2] == after_first
+
+    forced = dc.keyturn("apply", str(plan_file), "--yes", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert int(_krbtgt(dc)[2]) > int(after_first)
+
+    # Nothing of the generated passwords is kept: the journal and audit details carry
+    # pwdLastSet only, and the store holds no unicodePwd value.
+    store = Path(dc.env["KEYTURN_STORE"]).read_bytes()
+    assert b"unicodePwd" not in store
+
+    undone = dc.keyturn("undo", "--run", str(first_run), "--yes")
+    assert "k1    reset_krbtgt cannot be undone: left as is" in undone.stdout
+    assert int(_krbtgt(dc)[2]) > int(after_first)

@@ -133,7 +133,8 @@ def test_summary_figures(store):
     assert s["privileged_accounts"] == 4  # Administrator, alice.admin, svc_backup, mallory
     assert s["dialin_allowed"] == 2
     assert s["rotations"] == {"done": 2, "failed": 1, "not_attempted": 0}
-    assert s["findings_by_severity"] == {"critical": 1, "high": 1, "medium": 1, "low": 1}
+    # critical: backdoor_description and the ACL finding adminsdholder_ace (issue 16)
+    assert s["findings_by_severity"] == {"critical": 2, "high": 1, "medium": 1, "low": 1}
 
 
 def test_privileged_groups_paths_and_empty_groups(store):
@@ -199,6 +200,7 @@ def test_json_document_schema(store):
         "topology",
         "summary",
         "controls",
+        "remediation",
         "web_dns",
     }
     assert document["audit_log"] == {

@@ -26,7 +26,7 @@ from inventory.audit import AuditLog
 from inventory.store import Store
 from reports.model import build_report
 from reports.render import write_reports
-from tests.report_fixtures import FORMULA, IMG, SCRIPT, populate
+from tests.report_fixtures import FORMULA, IMG, SCRIPT, add_remediation_runs, populate
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -170,6 +170,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("html-report")
     store = Store(tmp / "acme.db")
     populate(store)
+    add_remediation_runs(store)
     audit = AuditLog(tmp / "acme.audit.jsonl", bytes(range(32)), store, "alice")
     audit.append("discover.run", "198.18.0.0/24", "ok", run_id=1)
     report = build_report(store, client="acme", operator="alice", audit=audit.verify())
@@ -300,3 +301,20 @@ def test_screenshot_looks_like_a_report(loaded):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 50_000
     pdf = browser.page("Page.printToPDF", {"printBackground": False})
     assert len(pdf["data"]) > 10_000  # the print stylesheet renders without error
+
+
+def test_acl_evidence_and_remediation_sections(loaded):
+    browser, _, _ = loaded
+    findings = browser.evaluate("document.getElementById('findings-table').innerText")
+    # The ACE is shown as text: its planted <b> is no element, its escape byte is gone.
+    assert "allow GENERIC_ALL to ACME\\old<b>prov</b>" in findings
+    assert browser.evaluate("document.querySelectorAll('#findings-table b').length") == 0
+    assert "\x1b" not in findings
+    rows = browser.evaluate(
+        "[...document.querySelectorAll('#remediation-table tbody tr')].map(r => r.innerText)"
+    )
+    assert len(rows) == 3
+    assert "disable_account" in rows[0] and "alice" in rows[0] and "yes (run" in rows[0]
+    assert "skipped" in rows[1] and SCRIPT in rows[1]
+    assert "reset_krbtgt" in rows[2] and "not reversible" in rows[2]
+    assert browser.evaluate("document.querySelectorAll('#remediation-table script').length") == 0

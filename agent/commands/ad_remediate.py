@@ -11,6 +11,7 @@ import click
 
 from agent.commands.ad_options import ad_request, connection_options
 from agent.core.errors import EXIT_FINDINGS, UsageError
+from agent.core.secret import Secret
 from agent.core.terminal import inert
 
 
@@ -96,6 +97,8 @@ def plan(ctx: click.Context, rules, accounts, out, ldif_dir, **connection) -> No
     )
     for action in result["actions"]:
         click.echo(f"  {action['id']:<5} {action['action']:<32} {inert(action['target_dn'])}")
+        if not action["reversible"]:
+            click.echo(f"        not reversible; invalidates: {inert(action['risk'])}")
 
 
 @click.command()
@@ -103,8 +106,14 @@ def plan(ctx: click.Context, rules, accounts, out, ldif_dir, **connection) -> No
 @click.argument("plan_file", type=click.Path(exists=True, dir_okay=False), metavar="PLAN")
 @click.option("--only", multiple=True, metavar="ID", help="Apply only action ID (repeatable).")
 @click.option("--yes", is_flag=True, help="Do not ask (needed when not at a terminal).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Reset krbtgt again before the maximum ticket lifetime plus clock skew has passed "
+    "since the last reset (ends every ticket and trust at once).",
+)
 @click.pass_context
-def apply(ctx: click.Context, plan_file, only, yes, **connection) -> None:
+def apply(ctx: click.Context, plan_file, only, yes, force, **connection) -> None:
     """Apply a plan written by 'keyturn ad plan' over LDAP.
 
     Each action is journalled (store and audit log) before it is sent, addresses its
@@ -145,6 +154,8 @@ def apply(ctx: click.Context, plan_file, only, yes, **connection) -> None:
             operator=app.operator,
             client=app.config.client,
             only=only,
+            force=force,
+            new_password=_krbtgt_password,
         )
     _report(f"apply run {result.run_id}", result.entries)
     if not result.complete:
@@ -197,6 +208,14 @@ def undo(ctx: click.Context, run_id, only, yes, **connection) -> None:
         click.echo(f"  {entry['id']:<5} {entry['action']} cannot be undone: left as is")
     if not result.complete:
         sys.exit(EXIT_FINDINGS)
+
+
+def _krbtgt_password(minimum: int) -> Secret:
+    """A random password for krbtgt that fits the domain's minimum length (rotation's
+    generator: every character class, so complexity rules accept it)."""
+    from rotation.policy import PasswordPolicy
+
+    return PasswordPolicy(min_length=minimum, max_length=max(minimum, 128)).generate(minimum)
 
 
 def _confirm(app, yes: bool, lines: list[str], question: str) -> None:

@@ -150,8 +150,8 @@ _KINDS = (
     ActionKind(
         "reset_krbtgt",
         False,
-        "invalidates every Kerberos ticket in the domain (twice, "
-        "a ticket lifetime apart); services with long-lived tickets must re-authenticate",
+        "every TGT issued before the reset (renewals fail once the previous key rolls off); "
+        "two resets in quick succession end every ticket and every inter-realm trust at once",
     ),
 )
 KINDS = {kind.name: kind for kind in _KINDS}

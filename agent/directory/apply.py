@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.directory import sd
+from agent.directory import krbtgt, sd
 from agent.directory.actions import KINDS, ActionKind, decode_values, encode_values, flip, inverse
 from agent.directory.collectors import escape_filter
 from agent.directory.connection import DirectoryConnection
-from agent.directory.flags import DomainRid, Uac
+from agent.directory.flags import RID_KRBTGT, DomainRid, Uac
 from agent.directory.plan import guid_of
 
 # LDAP result codes that mean "the object is not what the plan saw" (RFC 4511 4.1.9).
@@ -24,10 +24,6 @@ NO_SUCH_OBJECT = 32
 IN_CHAIN = "1.2.840.113556.1.4.1941"
 
 REFUSED_RESETS = {
-    "reset_krbtgt": "not applied: a krbtgt reset is staged through the rotation lifecycle "
-                    "(escrow, verify, second reset after the maximum ticket lifetime plus "
-                    "clock skew), which keyturn does not drive for AD yet; reset it twice, "
-                    "10 h 5 min apart, with the New-KrbtgtKeys script",
     "reset_password": "not applied: password resets go through 'keyturn rotate' (escrowed "
                       "and verified), not through a plan",
 }  # fmt: skip
@@ -51,6 +47,8 @@ class Guards:
     # per run, not one per action (100 disable_account actions: 293 s -> see docs).
     da_guid: str | None = None
     da_enabled: set[str] | None = None
+    # The staged krbtgt reset's state (earlier resets, --force, the password generator).
+    krbtgt: krbtgt.KrbtgtState | None = None
 
 
 def execute(conn: DirectoryConnection, action: dict, guards: Guards) -> Outcome:
@@ -58,6 +56,8 @@ def execute(conn: DirectoryConnection, action: dict, guards: Guards) -> Outcome:
     name = action["action"]
     if name in REFUSED_RESETS:
         return Outcome("refused", REFUSED_RESETS[name])
+    if name == "reset_krbtgt":
+        return _reset_krbtgt(conn, action, guards)
     refusal, lost = _guard(conn, action, guards)
     if refusal:
         return Outcome("refused", refusal)
@@ -128,6 +128,43 @@ def _swap(conn: DirectoryConnection, target: str, before: dict, after: dict) -> 
             changes[attribute] = ops
     code, message = conn.modify(target, changes)
     return _result(code, message, before, after)
+
+
+def _reset_krbtgt(conn: DirectoryConnection, action: dict, guards: Guards) -> Outcome:
+    state = guards.krbtgt
+    if state is None or state.new_password is None:
+        return Outcome("refused", "not applied: no password generator was given to this apply")
+    if not state.tls:
+        return Outcome("refused", "refused: a password is only ever sent over LDAPS or StartTLS")
+    target = f"<GUID={action['target_guid']}>"
+    entry = conn.read(target, ["pwdLastSet", "sAMAccountName", "objectSid"])
+    if entry is None:
+        return Outcome("skipped", "the object no longer exists")
+    sid = entry.first("objectSid")
+    # Only the domain's own krbtgt (RID 502): a plan pointing this action elsewhere would
+    # set a password nobody knows on an ordinary account.
+    if sid is None or int.from_bytes(sid[-4:], "little") != RID_KRBTGT:
+        return Outcome("refused", "refused: the target is not the domain's krbtgt account")
+    current = entry.text("pwdLastSet")
+    refusal = krbtgt.staging_refusal(state, action["before"].get("pwdLastSet", []), current)
+    if refusal:
+        return Outcome("refused", refusal)
+    head = conn.read(guards.domain_dn, ["minPwdLength"])
+    minimum = int(head.text("minPwdLength") or 0) if head else 0
+    password = state.new_password(max(minimum, krbtgt.KRBTGT_LENGTH))
+    code, message = conn.modify(
+        target, {"unicodePwd": [("replace", [krbtgt.unicode_pwd(password)])]}
+    )
+    del password  # never needed again: not escrowed, not stored
+    if code != 0:
+        return _result(code, message, {}, {})
+    now = conn.read(target, ["pwdLastSet"])
+    return Outcome(
+        "applied",
+        "",
+        {"pwdLastSet": [current] if current else []},
+        {"pwdLastSet": now.texts("pwdLastSet") if now else []},
+    )
 
 
 def _remove_aces(conn: DirectoryConnection, target: str, aces: list[bytes]) -> Outcome:

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Protocol
 from agent.core.errors import OperationFailed, UsageError
 from agent.directory import apply as executor
 from agent.directory.actions import KINDS
+from agent.directory.krbtgt import KrbtgtState, PasswordSource, parse_time
 from agent.directory.plan import PLAN_VERSION, build_plan, guid_of
-from inventory.directory import load_journal, save_journal
+from inventory.directory import applied_journal_entries, load_journal, save_journal
 from inventory.store import utcnow
 
 if TYPE_CHECKING:
@@ -90,7 +91,11 @@ def run_ad_apply(
     operator: str,
     client: str,
     only: Iterable[str] = (),
+    force: bool = False,
+    new_password: PasswordSource | None = None,
 ) -> RemediationResult:
+    """Apply the selected actions; ``force`` lets a second krbtgt reset through before the
+    ticket lifetime has passed, ``new_password`` generates krbtgt's (never stored)."""
     selected = select(validate_plan(plan), only)
     from agent.directory import open_connection
 
@@ -98,6 +103,7 @@ def run_ad_apply(
     try:
         _same_domain(root, plan)
         guards = _guards(conn, request, plan, root)
+        guards.krbtgt = _krbtgt_state(store, selected, force, new_password, endpoint.transport)
         with store.run("ad-apply", operator, client) as run_id:
             journal: list[dict] = []
             for action in selected:
@@ -256,6 +262,19 @@ def _guards(conn: DirectoryConnection, request: AdRequest, plan: dict,
             f"cannot identify the bind account {user} in the directory: the guards need it"
         )
     return executor.Guards(bind_guid, decode_sid(domain.first("objectSid")), base)
+
+
+def _krbtgt_state(store: Store, selected: list[dict], force: bool,
+                  new_password: PasswordSource | None, transport: str) -> KrbtgtState:  # fmt: skip
+    """When keyturn last reset this krbtgt (from every apply run's journal)."""
+    guids = {a["target_guid"] for a in selected if a["action"] == "reset_krbtgt"}
+    times = [
+        parse_time(e.get("finished") or e.get("time"))
+        for e in applied_journal_entries(store, "reset_krbtgt")
+        if e.get("target_guid") in guids
+    ]
+    known = [t for t in times if t is not None]
+    return KrbtgtState(max(known) if known else None, force, new_password, transport != "ldap")
 
 
 def _record(store: Store, audit: AuditSink, run_id: int, journal: list[dict], entry: dict,
