@@ -137,7 +137,7 @@ def _reset_krbtgt(conn: DirectoryConnection, action: dict, guards: Guards) -> Ou
     if not state.tls:
         return Outcome("refused", "refused: a password is only ever sent over LDAPS or StartTLS")
     target = f"<GUID={action['target_guid']}>"
-    entry = conn.read(target, ["pwdLastSet", "sAMAccountName", "objectSid"])
+    entry = conn.read(target, ["pwdLastSet", "objectSid"])
     if entry is None:
         return Outcome("skipped", "the object no longer exists")
     sid = entry.first("objectSid")
@@ -150,7 +150,8 @@ def _reset_krbtgt(conn: DirectoryConnection, action: dict, guards: Guards) -> Ou
     if refusal:
         return Outcome("refused", refusal)
     head = conn.read(guards.domain_dn, ["minPwdLength"])
-    minimum = int(head.text("minPwdLength") or 0) if head else 0
+    value = head.text("minPwdLength") if head else None
+    minimum = int(value) if value and value.isdigit() else 0
     password = state.new_password(max(minimum, krbtgt.KRBTGT_LENGTH))
     code, message = conn.modify(
         target, {"unicodePwd": [("replace", [krbtgt.unicode_pwd(password)])]}
