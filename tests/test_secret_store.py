@@ -88,14 +88,8 @@ def test_entries_of_the_per_version_layout_are_read_and_moved(keyring_env):
     backend, service = store.backend, store.service
     for version, value in (("current", "Legacy-Cur-1"), ("pending", "Legacy-Pend-2")):
         backend.set_password(service, f"198.18.0.3|admin|{version}", value)
-    index = {
-        "198.18.0.3|admin": {
-            "host": "198.18.0.3",
-            "user": "admin",
-            "platform": "cisco_ios",
-            "versions": {"current": "t", "pending": "t"},
-        }
-    }
+    index = {"198.18.0.3|admin": {"host": "198.18.0.3", "user": "admin", "platform": "cisco_ios",
+                                  "versions": {"current": "t", "pending": "t"}}}
     backend.set_password(service, INDEX_ENTRY, json.dumps(index))
     store = SecretStore("acme")
     assert store.get("198.18.0.3", "admin", "pending").reveal() == "Legacy-Pend-2"
