@@ -176,7 +176,7 @@ def test_every_platform_refuses_control_and_syntax_characters(platform):
         assert bad not in refusal
     assert credentials.password_refusal(Secret("Abcdefgh-1234"), platform) is None
     # weak is why an inherited password gets rotated: short or plain ones are importable
-    assert credentials.password_refusal(Secret("cisco"), platform) is None
+    assert credentials.password_refusal(Secret("letmein7"), platform) is None
 
 
 def test_control_character_names():
