@@ -95,7 +95,20 @@ def latest_platform_hosts(store: Store, classes: list[str] | None = None) -> lis
     if classes:
         query += f" AND device_class IN ({', '.join('?' for _ in classes)})"
         args.extend(classes)
-    return [dict(row) for row in store.db.execute(query + " ORDER BY ip", args)]
+    found = [dict(row) for row in store.db.execute(query + " ORDER BY ip", args)]
+    # The run's open ports per host: --from-inventory tells SSH, telnet-only and
+    # SNMP-only devices apart by them (a sweep-only run saw none: no ports, assume SSH).
+    ports: dict[str, list[dict[str, Any]]] = {}
+    for row in store.db.execute(
+        "SELECT h.ip, s.port, s.proto, s.state, s.service FROM services s"
+        " JOIN host_observations h ON h.run_id = s.run_id AND h.host_id = s.host_id"
+        " WHERE s.run_id = ?",
+        (run.id,),
+    ):
+        port = dict(row)
+        ports.setdefault(port.pop("ip"), []).append(port)
+    for host in found:
+        host["ports"] = ports.get(host["ip"], [])
 
 
 def smb_hosts(store: Store, classes: list[str]) -> list[dict[str, Any]]:

@@ -36,6 +36,8 @@ class Target:
     login: str | None = None
     enable_account: str | None = None
     device_class: str | None = None
+    # "ssh" or "telnet" (only when a targets file says so: passwords cross in clear).
+    transport: str = "ssh"
 
     @property
     def login_user(self) -> str:
@@ -135,6 +137,8 @@ class Driver(ABC):
     # False where ``open`` signs in as another account (an LDAP reset by the bind account):
     # a successful session then proves nothing about the rotated password.
     open_proves_rotated: ClassVar[bool] = True
+    # The session's transport; the registry keeps telnet drivers apart (rotation.drivers).
+    transport: ClassVar[str] = "ssh"
 
     def __init__(self, target: Target, env: DriverEnv) -> None:
         self.target = target

@@ -72,6 +72,8 @@ class DeviceLifecycle:
         self.target = target
         self.s = settings
         self.result = RotationResult(target.host, target.platform, target.username)
+        if target.transport != "ssh":
+            self.result.transport = target.transport
         self.driver_class: type[Driver] | None = None
         self.env = DriverEnv(stored=self._lookup, pins=settings.pins, timeout=settings.timeout)
         self.identity: dict[str, str] = {}
@@ -85,6 +87,8 @@ class DeviceLifecycle:
         rotation; after, the device is still finished or put back (and the log says so)."""
         clean = {k: scrub(v) if isinstance(v, str) else v for k, v in detail.items()}
         t = self.target
+        if t.transport != "ssh":
+            clean["transport"] = t.transport
         error = self.s.emit(StepEvent(t.host, t.platform, t.username, step, outcome, clean))
         if error and not self.touched and step != "result":
             raise self.stop(
@@ -134,7 +138,7 @@ class DeviceLifecycle:
         """Platform, names, scope and the peer's identity, all before any password is sent."""
         t = self.target
         try:
-            self.driver_class = driver_for(t.platform)
+            self.driver_class = driver_for(t.platform, t.transport)
         except UsageError as exc:
             self.emit("preflight.platform", "unknown")
             raise self.stop("failed", str(exc)) from None
@@ -282,7 +286,7 @@ class DeviceLifecycle:
                 dependents = session.dependents()
                 self.result.plan = (
                     f"would set a new {self.policy_length()}-character password"
-                    f"{self.auth_note()}{self.pending_note}"
+                    f"{self.auth_note()}{self.pending_note}{self.transport_note()}"
                     + "".join(f"; {note}" for note in dependents)
                 )
                 self.emit(
@@ -309,6 +313,11 @@ class DeviceLifecycle:
     def auth_note(self) -> str:
         servers = ", ".join(self.result.aaa_servers)
         return f"; the local account is the AAA fallback (servers {servers})" if servers else ""
+
+    def transport_note(self) -> str:
+        if self.target.transport == "telnet":
+            return "; over telnet: the old and new passwords cross the network in clear"
+        return ""
 
     def policy_length(self) -> int:
         assert self.driver_class is not None

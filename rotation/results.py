@@ -43,6 +43,9 @@ class RotationResult:
     # cannot tell. The servers it asks, where there are any.
     auth: str | None = None
     aaa_servers: list[str] = field(default_factory=list)
+    # "telnet" when the device was rotated over telnet (both passwords crossed in clear);
+    # None: SSH, the default.
+    transport: str | None = None
 
     @property
     def kind(self) -> str:
@@ -50,7 +53,7 @@ class RotationResult:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("plan", "auth"):
+        for key in ("plan", "auth", "transport"):
             if data[key] is None:
                 data.pop(key)
         if not self.aaa_servers:

@@ -33,7 +33,8 @@ class DeviceEntry(BaseModel):
     host: StrictStr
     platform: StrictStr
     username: StrictStr | None = None
-    port: StrictInt = Field(22, gt=0, lt=65536)
+    # Default: 22 over SSH, 23 over telnet.
+    port: StrictInt | None = Field(None, gt=0, lt=65536)
     login: StrictStr | None = None
     enable_account: StrictStr | None = None
     device_class: StrictStr | None = None
@@ -156,14 +157,14 @@ def _target(item: Any, where: str, account: str | None) -> Target:
         raise ConfigError(
             f"{where}: unknown platform {entry.platform!a}; valid: {', '.join(sorted(DRIVERS))}"
         )
-    if entry.transport == "telnet":
-        # Explicit only, and not built yet: a password typed over telnet crosses the
-        # network in clear. Say so rather than fall back to SSH or skip silently.
+    if entry.transport == "telnet" and entry.platform not in DRIVERS.telnet():
+        # Explicit only: a password typed over telnet crosses the network in clear, and
+        # only some platforms have a telnet driver. Never fall back to SSH silently.
         raise ConfigError(
-            f'{where}: transport = "telnet" is not supported: keyturn rotates over SSH '
-            "only (telnet would send both passwords in clear); enable SSH on the device"
+            f'{where}: transport = "telnet" is not supported for {entry.platform!a} '
+            f"(telnet: {', '.join(sorted(DRIVERS.telnet()))}); enable SSH on the device"
         )
-    if entry.transport != "ssh":
+    if entry.transport not in ("ssh", "telnet"):
         raise ConfigError(f"{where}: unknown transport {entry.transport!a}; valid: ssh, telnet")
     try:
         host = check_host(entry.host, "host")
@@ -178,10 +179,11 @@ def _target(item: Any, where: str, account: str | None) -> Target:
         host=host,
         platform=entry.platform,
         username=username,
-        port=entry.port,
+        port=entry.port or (23 if entry.transport == "telnet" else 22),
         login=login,
         enable_account=enable,
         device_class=entry.device_class,
+        transport=entry.transport,
     )
 
 
@@ -198,10 +200,15 @@ def _describe(exc: ValidationError) -> str:
 
 
 def targets_from_inventory(
-    hosts: list[dict[str, Any]], accounts_for: Any, account: str | None = None
+    hosts: list[dict[str, Any]],
+    accounts_for: Any,
+    account: str | None = None,
+    allow_telnet: bool = False,
 ) -> list[Target]:
     """One target per (discovered host with a platform, account). ``accounts_for(ip)`` lists
-    the stored accounts for a host when neither --account nor [rotation] accounts say."""
+    the stored accounts for a host when neither --account nor [rotation] accounts say. A
+    host seen with telnet and without SSH is refused unless ``allow_telnet`` (then rotated
+    over telnet where its platform has a telnet driver)."""
     by_rid = account is not None and RID_ACCOUNT.fullmatch(account) is not None
     if account is not None and not by_rid:
         check_username(account, "--account")
@@ -212,8 +219,16 @@ def targets_from_inventory(
         if by_rid and host["platform"] != "windows_local":
             continue  # rid:N names a Windows local account only
         ports = host.get("ports") or []
+        transport = "ssh"
         if host["platform"] != "windows_local" and ports and not any(_is_ssh(p) for p in ports):
-            continue  # seen without SSH (telnet/SNMP only): never rotated from the inventory
+            if not any(_is_telnet(p) for p in ports) or host["platform"] not in DRIVERS.telnet():
+                continue  # seen without SSH (SNMP only, no telnet driver): never rotated
+            if not allow_telnet:
+                raise UsageError(
+                    f"{host['ip']} answers telnet but not SSH: rotating it sends both "
+                    "passwords in clear; pass --allow-telnet to do so, or enable SSH on it"
+                )
+            transport = "telnet"
         names = [account] if account else accounts_for(host["ip"])
         for name in names:
             if name == ENABLE_ACCOUNT:
@@ -223,8 +238,9 @@ def targets_from_inventory(
                     host=host["ip"],
                     platform=host["platform"],
                     username=name,
-                    port=host.get("port", 445 if host["platform"] == "windows_local" else 22),
+                    port=_default_port(host, transport),
                     device_class=host.get("device_class"),
+                    transport=transport,
                 )
             )
     if not targets:
@@ -235,11 +251,25 @@ def targets_from_inventory(
     return targets
 
 
+def _default_port(host: dict[str, Any], transport: str) -> int:
+    if transport == "telnet":
+        return 23
+    return int(host.get("port", 445 if host["platform"] == "windows_local" else 22))
+
+
 def _is_ssh(port: Any) -> bool:
     """An open SSH port, whether the inventory gave a dict or a Port."""
+    return _is_open(port, 22, "ssh")
+
+
+def _is_telnet(port: Any) -> bool:
+    return _is_open(port, 23, "telnet")
+
+
+def _is_open(port: Any, number: int, service: str) -> bool:
     get = (
         port.get
         if isinstance(port, dict)
         else lambda key, default=None: getattr(port, key, default)
     )
-    return get("state", "open") == "open" and (get("port") == 22 or get("service") == "ssh")
+    return get("state", "open") == "open" and (get("port") == number or get("service") == service)

@@ -53,7 +53,12 @@ EXTRA = {"cisco_ios": 24, "legacy": 2}
 COMMIT_CONFIRM = sorted(p for p in SIM_PLATFORMS if DRIVERS[p].commit_confirm)
 SPECIAL = {
     "legacy": ("cisco_ios", {"legacy": True}),
-    "aaa-cisco_ios": ("cisco_ios", {"aaa_servers": ["198.18.0.60", "198.18.0.61"]}),
+    **{
+        f"aaa-{p}": (p, {"aaa_servers": ["198.18.0.60", "198.18.0.61"]})
+        for p in ("cisco_ios", "juniper_junos", "fortinet")
+    },
+    # Reachable only by telnet, on port 23 of its own address (as IOS with `login local`).
+    "telnet-cisco_ios": ("cisco_ios", {"telnet_port": 23, "ssh": False}),
     **{f"fast-{p}": (p, {"minute_seconds": 3.0}) for p in COMMIT_CONFIRM},
 }
 

@@ -70,7 +70,8 @@ def test_stored_reported_and_only_ssh_devices_are_automatic(tmp_path):
             assert items[ip].handling == "automatic"
 
 
-def test_telnet_transport_is_refused_with_a_clear_line(tmp_path):
+def test_telnet_transport_is_refused_for_a_platform_without_a_telnet_driver(tmp_path):
+    """Issue 15 built telnet for the IOS family: other platforms still get one line."""
     import pytest
 
     from agent.core.errors import ConfigError
@@ -78,16 +79,34 @@ def test_telnet_transport_is_refused_with_a_clear_line(tmp_path):
 
     path = tmp_path / "targets.toml"
     path.write_text(
+        '[[device]]\nhost = "198.18.0.8"\nplatform = "juniper_junos"\nusername = "admin"\n'
+        'transport = "telnet"\n'
+    )
+    with pytest.raises(ConfigError, match=r"telnet.*not supported for 'juniper_junos'.*SSH"):
+        load_targets_file(path)
+    path.write_text(
         '[[device]]\nhost = "198.18.0.8"\nplatform = "cisco_ios"\nusername = "admin"\n'
         'transport = "telnet"\n'
     )
-    with pytest.raises(ConfigError, match=r"telnet.*not supported.*SSH only"):
-        load_targets_file(path)
+    [target] = load_targets_file(path)
+    assert (target.transport, target.port) == ("telnet", 23)
 
 
-def test_inventory_never_targets_a_device_seen_without_ssh():
+def test_inventory_targets_a_telnet_only_device_only_with_allow_telnet():
+    """Issue 15: a telnet-only host with a telnet driver used to be skipped silently; now
+    the run is refused with one line naming --allow-telnet, and with it the host is rotated
+    over telnet. An SNMP-only host is never a target."""
+    import pytest
+
+    from agent.core.errors import UsageError
     from rotation.targets import targets_from_inventory
 
     hosts = [dict(h, ports=h["ports"]) for h in HOSTS]
-    targets = targets_from_inventory(hosts, lambda ip: ["admin"])
-    assert sorted(t.host for t in targets) == ["198.18.0.10", "198.18.0.9"]
+    with pytest.raises(UsageError, match=r"198\.18\.0\.8 .*--allow-telnet"):
+        targets_from_inventory(hosts, lambda ip: ["admin"])
+    targets = targets_from_inventory(hosts, lambda ip: ["admin"], allow_telnet=True)
+    assert sorted((t.host, t.transport, t.port) for t in targets) == [
+        ("198.18.0.10", "ssh", 22),
+        ("198.18.0.8", "telnet", 23),
+        ("198.18.0.9", "ssh", 22),
+    ]

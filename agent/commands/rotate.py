@@ -76,6 +76,11 @@ def progress_bar(
 )
 @click.option("--yes", is_flag=True, help="Do not ask before changing passwords.")
 @click.option(
+    "--allow-telnet",
+    is_flag=True,
+    help="With --from-inventory: rotate telnet-only hosts over telnet (passwords in clear).",
+)
+@click.option(
     "--json",
     "json_path",
     metavar="FILE",
@@ -93,6 +98,7 @@ def rotate(
     parallel,
     from_directory,
     yes,
+    allow_telnet,
     json_path,
 ) -> None:
     """Change admin passwords (network devices, domain and Windows local accounts).
@@ -114,7 +120,13 @@ def rotate(
 
     class_list = [c.strip() for c in classes.split(",") if c.strip()] if classes else None
     targets = usecase.resolve_targets(
-        app, targets_file, from_inventory, class_list, account, from_directory
+        app,
+        targets_file,
+        from_inventory,
+        class_list,
+        account,
+        from_directory,
+        allow_telnet=allow_telnet,
     )
     targets, skipped = usecase.laps_skips(app, targets)
     if not dry_run and not yes:

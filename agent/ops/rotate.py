@@ -63,6 +63,7 @@ def resolve_targets(
     account: str | None,
     from_directory: str | None = None,
     accounts: list[str] | None = None,
+    allow_telnet: bool = False,
 ) -> list[Target]:
     """The devices to act on: ``--targets`` (else ``[rotation] targets``), or with
     ``from_inventory`` the latest discover run's hosts with a platform, each with the
@@ -93,7 +94,7 @@ def resolve_targets(
     def accounts_for(ip: str) -> list[str]:
         return list(cfg.accounts) or stored.get(ip, [])
 
-    return targets_from_inventory(hosts, accounts_for, account)
+    return targets_from_inventory(hosts, accounts_for, account, allow_telnet)
 
 
 WINDOWS_CLASSES = ("server", "workstation")
@@ -300,4 +301,12 @@ def _count(statuses) -> dict[str, int]:
 
 def plan_text(targets: list[Target]) -> str:
     """The plan shown before a rotation is approved: one line per password."""
-    return "\n".join(f"  {t.label:40} {t.platform}" for t in targets)
+    return "\n".join(
+        f"  {t.label:40} {t.platform}"
+        + (
+            "  over TELNET: both passwords cross the network in clear"
+            if t.transport == "telnet"
+            else ""
+        )
+        for t in targets
+    )

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 from asyncssh.kex import get_default_kex_algs
@@ -47,6 +48,9 @@ class DeviceSpec:
     # Seconds in a simulated minute (commit-confirm timers); tests shorten it.
     minute_seconds: float = 60.0
     aaa_servers: tuple[str, ...] = ()
+    # A telnet listener on the same address (23 on a real device); ssh=False: telnet only.
+    telnet_port: int | None = None
+    ssh: bool = True
 
     @classmethod
     def from_json(cls, data: dict) -> DeviceSpec:
@@ -65,6 +69,8 @@ class DeviceSpec:
             legacy=bool(data.get("legacy", False)),
             minute_seconds=float(data.get("minute_seconds", 60.0)),
             aaa_servers=tuple(data.get("aaa_servers") or ()),
+            telnet_port=data.get("telnet_port"),
+            ssh=bool(data.get("ssh", True)),
         )
 
     @property
@@ -205,9 +211,13 @@ class _DeviceServer(asyncssh.SSHServer):
 
 
 async def _run_session(device: Device, process: asyncssh.SSHServerProcess) -> None:
-    term = Terminal(process)
-    device.sessions.add(term)
     username = device.shell_class.login_name(process.get_extra_info("username"))
+    await run_shell(device, Terminal(process), username, process)
+
+
+async def run_shell(device: Device, term: Terminal, username: str, process: Any) -> None:
+    """The device's shell for one logged-in session (SSH, or lab/simulators/telnet.py)."""
+    device.sessions.add(term)
     try:
         shell = device.shell_class(device, term, username)
         if process.command:
@@ -260,8 +270,13 @@ async def start_device(device: Device) -> asyncssh.SSHAcceptor:
 
 async def serve(specs: list[DeviceSpec], ready: asyncio.Event, stop: asyncio.Event) -> None:
     """Start a listener per device, set `ready`, and serve until `stop` is set."""
+    from lab.simulators.telnet import serve_telnet
+
     devices = [Device(spec) for spec in specs]
-    acceptors = [await start_device(device) for device in devices]
+    acceptors: list[Any] = [await start_device(d) for d in devices if d.spec.ssh]
+    for device in devices:
+        if device.spec.telnet_port:
+            acceptors.append(await serve_telnet(device, device.spec.telnet_port))
     ready.set()
     await stop.wait()
     for acceptor in acceptors:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 class _Registry(Mapping[str, "type[Driver]"]):
     def __init__(self) -> None:
         self._drivers: dict[str, type[Driver]] = {}
+        # Platform -> its telnet driver: used only when a target asks for telnet.
+        self._telnet: dict[str, type[Driver]] = {}
         self._scanned = False
         self._lock = threading.Lock()
 
@@ -41,9 +43,15 @@ class _Registry(Mapping[str, "type[Driver]"]):
                             and cls.__module__ == module.__name__
                             and cls.__dict__.get("platform")
                         ):
-                            self._drivers.setdefault(cls.platform, cls)
+                            table = self._telnet if cls.transport == "telnet" else self._drivers
+                            table.setdefault(cls.platform, cls)
                 self._scanned = True
         return self._drivers
+
+    def telnet(self) -> dict[str, type[Driver]]:
+        """Platform -> the driver that rotates it over telnet (few platforms have one)."""
+        self._load()
+        return self._telnet
 
     def __getitem__(self, platform: str) -> type[Driver]:
         return self._load()[platform]
@@ -65,8 +73,16 @@ class _Registry(Mapping[str, "type[Driver]"]):
 DRIVERS = _Registry()
 
 
-def driver_for(platform: str) -> type[Driver]:
-    """The driver class for ``platform``; UsageError listing the valid names otherwise."""
+def driver_for(platform: str, transport: str = "ssh") -> type[Driver]:
+    """The driver class for ``platform`` (over ``transport``); UsageError listing the valid
+    names otherwise."""
+    if transport == "telnet":
+        telnet = DRIVERS.telnet()
+        if platform not in telnet:
+            raise UsageError(
+                f"no telnet driver for platform {platform!r}; telnet: {', '.join(sorted(telnet))}"
+            )
+        return telnet[platform]
     try:
         return DRIVERS[platform]
     except KeyError:

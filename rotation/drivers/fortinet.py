@@ -6,6 +6,8 @@ edit is dropped with `abort` so a half-edited entry is never committed by a late
 
 from __future__ import annotations
 
+import re
+
 from agent.core.secret import Secret
 from rotation.contract import ChangeRejected
 from rotation.drivers.ssh import SshDriver
@@ -29,6 +31,18 @@ class FortinetDriver(SshDriver):
         with self.guard("account lookup"):
             output = self.send("show system admin", expect=PROMPT)
         return f'edit "{self.target.username}"' in output
+
+    def auth_servers(self) -> list[str]:
+        """With an admin entry that has `remote-auth enable`, the servers of `config user
+        radius` and `config user tacacs+` (read-only `show` commands)."""
+        with self.guard("AAA lookup"):
+            admins = self.send("show system admin", expect=PROMPT)
+            if not re.search(r"(?m)^\s*set remote-auth enable\s*$", admins):
+                return []
+            config = self.send("show user tacacs+", expect=PROMPT)
+            config += "\n" + self.send("show user radius", expect=PROMPT)
+        pattern = r'(?m)^\s*set (?:server|secondary-server|tertiary-server) "?([^"\s]+)"?\s*$'
+        return re.findall(pattern, config)
 
     def _send(self, command: str) -> str:
         return self.send(command, expect=PROMPT, cmd_verify=False)

@@ -29,6 +29,13 @@ class JuniperJunosDriver(SshDriver):
             output = self.send(query)
         return "authentication" in output or "class" in output
 
+    def auth_servers(self) -> list[str]:
+        """With `system authentication-order` naming radius or tacplus, the servers under
+        `system radius-server` / `system tacplus-server` of those kinds (read-only)."""
+        with self.guard("AAA lookup"):
+            output = self.send("show configuration system")
+        return junos_auth_servers(output)
+
     def _set(self, password: Secret, commit: str) -> None:
         if self.target.username == "root":
             statement = "set system root-authentication plain-text-password"
@@ -71,3 +78,29 @@ class JuniperJunosDriver(SshDriver):
             if self.conn.check_config_mode():
                 self.send("rollback 0", expect=r"#")
                 self.conn.exit_config_mode()
+
+
+def junos_auth_servers(config: str) -> list[str]:
+    """The AAA servers a Junos `show configuration system` (curly-brace text) says logins
+    ask before local passwords; [] when the authentication order is local only (the default
+    when none is set)."""
+    order: list[str] = []
+    servers: dict[str, list[str]] = {"radius": [], "tacplus": []}
+    stack: list[str] = []
+    for raw in config.splitlines():
+        line = raw.split("##")[0].strip()
+        if line.endswith("{"):
+            key = line[:-1].strip()
+            if len(stack) == 1 and stack[0] in ("radius-server", "tacplus-server"):
+                servers[stack[0].removesuffix("-server")].append(key.split()[0])
+            stack.append(key)
+        elif line == "}":
+            if stack:
+                stack.pop()
+        elif line.endswith(";"):
+            words = line[:-1].replace("[", " ").replace("]", " ").split()
+            if not stack and words[:1] == ["authentication-order"]:
+                order = words[1:]
+            elif len(stack) == 1 and stack[0] in ("radius-server", "tacplus-server") and words:
+                servers[stack[0].removesuffix("-server")].append(words[0])
+    return [server for kind in order if kind in servers for server in servers[kind]]

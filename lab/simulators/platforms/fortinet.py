@@ -39,6 +39,10 @@ Release Version Information: GA
 System time: Sat Nov 21 12:00:00 2026"""
 
 
+# The wildcard admin entry a device with remote authentication shows.
+REMOTE_ADMIN = "aaa-admins"
+
+
 class FortinetShell(Shell):
     platform = "fortinet"
     default_role = "super_admin"
@@ -79,6 +83,8 @@ class FortinetShell(Shell):
                 (("get", "system", "status"), "cmd_status"),
                 (("get", "system", "console"), "cmd_get_console"),
                 (("show", "system", "admin"), "cmd_show_admins"),
+                (("show", "user", "radius"), "cmd_show_radius"),
+                (("show", "user", "tacacs+"), "cmd_show_tacacs"),
                 (("config", "system", "admin"), "cmd_config_admin"),
                 (("config", "system", "console"), "cmd_config_console"),
                 (("exit",), "cmd_exit"),
@@ -193,10 +199,31 @@ class FortinetShell(Shell):
         return self.render_admin(self.edit_name, self.edit_user)
 
     async def cmd_show_admins(self, args: list[str]) -> str:
-        body = "\n".join(
-            self.render_admin(n, u) for n, u in sorted(self.device.running.users.items())
-        )
+        entries = [self.render_admin(n, u) for n, u in sorted(self.device.running.users.items())]
+        if self.device.running.aaa_servers:
+            # Remote admins: any name in the group, authenticated by the servers below.
+            entries.append(
+                f'    edit "{REMOTE_ADMIN}"\n        set remote-auth enable\n'
+                '        set accprofile "super_admin"\n        set wildcard enable\n'
+                '        set remote-group "aaa-admins"\n    next'
+            )
+        body = "\n".join(entries)
         return f"config system admin\n{body}\nend"
+
+    async def cmd_show_radius(self, args: list[str]) -> str:
+        # The first AAA server is a TACACS+ one, the rest RADIUS (both kinds get parsed).
+        return self.render_servers("radius", self.device.running.aaa_servers[1:])
+
+    async def cmd_show_tacacs(self, args: list[str]) -> str:
+        return self.render_servers("tacacs+", self.device.running.aaa_servers[:1])
+
+    def render_servers(self, kind: str, servers: list[str]) -> str:
+        entries = [
+            f'    edit "aaa{number}"\n        set server "{server}"\n'
+            "        set key ENC c2VjcmV0\n    next"
+            for number, server in enumerate(servers, start=1)
+        ]
+        return "\n".join([f"config user {kind}", *entries, "end"])
 
     async def cmd_get_admins(self, args: list[str]) -> str:
         return "\n".join(

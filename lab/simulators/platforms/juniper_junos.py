@@ -282,6 +282,15 @@ def _tree(config: Config) -> Node:
     system: Node = {f"host-name {config.hostname}": None}
     if "root" in config.users:
         system["root-authentication"] = {f'encrypted-password "{config.users["root"].hash}"': None}
+    if config.aaa_servers:
+        # Logins ask the servers first (the first TACACS+, the rest RADIUS), then local.
+        system["authentication-order [ tacplus radius password ]"] = None
+        system["tacplus-server"] = {
+            server: {'secret "$9$aaa"': None} for server in config.aaa_servers[:1]
+        }
+        system["radius-server"] = {
+            server: {'secret "$9$aaa"': None} for server in config.aaa_servers[1:]
+        }
     system["login"] = users
     system["services"] = {"ssh": None, "netconf": {"ssh": None}}
     return {"system": system}
