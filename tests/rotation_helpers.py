@@ -57,8 +57,9 @@ SPECIAL = {
         f"aaa-{p}": (p, {"aaa_servers": ["198.18.0.60", "198.18.0.61"]})
         for p in ("cisco_ios", "juniper_junos", "fortinet")
     },
-    # Reachable only by telnet, on port 23 of its own address (as IOS with `login local`).
-    "telnet-cisco_ios": ("cisco_ios", {"telnet_port": 23, "ssh": False}),
+    # Reachable only by telnet (IOS with `login local`): on a free port of its own address,
+    # not 23, since parallel test sessions share the loopback addresses.
+    "telnet-cisco_ios": ("cisco_ios", {"telnet_port": 0, "ssh": False}),
     **{f"fast-{p}": (p, {"minute_seconds": 3.0}) for p in COMMIT_CONFIRM},
 }
 
@@ -75,6 +76,7 @@ class Device:
     state_dir: Path | None = None
     # The rotated account (a domain has one account per "device", named after it).
     account: str = "admin"
+    telnet_port: int | None = None
 
     def target(self, **overrides) -> Target:
         fields = {
@@ -201,8 +203,15 @@ class DevicePool:
             for i in range(count):
                 number += 1
                 host = loopback(number)
+                if "telnet_port" in extra:
+                    extra = {**extra, "telnet_port": free_port(host)}
                 device = Device(
-                    f"{kind}-{i}", platform, host, free_port(host), root / f"{kind}-{i}"
+                    f"{kind}-{i}",
+                    platform,
+                    host,
+                    free_port(host),
+                    root / f"{kind}-{i}",
+                    telnet_port=extra.get("telnet_port"),
                 )
                 self.free.setdefault(kind, []).append(device)
                 device.state_dir.mkdir(parents=True)

@@ -30,18 +30,18 @@ def telnet_login_works(host: str, password: str, user: str = "admin", port: int 
     return index == 0
 
 
-def ssh_refused(host: str) -> bool:
+def ssh_refused(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(5)
-        return sock.connect_ex((host, 22)) != 0
+        return sock.connect_ex((host, port)) != 0
 
 
 def test_a_telnet_only_ios_device_is_rotated_over_telnet(pool, keyring_env, tmp_path):  # noqa: F811
     device = pool.take("telnet-cisco_ios")
-    assert ssh_refused(device.host)
+    assert ssh_refused(device.host, device.port)  # its SSH port is not listening
     h = Harness(tmp_path)
     h.seed(device)
-    target = device.target(transport="telnet", port=23)
+    target = device.target(transport="telnet", port=device.telnet_port)
     [plan] = h.rotate(target, dry_run=True)
     assert plan.status == "unchanged", plan.error
     assert "over telnet" in plan.plan and "in clear" in plan.plan
@@ -52,8 +52,8 @@ def test_a_telnet_only_ios_device_is_rotated_over_telnet(pool, keyring_env, tmp_
     assert {e.detail.get("transport") for e in h.events} == {"telnet"}
     new = h.stored(device)
     assert new and new != OLD
-    assert telnet_login_works(device.host, new)
-    assert not telnet_login_works(device.host, OLD)
+    assert telnet_login_works(device.host, new, port=device.telnet_port)
+    assert not telnet_login_works(device.host, OLD, port=device.telnet_port)
     assert device.saved_password_is(new)
 
 
@@ -62,6 +62,7 @@ def test_a_telnet_target_never_falls_back_to_ssh(pool, keyring_env, tmp_path):  
     device = pool.take("cisco_ios")
     h = Harness(tmp_path)
     h.seed(device)
+    # Nothing listens on port 23 of its address (the pool's SSH is on another port).
     [result] = h.rotate(device.target(transport="telnet", port=23))
     assert result.status == "failed"
     assert device.login_works(OLD)
