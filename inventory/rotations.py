@@ -109,6 +109,7 @@ def latest_platform_hosts(store: Store, classes: list[str] | None = None) -> lis
         ports.setdefault(port.pop("ip"), []).append(port)
     for host in found:
         host["ports"] = ports.get(host["ip"], [])
+    return found
 
 
 def smb_hosts(store: Store, classes: list[str]) -> list[dict[str, Any]]:
