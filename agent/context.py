@@ -14,7 +14,7 @@ from agent.core.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
     from agent.config import SiteConfig
-    from agent.core.secret_store import SecretStore
+    from agent.core.secret_backends import SecretBackend
     from inventory.audit import AuditLog
     from inventory.store import Store
 
@@ -76,10 +76,13 @@ class AppContext:
         return store
 
     @cached_property
-    def secret_store(self) -> SecretStore:
-        from agent.core.secret_store import SecretStore
+    def secret_store(self) -> SecretBackend:
+        """The keyring or the vault, as ``[secrets] backend`` says."""
+        from agent.core.secret_backends import open_secret_store
 
-        return SecretStore(self.config.client, interactive=self.interactive)
+        return open_secret_store(
+            self.config.client, self.config.secrets, interactive=self.interactive
+        )
 
     @property
     def audit_log_path(self) -> Path:
