@@ -117,7 +117,7 @@ def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaoServer]:
 def vault_settings(bao: BaoServer, **overrides):
     from agent.core.vault_store import VaultSettings
 
-    return VaultSettings(address=bao.address, **overrides)
+    return VaultSettings(**{"address": bao.address, **overrides})
 
 
 def vault_store(bao: BaoServer, client: str | None = None, policy: str = "keyturn"):
