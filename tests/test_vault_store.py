@@ -66,7 +66,7 @@ def test_sealed_vault_is_one_line_and_unseals(bao):
     token = bao.token()
     bao.seal()
     try:
-        with pytest.raises(SecretStoreError, match="is sealed .* no device was touched"):
+        with pytest.raises(SecretStoreError, match=r"is sealed .* no device was touched"):
             open_with(bao, {"VAULT_TOKEN": token})
     finally:
         bao.unseal()
