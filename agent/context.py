@@ -51,9 +51,19 @@ class AppContext:
         return os.environ.get("KEYTURN_OPERATOR") or _login_name()
 
     @cached_property
-    def resolved_store_path(self) -> Path:
+    def store_url(self) -> str | None:
+        """The central PostgreSQL store's URL, or None for a SQLite file."""
         explicit = self.store_path or os.environ.get("KEYTURN_STORE") or self.config.store
-        if explicit:
+        if explicit and explicit.startswith(("postgresql://", "postgres://")):
+            return explicit
+        return None
+
+    @cached_property
+    def resolved_store_path(self) -> Path:
+        """The SQLite file; with a central store, where this machine's side files go (the
+        audit log, host-key pins) as if the store were local."""
+        explicit = self.store_path or os.environ.get("KEYTURN_STORE") or self.config.store
+        if explicit and self.store_url is None:
             return Path(explicit).expanduser()
         from platformdirs import user_data_dir
 
@@ -61,16 +71,16 @@ class AppContext:
 
     @cached_property
     def store(self) -> Store:
-        from inventory.store import Store
+        from inventory.pg import open_store
 
-        store = Store(self.resolved_store_path)
+        store = open_store(self.store_url or self.resolved_store_path, self.config.client)
         self._closers.append(store.close)
         # One store, one client: another client's runs would be signed into this audit log
         # with another key and the log would read as damaged from then on.
         owners = store.clients()
         if owners and self.config.client not in owners:
             raise UsageError(
-                f"{self.resolved_store_path} is the inventory of client {', '.join(owners)}, "
+                f"{store.path} is the inventory of client {', '.join(owners)}, "
                 f"not {self.config.client!r}: give --config for that client or another --store"
             )
         return store

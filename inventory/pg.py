@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from agent.core.errors import LockedError, OperationFailed
+from agent.core.errors import LockedError, OperationFailed, UsageError
 from inventory.migrations import MIGRATIONS
 from inventory.store import Store, utcnow
 
@@ -122,9 +122,16 @@ class PgConnection:
 
     def __init__(self, url: str, schema: str) -> None:
         import psycopg
+        from psycopg.conninfo import conninfo_to_dict
 
         self.schema = schema
         try:
+            if "password" in conninfo_to_dict(url):
+                # A URL reaches argv, configs and logs: libpq reads the password itself.
+                raise UsageError(
+                    "put the database password in PGPASSWORD, PGPASSFILE or "
+                    "~/.pgpass, not in the store URL"
+                )
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise OperationFailed(f"cannot connect to {redact(url)}: {_first_line(exc)}") from None
@@ -274,7 +281,7 @@ class PgStore(Store):
         self.path = redact(url)  # type: ignore[assignment] # messages name it; no file
         self.schema = schema_for(client)
         self.db = PgConnection(url, self.schema)  # type: ignore[assignment]
-        self._lock_depth = 0
+        self.lock_depth = 0
         ident = sql.Identifier(self.schema).as_string(self.db.conn)
         try:
             with self.transaction():
@@ -316,12 +323,12 @@ class PgStore(Store):
     def client_lock(self, command: str) -> Iterator[str]:
         """Hold this client's advisory lock for the block (re-entrant in this process);
         raise LockedError at once when another session has it."""
-        if self._lock_depth:
-            self._lock_depth += 1
+        if self.lock_depth:
+            self.lock_depth += 1
             try:
                 yield self.schema
             finally:
-                self._lock_depth -= 1
+                self.lock_depth -= 1
             return
         got = self.db.execute(
             "SELECT pg_try_advisory_lock(hashtext(?))", (f"keyturn/{self.schema}",)
@@ -333,7 +340,7 @@ class PgStore(Store):
                 f"{self.path} ({holder}); this run changed nothing - try again "
                 "when it has finished"
             )
-        self._lock_depth = 1
+        self.lock_depth = 1
         try:
             info = {
                 "pid": os.getpid(),
@@ -348,7 +355,7 @@ class PgStore(Store):
             )
             yield self.schema
         finally:
-            self._lock_depth = 0
+            self.lock_depth = 0
             self.db.execute("SELECT pg_advisory_unlock(hashtext(?))", (f"keyturn/{self.schema}",))
 
     def _holder(self) -> str:
@@ -369,11 +376,36 @@ def client_schemas(url: str) -> list[str]:
     """The schemas of keyturn clients in a central database (the all-clients report)."""
     conn = PgConnection(url, "public")
     try:
-        rows = conn.execute(
-            "SELECT table_schema FROM information_schema.tables WHERE table_name ="
-            " 'keyturn_schema' AND table_schema LIKE 'kt\\_%' ORDER BY 1"
-        ).fetchall()
-        return [row[0] for row in rows]
+        return _schemas(conn)
+    finally:
+        conn.close()
+
+
+def _schemas(conn: PgConnection) -> list[str]:
+    rows = conn.execute(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name ="
+        " 'keyturn_schema' AND table_schema LIKE 'kt\\_%' ORDER BY 1"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def client_stores(url: str) -> Iterator[tuple[str, Store]]:
+    """(client, read view of its store) for every client in a central database, over ONE
+    connection (the all-clients report reads hundreds of clients; nothing is migrated)."""
+    from psycopg import sql
+
+    conn = PgConnection(url, "public")
+    try:
+        for schema in _schemas(conn):
+            conn.execute(f"SET search_path TO {sql.Identifier(schema).as_string(conn.conn)}")
+            view = object.__new__(PgStore)
+            view.db, view.schema, view.url = conn, schema, url  # type: ignore[assignment]
+            view.path = redact(url)  # type: ignore[assignment]
+            row = conn.execute("SELECT client FROM runs WHERE client IS NOT NULL LIMIT 1")
+            found = row.fetchone()
+            view.client = found[0] if found else schema.removeprefix(SCHEMA_PREFIX)
+            view.lock_depth = 0
+            yield view.client, view
     finally:
         conn.close()
 
