@@ -184,3 +184,12 @@ def test_sealed_vault_stops_rotate_before_any_device(bao, cli_env, tmp_path):
     with pytest.raises(BlockingIOError):
         listener.accept()  # nobody connected
     listener.close()
+
+
+def test_doctor_checks_the_vault(bao, cli_env, tmp_path):
+    config = tmp_path / "site.toml"
+    config.write_text(f'client = "doc"\n[secrets]\nbackend = "vault"\naddress = "{bao.address}"\n')
+    out = run({**cli_env, "VAULT_TOKEN": bao.token()}, config, "doctor")
+    assert "unsealed, token accepted" in out.stdout + out.stderr
+    refused = run({**cli_env, "VAULT_TOKEN": "s.revoked"}, config, "doctor")
+    assert "vault refused the token" in refused.stdout + refused.stderr
