@@ -16,29 +16,13 @@ import tests.test_rotation_faults as faults
 from agent.core.scope import ScopeGuard
 from agent.core.secret import Secret
 from agent.core.secret_store import SecretStoreError
-from lab.simulators import control
 from rotation.hostkeys import HostKeyPins
 from rotation.lifecycle import CRASH_ENV
-from tests.rotation_helpers import (
-    FAULT_PLATFORMS,
-    OLD,
-    SIM_PLATFORMS,
-    DevicePool,
-    Harness,
-    login_works,
-)
+from tests.rotation_helpers import OLD, SIM_PLATFORMS, Harness, login_works, pool
 from tests.test_rotation_cli import Site
 from tests.vault_fixtures import bao, vault_store
 
-__all__ = ["bao"]
-
-
-@pytest.fixture(scope="module")
-def vpool(tmp_path_factory: pytest.TempPathFactory):
-    """Devices of their own: the keyring suites take theirs from the session pool."""
-    devices = DevicePool(tmp_path_factory.mktemp("vault-sims"))
-    yield devices
-    devices.stop()
+__all__ = ["bao", "pool"]
 
 
 class VaultHarness(Harness):
@@ -64,16 +48,29 @@ def vault_harness(bao, monkeypatch):
 
 # -- the shared suites, on the vault ----------------------------------------------------------
 @pytest.mark.parametrize("platform", SIM_PLATFORMS)
-def test_conformance_on_vault(vpool, vault_harness, tmp_path, platform):
-    conformance.test_platform_rotates_end_to_end(vpool, None, tmp_path, platform)
+def test_conformance_on_vault(pool, vault_harness, tmp_path, platform):
+    conformance.test_platform_rotates_end_to_end(pool, None, tmp_path, platform)
 
 
-def test_second_rotation_on_vault(vpool, vault_harness, tmp_path):
-    conformance.test_second_rotation_uses_the_pin_and_the_new_password(vpool, None, tmp_path)
+@pytest.mark.parametrize("platform", SIM_PLATFORMS)
+def test_dry_run_on_vault(pool, vault_harness, tmp_path, platform):
+    conformance.test_dry_run_changes_nothing(pool, None, tmp_path, platform)
 
 
-def test_enable_secret_on_vault(vpool, vault_harness, tmp_path):
-    conformance.test_enable_secret_rotates_through_the_login_account(vpool, None, tmp_path)
+def test_admin_and_enable_on_vault(pool, vault_harness, tmp_path):
+    conformance.test_admin_and_enable_on_one_device_both_rotate(pool, None, tmp_path)
+
+
+def test_parallel_devices_on_vault(pool, vault_harness, tmp_path):
+    conformance.test_parallel_devices_rotate_independently(pool, None, tmp_path)
+
+
+def test_second_rotation_on_vault(pool, vault_harness, tmp_path):
+    conformance.test_second_rotation_uses_the_pin_and_the_new_password(pool, None, tmp_path)
+
+
+def test_enable_secret_on_vault(pool, vault_harness, tmp_path):
+    conformance.test_enable_secret_rotates_through_the_login_account(pool, None, tmp_path)
 
 
 FAULTS = [
@@ -84,10 +81,16 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+@pytest.mark.parametrize("platform", SIM_PLATFORMS)
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.__name__.removeprefix("test_"))
-def test_fault_matrix_on_vault(vpool, vault_harness, tmp_path, fault, platform):
-    fault(vpool, None, tmp_path, platform)
+def test_fault_matrix_on_vault(pool, vault_harness, tmp_path, fault, platform):
+    fault(pool, None, tmp_path, platform)
+
+
+@pytest.mark.parametrize("point", ["escrow", "change", "verify"])
+@pytest.mark.parametrize("platform", SIM_PLATFORMS)
+def test_killed_in_process_on_vault(pool, vault_harness, tmp_path, platform, point):
+    faults.test_killed_mid_rotation_then_next_run_reconciles(pool, None, tmp_path, platform, point)
 
 
 @pytest.mark.parametrize(
@@ -99,8 +102,8 @@ def test_fault_matrix_on_vault(vpool, vault_harness, tmp_path, fault, platform):
     ],
     ids=lambda f: f.__name__.removeprefix("test_"),
 )
-def test_faults_on_vault(vpool, vault_harness, tmp_path, case):
-    case(vpool, None, tmp_path)
+def test_faults_on_vault(pool, vault_harness, tmp_path, case):
+    case(pool, None, tmp_path)
 
 
 # -- what only the vault has -----------------------------------------------------------------
@@ -110,11 +113,11 @@ def read_only(h: VaultHarness, bao) -> None:
     h.secrets.client.token = bao.token("keyturn-read-only")
 
 
-@pytest.mark.parametrize("platform", FAULT_PLATFORMS)
+@pytest.mark.parametrize("platform", SIM_PLATFORMS)
 def test_escrow_refused_by_the_vault_before_the_device_is_touched(
-    vpool, vault_harness, bao, tmp_path, platform
+    pool, vault_harness, bao, tmp_path, platform
 ):
-    device = vpool.take(platform)
+    device = pool.take(platform)
     h = VaultHarness(tmp_path)
     h.seed(device)
     read_only(h, bao)
@@ -122,12 +125,12 @@ def test_escrow_refused_by_the_vault_before_the_device_is_touched(
     assert result.status == "failed" and "escrow failed" in result.error
     assert "permission denied" in result.error
     assert "change" not in [s for s, _ in h.steps()]
-    assert control.verify_saved_password(device.state_dir, "admin", OLD)
+    assert device.saved_password_is(OLD)
     assert login_works(device, OLD)
 
 
-def test_vault_refuses_promotion_then_next_run_promotes(vpool, vault_harness, bao, tmp_path):
-    device = vpool.take("cisco_ios")
+def test_vault_refuses_promotion_then_next_run_promotes(pool, vault_harness, bao, tmp_path):
+    device = pool.take("cisco_ios")
     h = VaultHarness(tmp_path)
     h.seed(device)
     writer = h.secrets.client.token
@@ -170,10 +173,10 @@ def test_two_jump_hosts_cannot_overwrite_each_other(bao):
 
 
 @pytest.mark.parametrize("point", ["escrow", "change"])
-def test_killed_after_escrow_with_the_vault_reconciles(vpool, bao, cli_env, tmp_path, point):
+def test_killed_after_escrow_with_the_vault_reconciles(pool, bao, cli_env, tmp_path, point):
     """The keyturn command, killed like SIGKILL: the pending password is in the vault, the
     next run reconciles and finishes; the keyring backend is `fail` throughout."""
-    device = vpool.take("cisco_ios")
+    device = pool.take("cisco_ios")
     env = vault_env(bao, cli_env)
     site = Site(tmp_path, env, [device])
     crashed = site.rotate(extra_env={CRASH_ENV: point})

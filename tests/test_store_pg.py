@@ -82,10 +82,15 @@ def test_one_client_at_a_time_across_processes(pg_url, cli_env, tmp_path):
     """A run holding client acme's advisory lock stops a second acme run at once (exit 3,
     nothing changed); client beta goes ahead meanwhile."""
     csv = tmp_path / "creds.csv"
-    csv.write_text("host,username,password\n198.18.0.1,admin,Lock-Test-1\n")
+    csv.write_text("host,username,password\n198.18.0.1,admin,Lock-Test-Password-1\n")
 
     def secrets_import(client: str) -> subprocess.CompletedProcess:
-        env = {**cli_env, "KEYTURN_STORE": pg_url, "KEYTURN_CLIENT": client}
+        env = {
+            **cli_env,
+            "KEYTURN_STORE": pg_url,
+            "KEYTURN_CLIENT": client,
+            "KEYTURN_SCOPE": "198.18.0.0/24",
+        }
         return subprocess.run(
             [KEYTURN, "secrets", "import", str(csv)],
             capture_output=True,

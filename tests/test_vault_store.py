@@ -127,7 +127,9 @@ def run(env: dict[str, str], config, *args: str) -> subprocess.CompletedProcess:
 def test_migrate_keyring_client_to_vault(bao, cli_env, tmp_path):
     config = tmp_path / "site.toml"
     client = f"m{os.getpid()}{tmp_path.name[-6:]}".replace("_", "")
-    config.write_text(f'client = "{client}"\n[secrets]\naddress = "{bao.address}"\n')
+    config.write_text(
+        f'client = "{client}"\nscope = ["198.18.0.0/24"]\n[secrets]\naddress = "{bao.address}"\n'
+    )
     csv = tmp_path / "creds.csv"
     csv.write_text(
         "host,username,password,enable_secret,platform\n"
