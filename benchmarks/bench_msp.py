@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     args = parser.parse_args()
 
+    import reports
     from inventory import sync
     from inventory.overview import client_row
     from inventory.pg import PgStore, client_stores
@@ -73,6 +74,16 @@ def main() -> None:
         started = time.perf_counter()
         msp.write(report, ["html", "csv", "json"], root / "report")
         rendered = time.perf_counter() - started
+        started = time.perf_counter()
+        for client, store in client_stores(url):
+            reports.generate(
+                store,
+                client=client,
+                operator="bench",
+                formats=["html"],
+                out_dir=root / "report" / "clients",
+            )
+        drill = time.perf_counter() - started
 
         print(f"clients: {args.clients}, rows per client: {rows // args.clients}")
         print(
@@ -82,7 +93,7 @@ def main() -> None:
         print(f"sync (second push, idempotent): {second:.1f} s")
         print(
             f"all-clients report: figures {figures:.2f} s, html+csv+json {rendered:.3f} s, "
-            f"{len(report)} rows"
+            f"{len(report)} rows; drill-down pages (each client's HTML report) {drill:.1f} s"
         )
     finally:
         cluster.stop()

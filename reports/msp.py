@@ -27,6 +27,8 @@ COLUMNS = (
     "last_rotation",
     "last_verify",
 )
+# CSV also names each client's drill-down report (written with the HTML).
+CSV_COLUMNS = (*COLUMNS, "report")
 
 
 def flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +41,7 @@ def flat(row: dict[str, Any]) -> dict[str, Any]:
         "cis_4_7_share": row["cis_4_7"]["share"],
     }
     out |= {k: row[k] for k in ("last_discover", "last_rotation", "last_verify")}
+    out["report"] = row.get("report")
     return out
 
 
@@ -47,7 +50,7 @@ def render(rows: list[dict[str, Any]], fmt: str) -> str:
         return json.dumps({"clients": rows}, indent=2) + "\n"
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: _neutral(v) for k, v in flat(r).items()} for r in rows)
         return buffer.getvalue()
@@ -80,14 +83,12 @@ def _html(rows: list[dict[str, Any]]) -> str:
         cells = flat(row)
         share = cells["cis_4_7_share"]
         cells["cis_4_7_share"] = f"{share:.0%}" if share is not None else "-"
-        body.append(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape('-' if cells[c] is None else str(cells[c]))}</td>"
-                for c in COLUMNS
-            )
-            + "</tr>"
-        )
+        text = ["-" if cells[c] is None else str(cells[c]) for c in COLUMNS]
+        tds = [f"<td>{html.escape(value)}</td>" for value in text]
+        if row.get("report"):  # the drill-down to the client's own report
+            link = html.escape(row["report"], quote=True)
+            tds[0] = f'<td><a href="{link}">{html.escape(text[0])}</a></td>'
+        body.append("<tr>" + "".join(tds) + "</tr>")
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "

@@ -185,13 +185,17 @@ def test_sync_is_idempotent_and_feeds_the_all_clients_report(pg_url, cli_env, tm
         from inventory.overview import client_row
 
         expected = client_row(local, "acme")
+    assert rows[0].pop("report").startswith("clients/keyturn-report-acme-")
     assert {**rows[0], "last_verify": None} == {**expected, "last_verify": None}
     assert rows[0]["last_verify"] is not None  # the central verify run above
     assert rows[0]["hosts"] > 0 and rows[0]["privileged_accounts"] > 0
     assert sum(rows[0]["findings"].values()) > 0
     csv_lines = (out / "all-clients.csv").read_text().splitlines()
     assert csv_lines[0].startswith("client,hosts,privileged_accounts") and len(csv_lines) == 3
-    assert "<td>beta</td>" in (out / "all-clients.html").read_text()
+    page = (out / "all-clients.html").read_text()
+    assert f'<a href="{rows[1]["report"]}">beta</a>' in page
+    drill = (out / rows[1]["report"]).read_text()  # the client's own report
+    assert "beta" in drill and "<script>alert(1)</script>" not in drill
     assert oct((out / "all-clients.json").stat().st_mode & 0o777) == "0o600"
 
     sqlite_only = keyturn(

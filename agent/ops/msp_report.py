@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 def write_all_clients(app: AppContext, formats: list[str], out_dir: str | None) -> list[Path]:
     """One row per client of the central store, in each format; returns the files."""
+    import reports
     from inventory.overview import client_row
     from inventory.pg import client_stores
     from reports import msp
@@ -22,5 +23,21 @@ def write_all_clients(app: AppContext, formats: list[str], out_dir: str | None) 
     unknown = sorted(set(formats) - set(msp.FORMATS))
     if unknown:
         raise UsageError(f"--all-clients writes {', '.join(msp.FORMATS)}, not {unknown[0]}")
-    rows = [client_row(store, client) for client, store in client_stores(app.store_url)]
-    return msp.write(rows, list(formats) or ["html"], Path(out_dir or "keyturn-report-all-clients"))
+    formats = list(formats) or ["html"]
+    out = Path(out_dir or "keyturn-report-all-clients")
+    rows = []
+    for client, store in client_stores(app.store_url):
+        row = client_row(store, client)
+        if "html" in formats:
+            # The drill-down: each client's own report, linked from its row. The signed
+            # audit log stays on the machines that wrote it: not verified here.
+            _, [page] = reports.generate(
+                store,
+                client=client,
+                operator=app.operator,
+                formats=["html"],
+                out_dir=out / "clients",
+            )
+            row["report"] = page.relative_to(out).as_posix()
+        rows.append(row)
+    return msp.write(rows, formats, out)
