@@ -110,9 +110,24 @@ class AppContext:
         return AuditLog(
             self.audit_log_path,
             lambda create: self.secret_store.audit_key(create=create),
-            self.store,
+            self._audit_head_store,
             self.operator,
         )
+
+    @cached_property
+    def _audit_head_store(self) -> Store:
+        """Where the audit log's head lives: the store itself, or with a central store a
+        local file beside the log (each jump host signs its own log; one shared head would
+        make every other host's log read as damaged)."""
+        if self.store_url is None:
+            return self.store
+        from inventory.store import Store
+
+        head = Store(
+            self.resolved_store_path.with_name(self.resolved_store_path.stem + ".audit-head.db")
+        )
+        self._closers.append(head.close)
+        return head
 
     def lock(self, command: str, *, check_audit: bool = True) -> AbstractContextManager[Path]:
         """Hold this client's lock and its store's while a mutating command runs, as a

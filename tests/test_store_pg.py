@@ -234,3 +234,26 @@ def test_rotation_with_postgresql_and_vault(pool, pg_url, bao, cli_env, tmp_path
     assert report.returncode == 0, report.stderr
     document = json.loads(next((tmp_path / "report").glob("*.json")).read_text())
     assert new not in json.dumps(document)
+
+
+def test_each_jump_host_keeps_a_verifiable_audit_log(pg_url, bao, cli_env, tmp_path):
+    """Two jump hosts (own data dirs) on one central client, secrets in one vault: each
+    host's signed log and its head stay together, so both verify after both wrote."""
+    csv = tmp_path / "creds.csv"
+    csv.write_text("host,username,password\n198.18.0.1,admin,Jump-Host-Password-1\n")
+    common = {
+        **cli_env,
+        "KEYTURN_STORE": pg_url,
+        "KEYTURN_CLIENT": "acme",
+        "KEYTURN_SCOPE": "198.18.0.0/24",
+        "KEYTURN_SECRETS_BACKEND": "vault",
+        "KEYTURN_SECRETS_ADDRESS": bao.address,
+        "VAULT_TOKEN": bao.token(),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+    hosts = [{**common, "XDG_DATA_HOME": str(tmp_path / name)} for name in ("jump1", "jump2")]
+    for env in [*hosts, hosts[0]]:
+        assert keyturn(env, "secrets", "import", str(csv)).returncode == 0
+    for env in hosts:
+        verified = keyturn(env, "audit", "verify")
+        assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -205,6 +205,7 @@ def migrate(app, to) -> None:
         detail={"credentials": moved.credentials, "versions": moved.versions},
     )
     click.echo(
-        f"migrated {moved.credentials} credential(s) ({moved.versions} version(s)) and "
-        f"the audit key from {source.service} to {target.service}; each read back"
+        f"migrated {moved.credentials} credential(s) ({moved.versions} version(s))"
+        f"{' and the audit key' if moved.audit_key else ''} from {source.service} to "
+        f"{target.service}; each read back"
     )

@@ -40,7 +40,7 @@ class SecretBackend(Protocol):
     def with_pending(self) -> Iterator[EntryInfo]: ...
     def deferred_index(self) -> AbstractContextManager[None]: ...
     def flush_index(self) -> None: ...
-    def audit_key(self) -> bytes: ...
+    def audit_key(self, *, create: bool = True) -> bytes | None: ...
 
 
 class SecretsSettings(Protocol):
@@ -126,11 +126,11 @@ def migrate(source: SecretBackend, target: SecretBackend) -> Migrated:
                 )
         credentials += 1
         versions += len(values)
-    key = source.audit_key()
+    key = source.audit_key(create=False)
     setter = getattr(target, "set_audit_key", None)
-    if setter is not None:
+    if setter is not None and key is not None:
         setter(key)
         target.refresh()
         if target.audit_key() != key:
             raise SecretStoreError("the audit key did not read back from the target")
-    return Migrated(credentials, versions, setter is not None)
+    return Migrated(credentials, versions, setter is not None and key is not None)

@@ -165,12 +165,15 @@ class VaultSecretStore:
         """Nothing to flush (see deferred_index)."""
 
     # -- the audit log's HMAC key -----------------------------------------------------------
-    def audit_key(self) -> bytes:
-        """The per-client audit HMAC key, created on first use (check-and-set: two hosts
-        opening a new client at once end up with the same key)."""
+    def audit_key(self, *, create: bool = True) -> bytes | None:
+        """The per-client audit HMAC key, created on first use unless ``create`` is False
+        (a reading command: None when there is none yet). Created with check-and-set: two
+        hosts opening a new client at once end up with the same key."""
         with self._lock:
             data, kv_version = self._read("audit-key")
             if not isinstance(data.get("key"), str):
+                if not create:
+                    return None
                 try:
                     self._write(
                         "audit-key",
