@@ -129,9 +129,7 @@ def holder(store_path: Path) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def client_lock(
-    app: AppContext, command: str, *, check_audit: bool = True
-) -> Iterator[Path | str]:
+def client_lock(app: AppContext, command: str, *, check_audit: bool = True) -> Iterator[Path | str]:
     """AppContext.lock(): the client's and the store's locks, the audit log checked (unless
     ``check_audit`` is False: `audit seal-damage` repairs it), plus one ``run_summary`` log
     line per run this command recorded, written when the outermost holder lets go (log
