@@ -7,6 +7,7 @@ within the timeout)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -124,7 +125,9 @@ def test_twenty_clients_at_once_and_a_racing_pair(devices, pg_url, bao, cli_env,
     codes = sorted(proc.returncode for proc in race)
     assert codes == [0, 3], codes
     loser = next(proc for proc in race if proc.returncode == 3)
-    assert "another keyturn run holds client race" in errors[loser]
+    # On one machine the per-client file lock answers first; across machines the store's
+    # advisory lock does (tests/test_store_pg.py): the same refusal either way.
+    assert re.search(r"another keyturn run holds client '?race'? ", errors[loser]), errors[loser]
     control.clear_faults(racer.state_dir)
 
     # Nothing lost: each client's row in its own schema, its password in the vault.
