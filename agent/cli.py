@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "checklist": "Track every inherited admin credential until it is changed.",
     "report": "Write the auditor reports (HTML, CSV, JSON, Markdown).",
     "audit": "Show or verify the tamper-evident audit log.",
+    "sync": "Push this site's inventory to the MSP's central PostgreSQL store.",
     "onboard": "Discover, audit, rotate and report in one go.",
     "schedule": "Print or install systemd units for scheduled runs.",
     "doctor": "Check this machine is ready to run keyturn.",

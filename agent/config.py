@@ -91,6 +91,21 @@ class DnsConfig(_Table):
     internal_zones: bool = True
 
 
+class SecretsConfig(_Table):
+    """Where device passwords and the audit key live: the OS keyring, or an OpenBao/Vault
+    KV v2 mount (token from VAULT_TOKEN, AppRole from VAULT_ROLE_ID/VAULT_SECRET_ID, or a
+    root-only ``token_file``; TLS is always verified, against ``ca_file`` when given)."""
+
+    backend: Literal["keyring", "vault"] = "keyring"
+    address: str | None = None
+    mount: str = Field("secret", pattern=r"^[A-Za-z0-9][A-Za-z0-9_/-]*$")
+    path: str = Field("keyturn/{client}", pattern=r"^[A-Za-z0-9{][A-Za-z0-9_/.{}-]*$")
+    ca_file: str | None = None
+    token_file: str | None = None
+    approle_mount: str = Field("approle", pattern=r"^[A-Za-z0-9][A-Za-z0-9_/-]*$")
+    timeout: float = Field(10.0, gt=0)
+
+
 class SiteConfig(_Table):
     client: str = Field("default", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     scope: list[str] = Field(default_factory=list)
@@ -103,6 +118,7 @@ class SiteConfig(_Table):
     report: ReportConfig = Field(default_factory=ReportConfig)
     dns: DnsConfig = Field(default_factory=DnsConfig)
     lab: LabBinding | None = None
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
 
     @field_validator("scope", "exclude")
     @classmethod

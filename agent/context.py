@@ -14,7 +14,7 @@ from agent.core.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:
     from agent.config import SiteConfig
-    from agent.core.secret_store import SecretStore
+    from agent.core.secret_backends import SecretBackend
     from inventory.audit import AuditLog
     from inventory.store import Store
 
@@ -51,9 +51,19 @@ class AppContext:
         return os.environ.get("KEYTURN_OPERATOR") or _login_name()
 
     @cached_property
-    def resolved_store_path(self) -> Path:
+    def store_url(self) -> str | None:
+        """The central PostgreSQL store's URL, or None for a SQLite file."""
         explicit = self.store_path or os.environ.get("KEYTURN_STORE") or self.config.store
-        if explicit:
+        if explicit and explicit.startswith(("postgresql://", "postgres://")):
+            return explicit
+        return None
+
+    @cached_property
+    def resolved_store_path(self) -> Path:
+        """The SQLite file; with a central store, where this machine's side files go (the
+        audit log, host-key pins) as if the store were local."""
+        explicit = self.store_path or os.environ.get("KEYTURN_STORE") or self.config.store
+        if explicit and self.store_url is None:
             return Path(explicit).expanduser()
         from platformdirs import user_data_dir
 
@@ -61,25 +71,28 @@ class AppContext:
 
     @cached_property
     def store(self) -> Store:
-        from inventory.store import Store
+        from inventory.pg import open_store
 
-        store = Store(self.resolved_store_path)
+        store = open_store(self.store_url or self.resolved_store_path, self.config.client)
         self._closers.append(store.close)
         # One store, one client: another client's runs would be signed into this audit log
         # with another key and the log would read as damaged from then on.
         owners = store.clients()
         if owners and self.config.client not in owners:
             raise UsageError(
-                f"{self.resolved_store_path} is the inventory of client {', '.join(owners)}, "
+                f"{store.path} is the inventory of client {', '.join(owners)}, "
                 f"not {self.config.client!r}: give --config for that client or another --store"
             )
         return store
 
     @cached_property
-    def secret_store(self) -> SecretStore:
-        from agent.core.secret_store import SecretStore
+    def secret_store(self) -> SecretBackend:
+        """The keyring or the vault, as ``[secrets] backend`` says."""
+        from agent.core.secret_backends import open_secret_store
 
-        return SecretStore(self.config.client, interactive=self.interactive)
+        return open_secret_store(
+            self.config.client, self.config.secrets, interactive=self.interactive
+        )
 
     @property
     def audit_log_path(self) -> Path:
@@ -97,9 +110,24 @@ class AppContext:
         return AuditLog(
             self.audit_log_path,
             lambda create: self.secret_store.audit_key(create=create),
-            self.store,
+            self._audit_head_store,
             self.operator,
         )
+
+    @cached_property
+    def _audit_head_store(self) -> Store:
+        """Where the audit log's head lives: the store itself, or with a central store a
+        local file beside the log (each jump host signs its own log; one shared head would
+        make every other host's log read as damaged)."""
+        if self.store_url is None:
+            return self.store
+        from inventory.store import Store
+
+        head = Store(
+            self.resolved_store_path.with_name(self.resolved_store_path.stem + ".audit-head.db")
+        )
+        self._closers.append(head.close)
+        return head
 
     def lock(self, command: str, *, check_audit: bool = True) -> AbstractContextManager[Path]:
         """Hold this client's lock and its store's while a mutating command runs, as a

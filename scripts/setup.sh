@@ -16,6 +16,7 @@ APT_PACKAGES=(
   clang libbpf-dev curl
   chromium systemd
   graphviz
+  postgresql
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -43,7 +44,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.keyturn-installed
-extras=lab,test,kerberos
+extras=lab,test,kerberos,msp
 # Every version comes from constraints.txt (scripts/lock.sh regenerates it), so setup and CI
 # install the same versions every day; pyproject.toml keeps the ranges keyturn supports.
 # PIP_CONSTRAINT also reaches the isolated build environment (setuptools).

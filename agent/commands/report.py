@@ -32,8 +32,13 @@ FORMATS = ("html", "csv", "json", "md")
     metavar="DIR",
     help="Folder for the files. Default: [report] out_dir, else ./keyturn-report-<client>.",
 )
+@click.option(
+    "--all-clients",
+    is_flag=True,
+    help="One row per client of the central store (--store postgresql://...): html|csv|json.",
+)
 @click.pass_obj
-def report(app, run_id, latest, diff_from, formats, out_dir) -> None:
+def report(app, run_id, latest, diff_from, formats, out_dir, all_clients) -> None:
     """Write the auditor reports (HTML, CSV, JSON, Markdown) and print their paths.
 
     The report covers the client's current state: the newest discovery, the newest AD audit
@@ -44,7 +49,14 @@ def report(app, run_id, latest, diff_from, formats, out_dir) -> None:
     Example:
       keyturn --config acme.toml report --format html --format csv --out ./audit
       keyturn --config acme.toml report --run 12 --diff-from 7 --format json
+      keyturn --store postgresql://keyturn@db/keyturn report --all-clients --format csv
     """
+    if all_clients:
+        from agent.ops.msp_report import write_all_clients
+
+        for path in write_all_clients(app, list(formats), out_dir):
+            click.echo(str(path))
+        return
     from agent.ops.report import write_report
 
     if latest and run_id is not None:

@@ -170,3 +170,42 @@ def export(app, fmt, out, force) -> None:
         "the vault and delete it",
         err=True,
     )
+
+
+@secrets.command("migrate")
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["vault"]),
+    required=True,
+    help="The backend to move this client's credentials into ([secrets] table).",
+)
+@click.pass_obj
+def migrate(app, to) -> None:
+    """Copy this client's keyring credentials and audit key into the vault, proving each by
+    reading it back. The keyring keeps its copy until you delete it.
+
+    \b
+    Example:
+      VAULT_TOKEN=... keyturn --config acme.toml secrets migrate --to vault
+    """
+    from agent.core import secret_backends
+
+    settings = app.config.secrets
+    with app.lock("secrets migrate"):
+        source = secret_backends.open_secret_store(
+            app.config.client, settings, interactive=app.interactive, backend="keyring"
+        )
+        target = secret_backends.open_secret_store(app.config.client, settings, backend=to)
+        moved = secret_backends.migrate(source, target)
+    app.audit.append(
+        "secrets.migrate",
+        target.service,
+        "ok",
+        detail={"credentials": moved.credentials, "versions": moved.versions},
+    )
+    click.echo(
+        f"migrated {moved.credentials} credential(s) ({moved.versions} version(s))"
+        f"{' and the audit key' if moved.audit_key else ''} from {source.service} to "
+        f"{target.service}; each read back"
+    )

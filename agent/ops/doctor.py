@@ -73,6 +73,10 @@ def check_raw_sockets(app: AppContext) -> tuple[bool, str]:
 def check_keyring(app: AppContext) -> tuple[bool, str]:
     from agent.core.secret_store import backend_name, open_backend
 
+    if app.config.secrets.backend == "vault":
+        # Opening the store asks the vault whether it is unsealed and takes the token.
+        return True, f"{app.secret_store.service}: unsealed, token accepted"
+
     # open_backend refuses a plaintext backend anywhere in keyring's chain (the error is
     # this check's FAIL line), and one that would prompt with nobody at a terminal.
     backend = open_backend(interactive=False)

@@ -129,13 +129,19 @@ def holder(store_path: Path) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def client_lock(app: AppContext, command: str, *, check_audit: bool = True) -> Iterator[Path]:
+def client_lock(app: AppContext, command: str, *, check_audit: bool = True) -> Iterator[Path | str]:
     """AppContext.lock(): the client's and the store's locks, the audit log checked (unless
     ``check_audit`` is False: `audit seal-damage` repairs it), plus one ``run_summary`` log
     line per run this command recorded, written when the outermost holder lets go (log
-    shippers read these)."""
-    outermost = _held_key(app.resolved_store_path) not in _HELD
-    with hold_client(app.config.client, command), hold(app.resolved_store_path, command) as path:
+    shippers read these). With a central PostgreSQL store the store's lock is the client's
+    advisory lock there, so it holds across jump hosts."""
+    if app.store_url is not None:
+        outermost = not app.store.lock_depth
+        store_lock = app.store.client_lock(command)
+    else:
+        outermost = _held_key(app.resolved_store_path) not in _HELD
+        store_lock = hold(app.resolved_store_path, command)
+    with hold_client(app.config.client, command), store_lock as path:
         if outermost and check_audit:
             app.audit.require_intact()
         baseline = _last_run_id(app) if outermost else None
