@@ -26,11 +26,12 @@ import os
 import secrets as random_source
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from agent.core import keyring_batch
 from agent.core.errors import EXIT_USAGE, OperationFailed
 from agent.core.logsetup import get_logger
 from agent.core.secret import Secret
@@ -74,6 +75,20 @@ class KeyringSetupError(SecretStoreError):
     exit_code = EXIT_USAGE
 
 
+@dataclass
+class _Change:
+    """One credential write waiting for its batch: ``mutate`` edits the versions in place
+    and says which it wrote and removed (for the index); ``done``/``error`` are its fate."""
+
+    host: str
+    user: str
+    mutate: Callable[[dict[str, str]], tuple[list[str], list[str]]]
+    what: str
+    platform: str | None = None
+    done: bool = False
+    error: SecretStoreError | None = None
+
+
 @dataclass(frozen=True)
 class EntryInfo:
     """What ``secrets list`` may show: names, versions and times, never values."""
@@ -104,7 +119,9 @@ class SecretStore:
         self._legacy: set[str] = set()  # credentials still (also) in per-version entries
         self._index_dirty = False
         self._deferring = 0
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # every keyring operation
+        self._queue: list[_Change] = []  # credential writes waiting for the next batch
+        self._queue_lock = threading.Lock()
 
     def refresh(self) -> None:
         """Forget cached values (another process may have written the keyring)."""
@@ -132,26 +149,29 @@ class SecretStore:
         """Write one version; raises SecretStoreError, and reads back what it wrote, so an
         escrow that did not really land stops the rotation before the device is touched."""
         _check_version(version)
-        with self._lock:
-            versions = self._versions(host, user)
-            versions[version] = secret.reveal()
-            self._store(host, user, versions, version)
-            self._index_update(host, user, written=[version], platform=platform)
+        value = secret.reveal()
+
+        def mutate(versions: dict[str, str]) -> tuple[list[str], list[str]]:
+            versions[version] = value
+            return [version], []
+
+        self._commit(_Change(host, user, mutate, version, platform))
 
     def drop(self, host: str, user: str, version: str) -> None:
         _check_version(version)
-        with self._lock:
-            versions = self._versions(host, user)
-            if versions.pop(version, None) is not None:
-                self._store(host, user, versions, version)
-            self._index_update(host, user, removed=[version])
+
+        def mutate(versions: dict[str, str]) -> tuple[list[str], list[str]]:
+            versions.pop(version, None)
+            return [], [version]
+
+        self._commit(_Change(host, user, mutate, version))
 
     def promote(self, host: str, user: str) -> None:
         """pending -> current, current -> previous (the older previous is overwritten), in
         one write of the credential's entry, read back: the live password is never only in
         memory, and a crash leaves either the old or the new set of versions."""
-        with self._lock:
-            versions = self._versions(host, user)
+
+        def mutate(versions: dict[str, str]) -> tuple[list[str], list[str]]:
             pending = versions.pop("pending", None)
             if pending is None:
                 raise SecretStoreError(f"no pending secret for {user}@{host} to promote")
@@ -160,8 +180,9 @@ class SecretStore:
                 versions["previous"] = versions["current"]
                 written.append("previous")
             versions["current"] = pending
-            self._store(host, user, versions, "current")
-            self._index_update(host, user, written=written, removed=["pending"])
+            return written, ["pending"]
+
+        self._commit(_Change(host, user, mutate, "current"))
 
     def entries(self) -> list[EntryInfo]:
         index = self._index()
@@ -257,31 +278,98 @@ class SecretStore:
             self._legacy.add(_credential_name(host, user))
         return versions
 
-    def _store(self, host: str, user: str, versions: dict[str, str], what: str) -> None:
-        """Write the credential's entry and read it back; then retire per-version entries
-        of the old layout (their values are in the entry now)."""
+    def _commit(self, change: _Change) -> None:
+        """Group commit: queue ``change``; whoever gets the lock next writes every change
+        queued by then in one keyring operation (one file rewrite), read back. A device's
+        escrow therefore waits for the batch that holds it, never for later ones."""
+        with self._queue_lock:
+            self._queue.append(change)
+        with self._lock:
+            if not change.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._apply(batch)
+        if change.error is not None:
+            raise change.error
+
+    def _apply(self, batch: list[_Change]) -> None:
+        """Apply ``batch`` in order (lock held): one write of every entry it changes, one
+        read-back; then retire per-version entries of the old layout and update the index."""
+        working: dict[str, dict[str, str]] = {}
+        applied: list[tuple[_Change, str, list[str], list[str]]] = []
+        for change in batch:
+            name = _credential_name(change.host, change.user)
+            try:
+                before = (
+                    working[name] if name in working else self._versions(change.host, change.user)
+                )
+                versions = dict(before)
+                written, removed = change.mutate(versions)
+            except SecretStoreError as exc:
+                change.error, change.done = exc, True
+                continue
+            if versions != before:  # dropping an absent version writes nothing
+                working[name] = versions
+            applied.append((change, name, written, removed))
+        failed = self._write_entries(working, {name: c for c, name, _, _ in applied})
+        for change, name, written, removed in applied:
+            change.done = True
+            if name in failed:
+                change.error = failed[name]
+                continue
+            try:
+                self._index_update(
+                    change.host, change.user, written=written, removed=removed,
+                    platform=change.platform,
+                )  # fmt: skip
+            except SecretStoreError as exc:
+                change.error = exc
+
+    def _write_entries(
+        self, working: dict[str, dict[str, str]], owners: dict[str, _Change]
+    ) -> dict[str, SecretStoreError]:
+        """Write and read back the credentials' entries; the errors, by entry name."""
         import keyring.errors
 
-        name = _credential_name(host, user)
-        self._cache.pop(name, None)
-        text = json.dumps({"versions": versions}, sort_keys=True)
+        if not working:
+            return {}
+        for name in working:
+            self._cache.pop(name, None)
+        texts = {
+            name: json.dumps({"versions": versions}, sort_keys=True) if versions else None
+            for name, versions in working.items()
+        }
         try:
-            if versions:
-                self.backend.set_password(self.service, name, text)
-            else:
-                with contextlib.suppress(keyring.errors.PasswordDeleteError):
-                    self.backend.delete_password(self.service, name)
+            keyring_batch.write_entries(self.backend, self.service, texts)
         except Exception as exc:
-            raise SecretStoreError(f"keyring write failed: {type(exc).__name__}") from None
-        back = self._get(name)
-        if (_decode(back, user, host) if back is not None else {}) != versions:
-            raise SecretStoreError(f"the keyring did not keep {what} for {user}@{host}")
-        self._cache[name] = dict(versions)
-        if name in self._legacy:
-            for version in VERSIONS:
-                with contextlib.suppress(keyring.errors.PasswordDeleteError, SecretStoreError):
-                    self._delete(_legacy_name(host, user, version))
-            self._legacy.discard(name)
+            error = SecretStoreError(f"keyring write failed: {type(exc).__name__}")
+            return dict.fromkeys(working, error)
+        try:
+            back = keyring_batch.read_entries(self.backend, self.service, list(working))
+        except Exception as exc:
+            error = SecretStoreError(f"keyring read failed: {type(exc).__name__}")
+            return dict.fromkeys(working, error)
+        failed: dict[str, SecretStoreError] = {}
+        for name, versions in working.items():
+            change = owners[name]
+            raw = back.get(name)
+            try:
+                kept = _decode(raw, change.user, change.host) if raw is not None else {}
+            except SecretStoreError as exc:
+                failed[name] = exc
+                continue
+            if kept != versions:
+                failed[name] = SecretStoreError(
+                    f"the keyring did not keep {change.what} for {change.user}@{change.host}"
+                )
+                continue
+            self._cache[name] = dict(versions)
+            if name in self._legacy:
+                for version in VERSIONS:
+                    with contextlib.suppress(keyring.errors.PasswordDeleteError, SecretStoreError):
+                        self._delete(_legacy_name(change.host, change.user, version))
+                self._legacy.discard(name)
+        return failed
 
     # -- the index ---------------------------------------------------------------------------
     def _index(self) -> dict[str, dict]:
