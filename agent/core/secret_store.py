@@ -5,7 +5,10 @@ before a change is sent) and ``previous`` - so a password that might be live on 
 never deleted. All versions of one credential live in ONE keyring entry (``host|user``, a
 JSON object), so escrow and promotion are one atomic write each, read back: a file keyring
 re-parses and rewrites its whole file per operation, and per-version entries cost a 50-device
-rotation eight such operations per device. Entries of the older per-version layout
+rotation eight such operations per device. Writes are group-committed: the credential
+writes of many threads that queued while one keyring operation ran land in the next single
+operation (one rewrite of a file keyring, agent/core/keyring_batch.py), and each caller
+returns once its own entry is read back. Entries of the older per-version layout
 (``host|user|version``) are still read, and moved into the new entry on its first write.
 
 keyring cannot enumerate entries, so the store keeps an index entry (names, versions and
@@ -15,64 +18,39 @@ defer its index writes to one at the end (``deferred_index``). After a crash mid
 index may lag behind the entries until the next rotate or verify touches them.
 
 keyring's own backend selection (``PYTHON_KEYRING_BACKEND``, keyringrc.cfg) decides where the
-secrets live. A plaintext or absent backend is refused: keyturn never falls back silently.
+secrets live. A plaintext or absent backend is refused: keyturn never falls back silently
+(agent/core/keyring_backend.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets as random_source
-import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from agent.core import keyring_batch
-from agent.core.errors import EXIT_USAGE, OperationFailed
+from agent.core.keyring_backend import (  # noqa: F401 (re-exported: doctor, tests)
+    CRYPTFILE_PASSWORD_ENV,
+    CRYPTFILE_PASSWORD_FILE_ENV,
+    HEADLESS_HELP,
+    LOCKED_HELP,
+    KeyringSetupError,
+    SecretStoreError,
+    backend_name,
+    open_backend,
+)
 from agent.core.logsetup import get_logger
 from agent.core.secret import Secret
-from agent.core.terminal import stdin_is_terminal
 
 log = get_logger("secrets")
 
 VERSIONS = ("current", "pending", "previous")
 INDEX_ENTRY = "__keyturn_index__"
 AUDIT_KEY_ENTRY = "__keyturn_audit_hmac_key__"
-CRYPTFILE_PASSWORD_ENV = "KEYRING_CRYPTFILE_PASSWORD"  # noqa: S105 (a variable name)
-CRYPTFILE_PASSWORD_FILE_ENV = "KEYTURN_KEYRING_PASSWORD_FILE"  # noqa: S105
-
-# Backends that store secrets readable by anyone who can read the file, or none at all.
-_PLAINTEXT_BACKENDS = ("PlaintextKeyring", "fail.Keyring", "null.Keyring")
-# Backends that can only be unlocked by asking at the terminal (getpass), never from the
-# environment: refused when nobody is there to answer.
-_PROMPTING_BACKENDS = ("file.EncryptedKeyring",)
-
-HEADLESS_HELP = (
-    "On a headless jump host use the encrypted file backend: "
-    "export PYTHON_KEYRING_BACKEND=keyrings.cryptfile.cryptfile.CryptFileKeyring and "
-    f"{CRYPTFILE_PASSWORD_ENV} (or {CRYPTFILE_PASSWORD_FILE_ENV}=a root-only file); "
-    "see docs/jump-host.md"
-)
-LOCKED_HELP = (
-    "the encrypted keyring is locked and nobody is at a terminal to unlock it: set "
-    f"{CRYPTFILE_PASSWORD_ENV}, or {CRYPTFILE_PASSWORD_FILE_ENV}=a root-only (0600) file "
-    "holding the password; see docs/jump-host.md"
-)
-
-
-class SecretStoreError(OperationFailed):
-    """The keyring could not be read or written; nothing was changed on any device."""
-
-
-class KeyringSetupError(SecretStoreError):
-    """The keyring is not configured for this run (plaintext, absent, or it would prompt
-    where nobody can answer): a setting to fix, so a usage error (exit 2)."""
-
-    exit_code = EXIT_USAGE
 
 
 @dataclass
@@ -467,76 +445,3 @@ def _decode(raw: str, user: str, host: str) -> dict[str, str]:
     except (ValueError, KeyError, TypeError):
         raise SecretStoreError(f"the keyring entry for {user}@{host} is unreadable") from None
     return {v: versions[v] for v in VERSIONS if isinstance(versions.get(v), str)}
-
-
-def open_backend(*, interactive: bool = False):
-    """The keyring backend keyring's own configuration selects, refusing plaintext ones.
-
-    keyring may select a chain of backends (ChainerBackend): each one in it is checked, since
-    a read that misses in the first falls through to the next - a plaintext file in the chain
-    is refused as if it were selected alone. The encrypted-file backend is unlocked from
-    KEYRING_CRYPTFILE_PASSWORD or a root-only password file; it prompts only when
-    ``interactive`` (a scheduled run must never hang, and must never print a prompt).
-    """
-    import keyring
-
-    backend = keyring.get_keyring()
-    candidates = list(getattr(backend, "backends", [backend]))
-    names = [backend_name(b) for b in candidates]
-    plaintext = [n for n in names if n.endswith(_PLAINTEXT_BACKENDS)]
-    if not candidates or plaintext:
-        found = f" (keyring's chain includes {', '.join(plaintext)})" if plaintext else ""
-        raise KeyringSetupError(f"no usable keyring backend: plaintext or none{found}. "
-                                + HEADLESS_HELP)  # fmt: skip
-    if not interactive:
-        prompting = [n for n in names if n.endswith(_PROMPTING_BACKENDS)]
-        if prompting:
-            raise KeyringSetupError(
-                f"keyring's backends include {', '.join(prompting)}, which can only ask at a "
-                f"terminal. {HEADLESS_HELP}"
-            )
-        _refuse_prompts()
-    for candidate in candidates:
-        if any(cls.__name__ == "CryptFileKeyring" for cls in type(candidate).__mro__):
-            _unlock_cryptfile(candidate, interactive=interactive)
-    return backend
-
-
-def backend_name(backend) -> str:
-    """module.Class of a keyring backend (``doctor`` shows every one of a chain)."""
-    return f"{type(backend).__module__}.{type(backend).__name__}"
-
-
-def _refuse_prompts() -> None:
-    """No keyring backend may ask at the terminal in a run nobody attends: getpass reads
-    /dev/tty even with stdin closed, so a prompt would hang a timer or print into a log."""
-    import getpass
-
-    def refuse(prompt: str = "", stream=None) -> str:
-        raise KeyringSetupError(LOCKED_HELP)
-
-    getpass.getpass = refuse
-
-
-def _unlock_cryptfile(backend, *, interactive: bool) -> None:
-    password = os.environ.get(CRYPTFILE_PASSWORD_ENV)
-    password_file = os.environ.get(CRYPTFILE_PASSWORD_FILE_ENV)
-    if password is None and password_file:
-        path = Path(password_file)
-        try:
-            mode = path.stat().st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise KeyringSetupError(f"{path} must be readable by its owner only (chmod 600)")
-            password = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise KeyringSetupError(f"cannot read {path}: {exc.strerror}") from None
-    if password is None:
-        if not (interactive and stdin_is_terminal()):
-            raise KeyringSetupError(LOCKED_HELP)
-        return  # the backend prompts on first use
-    if not password.strip():
-        raise KeyringSetupError(f"{CRYPTFILE_PASSWORD_ENV} is empty")
-    try:
-        backend.keyring_key = password
-    except ValueError:
-        raise SecretStoreError("the encrypted keyring refused the password it was given") from None
