@@ -150,3 +150,22 @@ def test_concurrent_escrows_share_file_rewrites_and_all_land(keyring_env, monkey
     assert fresh.get("198.18.1.4", "admin").reveal() == "Old-Pass-04x"
     with pytest.raises(SecretStoreError, match="no pending"):
         fresh.promote("198.18.1.3", "admin")
+
+
+def test_a_batch_never_drops_what_another_writer_put_in_the_file(keyring_env):
+    """The batch writer reuses its last parse of the keyring file only while the file is the
+    one it wrote: an entry another writer added meanwhile survives the next batch, and the
+    file stays private."""
+    import stat
+
+    store = SecretStore("acme")
+    store.put("198.18.2.1", "admin", Secret("First-Pass-01"))
+    store.put("198.18.2.1", "admin", Secret("Second-Pass-2"), "pending")
+    store.backend.set_password(store.service, "written-elsewhere", "Other-Value-3")
+    store.put("198.18.2.2", "admin", Secret("Third-Pass-03"))
+    fresh = SecretStore("acme")
+    assert fresh.backend.get_password(store.service, "written-elsewhere") == "Other-Value-3"
+    assert fresh.get("198.18.2.1", "admin", "pending").reveal() == "Second-Pass-2"
+    assert fresh.get("198.18.2.2", "admin").reveal() == "Third-Pass-03"
+    mode = os.stat(store.backend.file_path).st_mode
+    assert stat.S_IMODE(mode) == 0o600

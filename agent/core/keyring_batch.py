@@ -18,6 +18,7 @@ import configparser
 import contextlib
 import io
 import os
+import threading
 from base64 import decodebytes, encodebytes
 from collections.abc import Iterable
 from pathlib import Path
@@ -75,6 +76,7 @@ def _load(backend: Any) -> configparser.RawConfigParser:
     path = backend.file_path
     known = _last.pop(path, None)  # popped: a failure below must not leave it trusted
     if known is not None and known[0] == _identity(path):
+        backend._check_version(known[1])  # (this backend object may not have parsed it)
         return known[1]
     config = configparser.RawConfigParser()
     config.read(path)
@@ -111,7 +113,7 @@ def _write_file(backend: Any, service: str, entries: dict[str, str | None]) -> N
 
 def _replace(path: Path, data: bytes) -> None:
     """Write ``data`` next to ``path`` (0600, never through a symlink), fsync, rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -139,6 +141,7 @@ def _read_file(backend: Any, service: str, names: Iterable[str]) -> dict[str, st
         with open(path, "rb") as handle:
             if handle.read() == known[2]:
                 config = known[1]
+                backend._check_version(config)
     if config is None:
         _last.pop(path, None)
         config = configparser.RawConfigParser()
