@@ -152,8 +152,8 @@ class AuditLog:
             return
         with _locked(self.path) as handle:
             data = _read_all(handle)
-            self._require_intact(data)
-            with self._writing(handle, data):
+            digest = self._require_intact(data)
+            with self._writing(handle, data, digest):
                 yield
 
     def require_intact(self) -> None:
@@ -211,16 +211,20 @@ class AuditLog:
                 return self.append(SEAL_ACTION, str(self.path), "sealed", detail=detail)
 
     # -- checking ------------------------------------------------------------------------
-    def _require_intact(self, data: bytes) -> None:
-        if self._known_good == (len(data), hashlib.sha256(data).hexdigest(), self._head()):
-            return
+    def _require_intact(self, data: bytes) -> Any:
+        """Raise AuditLogDamaged unless ``data`` verifies; returns its sha256 object (a
+        batch keeps it up to date instead of hashing the whole log again)."""
+        digest = hashlib.sha256(data)
+        if self._known_good == (len(data), digest.hexdigest(), self._head()):
+            return digest
         verdict = self._check(data)
         if not verdict.ok:
             raise AuditLogDamaged(
                 f"the audit log {self.path} is damaged ({verdict.describe()}); nothing was "
                 f"appended: {VERIFY_HINT}"
             )
-        self._known_good = (len(data), hashlib.sha256(data).hexdigest(), self._head())
+        self._known_good = (len(data), digest.hexdigest(), self._head())
+        return digest
 
     def _head(self) -> tuple[int, str] | None:
         row = self.store.db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
@@ -295,11 +299,12 @@ class AuditLog:
 
     # -- writing -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _writing(self, handle: Any, data: bytes) -> Iterator[None]:
+    def _writing(self, handle: Any, data: bytes, digest: Any = None) -> Iterator[None]:
         """Appends on ``handle`` (locked, holding ``data``) until the block ends; then the
         lines are made durable and the head names the last one."""
-        last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1].decode() if data.strip() else None
-        digest = hashlib.sha256(data)
+        last = _last_line(data)
+        if digest is None:
+            digest = hashlib.sha256(data)
         self._batch = batch = _Batch(handle, last, threading.get_ident(), digest, len(data))
         try:
             yield
@@ -364,6 +369,17 @@ def _parse(text: str | None) -> dict[str, Any] | None:
 
 def _signed(key: bytes, entry: dict[str, Any] | None) -> bool:
     return entry is not None and hmac.compare_digest(str(entry.get("hmac", "")), _sign(key, entry))
+
+
+def _last_line(data: bytes) -> str | None:
+    """The log's newest line (None for an empty log), without copying the whole log."""
+    end = len(data)
+    while end and data[end - 1] == 0x0A:
+        end -= 1
+    line = data[data.rfind(b"\n", 0, end) + 1 : end]
+    if not line.strip() and not data.strip():  # (copies the log only when it is blank)
+        return None
+    return line.decode()
 
 
 def _sha256(line: str) -> str:

@@ -88,8 +88,14 @@ def test_entries_of_the_per_version_layout_are_read_and_moved(keyring_env):
     backend, service = store.backend, store.service
     for version, value in (("current", "Legacy-Cur-1"), ("pending", "Legacy-Pend-2")):
         backend.set_password(service, f"198.18.0.3|admin|{version}", value)
-    index = {"198.18.0.3|admin": {"host": "198.18.0.3", "user": "admin", "platform": "cisco_ios",
-                                  "versions": {"current": "t", "pending": "t"}}}
+    index = {
+        "198.18.0.3|admin": {
+            "host": "198.18.0.3",
+            "user": "admin",
+            "platform": "cisco_ios",
+            "versions": {"current": "t", "pending": "t"},
+        }
+    }
     backend.set_password(service, INDEX_ENTRY, json.dumps(index))
     store = SecretStore("acme")
     assert store.get("198.18.0.3", "admin", "pending").reveal() == "Legacy-Pend-2"
@@ -100,3 +106,66 @@ def test_entries_of_the_per_version_layout_are_read_and_moved(keyring_env):
     assert fresh.get("198.18.0.3", "admin", "pending") is None
     for version in ("current", "pending", "previous"):
         assert backend.get_password(service, f"198.18.0.3|admin|{version}") is None
+
+
+def test_concurrent_escrows_share_file_rewrites_and_all_land(keyring_env, monkeypatch):
+    """Threads escrowing at once are group-committed (fewer keyring rewrites than writes),
+    and every value is in the file, readable by another process's store, when put returns."""
+    import threading
+
+    from agent.core import keyring_batch
+
+    store = SecretStore("acme")
+    for i in range(20):
+        store.put(f"198.18.1.{i}", "admin", Secret(f"Old-Pass-{i:02d}x"))
+    writes = []
+    real = keyring_batch.write_entries
+    monkeypatch.setattr(
+        keyring_batch,
+        "write_entries",
+        lambda backend, service, entries: (
+            writes.append(len(entries)),
+            real(backend, service, entries),
+        ),
+    )
+    start = threading.Barrier(20)
+    landed: dict[int, str | None] = {}
+
+    def escrow(i: int) -> None:
+        start.wait()
+        store.put(f"198.18.1.{i}", "admin", Secret(f"New-Pass-{i:02d}x"), "pending")
+        landed[i] = SecretStore("acme").get(f"198.18.1.{i}", "admin", "pending").reveal()
+
+    threads = [threading.Thread(target=escrow, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert landed == {i: f"New-Pass-{i:02d}x" for i in range(20)}
+    assert sum(writes) == 20 and len(writes) < 20
+    store.promote("198.18.1.3", "admin")
+    fresh = SecretStore("acme")
+    assert fresh.get("198.18.1.3", "admin").reveal() == "New-Pass-03x"
+    assert fresh.get("198.18.1.3", "admin", "previous").reveal() == "Old-Pass-03x"
+    assert fresh.get("198.18.1.4", "admin").reveal() == "Old-Pass-04x"
+    with pytest.raises(SecretStoreError, match="no pending"):
+        fresh.promote("198.18.1.3", "admin")
+
+
+def test_a_batch_never_drops_what_another_writer_put_in_the_file(keyring_env):
+    """The batch writer reuses its last parse of the keyring file only while the file is the
+    one it wrote: an entry another writer added meanwhile survives the next batch, and the
+    file stays private."""
+    import stat
+
+    store = SecretStore("acme")
+    store.put("198.18.2.1", "admin", Secret("First-Pass-01"))
+    store.put("198.18.2.1", "admin", Secret("Second-Pass-2"), "pending")
+    store.backend.set_password(store.service, "written-elsewhere", "Other-Value-3")
+    store.put("198.18.2.2", "admin", Secret("Third-Pass-03"))
+    fresh = SecretStore("acme")
+    assert fresh.backend.get_password(store.service, "written-elsewhere") == "Other-Value-3"
+    assert fresh.get("198.18.2.1", "admin", "pending").reveal() == "Second-Pass-2"
+    assert fresh.get("198.18.2.2", "admin").reveal() == "Third-Pass-03"
+    mode = os.stat(store.backend.file_path).st_mode
+    assert stat.S_IMODE(mode) == 0o600

@@ -5,7 +5,10 @@ before a change is sent) and ``previous`` - so a password that might be live on 
 never deleted. All versions of one credential live in ONE keyring entry (``host|user``, a
 JSON object), so escrow and promotion are one atomic write each, read back: a file keyring
 re-parses and rewrites its whole file per operation, and per-version entries cost a 50-device
-rotation eight such operations per device. Entries of the older per-version layout
+rotation eight such operations per device. Writes are group-committed: the credential
+writes of many threads that queued while one keyring operation ran land in the next single
+operation (one rewrite of a file keyring, agent/core/keyring_batch.py), and each caller
+returns once its own entry is read back. Entries of the older per-version layout
 (``host|user|version``) are still read, and moved into the new entry on its first write.
 
 keyring cannot enumerate entries, so the store keeps an index entry (names, versions and
@@ -15,63 +18,53 @@ defer its index writes to one at the end (``deferred_index``). After a crash mid
 index may lag behind the entries until the next rotate or verify touches them.
 
 keyring's own backend selection (``PYTHON_KEYRING_BACKEND``, keyringrc.cfg) decides where the
-secrets live. A plaintext or absent backend is refused: keyturn never falls back silently.
+secrets live. A plaintext or absent backend is refused: keyturn never falls back silently
+(agent/core/keyring_backend.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets as random_source
-import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from agent.core.errors import EXIT_USAGE, OperationFailed
+from agent.core import keyring_batch
+from agent.core.keyring_backend import (  # noqa: F401 (re-exported: doctor, tests)
+    CRYPTFILE_PASSWORD_ENV,
+    CRYPTFILE_PASSWORD_FILE_ENV,
+    HEADLESS_HELP,
+    LOCKED_HELP,
+    KeyringSetupError,
+    SecretStoreError,
+    backend_name,
+    open_backend,
+)
 from agent.core.logsetup import get_logger
 from agent.core.secret import Secret
-from agent.core.terminal import stdin_is_terminal
 
 log = get_logger("secrets")
 
 VERSIONS = ("current", "pending", "previous")
 INDEX_ENTRY = "__keyturn_index__"
 AUDIT_KEY_ENTRY = "__keyturn_audit_hmac_key__"
-CRYPTFILE_PASSWORD_ENV = "KEYRING_CRYPTFILE_PASSWORD"  # noqa: S105 (a variable name)
-CRYPTFILE_PASSWORD_FILE_ENV = "KEYTURN_KEYRING_PASSWORD_FILE"  # noqa: S105
-
-# Backends that store secrets readable by anyone who can read the file, or none at all.
-_PLAINTEXT_BACKENDS = ("PlaintextKeyring", "fail.Keyring", "null.Keyring")
-# Backends that can only be unlocked by asking at the terminal (getpass), never from the
-# environment: refused when nobody is there to answer.
-_PROMPTING_BACKENDS = ("file.EncryptedKeyring",)
-
-HEADLESS_HELP = (
-    "On a headless jump host use the encrypted file backend: "
-    "export PYTHON_KEYRING_BACKEND=keyrings.cryptfile.cryptfile.CryptFileKeyring and "
-    f"{CRYPTFILE_PASSWORD_ENV} (or {CRYPTFILE_PASSWORD_FILE_ENV}=a root-only file); "
-    "see docs/jump-host.md"
-)
-LOCKED_HELP = (
-    "the encrypted keyring is locked and nobody is at a terminal to unlock it: set "
-    f"{CRYPTFILE_PASSWORD_ENV}, or {CRYPTFILE_PASSWORD_FILE_ENV}=a root-only (0600) file "
-    "holding the password; see docs/jump-host.md"
-)
 
 
-class SecretStoreError(OperationFailed):
-    """The keyring could not be read or written; nothing was changed on any device."""
+@dataclass
+class _Change:
+    """One credential write waiting for its batch: ``mutate`` edits the versions in place
+    and says which it wrote and removed (for the index); ``done``/``error`` are its fate."""
 
-
-class KeyringSetupError(SecretStoreError):
-    """The keyring is not configured for this run (plaintext, absent, or it would prompt
-    where nobody can answer): a setting to fix, so a usage error (exit 2)."""
-
-    exit_code = EXIT_USAGE
+    host: str
+    user: str
+    mutate: Callable[[dict[str, str]], tuple[list[str], list[str]]]
+    what: str
+    platform: str | None = None
+    done: bool = False
+    error: SecretStoreError | None = None
 
 
 @dataclass(frozen=True)
@@ -104,7 +97,9 @@ class SecretStore:
         self._legacy: set[str] = set()  # credentials still (also) in per-version entries
         self._index_dirty = False
         self._deferring = 0
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # every keyring operation
+        self._queue: list[_Change] = []  # credential writes waiting for the next batch
+        self._queue_lock = threading.Lock()
 
     def refresh(self) -> None:
         """Forget cached values (another process may have written the keyring)."""
@@ -132,26 +127,29 @@ class SecretStore:
         """Write one version; raises SecretStoreError, and reads back what it wrote, so an
         escrow that did not really land stops the rotation before the device is touched."""
         _check_version(version)
-        with self._lock:
-            versions = self._versions(host, user)
-            versions[version] = secret.reveal()
-            self._store(host, user, versions, version)
-            self._index_update(host, user, written=[version], platform=platform)
+        value = secret.reveal()
+
+        def mutate(versions: dict[str, str]) -> tuple[list[str], list[str]]:
+            versions[version] = value
+            return [version], []
+
+        self._commit(_Change(host, user, mutate, version, platform))
 
     def drop(self, host: str, user: str, version: str) -> None:
         _check_version(version)
-        with self._lock:
-            versions = self._versions(host, user)
-            if versions.pop(version, None) is not None:
-                self._store(host, user, versions, version)
-            self._index_update(host, user, removed=[version])
+
+        def mutate(versions: dict[str, str]) -> tuple[list[str], list[str]]:
+            versions.pop(version, None)
+            return [], [version]
+
+        self._commit(_Change(host, user, mutate, version))
 
     def promote(self, host: str, user: str) -> None:
         """pending -> current, current -> previous (the older previous is overwritten), in
         one write of the credential's entry, read back: the live password is never only in
         memory, and a crash leaves either the old or the new set of versions."""
-        with self._lock:
-            versions = self._versions(host, user)
+
+        def mutate(versions: dict[str, str]) -> tuple[list[str], list[str]]:
             pending = versions.pop("pending", None)
             if pending is None:
                 raise SecretStoreError(f"no pending secret for {user}@{host} to promote")
@@ -160,8 +158,9 @@ class SecretStore:
                 versions["previous"] = versions["current"]
                 written.append("previous")
             versions["current"] = pending
-            self._store(host, user, versions, "current")
-            self._index_update(host, user, written=written, removed=["pending"])
+            return written, ["pending"]
+
+        self._commit(_Change(host, user, mutate, "current"))
 
     def entries(self) -> list[EntryInfo]:
         index = self._index()
@@ -257,31 +256,98 @@ class SecretStore:
             self._legacy.add(_credential_name(host, user))
         return versions
 
-    def _store(self, host: str, user: str, versions: dict[str, str], what: str) -> None:
-        """Write the credential's entry and read it back; then retire per-version entries
-        of the old layout (their values are in the entry now)."""
+    def _commit(self, change: _Change) -> None:
+        """Group commit: queue ``change``; whoever gets the lock next writes every change
+        queued by then in one keyring operation (one file rewrite), read back. A device's
+        escrow therefore waits for the batch that holds it, never for later ones."""
+        with self._queue_lock:
+            self._queue.append(change)
+        with self._lock:
+            if not change.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._apply(batch)
+        if change.error is not None:
+            raise change.error
+
+    def _apply(self, batch: list[_Change]) -> None:
+        """Apply ``batch`` in order (lock held): one write of every entry it changes, one
+        read-back; then retire per-version entries of the old layout and update the index."""
+        working: dict[str, dict[str, str]] = {}
+        applied: list[tuple[_Change, str, list[str], list[str]]] = []
+        for change in batch:
+            name = _credential_name(change.host, change.user)
+            try:
+                before = (
+                    working[name] if name in working else self._versions(change.host, change.user)
+                )
+                versions = dict(before)
+                written, removed = change.mutate(versions)
+            except SecretStoreError as exc:
+                change.error, change.done = exc, True
+                continue
+            if versions != before:  # dropping an absent version writes nothing
+                working[name] = versions
+            applied.append((change, name, written, removed))
+        failed = self._write_entries(working, {name: c for c, name, _, _ in applied})
+        for change, name, written, removed in applied:
+            change.done = True
+            if name in failed:
+                change.error = failed[name]
+                continue
+            try:
+                self._index_update(
+                    change.host, change.user, written=written, removed=removed,
+                    platform=change.platform,
+                )  # fmt: skip
+            except SecretStoreError as exc:
+                change.error = exc
+
+    def _write_entries(
+        self, working: dict[str, dict[str, str]], owners: dict[str, _Change]
+    ) -> dict[str, SecretStoreError]:
+        """Write and read back the credentials' entries; the errors, by entry name."""
         import keyring.errors
 
-        name = _credential_name(host, user)
-        self._cache.pop(name, None)
-        text = json.dumps({"versions": versions}, sort_keys=True)
+        if not working:
+            return {}
+        for name in working:
+            self._cache.pop(name, None)
+        texts = {
+            name: json.dumps({"versions": versions}, sort_keys=True) if versions else None
+            for name, versions in working.items()
+        }
         try:
-            if versions:
-                self.backend.set_password(self.service, name, text)
-            else:
-                with contextlib.suppress(keyring.errors.PasswordDeleteError):
-                    self.backend.delete_password(self.service, name)
+            keyring_batch.write_entries(self.backend, self.service, texts)
         except Exception as exc:
-            raise SecretStoreError(f"keyring write failed: {type(exc).__name__}") from None
-        back = self._get(name)
-        if (_decode(back, user, host) if back is not None else {}) != versions:
-            raise SecretStoreError(f"the keyring did not keep {what} for {user}@{host}")
-        self._cache[name] = dict(versions)
-        if name in self._legacy:
-            for version in VERSIONS:
-                with contextlib.suppress(keyring.errors.PasswordDeleteError, SecretStoreError):
-                    self._delete(_legacy_name(host, user, version))
-            self._legacy.discard(name)
+            error = SecretStoreError(f"keyring write failed: {type(exc).__name__}")
+            return dict.fromkeys(working, error)
+        try:
+            back = keyring_batch.read_entries(self.backend, self.service, list(working))
+        except Exception as exc:
+            error = SecretStoreError(f"keyring read failed: {type(exc).__name__}")
+            return dict.fromkeys(working, error)
+        failed: dict[str, SecretStoreError] = {}
+        for name, versions in working.items():
+            change = owners[name]
+            raw = back.get(name)
+            try:
+                kept = _decode(raw, change.user, change.host) if raw is not None else {}
+            except SecretStoreError as exc:
+                failed[name] = exc
+                continue
+            if kept != versions:
+                failed[name] = SecretStoreError(
+                    f"the keyring did not keep {change.what} for {change.user}@{change.host}"
+                )
+                continue
+            self._cache[name] = dict(versions)
+            if name in self._legacy:
+                for version in VERSIONS:
+                    with contextlib.suppress(keyring.errors.PasswordDeleteError, SecretStoreError):
+                        self._delete(_legacy_name(change.host, change.user, version))
+                self._legacy.discard(name)
+        return failed
 
     # -- the index ---------------------------------------------------------------------------
     def _index(self) -> dict[str, dict]:
@@ -379,76 +445,3 @@ def _decode(raw: str, user: str, host: str) -> dict[str, str]:
     except (ValueError, KeyError, TypeError):
         raise SecretStoreError(f"the keyring entry for {user}@{host} is unreadable") from None
     return {v: versions[v] for v in VERSIONS if isinstance(versions.get(v), str)}
-
-
-def open_backend(*, interactive: bool = False):
-    """The keyring backend keyring's own configuration selects, refusing plaintext ones.
-
-    keyring may select a chain of backends (ChainerBackend): each one in it is checked, since
-    a read that misses in the first falls through to the next - a plaintext file in the chain
-    is refused as if it were selected alone. The encrypted-file backend is unlocked from
-    KEYRING_CRYPTFILE_PASSWORD or a root-only password file; it prompts only when
-    ``interactive`` (a scheduled run must never hang, and must never print a prompt).
-    """
-    import keyring
-
-    backend = keyring.get_keyring()
-    candidates = list(getattr(backend, "backends", [backend]))
-    names = [backend_name(b) for b in candidates]
-    plaintext = [n for n in names if n.endswith(_PLAINTEXT_BACKENDS)]
-    if not candidates or plaintext:
-        found = f" (keyring's chain includes {', '.join(plaintext)})" if plaintext else ""
-        raise KeyringSetupError(f"no usable keyring backend: plaintext or none{found}. "
-                                + HEADLESS_HELP)  # fmt: skip
-    if not interactive:
-        prompting = [n for n in names if n.endswith(_PROMPTING_BACKENDS)]
-        if prompting:
-            raise KeyringSetupError(
-                f"keyring's backends include {', '.join(prompting)}, which can only ask at a "
-                f"terminal. {HEADLESS_HELP}"
-            )
-        _refuse_prompts()
-    for candidate in candidates:
-        if any(cls.__name__ == "CryptFileKeyring" for cls in type(candidate).__mro__):
-            _unlock_cryptfile(candidate, interactive=interactive)
-    return backend
-
-
-def backend_name(backend) -> str:
-    """module.Class of a keyring backend (``doctor`` shows every one of a chain)."""
-    return f"{type(backend).__module__}.{type(backend).__name__}"
-
-
-def _refuse_prompts() -> None:
-    """No keyring backend may ask at the terminal in a run nobody attends: getpass reads
-    /dev/tty even with stdin closed, so a prompt would hang a timer or print into a log."""
-    import getpass
-
-    def refuse(prompt: str = "", stream=None) -> str:
-        raise KeyringSetupError(LOCKED_HELP)
-
-    getpass.getpass = refuse
-
-
-def _unlock_cryptfile(backend, *, interactive: bool) -> None:
-    password = os.environ.get(CRYPTFILE_PASSWORD_ENV)
-    password_file = os.environ.get(CRYPTFILE_PASSWORD_FILE_ENV)
-    if password is None and password_file:
-        path = Path(password_file)
-        try:
-            mode = path.stat().st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise KeyringSetupError(f"{path} must be readable by its owner only (chmod 600)")
-            password = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise KeyringSetupError(f"cannot read {path}: {exc.strerror}") from None
-    if password is None:
-        if not (interactive and stdin_is_terminal()):
-            raise KeyringSetupError(LOCKED_HELP)
-        return  # the backend prompts on first use
-    if not password.strip():
-        raise KeyringSetupError(f"{CRYPTFILE_PASSWORD_ENV} is empty")
-    try:
-        backend.keyring_key = password
-    except ValueError:
-        raise SecretStoreError("the encrypted keyring refused the password it was given") from None

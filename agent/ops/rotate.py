@@ -186,14 +186,15 @@ def _engine(
     def on_event(event: StepEvent) -> None:
         detail = {"platform": event.platform, **event.detail}
         level = logging.INFO if event.step == "result" else logging.DEBUG
-        log.log(
-            level,
-            "%s %s: %s %s",
-            event.target,
-            event.step,
-            event.outcome,
-            json.dumps(event.detail, sort_keys=True, default=json_default),
-        )
+        if log.isEnabledFor(level):  # (the JSON is not built for a line nobody keeps)
+            log.log(
+                level,
+                "%s %s: %s %s",
+                event.target,
+                event.step,
+                event.outcome,
+                json.dumps(event.detail, sort_keys=True, default=json_default),
+            )
         # The audit line and the step row together (one commit and one audit fsync for
         # the engine's whole batch of events).
         with app.store.transaction():
