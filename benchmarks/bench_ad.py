@@ -62,8 +62,10 @@ def main() -> int:
         info = samba_dc.provision(workdir / "dc", ip=DC_IP, admin_password=password)
         expected = samba_dc.populate(info, size=args.size)
         proc = samba_dc.start(info, ns)
-        print(f"DC with {expected['user_count']} users up in {time.monotonic() - started:.1f} s",
-              flush=True)
+        print(
+            f"DC with {expected['user_count']} users up in {time.monotonic() - started:.1f} s",
+            flush=True,
+        )
         env = _env(workdir, password.reveal())
         config = workdir / "site.toml"
         config.write_text('client = "bench"\nscope = ["198.18.250.0/24"]\n')
@@ -74,8 +76,10 @@ def main() -> int:
             round_trips = doc["ldap"]["round_trips"]
             _check(doc, expected)
             dump_times.append(_ldapdomaindump(ns, info, password.reveal(), workdir / f"d{run}"))
-            print(f"run {run + 1}: keyturn {seconds:.2f} s, ldapdomaindump "
-                  f"{dump_times[-1]:.2f} s", flush=True)
+            print(
+                f"run {run + 1}: keyturn {seconds:.2f} s, ldapdomaindump {dump_times[-1]:.2f} s",
+                flush=True,
+            )
     finally:
         if proc is not None:
             samba_dc.stop(proc)
@@ -86,8 +90,10 @@ def main() -> int:
     print(f"keyturn ad       median {ours:6.2f} s  (LDAP round trips: {round_trips})")
     print(f"ldapdomaindump   median {theirs:6.2f} s")
     verdict = ours <= GOAL_SECONDS and ours < theirs
-    print(f"goal (<= {GOAL_SECONDS:.0f} s and faster than ldapdomaindump): "
-          f"{'met' if verdict else 'MISSED'}")
+    print(
+        f"goal (<= {GOAL_SECONDS:.0f} s and faster than ldapdomaindump): "
+        f"{'met' if verdict else 'MISSED'}"
+    )
     return 0 if verdict else 1
 
 
@@ -108,10 +114,26 @@ def _env(workdir: Path, password: str) -> dict[str, str]:
 
 def _keyturn(ns: str, config: Path, info, env: dict, workdir: Path) -> tuple[float, dict]:
     out = workdir / "keyturn.json"
-    argv = [*netns.exec_prefix(ns), KEYTURN, "-q", "--config", str(config), "ad",
-            "--server", info.ip, "--user", info.admin_bind_name, "--ca-file", str(info.ca_file),
-            "--password-env", "BENCH_AD_PASSWORD", "--stale-days",
-            str(AuditOptions().stale_days), "--json", str(out)]
+    argv = [
+        *netns.exec_prefix(ns),
+        KEYTURN,
+        "-q",
+        "--config",
+        str(config),
+        "ad",
+        "--server",
+        info.ip,
+        "--user",
+        info.admin_bind_name,
+        "--ca-file",
+        str(info.ca_file),
+        "--password-env",
+        "BENCH_AD_PASSWORD",
+        "--stale-days",
+        str(AuditOptions().stale_days),
+        "--json",
+        str(out),
+    ]
     started = time.monotonic()
     result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     seconds = time.monotonic() - started
@@ -122,11 +144,19 @@ def _keyturn(ns: str, config: Path, info, env: dict, workdir: Path) -> tuple[flo
 
 def _ldapdomaindump(ns: str, info, password: str, outdir: Path) -> float:
     outdir.mkdir()
-    argv = [*netns.exec_prefix(ns), PYTHON, "-c", LDAPDOMAINDUMP,
-            f"{info.domain}\\{info.admin_user}", str(outdir), f"ldaps://{info.ip}"]
+    argv = [
+        *netns.exec_prefix(ns),
+        PYTHON,
+        "-c",
+        LDAPDOMAINDUMP,
+        f"{info.domain}\\{info.admin_user}",
+        str(outdir),
+        f"ldaps://{info.ip}",
+    ]
     started = time.monotonic()
-    result = subprocess.run(argv, input=password + "\n", capture_output=True, text=True,
-                            timeout=900)
+    result = subprocess.run(
+        argv, input=password + "\n", capture_output=True, text=True, timeout=900
+    )
     seconds = time.monotonic() - started
     if result.returncode != 0 or not (outdir / "domain_users.json").exists():
         raise SystemExit(f"ldapdomaindump failed: {result.stderr.strip()[-500:]}")
@@ -136,8 +166,9 @@ def _ldapdomaindump(ns: str, info, password: str, outdir: Path) -> float:
 def _check(doc: dict, expected: dict) -> None:
     """A fast run that misses people is no win: the counts must match the fixture."""
     if doc["counts"]["users"] != expected["user_count"]:
-        raise SystemExit(f"keyturn saw {doc['counts']['users']} users, "
-                         f"expected {expected['user_count']}")
+        raise SystemExit(
+            f"keyturn saw {doc['counts']['users']} users, expected {expected['user_count']}"
+        )
     domain_admins = next(g for g in doc["privileged_groups"] if g["rid"] == 512)
     if len(domain_admins["members"]) != len(expected["privileged"]["Domain Admins"]["members"]):
         raise SystemExit("keyturn's Domain Admins differ from the fixture")

@@ -78,8 +78,20 @@ def add_veth(
 ) -> None:
     """Create a veth pair: ``inner_name`` inside ``netns`` (optionally with MAC and CIDR address),
     ``outer_name`` inside ``outer_netns`` (usually the bridge namespace), both up."""
-    ip("link", "add", inner_name, "netns", netns, "type", "veth",
-       "peer", "name", outer_name, "netns", outer_netns)
+    ip(
+        "link",
+        "add",
+        inner_name,
+        "netns",
+        netns,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        outer_name,
+        "netns",
+        outer_netns,
+    )
     if mac:
         ip("link", "set", inner_name, "address", mac, netns=netns)
     if address:

@@ -64,21 +64,52 @@ def install(lab: Lab) -> list[dict]:
     ouis = ",".join("0x" + topology.OUI[v].replace(":", "") for v in VENDORS)
     net, real = topology.LARGE, REAL
     defines = {
-        "LARGE_NET": hex(int(net.network_address)), "LARGE_MASK": hex(int(net.netmask)),
-        "REAL_NET": hex(int(real.network_address)), "REAL_MASK": hex(int(real.netmask)),
-        "HASH_MUL": f"{HASH_MUL}u", "HASH_SHIFT": str(HASH_SHIFT), "PHANTOM_OUIS": ouis,
+        "LARGE_NET": hex(int(net.network_address)),
+        "LARGE_MASK": hex(int(net.netmask)),
+        "REAL_NET": hex(int(real.network_address)),
+        "REAL_MASK": hex(int(real.netmask)),
+        "HASH_MUL": f"{HASH_MUL}u",
+        "HASH_SHIFT": str(HASH_SHIFT),
+        "PHANTOM_OUIS": ouis,
     }
     compiled = subprocess.run(
-        ["clang", "-O2", "-target", "bpf", f"-I/usr/include/{platform.machine()}-linux-gnu",
-         *(f"-D{k}={v}" for k, v in defines.items()), "-c", str(SOURCE), "-o", str(obj)],
-        capture_output=True, text=True)
+        [
+            "clang",
+            "-O2",
+            "-target",
+            "bpf",
+            f"-I/usr/include/{platform.machine()}-linux-gnu",
+            *(f"-D{k}={v}" for k, v in defines.items()),
+            "-c",
+            str(SOURCE),
+            "-o",
+            str(obj),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if compiled.returncode != 0:
         raise PhantomError(f"clang could not build the ARP responder: {compiled.stderr[-800:]}")
     port = f"{lab.lab_id}-xt"
     try:
         netns.run_in(lab.bridge_ns, ["tc", "qdisc", "add", "dev", port, "clsact"])
-        netns.run_in(lab.bridge_ns, ["tc", "filter", "add", "dev", port, "ingress", "bpf",
-                                     "da", "obj", str(obj), "sec", "tc"])
+        netns.run_in(
+            lab.bridge_ns,
+            [
+                "tc",
+                "filter",
+                "add",
+                "dev",
+                port,
+                "ingress",
+                "bpf",
+                "da",
+                "obj",
+                str(obj),
+                "sec",
+                "tc",
+            ],
+        )
     except netns.NetnsError as exc:
         raise PhantomError(f"cannot attach the ARP responder: {exc}") from None
     return phantoms()

@@ -39,16 +39,20 @@ def _open(ns: str, ip: str, port: int, kind: int) -> socket.socket:
 
 
 def _http_handler(title: str, server: str):
-    body = (f"<!DOCTYPE html><html><head><title>{title}</title></head>"
-            f"<body><h1>{title}</h1></body></html>").encode()
+    body = (
+        f"<!DOCTYPE html><html><head><title>{title}</title></head>"
+        f"<body><h1>{title}</h1></body></html>"
+    ).encode()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(Exception):
             request = await asyncio.wait_for(reader.readline(), 10)
             while await asyncio.wait_for(reader.readline(), 10) not in (b"\r\n", b"\n", b""):
                 pass  # headers: every request gets the same page
-            head = (f"HTTP/1.1 200 OK\r\nServer: {server}\r\nContent-Type: text/html\r\n"
-                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+            head = (
+                f"HTTP/1.1 200 OK\r\nServer: {server}\r\nContent-Type: text/html\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
             writer.write(head if request.startswith(b"HEAD") else head + body)
             await writer.drain()
         writer.close()
@@ -97,11 +101,22 @@ class _Sip(asyncio.DatagramProtocol):
         lines = data.decode("latin-1").split("\r\n")
         if not lines or " SIP/2.0" not in lines[0]:
             return
-        keep = [ln for ln in lines[1:] if ln.split(":", 1)[0].strip().lower()
-                in ("via", "from", "to", "call-id", "cseq")]
-        reply = "\r\n".join(["SIP/2.0 200 OK", *keep, f"User-Agent: {self.agent}",
-                             "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, MESSAGE, NOTIFY",
-                             "Content-Length: 0", "", ""])
+        keep = [
+            ln
+            for ln in lines[1:]
+            if ln.split(":", 1)[0].strip().lower() in ("via", "from", "to", "call-id", "cseq")
+        ]
+        reply = "\r\n".join(
+            [
+                "SIP/2.0 200 OK",
+                *keep,
+                f"User-Agent: {self.agent}",
+                "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, MESSAGE, NOTIFY",
+                "Content-Length: 0",
+                "",
+                "",
+            ]
+        )
         self.transport.sendto(reply.encode(), addr)
 
 
@@ -114,8 +129,11 @@ async def serve(hosts: list[dict]) -> None:
     for host in hosts:
         ns, ip, title = host["netns"], host["ip"], host.get("http_title") or host["name"]
         for port in host.get("tcp", []):
-            handler = {80: _http_handler(title, host.get("http_server", "lighttpd")),
-                       9100: _printer_handler(title), 3389: _rdp}.get(port, _silent)
+            handler = {
+                80: _http_handler(title, host.get("http_server", "lighttpd")),
+                9100: _printer_handler(title),
+                3389: _rdp,
+            }.get(port, _silent)
             sock = _open(ns, ip, port, socket.SOCK_STREAM)
             servers.append(await asyncio.start_server(handler, sock=sock))
         for _port in host.get("udp", []):

@@ -45,7 +45,8 @@ def in_use(lab_id: str) -> bool:
     if (STATE_ROOT / lab_id).exists():
         return True
     return netns.NETNS_DIR.is_dir() and any(
-        p.name.startswith(lab_id) for p in netns.NETNS_DIR.iterdir())
+        p.name.startswith(lab_id) for p in netns.NETNS_DIR.iterdir()
+    )
 
 
 def check_lab_id(lab_id: str) -> str:
@@ -107,8 +108,11 @@ class LabState:
 def list_labs() -> list[str]:
     if not STATE_ROOT.is_dir():
         return []
-    return sorted(p.name for p in STATE_ROOT.iterdir()
-                  if LAB_ID_RE.match(p.name) and (p / STATE_FILE).exists())
+    return sorted(
+        p.name
+        for p in STATE_ROOT.iterdir()
+        if LAB_ID_RE.match(p.name) and (p / STATE_FILE).exists()
+    )
 
 
 def process_start_time(pid: int) -> int | None:
@@ -143,8 +147,10 @@ def status(lab_id: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise ValueError(f"no lab {lab_id} on this machine") from None
     return {
-        "lab_id": lab_id, "status": "orphaned" if orphaned(st) else st.status,
-        "size": st.size, "owner_pid": st.owner_pid,
+        "lab_id": lab_id,
+        "status": "orphaned" if orphaned(st) else st.status,
+        "size": st.size,
+        "owner_pid": st.owner_pid,
         "namespaces": len(st.namespaces),
         "namespaces_present": sum(netns.exists(n) for n in st.namespaces),
         "processes": len(st.processes),
@@ -190,8 +196,7 @@ def pids_in_namespaces(names: list[str]) -> list[int]:
     return found
 
 
-def kill_processes(records: list[ProcessRecord], namespaces: list[str],
-                   grace: float = 2.0) -> None:
+def kill_processes(records: list[ProcessRecord], namespaces: list[str], grace: float = 2.0) -> None:
     """SIGTERM the recorded processes (and their session, for process-group daemons such as
     samba), then SIGKILL whatever still runs in the lab's namespaces."""
     own = os.getpid()

@@ -120,8 +120,9 @@ def _parsed(path: Path) -> tuple[dict, list]:
             return cached[1], cached[2]
         plain: dict[str, dict] = {}
         hashed: list = []
-        for number, raw in enumerate(path.read_text(encoding="ascii", errors="replace")
-                                     .splitlines(), 1):
+        for number, raw in enumerate(
+            path.read_text(encoding="ascii", errors="replace").splitlines(), 1
+        ):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue

@@ -52,21 +52,33 @@ class Dc:
     config: Path
     env: dict[str, str]
 
-    def connect(self, *, transport: str = "ldaps", user: str | None = None,
-                password: str = PASSWORD, ip: str = DC_IP, port: int | None = None,
-                ca_file: str | None = None) -> DirectoryConnection:
+    def connect(
+        self,
+        *,
+        transport: str = "ldaps",
+        user: str | None = None,
+        password: str = PASSWORD,
+        ip: str = DC_IP,
+        port: int | None = None,
+        ca_file: str | None = None,
+    ) -> DirectoryConnection:
         endpoint = Endpoint(ip, port or (636 if transport == "ldaps" else 389), transport)
         with netns.inside(self.ns):
             conn, _root = DirectoryConnection.connect(
-                endpoint, TlsPolicy(ca_file or str(self.info.ca_file)),
-                Credentials(user or self.info.admin_bind_name, Secret(password)))
+                endpoint,
+                TlsPolicy(ca_file or str(self.info.ca_file)),
+                Credentials(user or self.info.admin_bind_name, Secret(password)),
+            )
         return conn
 
-    def keyturn(self, *args: str, env: dict[str, str] | None = None
-                ) -> subprocess.CompletedProcess:
+    def keyturn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             [*netns.exec_prefix(self.ns), KEYTURN, "--config", str(self.config), "ad", *args],
-            capture_output=True, text=True, env=env or self.env, timeout=120)
+            capture_output=True,
+            text=True,
+            env=env or self.env,
+            timeout=120,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +106,8 @@ def running_dc() -> Iterator[Dc]:
         config = workdir / "site.toml"
         config.write_text(
             f'client = "{CLIENT}"\nscope = ["198.18.250.0/24"]\n\n[ad]\nserver = "{DC_IP}"\n'
-            f'user = "{info.admin_bind_name}"\nca_file = "{info.ca_file}"\n')
+            f'user = "{info.admin_bind_name}"\nca_file = "{info.ca_file}"\n'
+        )
         _seed_keyring(env, DC_IP, info.admin_bind_name)
         yield Dc(ns, info, expected, workdir, config, env)
     finally:
@@ -109,8 +122,9 @@ def _allow_gssapi_over_tls(info: samba_dc.DcInfo) -> None:
     conf = info.smb_conf.read_text()
     marker = "\ttls enabled = yes\n"
     assert marker in conf
-    info.smb_conf.write_text(conf.replace(
-        marker, "\tldap server require strong auth = allow_sasl_over_tls\n" + marker))
+    info.smb_conf.write_text(
+        conf.replace(marker, "\tldap server require strong auth = allow_sasl_over_tls\n" + marker)
+    )
 
 
 def _cli_env(workdir: Path) -> dict[str, str]:
@@ -128,11 +142,12 @@ def _cli_env(workdir: Path) -> dict[str, str]:
 
 
 def _seed_keyring(env: dict[str, str], host: str, user: str) -> None:
-    code = ("import sys; from agent.core.secret import Secret; "
-            "from agent.core.secret_store import SecretStore; "
-            f"SecretStore({CLIENT!r}).put({host!r}, {user!r}, Secret(sys.stdin.read()), 'current')")
-    subprocess.run([PYTHON, "-c", code], input=PASSWORD, text=True, env=env, check=True,
-                   timeout=60)
+    code = (
+        "import sys; from agent.core.secret import Secret; "
+        "from agent.core.secret_store import SecretStore; "
+        f"SecretStore({CLIENT!r}).put({host!r}, {user!r}, Secret(sys.stdin.read()), 'current')"
+    )
+    subprocess.run([PYTHON, "-c", code], input=PASSWORD, text=True, env=env, check=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -148,13 +163,16 @@ def cli_run(dc: Dc) -> tuple[subprocess.CompletedProcess, dict]:
 
 
 def _group_sid(expected: dict, rid_or_sid: int | str) -> str:
-    return f"{expected['domain']['sid']}-{rid_or_sid}" if isinstance(rid_or_sid, int) \
-        else rid_or_sid
+    return (
+        f"{expected['domain']['sid']}-{rid_or_sid}" if isinstance(rid_or_sid, int) else rid_or_sid
+    )
 
 
 def _members(group: dict) -> dict[str, dict]:
-    return {m["sam"]: {k: m[k] for k in ("path", "via_primary_group", "enabled", "kind")}
-            for m in group["members"]}
+    return {
+        m["sam"]: {k: m[k] for k in ("path", "via_primary_group", "enabled", "kind")}
+        for m in group["members"]
+    }
 
 
 def finding_subject(finding: dict) -> str:
@@ -173,21 +191,34 @@ def assert_matches_fixture(doc: dict, expected: dict, names: dict[str, str] | No
     for label, want in expected["privileged"].items():
         group = by_sid[_group_sid(expected, want["rid_or_sid"])]
         assert group["name"] == local(label)
-        wanted = {local(sam) if want_m["kind"] == "group" else sam:
-                  {**want_m, "path": [local(p) for p in want_m["path"]]}
-                  for sam, want_m in want["members"].items()}
+        wanted = {
+            local(sam) if want_m["kind"] == "group" else sam: {
+                **want_m,
+                "path": [local(p) for p in want_m["path"]],
+            }
+            for sam, want_m in want["members"].items()
+        }
         assert _members(group) == wanted, label
-    privileged = {m["sam"] for g in doc["privileged_groups"] for m in g["members"]
-                  if m["kind"] in ("user", "computer")}
-    expected_privileged = {sam for g in expected["privileged"].values()
-                           for sam, m in g["members"].items() if m["kind"] in ("user", "computer")}
+    privileged = {
+        m["sam"]
+        for g in doc["privileged_groups"]
+        for m in g["members"]
+        if m["kind"] in ("user", "computer")
+    }
+    expected_privileged = {
+        sam
+        for g in expected["privileged"].values()
+        for sam, m in g["members"].items()
+        if m["kind"] in ("user", "computer")
+    }
     assert privileged == expected_privileged  # the extra groups (GPCO, Key Admins) add nobody
 
     findings: dict[str, list[str]] = {}
     for finding in doc["findings"]:
         findings.setdefault(finding["rule"], []).append(finding_subject(finding))
-    assert {rule: sorted(accounts) for rule, accounts in findings.items()} == \
-        {rule: accounts for rule, accounts in expected["findings"].items() if accounts}
+    assert {rule: sorted(accounts) for rule, accounts in findings.items()} == {
+        rule: accounts for rule, accounts in expected["findings"].items() if accounts
+    }
     flagged = {finding_subject(f) for f in doc["findings"]}
     assert not flagged & set(expected["clean_accounts"])
 
@@ -206,15 +237,18 @@ def test_cli_end_to_end_matches_the_fixture(dc: Dc, cli_run) -> None:
     assert rras["dialin_allowed"] == expected["dialin_allowed"]
     assert rras["dialin_denied"] == expected["dialin_denied"]
     dialable = doc["counts"]["users"] + doc["counts"]["computers"]
-    assert rras["dialin_policy_controlled_count"] == \
-        dialable - len(expected["dialin_allowed"]) - len(expected["dialin_denied"])
-    assert [{k: s[k] for k in ("sam", "spns", "privileged", "enabled", "kind")}
-            for s in doc["service_accounts"]] == \
-        [{**s, "spns": sorted(s["spns"])} for s in expected["service_accounts"]]
+    assert rras["dialin_policy_controlled_count"] == dialable - len(
+        expected["dialin_allowed"]
+    ) - len(expected["dialin_denied"])
+    assert [
+        {k: s[k] for k in ("sam", "spns", "privileged", "enabled", "kind")}
+        for s in doc["service_accounts"]
+    ] == [{**s, "spns": sorted(s["spns"])} for s in expected["service_accounts"]]
     computers = expected["computers"]
     # Domain controllers count as servers here; the fixture lists them separately.
-    assert doc["computers"]["servers"] == \
-        computers["servers"] + len(computers["domain_controllers"])
+    assert doc["computers"]["servers"] == computers["servers"] + len(
+        computers["domain_controllers"]
+    )
     assert doc["computers"]["workstations"] == computers["workstations"]
     assert doc["computers"]["domain_controllers"] == computers["domain_controllers"]
     assert doc["computers"]["by_os"]["Windows 10 Pro"] == 2
@@ -230,23 +264,37 @@ def test_the_run_is_stored_without_the_password(dc: Dc, cli_run) -> None:
     _result, doc = cli_run
     store = Path(dc.env["KEYTURN_STORE"])
     db = sqlite3.connect(store)
-    run = db.execute("SELECT command, status, summary FROM runs WHERE id = ?",
-                     (doc["run_id"],)).fetchone()
+    run = db.execute(
+        "SELECT command, status, summary FROM runs WHERE id = ?", (doc["run_id"],)
+    ).fetchone()
     assert run[:2] == ("ad", "findings")
     assert json.loads(run[2])["tls_insecure"] is False
-    stored = json.loads(db.execute(
-        "SELECT data FROM run_documents WHERE run_id = ? AND kind = 'ad'",
-        (doc["run_id"],)).fetchone()[0])
+    stored = json.loads(
+        db.execute(
+            "SELECT data FROM run_documents WHERE run_id = ? AND kind = 'ad'", (doc["run_id"],)
+        ).fetchone()[0]
+    )
     assert stored["privileged_groups"] == doc["privileged_groups"]
-    paths = dict(db.execute(
-        "SELECT member_sam, path FROM group_memberships WHERE run_id = ? AND group_name = ?",
-        (doc["run_id"], "Domain Admins")).fetchall())
+    paths = dict(
+        db.execute(
+            "SELECT member_sam, path FROM group_memberships WHERE run_id = ? AND group_name = ?",
+            (doc["run_id"], "Domain Admins"),
+        ).fetchall()
+    )
     assert json.loads(paths["alice.martin"]) == ["Domain Admins", "Tier0-Admins", "IT-Admins"]
-    rules = {r[0] for r in db.execute(
-        "SELECT rule FROM findings WHERE run_id = ? AND source = 'ad'", (doc["run_id"],))}
+    rules = {
+        r[0]
+        for r in db.execute(
+            "SELECT rule FROM findings WHERE run_id = ? AND source = 'ad'", (doc["run_id"],)
+        )
+    }
     assert rules == {r for r, names in dc.expected["findings"].items() if names}
-    assert db.execute("SELECT COUNT(*) FROM directory_objects WHERE run_id = ?",
-                      (doc["run_id"],)).fetchone()[0] > doc["counts"]["users"]
+    assert (
+        db.execute(
+            "SELECT COUNT(*) FROM directory_objects WHERE run_id = ?", (doc["run_id"],)
+        ).fetchone()[0]
+        > doc["counts"]["users"]
+    )
     db.close()
     for path in store.parent.iterdir():
         assert PASSWORD.encode() not in path.read_bytes(), path
@@ -259,9 +307,22 @@ def test_wrong_password_is_one_line_exit_3_and_one_bind(dc: Dc) -> None:
     with _lockout_threshold(dc, 50):
         before = _bad_password_count(dc, victim)
         result = subprocess.run(
-            [*netns.exec_prefix(dc.ns), KEYTURN, "--config", str(dc.config), "ad",
-             "--user", f"{victim}@{dc.info.realm.lower()}", "--password-env", "WRONG_PW"],
-            capture_output=True, text=True, env=env, timeout=60)
+            [
+                *netns.exec_prefix(dc.ns),
+                KEYTURN,
+                "--config",
+                str(dc.config),
+                "ad",
+                "--user",
+                f"{victim}@{dc.info.realm.lower()}",
+                "--password-env",
+                "WRONG_PW",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         after = _bad_password_count(dc, victim)
     assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
@@ -304,19 +365,37 @@ def test_insufficient_rights_is_named(dc: Dc) -> None:
         }), raw.result  # fmt: skip
         sid = decode_sid(admin.read(dn, ["objectSid"]).first("objectSid"))
         # Deny reading properties of the domain object to this account only.
-        subprocess.run(["samba-tool", "dsacl", "set", "-s", str(dc.info.smb_conf),
-                        "-H", str(dc.info.workdir / "private" / "sam.ldb"),
-                        f"--objectdn={dc.info.base_dn}", f"--sddl=(D;;RP;;;{sid})"],
-                       check=True, capture_output=True, timeout=60)
-        result = dc.keyturn("--user", f"{sam}@{dc.info.realm.lower()}", "--password-env",
-                            "LIMITED_PW", env={**dc.env, "LIMITED_PW": password})
+        subprocess.run(
+            [
+                "samba-tool",
+                "dsacl",
+                "set",
+                "-s",
+                str(dc.info.smb_conf),
+                "-H",
+                str(dc.info.workdir / "private" / "sam.ldb"),
+                f"--objectdn={dc.info.base_dn}",
+                f"--sddl=(D;;RP;;;{sid})",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        result = dc.keyturn(
+            "--user",
+            f"{sam}@{dc.info.realm.lower()}",
+            "--password-env",
+            "LIMITED_PW",
+            env={**dc.env, "LIMITED_PW": password},
+        )
     finally:
         raw.delete(dn)
         raw.read_only = True
         admin.close()
     assert result.returncode == 3, result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"keyturn: error: insufficient rights: cannot read the domain object {dc.info.base_dn}"]
+        f"keyturn: error: insufficient rights: cannot read the domain object {dc.info.base_dn}"
+    ]
 
 
 def test_tls_insecure_warns_and_is_recorded(dc: Dc) -> None:
@@ -342,8 +421,10 @@ def test_tls_unknown_ca_is_named(dc: Dc, tmp_path: Path) -> None:
 
 def test_tls_name_mismatch_is_named(dc: Dc) -> None:
     # The proxy address serves the DC's (valid, trusted) certificate, which names another IP.
-    with _forwarder(dc.ns, (PROXY_IP, 636), (DC_IP, 636)), \
-            pytest.raises(OperationFailed, match="name mismatch"):
+    with (
+        _forwarder(dc.ns, (PROXY_IP, 636), (DC_IP, 636)),
+        pytest.raises(OperationFailed, match="name mismatch"),
+    ):
         dc.connect(ip=PROXY_IP)
 
 
@@ -368,9 +449,16 @@ def test_plain_ldap_needs_the_explicit_opt_in(dc: Dc) -> None:
 def test_starttls_gives_the_same_answers(dc: Dc) -> None:
     conn = dc.connect(transport="starttls")
     try:
-        root = conn.read("", ["defaultNamingContext", "rootDomainNamingContext",
-                              "configurationNamingContext", "dnsHostName",
-                              "domainFunctionality"])
+        root = conn.read(
+            "",
+            [
+                "defaultNamingContext",
+                "rootDomainNamingContext",
+                "configurationNamingContext",
+                "dnsHostName",
+                "domainFunctionality",
+            ],
+        )
         stale = dc.expected["thresholds"]["stale_days"]
         result = run_audit(conn, root, AuditOptions(stale_days=stale))
     finally:
@@ -382,8 +470,16 @@ def test_dc_found_by_dns_srv(dc: Dc) -> None:
     # The keyring entry is under the DC's address; this run names only the domain.
     dc.env["AD_PW"] = PASSWORD
     try:
-        result = dc.keyturn("--domain", dc.info.realm.lower(), "--dns-server", DC_IP,
-                            "--password-env", "AD_PW", "--json", "-")
+        result = dc.keyturn(
+            "--domain",
+            dc.info.realm.lower(),
+            "--dns-server",
+            DC_IP,
+            "--password-env",
+            "AD_PW",
+            "--json",
+            "-",
+        )
     finally:
         del dc.env["AD_PW"]
     assert result.returncode == 1, result.stderr
@@ -407,12 +503,18 @@ def test_kerberos_bind_with_a_ticket(dc: Dc, tmp_path: Path) -> None:
     krb5.write_text(
         f"[libdefaults]\n default_realm = {realm}\n dns_lookup_kdc = false\n"
         f" dns_lookup_realm = false\n rdns = false\n"
-        f"[realms]\n {realm} = {{\n  kdc = {DC_IP}\n }}\n")
+        f"[realms]\n {realm} = {{\n  kdc = {DC_IP}\n }}\n"
+    )
     ccache = f"FILE:{tmp_path}/ccache"
     env = {**dc.env, "KRB5_CONFIG": str(krb5), "KRB5CCNAME": ccache}
-    subprocess.run([*netns.exec_prefix(dc.ns), PYTHON, "-c", KINIT,
-                    f"{dc.info.admin_user}@{realm}", ccache],
-                   input=PASSWORD + "\n", text=True, env=env, check=True, timeout=60)
+    subprocess.run(
+        [*netns.exec_prefix(dc.ns), PYTHON, "-c", KINIT, f"{dc.info.admin_user}@{realm}", ccache],
+        input=PASSWORD + "\n",
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
     by_address = dc.keyturn("--kerberos", "--server", DC_IP, env=env)
     assert by_address.returncode == 2 and "needs the DC's name" in by_address.stderr
     # A Windows DC registers ldap/<name>; the lab DC skips its SPN update, so add it here.
@@ -421,8 +523,9 @@ def test_kerberos_bind_with_a_ticket(dc: Dc, tmp_path: Path) -> None:
     spn = f"ldap/{dc.info.dns_name}"
     _write(admin, dc_account, "servicePrincipalName", spn, mode="add")
     try:
-        result = dc.keyturn("--kerberos", "--domain", realm.lower(), "--dns-server", DC_IP,
-                            "--json", "-", env=env)
+        result = dc.keyturn(
+            "--kerberos", "--domain", realm.lower(), "--dns-server", DC_IP, "--json", "-", env=env
+        )
     finally:
         _write(admin, dc_account, "servicePrincipalName", spn, mode="delete")
         admin.close()
@@ -442,8 +545,7 @@ def test_ranged_member_retrieval_on_the_real_dc(dc: Dc) -> None:
         assert conn.round_trips - before == 1  # 1500-2999 comes back as 1500-*
     finally:
         conn.close()
-    assert len(members) == len(set(members)) == \
-        dc.expected["groups"]["All-Staff"]["member_count"]
+    assert len(members) == len(set(members)) == dc.expected["groups"]["All-Staff"]["member_count"]
 
 
 def test_paged_search_on_the_real_dc(dc: Dc) -> None:
@@ -451,8 +553,7 @@ def test_paged_search_on_the_real_dc(dc: Dc) -> None:
     conn.page_size = 100
     try:
         before = conn.round_trips
-        users = list(conn.search(dc.info.base_dn, "(sAMAccountType=805306368)",
-                                 ["sAMAccountName"]))
+        users = list(conn.search(dc.info.base_dn, "(sAMAccountType=805306368)", ["sAMAccountName"]))
         pages = conn.round_trips - before
     finally:
         conn.close()
@@ -462,17 +563,26 @@ def test_paged_search_on_the_real_dc(dc: Dc) -> None:
 
 def test_renamed_privileged_groups_give_the_same_answers(dc: Dc) -> None:
     """A French domain: groups are found by SID, so the audit answers the same."""
-    renames = {"Domain Admins": ("CN=Users", "Admins du domaine"),
-               "Administrators": ("CN=Builtin", "Administrateurs")}
+    renames = {
+        "Domain Admins": ("CN=Users", "Admins du domaine"),
+        "Administrators": ("CN=Builtin", "Administrateurs"),
+    }
     admin = dc.connect()
     done: list[tuple[str, str, str]] = []
     try:
         for old, (parent, new) in renames.items():
             _rename(dc, admin, parent, old, new)
             done.append((parent, new, old))
-        root = admin.read("", ["defaultNamingContext", "rootDomainNamingContext",
-                               "configurationNamingContext", "dnsHostName",
-                               "domainFunctionality"])
+        root = admin.read(
+            "",
+            [
+                "defaultNamingContext",
+                "rootDomainNamingContext",
+                "configurationNamingContext",
+                "dnsHostName",
+                "domainFunctionality",
+            ],
+        )
         stale = dc.expected["thresholds"]["stale_days"]
         doc = run_audit(admin, root, AuditOptions(stale_days=stale)).document
     finally:
@@ -482,8 +592,7 @@ def test_renamed_privileged_groups_give_the_same_answers(dc: Dc) -> None:
     dns = {g["name"]: g["dn"] for g in doc["privileged_groups"]}
     assert dns["Admins du domaine"].startswith("CN=Admins du domaine,CN=Users,")
     assert dns["Administrateurs"].startswith("CN=Administrateurs,CN=Builtin,")
-    assert_matches_fixture(doc, dc.expected,
-                           {old: new for old, (_parent, new) in renames.items()})
+    assert_matches_fixture(doc, dc.expected, {old: new for old, (_parent, new) in renames.items()})
 
 
 def _rename(dc: Dc, conn: DirectoryConnection, parent: str, old: str, new: str) -> None:
@@ -504,22 +613,32 @@ def _rename(dc: Dc, conn: DirectoryConnection, parent: str, old: str, new: str) 
 
 
 def _rename_locally(dc: Dc, old_dn: str, new_dn: str) -> None:
-    code = ("import sys, ldb; from samba.auth import system_session; "
-            "from samba.param import LoadParm; from samba.samdb import SamDB; "
-            "lp = LoadParm(); lp.load(sys.argv[1]); "
-            "db = SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp); "
-            "db.rename(ldb.Dn(db, sys.argv[2]), ldb.Dn(db, sys.argv[3]), controls=['relax:0'])")
-    subprocess.run([samba_dc.SYSTEM_PYTHON, "-c", code, str(dc.info.smb_conf), old_dn, new_dn],
-                   check=True, capture_output=True, timeout=60)
+    code = (
+        "import sys, ldb; from samba.auth import system_session; "
+        "from samba.param import LoadParm; from samba.samdb import SamDB; "
+        "lp = LoadParm(); lp.load(sys.argv[1]); "
+        "db = SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp); "
+        "db.rename(ldb.Dn(db, sys.argv[2]), ldb.Dn(db, sys.argv[3]), controls=['relax:0'])"
+    )
+    subprocess.run(
+        [samba_dc.SYSTEM_PYTHON, "-c", code, str(dc.info.smb_conf), old_dn, new_dn],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
-def _write(conn: DirectoryConnection, dn: str, attribute: str, value: str,
-           mode: str = "replace") -> None:
+def _write(
+    conn: DirectoryConnection, dn: str, attribute: str, value: str, mode: str = "replace"
+) -> None:
     """A test-only write through the connection's ldap3 handle (keyturn's is read-only)."""
     import ldap3
 
-    operation = {"replace": ldap3.MODIFY_REPLACE, "add": ldap3.MODIFY_ADD,
-                 "delete": ldap3.MODIFY_DELETE}[mode]
+    operation = {
+        "replace": ldap3.MODIFY_REPLACE,
+        "add": ldap3.MODIFY_ADD,
+        "delete": ldap3.MODIFY_DELETE,
+    }[mode]
     raw = conn._conn
     raw.read_only = False
     try:

@@ -76,7 +76,7 @@ def _cut(attribute: dict, asked: str | None) -> None:
     last = min(start + MAX_VALUES, len(values)) - 1
     end = "*" if last >= len(values) - 1 else str(last)
     attribute["type"] = f"member;range={start}-{end}"
-    attribute["vals"] = values[start:last + 1]
+    attribute["vals"] = values[start : last + 1]
 
 
 def mock_connection(entries: dict[str, dict]) -> ldap3.Connection:
@@ -94,20 +94,26 @@ def mock_connection(entries: dict[str, dict]) -> ldap3.Connection:
 
 
 def user_entry(sam: str, rid: int, uac: int = 0x200, **extra) -> dict:
-    return {"objectClass": ["top", "person", "user"], "sAMAccountName": sam,
-            "objectSid": encode_sid(f"{DOMAIN_SID}-{rid}"), "userAccountControl": str(uac),
-            "sAMAccountType": "805306368", **extra}
+    return {
+        "objectClass": ["top", "person", "user"],
+        "sAMAccountName": sam,
+        "objectSid": encode_sid(f"{DOMAIN_SID}-{rid}"),
+        "userAccountControl": str(uac),
+        "sAMAccountType": "805306368",
+        **extra,
+    }
 
 
 @pytest.fixture
 def big_domain() -> DirectoryConnection:
-    entries = {f"CN=user{i},OU=Staff,{BASE}": user_entry(f"user{i}", 2000 + i)
-               for i in range(2500)}
+    entries = {f"CN=user{i},OU=Staff,{BASE}": user_entry(f"user{i}", 2000 + i) for i in range(2500)}
     members = [f"CN=user{i},OU=Staff,{BASE}" for i in range(3200)]
     entries[f"CN=Everyone-Big,OU=Groups,{BASE}"] = {
-        "objectClass": ["top", "group"], "sAMAccountName": "Everyone-Big",
-        "objectSid": encode_sid(f"{DOMAIN_SID}-1500"), "member": members[:2500]
-        + [f"CN=gone{i},OU=Staff,{BASE}" for i in range(700)]}
+        "objectClass": ["top", "group"],
+        "sAMAccountName": "Everyone-Big",
+        "objectSid": encode_sid(f"{DOMAIN_SID}-1500"),
+        "member": members[:2500] + [f"CN=gone{i},OU=Staff,{BASE}" for i in range(700)],
+    }
     return DirectoryConnection(mock_connection(entries))
 
 
@@ -115,8 +121,9 @@ def test_the_mock_really_enforces_the_windows_limits(big_domain: DirectoryConnec
     raw = big_domain._conn
     raw.search(BASE, "(sAMAccountType=805306368)", attributes=["sAMAccountName"])
     assert raw.result["result"] == 4 and len(raw.response) == MAX_PAGE
-    raw.search(f"CN=Everyone-Big,OU=Groups,{BASE}", "(objectClass=*)", ldap3.BASE,
-               attributes=["member"])
+    raw.search(
+        f"CN=Everyone-Big,OU=Groups,{BASE}", "(objectClass=*)", ldap3.BASE, attributes=["member"]
+    )
     assert list(raw.response[0]["raw_attributes"]) == ["member;range=0-1499"]
 
 
@@ -149,8 +156,12 @@ def test_accounts_collector_decodes_objects(big_domain: DirectoryConnection) -> 
     found = list(accounts(big_domain, BASE))
     assert len(found) == 2500
     first = min(found, key=lambda o: o.rid)
-    assert (first.sam, first.sid, first.kind, first.enabled) == \
-        ("user0", f"{DOMAIN_SID}-2000", "user", True)
+    assert (first.sam, first.sid, first.kind, first.enabled) == (
+        "user0",
+        f"{DOMAIN_SID}-2000",
+        "user",
+        True,
+    )
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -176,13 +187,26 @@ def test_filetime_never_values() -> None:
 # --- effective membership and paths ---------------------------------------------------------
 
 
-def _obj(sam: str, rid: int, kind: str = "user", members: tuple[str, ...] = (),
-         primary: int | None = None, uac: Uac = Uac.NORMAL_ACCOUNT, sid: str | None = None,
-         **extra) -> DirObject:
-    return DirObject(dn=f"CN={sam},{BASE}", sid=sid or f"{DOMAIN_SID}-{rid}", sam=sam,
-                     kind=kind, uac=uac if kind != "group" else Uac(0),
-                     members=[f"CN={m},{BASE}" for m in members], primary_group_id=primary,
-                     **extra)
+def _obj(
+    sam: str,
+    rid: int,
+    kind: str = "user",
+    members: tuple[str, ...] = (),
+    primary: int | None = None,
+    uac: Uac = Uac.NORMAL_ACCOUNT,
+    sid: str | None = None,
+    **extra,
+) -> DirObject:
+    return DirObject(
+        dn=f"CN={sam},{BASE}",
+        sid=sid or f"{DOMAIN_SID}-{rid}",
+        sam=sam,
+        kind=kind,
+        uac=uac if kind != "group" else Uac(0),
+        members=[f"CN={m},{BASE}" for m in members],
+        primary_group_id=primary,
+        **extra,
+    )
 
 
 def test_paths_nesting_primary_group_and_foreign_members() -> None:
@@ -200,8 +224,10 @@ def test_paths_nesting_primary_group_and_foreign_members() -> None:
     ]
     graph = Graph.build(objects, DOMAIN_SID)
     members, unresolved = effective_members(objects[0], graph)
-    got = {m.obj.sam: (list(m.path), m.via_primary_group, m.obj.public_kind, m.obj.enabled)
-           for m in members}
+    got = {
+        m.obj.sam: (list(m.path), m.via_primary_group, m.obj.public_kind, m.obj.enabled)
+        for m in members
+    }
     assert got == {
         "Tier0": (["Domain Admins"], False, "group", True),
         "jsmith": (["Domain Admins"], False, "user", False),
@@ -216,8 +242,7 @@ def test_paths_nesting_primary_group_and_foreign_members() -> None:
 
 def test_shortest_path_wins_and_unreadable_members_are_reported() -> None:
     objects = [
-        _obj("Administrators", 544, "group", ("Domain Admins", "bob", "ghost"),
-             sid="S-1-5-32-544"),
+        _obj("Administrators", 544, "group", ("Domain Admins", "bob", "ghost"), sid="S-1-5-32-544"),
         _obj("Domain Admins", 512, "group", ("bob",)),
         _obj("bob", 1200, primary=512),
     ]
@@ -230,8 +255,10 @@ def test_shortest_path_wins_and_unreadable_members_are_reported() -> None:
 def test_builtin_groups_have_no_primary_group_members() -> None:
     # RID 544 of S-1-5-32 is not RID 544 of the domain: a user whose primaryGroupID is 544
     # must not be reported as a member of BUILTIN\\Administrators.
-    objects = [_obj("Administrators", 544, "group", sid="S-1-5-32-544"),
-               _obj("odd", 1300, primary=544)]
+    objects = [
+        _obj("Administrators", 544, "group", sid="S-1-5-32-544"),
+        _obj("odd", 1300, primary=544),
+    ]
     members, _ = effective_members(objects[0], Graph.build(objects, DOMAIN_SID))
     assert members == []
 
@@ -240,8 +267,13 @@ def test_builtin_groups_have_no_primary_group_members() -> None:
 
 
 def _ctx(privileged: tuple[DirObject, ...] = ()) -> rules.Context:
-    return rules.Context(now=NOW, privileged=frozenset(o.sid for o in privileged),
-                         stale_days=90, recent_days=30, krbtgt_max_age_days=180)
+    return rules.Context(
+        now=NOW,
+        privileged=frozenset(o.sid for o in privileged),
+        stale_days=90,
+        recent_days=30,
+        krbtgt_max_age_days=180,
+    )
 
 
 def _days(n: int) -> datetime:
@@ -253,56 +285,101 @@ RECENT = {"when_created": _days(900), "last_logon": _days(3), "pwd_last_set": _d
 # rule id -> (an account it must flag, privileged?)
 FIRING = {
     "orphaned_admincount": (_obj("greg", 1400, admin_count=True, **RECENT), False),
-    "privileged_disabled": (_obj("pbrown", 1401, uac=Uac.NORMAL_ACCOUNT | Uac.ACCOUNTDISABLE,
-                                 **RECENT), True),
+    "privileged_disabled": (
+        _obj("pbrown", 1401, uac=Uac.NORMAL_ACCOUNT | Uac.ACCOUNTDISABLE, **RECENT),
+        True,
+    ),
     "privileged_password_never_expires": (
-        _obj("jsmith", 1402, uac=Uac.NORMAL_ACCOUNT | Uac.DONT_EXPIRE_PASSWORD, **RECENT), True),
-    "passwd_notreqd": (_obj("temp", 1403, uac=Uac.NORMAL_ACCOUNT | Uac.PASSWD_NOTREQD,
-                            **RECENT), False),
-    "asrep_roastable": (_obj("scanner", 1404, uac=Uac.NORMAL_ACCOUNT | Uac.DONT_REQ_PREAUTH,
-                             **RECENT), False),
+        _obj("jsmith", 1402, uac=Uac.NORMAL_ACCOUNT | Uac.DONT_EXPIRE_PASSWORD, **RECENT),
+        True,
+    ),
+    "passwd_notreqd": (
+        _obj("temp", 1403, uac=Uac.NORMAL_ACCOUNT | Uac.PASSWD_NOTREQD, **RECENT),
+        False,
+    ),
+    "asrep_roastable": (
+        _obj("scanner", 1404, uac=Uac.NORMAL_ACCOUNT | Uac.DONT_REQ_PREAUTH, **RECENT),
+        False,
+    ),
     "reversible_encryption": (
         _obj("vpn", 1405, uac=Uac.NORMAL_ACCOUNT | Uac.ENCRYPTED_TEXT_PWD_ALLOWED, **RECENT),
-        False),
+        False,
+    ),
     "sid_history": (_obj("mark", 1406, sid_history=["S-1-5-21-9-9-9-1109"], **RECENT), False),
     "unconstrained_delegation": (
-        _obj("SQL01$", 1407, "computer",
-             uac=Uac.WORKSTATION_TRUST_ACCOUNT | Uac.TRUSTED_FOR_DELEGATION, **RECENT), False),
+        _obj(
+            "SQL01$",
+            1407,
+            "computer",
+            uac=Uac.WORKSTATION_TRUST_ACCOUNT | Uac.TRUSTED_FOR_DELEGATION,
+            **RECENT,
+        ),
+        False,
+    ),
     "privileged_recently_created": (
-        _obj("sking", 1408, when_created=_days(5), last_logon=_days(1),
-             pwd_last_set=_days(5)), True),
+        _obj("sking", 1408, when_created=_days(5), last_logon=_days(1), pwd_last_set=_days(5)),
+        True,
+    ),
     "privileged_never_logged_on": (
-        _obj("tnguyen", 1409, when_created=_days(900), pwd_last_set=_days(30)), True),
-    "stale_account": (_obj("nina", 1410, when_created=_days(900), last_logon=_days(240),
-                           pwd_last_set=_days(30)), False),
+        _obj("tnguyen", 1409, when_created=_days(900), pwd_last_set=_days(30)),
+        True,
+    ),
+    "stale_account": (
+        _obj("nina", 1410, when_created=_days(900), last_logon=_days(240), pwd_last_set=_days(30)),
+        False,
+    ),
     "builtin_admin_not_renamed": (_obj("Administrator", 500, **RECENT), True),
     "guest_enabled": (_obj("Guest", 501, **RECENT), False),
     "kerberoastable": (_obj("svc_web", 1411, spns=["HTTP/web"], **RECENT), False),
     "kerberoastable_privileged": (_obj("svc_sql", 1412, spns=["MSSQLSvc/sql"], **RECENT), True),
-    "krbtgt_password_age": (_obj("krbtgt", 502, uac=Uac.NORMAL_ACCOUNT | Uac.ACCOUNTDISABLE,
-                                 when_created=_days(1500), pwd_last_set=_days(1400)), False),
+    "krbtgt_password_age": (
+        _obj(
+            "krbtgt",
+            502,
+            uac=Uac.NORMAL_ACCOUNT | Uac.ACCOUNTDISABLE,
+            when_created=_days(1500),
+            pwd_last_set=_days(1400),
+        ),
+        False,
+    ),
 }
 
 
 # Rules of issue 16: (case that fires, a clean account it must skip, privileged SIDs).
 _PRIV_CLEAN = _obj("secure", 1520, uac=Uac.NORMAL_ACCOUNT | Uac.NOT_DELEGATED, **RECENT)
-_PT = _obj("APP01$", 1521, "computer", delegate_to=["cifs/fs01"],
-           uac=Uac.WORKSTATION_TRUST_ACCOUNT | Uac.TRUSTED_TO_AUTH_FOR_DELEGATION, **RECENT)
-_RBCD_DC = _obj("DC1$", 1000, "computer", rbcd_sids=[f"{DOMAIN_SID}-1146"],
-                uac=Uac.SERVER_TRUST_ACCOUNT, **RECENT)
-_RBCD_SERVER = _obj("FS01$", 1522, "computer", rbcd_sids=[f"{DOMAIN_SID}-1146"],
-                    uac=Uac.WORKSTATION_TRUST_ACCOUNT, **RECENT)
+_PT = _obj(
+    "APP01$",
+    1521,
+    "computer",
+    delegate_to=["cifs/fs01"],
+    uac=Uac.WORKSTATION_TRUST_ACCOUNT | Uac.TRUSTED_TO_AUTH_FOR_DELEGATION,
+    **RECENT,
+)
+_RBCD_DC = _obj(
+    "DC1$",
+    1000,
+    "computer",
+    rbcd_sids=[f"{DOMAIN_SID}-1146"],
+    uac=Uac.SERVER_TRUST_ACCOUNT,
+    **RECENT,
+)
+_RBCD_SERVER = _obj(
+    "FS01$",
+    1522,
+    "computer",
+    rbcd_sids=[f"{DOMAIN_SID}-1146"],
+    uac=Uac.WORKSTATION_TRUST_ACCOUNT,
+    **RECENT,
+)
 _DES = _obj("legacy.des", 1523, uac=Uac.NORMAL_ACCOUNT | Uac.USE_DES_KEY_ONLY, **RECENT)
 _NO_LAPS = _obj("WS-1$", 1524, "computer", uac=Uac.WORKSTATION_TRUST_ACCOUNT, **RECENT)
-_LAPS = _obj("WS-2$", 1525, "computer", uac=Uac.WORKSTATION_TRUST_ACCOUNT, has_laps=True,
-             **RECENT)
+_LAPS = _obj("WS-2$", 1525, "computer", uac=Uac.WORKSTATION_TRUST_ACCOUNT, has_laps=True, **RECENT)
 _PROTECTED = _obj("adm.p", 1526, **RECENT)
 _UNPROTECTED = _obj("adm.u", 1527, **RECENT)
 NEW_FIRING = {
     "constrained_delegation_protocol_transition": (_PT, _obj("anna", 1500, **RECENT), ()),
     "rbcd_on_privileged": (_RBCD_DC, _RBCD_SERVER, ()),
-    "privileged_not_protected": (_UNPROTECTED, _PROTECTED, (_UNPROTECTED, _PROTECTED,
-                                                            _PRIV_CLEAN)),
+    "privileged_not_protected": (_UNPROTECTED, _PROTECTED, (_UNPROTECTED, _PROTECTED, _PRIV_CLEAN)),
     "des_only": (_DES, _obj("anna", 1500, **RECENT), ()),
     "laps_missing": (_NO_LAPS, _LAPS, ()),
 }
@@ -312,9 +389,12 @@ NEW_FIRING = {
 def test_new_account_rules_fire_on_their_case_only(rule_id: str) -> None:
     rule = next(r for r in rules.RULES if r.id == rule_id)
     account, clean, privileged = NEW_FIRING[rule_id]
-    ctx = rules.Context(now=NOW, privileged=frozenset(o.sid for o in privileged),
-                        protected=frozenset({_PROTECTED.sid}),
-                        names={f"{DOMAIN_SID}-1146": "WS-IT-01$"})
+    ctx = rules.Context(
+        now=NOW,
+        privileged=frozenset(o.sid for o in privileged),
+        protected=frozenset({_PROTECTED.sid}),
+        names={f"{DOMAIN_SID}-1146": "WS-IT-01$"},
+    )
     assert rule.applies(account, ctx)
     assert not rule.applies(clean, ctx)
     assert not rule.applies(_PRIV_CLEAN, ctx)
@@ -341,14 +421,25 @@ def test_rule_fires_on_its_case_and_not_on_a_clean_account(rule_id: str) -> None
 
 
 def test_rule_exemptions() -> None:
-    dc = _obj("DC1$", 1000, "computer",
-              uac=Uac.SERVER_TRUST_ACCOUNT | Uac.TRUSTED_FOR_DELEGATION, **RECENT)
+    dc = _obj(
+        "DC1$",
+        1000,
+        "computer",
+        uac=Uac.SERVER_TRUST_ACCOUNT | Uac.TRUSTED_FOR_DELEGATION,
+        **RECENT,
+    )
     krbtgt = _obj("krbtgt", 502, admin_count=True, spns=["kadmin/changepw"], **RECENT)
-    disabled_stale = _obj("old", 1600, uac=Uac.NORMAL_ACCOUNT | Uac.ACCOUNTDISABLE,
-                          when_created=_days(900), last_logon=_days(500))
+    disabled_stale = _obj(
+        "old",
+        1600,
+        uac=Uac.NORMAL_ACCOUNT | Uac.ACCOUNTDISABLE,
+        when_created=_days(900),
+        last_logon=_days(500),
+    )
     gmsa = _obj("gmsa_web$", 1601, "gmsa", spns=["HTTP/web01"], **RECENT)
-    found = {(f.rule, f.account) for f in rules.evaluate([dc, krbtgt, disabled_stale, gmsa],
-                                                         _ctx())}
+    found = {
+        (f.rule, f.account) for f in rules.evaluate([dc, krbtgt, disabled_stale, gmsa], _ctx())
+    }
     assert found == set()
 
 
@@ -357,8 +448,9 @@ def test_rule_exemptions() -> None:
 
 def test_simple_bind_over_plain_ldap_needs_the_opt_in() -> None:
     with pytest.raises(UsageError, match="plain LDAP"):
-        DirectoryConnection.connect(Endpoint("198.18.0.10", 389, "ldap"), TlsPolicy(),
-                                    Credentials("audit", None))
+        DirectoryConnection.connect(
+            Endpoint("198.18.0.10", 389, "ldap"), TlsPolicy(), Credentials("audit", None)
+        )
 
 
 def test_a_refused_bind_is_sent_once_and_reported_in_one_line() -> None:
@@ -382,8 +474,11 @@ def test_unreadable_ca_file_is_a_usage_error(tmp_path) -> None:
     from agent.core.secret import Secret
 
     with pytest.raises(UsageError, match="ca-file"):
-        DirectoryConnection.connect(Endpoint("198.18.0.10", 636), TlsPolicy(str(tmp_path / "x")),
-                                    Credentials("audit", Secret("pw-for-test")))
+        DirectoryConnection.connect(
+            Endpoint("198.18.0.10", 636),
+            TlsPolicy(str(tmp_path / "x")),
+            Credentials("audit", Secret("pw-for-test")),
+        )
 
 
 # --- request building (flags over the [ad] table, password sources) --------------------------
@@ -397,12 +492,27 @@ def test_request_flags_override_the_config_and_env_password_skips_the_keyring() 
     from agent.config import AdConfig
     from agent.directory import build_request
 
-    settings = AdConfig(domain="corp.example", server="198.18.0.10", user="cfg-user",
-                        ca_file="/cfg/ca.pem", stale_days=120)
-    request = build_request(settings, _no_keyring, domain="other.example", user="flag-user",
-                            password_env="PW", stale_days=30, environ={"PW": "from-env-pw"})
-    assert (request.domain, request.server, request.user) == \
-        ("other.example", None, "flag-user")  # --domain beats the configured server
+    settings = AdConfig(
+        domain="corp.example",
+        server="198.18.0.10",
+        user="cfg-user",
+        ca_file="/cfg/ca.pem",
+        stale_days=120,
+    )
+    request = build_request(
+        settings,
+        _no_keyring,
+        domain="other.example",
+        user="flag-user",
+        password_env="PW",
+        stale_days=30,
+        environ={"PW": "from-env-pw"},
+    )
+    assert (request.domain, request.server, request.user) == (
+        "other.example",
+        None,
+        "flag-user",
+    )  # --domain beats the configured server
     assert request.password.reveal() == "from-env-pw"
     assert (request.ca_file, request.stale_days, request.allow_plain) == ("/cfg/ca.pem", 30, False)
     assert "from-env-pw" not in repr(request)
@@ -419,13 +529,18 @@ def test_request_password_from_the_keyring_by_server_host() -> None:
         asked.append((host, user))
         return Secret("kept-in-keyring")
 
-    request = build_request(AdConfig(user="audit@corp.example"), keyring,
-                            server="198.18.0.10:636", environ={})
+    request = build_request(
+        AdConfig(user="audit@corp.example"), keyring, server="198.18.0.10:636", environ={}
+    )
     assert asked == [("198.18.0.10", "audit@corp.example")]
     assert request.password.reveal() == "kept-in-keyring"
     with pytest.raises(UsageError, match=re.escape("no password for audit@corp.example@198.")):
-        build_request(AdConfig(user="audit@corp.example"), lambda host, user: None,
-                      server="198.18.0.10", environ={})
+        build_request(
+            AdConfig(user="audit@corp.example"),
+            lambda host, user: None,
+            server="198.18.0.10",
+            environ={},
+        )
 
 
 def test_request_refusals() -> None:
@@ -439,6 +554,10 @@ def test_request_refusals() -> None:
         build_request(settings, _no_keyring, kerberos=True, ntlm=True)
     with pytest.raises(UsageError, match="exclude"):
         build_request(settings, _no_keyring, ca_file="x.pem", tls_insecure=True)
-    plain = build_request(AdConfig(server="198.18.0.10", user="u", transport="ldap"),
-                          _no_keyring, password_env="PW", environ={"PW": "pw-value"})
+    plain = build_request(
+        AdConfig(server="198.18.0.10", user="u", transport="ldap"),
+        _no_keyring,
+        password_env="PW",
+        environ={"PW": "pw-value"},
+    )
     assert plain.allow_plain  # transport = "ldap" in the site config is the explicit opt-in

@@ -12,8 +12,9 @@ from tests.conftest import KEYTURN
 
 
 def keyturn(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([KEYTURN, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [KEYTURN, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 CASES = [
@@ -74,7 +75,10 @@ def test_bad_input_is_one_line_and_an_exit_code(cli_env, tmp_path, args, code, m
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     # Exactly one error line (click's own usage errors add a usage and a --help hint).
-    errors = [line for line in result.stderr.splitlines()
-              if line.startswith(("keyturn: error:", "Error:"))]
+    errors = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith(("keyturn: error:", "Error:"))
+    ]
     assert len(errors) == 1, result.stderr
     assert "warning" not in result.stderr  # the one line, not a cascade of follow-on warnings

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.lab
 
 
 def _in_tech(lab, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([*lab.exec_prefix(), *argv], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [*lab.exec_prefix(), *argv], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _store(lab):
@@ -46,11 +47,20 @@ def test_manifest_site_config_and_macs(lab):
     for host in hosts:
         org = EUI(host["mac"]).oui.registration().org.lower()
         expected = {"MikroTik": "routerboard", "HP": "hewlett", "Microsoft": "microsoft"}.get(
-            host["vendor"], host["vendor"].lower())
+            host["vendor"], host["vendor"].lower()
+        )
         assert expected in org, (host["name"], org)
     platforms = {h["platform"] for h in hosts if h["platform"]}
-    assert {"cisco_ios", "cisco_asa", "cisco_nxos", "juniper_junos", "arista_eos", "fortinet",
-            "mikrotik_routeros", "linux"} <= platforms
+    assert {
+        "cisco_ios",
+        "cisco_asa",
+        "cisco_nxos",
+        "juniper_junos",
+        "arista_eos",
+        "fortinet",
+        "mikrotik_routeros",
+        "linux",
+    } <= platforms
     assert sum(h["legacy"] for h in hosts) == 1
 
     site = config.load(lab.site_config_path)
@@ -66,13 +76,23 @@ def test_manifest_site_config_and_macs(lab):
 def test_the_lab_config_is_refused_outside_the_lab(lab, lab_cli_env):
     """Run by mistake from the root namespace, a dry run would send SSH attempts to 198.18.x
     through the machine's real default route: refused before anything is opened."""
-    outside = subprocess.run([KEYTURN, "rotate", "--from-inventory", "--dry-run"],
-                             env=lab_cli_env, capture_output=True, text=True, timeout=60)
+    outside = subprocess.run(
+        [KEYTURN, "rotate", "--from-inventory", "--dry-run"],
+        env=lab_cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert outside.returncode == 2, outside.stderr
     assert f"belongs to lab {lab.lab_id}" in outside.stderr
     assert len(outside.stderr.strip().splitlines()) == 1
-    inside = subprocess.run([*lab.exec_prefix(), KEYTURN, "secrets", "list"],
-                            env=lab_cli_env, capture_output=True, text=True, timeout=60)
+    inside = subprocess.run(
+        [*lab.exec_prefix(), KEYTURN, "secrets", "list"],
+        env=lab_cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert inside.returncode == 0, inside.stderr
     assert "admin@198.18.0.1" in inside.stdout
 
@@ -133,14 +153,20 @@ def test_printer_rdp_smb_and_sip_answer_like_devices(lab):
     pjl = _talk(lab, printer["ip"], 9100, b"\x1b%-12345X@PJL INFO ID\r\n")
     assert printer["http_title"].encode() in pjl
     rdp_host = next(h for h in hosts if any(s["port"] == 3389 for s in h["services"]))
-    assert _talk(lab, rdp_host["ip"], 3389, bytes.fromhex("030000130ee000000000000100080003000000")
-                 )[:2] == b"\x03\x00"
+    assert (
+        _talk(lab, rdp_host["ip"], 3389, bytes.fromhex("030000130ee000000000000100080003000000"))[
+            :2
+        ]
+        == b"\x03\x00"
+    )
     smb_host = next(h for h in hosts if any(s["port"] == 445 for s in h["services"]))
     with netns.inside(lab.tech_ns):
         socket.create_connection((smb_host["ip"], 445), timeout=5).close()
     phone = next(h for h in hosts if h["device_class"] == "voip")
-    options = (f"OPTIONS sip:{phone['ip']} SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.0.250\r\n"
-               "From: <sip:t@lab>\r\nTo: <sip:p@lab>\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\n\r\n")
+    options = (
+        f"OPTIONS sip:{phone['ip']} SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.0.250\r\n"
+        "From: <sip:t@lab>\r\nTo: <sip:p@lab>\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\n\r\n"
+    )
     reply = _talk(lab, phone["ip"], 5060, options.encode(), socket.SOCK_DGRAM).decode()
     assert reply.startswith("SIP/2.0 200 OK") and "Polycom" in reply and "Call-ID: 1" in reply
 
@@ -150,13 +176,36 @@ def test_snmp_answers_only_the_lab_community(lab):
     snmp_hosts = [h for h in lab.manifest["hosts"] if h["snmp"]]
     assert len(snmp_hosts) >= 10
     for host in snmp_hosts:
-        out = _in_tech(lab, "snmpget", "-v2c", "-c", community, "-On", "-t", "2", host["ip"],
-                       "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.5.0").stdout
+        out = _in_tech(
+            lab,
+            "snmpget",
+            "-v2c",
+            "-c",
+            community,
+            "-On",
+            "-t",
+            "2",
+            host["ip"],
+            "1.3.6.1.2.1.1.1.0",
+            "1.3.6.1.2.1.1.2.0",
+            "1.3.6.1.2.1.1.5.0",
+        ).stdout
         assert host["snmp"]["sys_descr"] in out, host["name"]
         assert host["snmp"]["sys_object_id"] in out, host["name"]
         assert f'"{host["name"]}"' in out
-    wrong = _in_tech(lab, "snmpget", "-v2c", "-c", "public", "-t", "0.5", "-r", "0",
-                     snmp_hosts[0]["ip"], "1.3.6.1.2.1.1.1.0")
+    wrong = _in_tech(
+        lab,
+        "snmpget",
+        "-v2c",
+        "-c",
+        "public",
+        "-t",
+        "0.5",
+        "-r",
+        "0",
+        snmp_hosts[0]["ip"],
+        "1.3.6.1.2.1.1.1.0",
+    )
     assert wrong.returncode != 0
 
 
@@ -169,8 +218,14 @@ def test_linux_host_password_login_and_private_etc(lab):
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - lab host
     with netns.inside(lab.tech_ns):
-        client.connect(host["ip"], username=user, password=password.reveal(), timeout=10,
-                       allow_agent=False, look_for_keys=False)
+        client.connect(
+            host["ip"],
+            username=user,
+            password=password.reveal(),
+            timeout=10,
+            allow_agent=False,
+            look_for_keys=False,
+        )
     try:
         _, out, _ = client.exec_command("id -un; grep -c . /etc/shadow")
         lines = out.read().decode().split()
@@ -217,8 +272,9 @@ def test_ldaps_bind_to_the_lab_dc(lab):
     with netns.inside(lab.tech_ns):
         conn = ldap3.Connection(server, ad["admin_user"], password.reveal(), auto_bind=True)
     try:
-        assert conn.search(ad["base_dn"], "(sAMAccountName=Administrator)",
-                           attributes=["sAMAccountName"])
+        assert conn.search(
+            ad["base_dn"], "(sAMAccountName=Administrator)", attributes=["sAMAccountName"]
+        )
         assert conn.entries
     finally:
         conn.unbind()
@@ -229,10 +285,12 @@ def test_add_and_remove_host(lab):
     from lab.site import LabError
 
     before = {h["name"] for h in lab.manifest["hosts"]}
-    entry = lab.add_host("tmp-ws99", "198.18.0.99", vendor="Intel", tcp=[445, 80],
-                         http_title="Planted")
-    device = lab.add_host("tmp-sw98", "198.18.1.98", vendor="Cisco", device_class="switch",
-                          platform="cisco_ios")
+    entry = lab.add_host(
+        "tmp-ws99", "198.18.0.99", vendor="Intel", tcp=[445, 80], http_title="Planted"
+    )
+    device = lab.add_host(
+        "tmp-sw98", "198.18.1.98", vendor="Cisco", device_class="switch", platform="cisco_ios"
+    )
     try:
         assert entry["mac"].startswith("00:1b:21")
         page = _in_tech(lab, "curl", "-s", "-m", "5", "http://198.18.0.99/").stdout
@@ -253,15 +311,15 @@ def test_add_and_remove_host(lab):
 
 
 def _cli(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([KEYTURN, "lab", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run(
+        [KEYTURN, "lab", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def _assert_gone(lab_id: str, namespaces: list[str], processes: list[state.ProcessRecord]):
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not [n for n in namespaces if n in listed.split()]
-    assert lab_id not in subprocess.run(["ip", "-o", "link"], capture_output=True,
-                                        text=True).stdout
+    assert lab_id not in subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     ps = subprocess.run(["ps", "-eo", "pid="], capture_output=True, text=True).stdout.split()
     assert not [p for p in processes if str(p.pid) in ps and state.alive(p)]
     assert not (state.STATE_ROOT / lab_id).exists()
@@ -270,8 +328,12 @@ def _assert_gone(lab_id: str, namespaces: list[str], processes: list[state.Proce
 def test_owner_killed_mid_up_then_down_removes_everything(lab_keyring_env):
     env = dict(os.environ, **lab_keyring_env)
     lab_id = state.new_lab_id()
-    owner = subprocess.Popen([KEYTURN, "lab", "up", "--id", lab_id], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    owner = subprocess.Popen(
+        [KEYTURN, "lab", "up", "--id", lab_id],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     recorded: state.LabState | None = None
     while time.monotonic() < deadline:
@@ -301,12 +363,20 @@ def test_second_lab_side_by_side_through_the_cli(lab, lab_keyring_env):
         status = json.loads(_cli(env, "status", lab_id, "--json").stdout)[0]
         assert status["namespaces_present"] == status["namespaces"]
         assert status["processes_alive"] == status["processes"]
-        mine = _cli(env, "exec", "--lab", lab_id, "--", "sh", "-c",
-                    "echo $KEYTURN_CONFIG; curl -s -m5 http://198.18.0.20/ && "
-                    "ip neigh show 198.18.0.20")
+        mine = _cli(
+            env,
+            "exec",
+            "--lab",
+            lab_id,
+            "--",
+            "sh",
+            "-c",
+            "echo $KEYTURN_CONFIG; curl -s -m5 http://198.18.0.20/ && ip neigh show 198.18.0.20",
+        )
         assert f"/run/keyturn-lab/{lab_id}/site.toml" in mine.stdout
-        theirs = _in_tech(lab, "sh", "-c", "curl -s -m5 http://198.18.0.20/ && "
-                          "ip neigh show 198.18.0.20")
+        theirs = _in_tech(
+            lab, "sh", "-c", "curl -s -m5 http://198.18.0.20/ && ip neigh show 198.18.0.20"
+        )
         assert "HP LaserJet" in mine.stdout and "HP LaserJet" in theirs.stdout
         mac = re.compile(r"lladdr (\S+)")
         assert mac.search(mine.stdout).group(1) != mac.search(theirs.stdout).group(1)
@@ -319,8 +389,11 @@ def test_second_lab_side_by_side_through_the_cli(lab, lab_keyring_env):
 
 
 def test_lab_refuses_without_root():
-    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                             KEYTURN, "lab", "status"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", KEYTURN, "lab", "status"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2, result.stderr
     assert "needs root" in result.stderr
 
@@ -329,14 +402,28 @@ def test_manifest_lists_what_a_scan_finds(lab):
     """nmap from the technician finds exactly the manifest's live hosts and open TCP ports."""
     hosts = lab.manifest["hosts"]
     ports = sorted({s["port"] for h in hosts for s in h["services"] if s["proto"] == "tcp"})
-    out = _in_tech(lab, "nmap", "-n", "-sS", "-T4", "--max-retries", "1", "-p",
-                   ",".join(map(str, ports)), "198.18.0.0/24", "198.18.1.0/24", "-oG", "-",
-                   timeout=180).stdout
-    found = {m[0]: {int(p) for p in re.findall(r"(\d+)/open/tcp", m[1])}
-             for m in re.findall(r"Host: (\S+) .*Ports: (.*)", out)}
+    out = _in_tech(
+        lab,
+        "nmap",
+        "-n",
+        "-sS",
+        "-T4",
+        "--max-retries",
+        "1",
+        "-p",
+        ",".join(map(str, ports)),
+        "198.18.0.0/24",
+        "198.18.1.0/24",
+        "-oG",
+        "-",
+        timeout=180,
+    ).stdout
+    found = {
+        m[0]: {int(p) for p in re.findall(r"(\d+)/open/tcp", m[1])}
+        for m in re.findall(r"Host: (\S+) .*Ports: (.*)", out)
+    }
     found.pop(lab.manifest["tech"]["ip"], None)
-    expected = {h["ip"]: {s["port"] for s in h["services"] if s["proto"] == "tcp"}
-                for h in hosts}
+    expected = {h["ip"]: {s["port"] for s in h["services"] if s["proto"] == "tcp"} for h in hosts}
     # The router's routed-side address is live, but its services listen on the LAN address.
     expected.update({ip: set() for h in hosts for ip in h["other_ips"]})
     assert found == expected
@@ -359,8 +446,20 @@ def test_large_lab_phantoms_answer_arp_without_flooding_real_hosts(lab_keyring_e
 
         before = sent_to_host()
         iface = large.manifest["tech"]["iface"]
-        sweep = _in_tech(large, "arp-scan", "-I", iface, "-B", "100M", "-r", "2", "-q", "-x",
-                         "198.18.0.0/16", timeout=120)
+        sweep = _in_tech(
+            large,
+            "arp-scan",
+            "-I",
+            iface,
+            "-B",
+            "100M",
+            "-r",
+            "2",
+            "-q",
+            "-x",
+            "198.18.0.0/16",
+            timeout=120,
+        )
         found = dict(line.split("\t")[:2] for line in sweep.stdout.splitlines())
         assert sent_to_host() - before < 1000  # a flooded /16 sweep would be ~65k frames
     finally:

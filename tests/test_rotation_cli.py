@@ -28,20 +28,36 @@ class Site:
         self.config = tmp_path / "site.toml"
         self.config.write_text('client = "acme"\nscope = ["127.0.0.0/8"]\n')
         self.targets = tmp_path / "targets.toml"
-        self.targets.write_text("".join(
-            f'[[device]]\nhost = "{d.host}"\nport = {d.port}\nplatform = "{d.platform}"\n'
-            'username = "admin"\n\n' for d in devices))
+        self.targets.write_text(
+            "".join(
+                f'[[device]]\nhost = "{d.host}"\nport = {d.port}\nplatform = "{d.platform}"\n'
+                'username = "admin"\n\n'
+                for d in devices
+            )
+        )
         csv = tmp_path / "creds.csv"
-        csv.write_text("host,username,password,enable_secret,platform\n" + "".join(
-            f"{d.host},admin,{password},{ENABLE},{d.platform}\n" for d in devices))
+        csv.write_text(
+            "host,username,password,enable_secret,platform\n"
+            + "".join(f"{d.host},admin,{password},{ENABLE},{d.platform}\n" for d in devices)
+        )
         assert self.run("secrets", "import", str(csv)).returncode == 0
 
-    def run(self, *args: str, extra_env: dict[str, str] | None = None, stdin: str = "",
-            global_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        *args: str,
+        extra_env: dict[str, str] | None = None,
+        stdin: str = "",
+        global_args: tuple[str, ...] = (),
+    ) -> subprocess.CompletedProcess:
         env = {**self.env, **(extra_env or {})}
-        return subprocess.run([KEYTURN, "--config", str(self.config), *global_args, *args],
-                              capture_output=True, text=True, env=env, input=stdin,
-                              timeout=120)
+        return subprocess.run(
+            [KEYTURN, "--config", str(self.config), *global_args, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            input=stdin,
+            timeout=120,
+        )
 
     def rotate(self, *extra: str, **kwargs) -> subprocess.CompletedProcess:
         return self.run("rotate", "--targets", str(self.targets), "--yes", *extra, **kwargs)
@@ -100,9 +116,11 @@ def test_canary_no_planted_password_in_any_artefact(pool, cli_env, tmp_path):
     artefacts["log"] = log_file.read_text()
     assert "rotate.result" not in artefacts["log"] and ": rotated" in artefacts["log"]
     db = sqlite3.connect(tmp_path / "store" / "client.db")
-    artefacts["db rows"] = repr(db.execute("SELECT * FROM rotation_steps").fetchall()) + \
-        repr(db.execute("SELECT * FROM rotations").fetchall()) + \
-        repr(db.execute("SELECT * FROM run_documents").fetchall())
+    artefacts["db rows"] = (
+        repr(db.execute("SELECT * FROM rotation_steps").fetchall())
+        + repr(db.execute("SELECT * FROM rotations").fetchall())
+        + repr(db.execute("SELECT * FROM run_documents").fetchall())
+    )
     db.close()
     assert "rejected" in artefacts["json"]  # the device's error text made it, scrubbed
     for name, text in artefacts.items():
@@ -126,8 +144,14 @@ def test_verify_reports_a_password_changed_outside_keyturn(pool, cli_env, tmp_pa
     # Someone changes the password by hand, bypassing keyturn.
     from netmiko import ConnectHandler
 
-    conn = ConnectHandler(device_type="cisco_ios", host=changed.host, port=changed.port,
-                          username="admin", password=OLD, secret=ENABLE)
+    conn = ConnectHandler(
+        device_type="cisco_ios",
+        host=changed.host,
+        port=changed.port,
+        username="admin",
+        password=OLD,
+        secret=ENABLE,
+    )
     conn.send_config_set(["username admin privilege 15 secret Manual-Change-77"])
     conn.disconnect()
     second = site.run("verify", "--targets", str(site.targets), "--json", "-")
@@ -142,25 +166,44 @@ def test_secrets_commands(cli_env, tmp_path):
     config.write_text('client = "acme"\nscope = ["127.0.0.0/8"]\n')
 
     def run(*args, env=None):
-        return subprocess.run([KEYTURN, "--config", str(config), *args], capture_output=True,
-                              text=True, env={**cli_env, **(env or {})}, timeout=60)
+        return subprocess.run(
+            [KEYTURN, "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            env={**cli_env, **(env or {})},
+            timeout=60,
+        )
 
     assert run("secrets", "set", "127.1.1.1", "admin").returncode == 2  # no tty, no env var
-    assert run("secrets", "set", "127.1.1.1", "admin", "--password-env", "PW",
-               env={"PW": "Set-By-Env-123"}).returncode == 0
+    assert (
+        run(
+            "secrets",
+            "set",
+            "127.1.1.1",
+            "admin",
+            "--password-env",
+            "PW",
+            env={"PW": "Set-By-Env-123"},
+        ).returncode
+        == 0
+    )
     listing = run("secrets", "list").stdout
     assert "admin@127.1.1.1" in listing and "current" in listing
     assert "Set-By-Env-123" not in listing
     assert run("secrets", "get", "127.1.1.1", "admin").returncode == 2  # needs --reveal
-    assert run("secrets", "get", "127.1.1.1", "admin", "--reveal").stdout.strip() == \
-        "Set-By-Env-123"
+    assert (
+        run("secrets", "get", "127.1.1.1", "admin", "--reveal").stdout.strip() == "Set-By-Env-123"
+    )
     exported = tmp_path / "out.json"
     result = run("secrets", "export", "--format", "bitwarden-json", "--out", str(exported))
     assert result.returncode == 0 and "plaintext" in result.stderr
     assert stat.S_IMODE(os.stat(exported).st_mode) == 0o600
     item = json.loads(exported.read_text())["items"][0]
-    assert item["login"] == {"username": "admin", "password": "Set-By-Env-123",
-                             "uris": [{"match": None, "uri": "ssh://127.1.1.1"}]}
+    assert item["login"] == {
+        "username": "admin",
+        "password": "Set-By-Env-123",
+        "uris": [{"match": None, "uri": "ssh://127.1.1.1"}],
+    }
     csv_out = run("secrets", "export", "--format", "csv").stdout
     assert "127.1.1.1,admin,Set-By-Env-123," in csv_out
     audit = (tmp_path / "store" / "client.audit.jsonl").read_text()
@@ -174,9 +217,14 @@ def test_on_a_terminal_rotate_shows_the_plan_and_asks(pool, cli_env, tmp_path):
     device = pool.take("cisco_ios")
     site = Site(tmp_path, cli_env, [device])
     primary, secondary = pty.openpty()
-    proc = subprocess.Popen([KEYTURN, "--config", str(site.config), "rotate", "--targets",
-                             str(site.targets)], stdin=secondary, stdout=secondary,
-                            stderr=secondary, env=site.env, close_fds=True)
+    proc = subprocess.Popen(
+        [KEYTURN, "--config", str(site.config), "rotate", "--targets", str(site.targets)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=site.env,
+        close_fds=True,
+    )
     os.close(secondary)
     seen = b""
     while b"Rotate 1 password(s)?" not in seen:
@@ -203,8 +251,16 @@ def test_all_failed_is_exit_3_with_the_json_contract(cli_env, tmp_path):
     document = json.loads(out.read_text())
     assert isinstance(document["run_id"], int)
     [result] = document["results"]
-    assert set(result) >= {"host", "platform", "username", "status", "verified", "saved",
-                           "old_password_refused", "error"}
+    assert set(result) >= {
+        "host",
+        "platform",
+        "username",
+        "status",
+        "verified",
+        "saved",
+        "old_password_refused",
+        "error",
+    }
     assert result["status"] == "failed" and "refused before connecting" in result["error"]
     site.config.write_text('client = "acme"\nscope = ["127.5.0.0/24"]\n')
     verify = site.run("verify", "--targets", str(site.targets))

@@ -38,7 +38,9 @@ def _one_token(value: str) -> bool:
     return bool(value) and value.split() == [value] and not control_characters(value)
 
 
-@settings(derandomize=True, max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(
+    derandomize=True, max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None
+)
 @given(platform=st.sampled_from(SSH_PLATFORMS), name=hostile, secret=hostile)
 def test_builders_refuse_or_keep_each_value_one_token(platform, name, secret):
     driver = driver_for(platform)

@@ -26,8 +26,9 @@ def _login(port: int, user: str, password: str) -> bool:
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 (test peer)
     try:
-        client.connect("127.0.0.1", port, user, password, allow_agent=False,
-                       look_for_keys=False, timeout=10)
+        client.connect(
+            "127.0.0.1", port, user, password, allow_agent=False, look_for_keys=False, timeout=10
+        )
     except paramiko.AuthenticationException:
         return False
     finally:
@@ -43,8 +44,7 @@ def sshd_account(tmp_path: Path):
     try:
         subprocess.run(["chpasswd"], input=f"{user}:{OLD}\n", text=True, check=True)
         key = tmp_path / "ssh_host_ed25519_key"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
-                       check=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         port = free_port("127.0.0.1")
         config = tmp_path / "sshd_config"
         config.write_text(
@@ -54,10 +54,18 @@ def sshd_account(tmp_path: Path):
         )
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-             f"mount -t tmpfs tmpfs /run && mkdir -m 0755 /run/sshd && "
-             f"exec {sshd} -D -e -f {config}"],
-            stderr=subprocess.PIPE, text=True,
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                f"mount -t tmpfs tmpfs /run && mkdir -m 0755 /run/sshd && "
+                f"exec {sshd} -D -e -f {config}",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:

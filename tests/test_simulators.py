@@ -33,13 +33,23 @@ from lab.simulators.state import hash_password
 
 OLD, NEW = "Old-pass-1", "New-pass-2"
 ENABLE_OLD, ENABLE_NEW = "en-old-1", "en-new-2"
-PLATFORMS = ["cisco_ios", "cisco_asa", "cisco_nxos", "arista_eos", "juniper_junos",
-             "fortinet", "mikrotik_routeros"]
+PLATFORMS = [
+    "cisco_ios",
+    "cisco_asa",
+    "cisco_nxos",
+    "arista_eos",
+    "juniper_junos",
+    "fortinet",
+    "mikrotik_routeros",
+]
 CISCO_FAMILY = {"cisco_ios", "cisco_asa", "cisco_nxos", "arista_eos"}
 WITH_ENABLE = {"cisco_ios", "cisco_asa", "arista_eos"}
 FAULTS = ["reject_new_password", "drop_after_change", "fail_save"]
-SHA1_KEX = {"diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1",
-            "diffie-hellman-group-exchange-sha1"}
+SHA1_KEX = {
+    "diffie-hellman-group14-sha1",
+    "diffie-hellman-group1-sha1",
+    "diffie-hellman-group-exchange-sha1",
+}
 # Pseudo-algorithms that only announce protocol extensions.
 KEX_MARKERS = {"ext-info-s", "kex-strict-s-v00@openssh.com"}
 PROMPT = r"[#>$]\s*$"
@@ -76,8 +86,10 @@ def _device_spec(name: str, platform: str, port: int, root: Path, legacy: bool =
         "state_dir": str(root / name),
         # No "password" in a hostname: netmiko's enable/login look for "ssword" in prompts.
         "hostname": name.replace("reject_new_password", "reject")[:20],
-        "users": {"admin": {"password": OLD, "privilege": 15},
-                  "ops": {"password": OLD, "privilege": 1}},
+        "users": {
+            "admin": {"password": OLD, "privilege": 15},
+            "ops": {"password": OLD, "privilege": 1},
+        },
         "enable_secret": ENABLE_OLD if platform in WITH_ENABLE else None,
         "legacy": legacy,
     }
@@ -105,12 +117,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict]]:
         proc.wait(timeout=10)
 
 
-def connect(spec: dict, password: str = OLD, secret: str = ENABLE_OLD,
-            username: str = "admin") -> ConnectHandler:
+def connect(
+    spec: dict, password: str = OLD, secret: str = ENABLE_OLD, username: str = "admin"
+) -> ConnectHandler:
     host, port = spec["listen"].split(":")
-    return ConnectHandler(device_type=spec["platform"], host=host, port=int(port),
-                          username=username, password=password, secret=secret,
-                          conn_timeout=10, auth_timeout=10)
+    return ConnectHandler(
+        device_type=spec["platform"],
+        host=host,
+        port=int(port),
+        username=username,
+        password=password,
+        secret=secret,
+        conn_timeout=10,
+        auth_timeout=10,
+    )
 
 
 def login_works(spec: dict, password: str, secret: str = ENABLE_OLD) -> bool:
@@ -133,8 +153,10 @@ def change_password(conn: ConnectHandler, platform: str, new: str, old: str) -> 
         return conn.send_config_set([command])
     if platform == "juniper_junos":
         conn.config_mode()
-        out = conn.send_command("set system login user admin authentication plain-text-password",
-                                expect_string="New password:")
+        out = conn.send_command(
+            "set system login user admin authentication plain-text-password",
+            expect_string="New password:",
+        )
         out += conn.send_command(new, expect_string="Retype new password:", cmd_verify=False)
         return out + conn.send_command(new, expect_string=r"#\s*$", cmd_verify=False)
     if platform == "fortinet":
@@ -155,16 +177,26 @@ def save(conn: ConnectHandler, platform: str) -> str:
     return ""  # RouterOS saves every change as it is made
 
 
-SAVE_OK = {"cisco_ios": "[OK]", "cisco_asa": "[OK]", "cisco_nxos": "Copy complete.",
-           "arista_eos": "Copy completed successfully.", "juniper_junos": "commit complete",
-           "fortinet": "", "mikrotik_routeros": ""}
+SAVE_OK = {
+    "cisco_ios": "[OK]",
+    "cisco_asa": "[OK]",
+    "cisco_nxos": "Copy complete.",
+    "arista_eos": "Copy completed successfully.",
+    "juniper_junos": "commit complete",
+    "fortinet": "",
+    "mikrotik_routeros": "",
+}
 
 
-INVALID = {"cisco_ios": "% Invalid input detected at '^' marker.",
-           "cisco_asa": "ERROR: % Invalid input detected at '^' marker.",
-           "cisco_nxos": "% Invalid command at '^' marker.", "arista_eos": "% Invalid input",
-           "juniper_junos": "unknown command.", "fortinet": "Unknown action 0",
-           "mikrotik_routeros": "bad command name frobnicate"}
+INVALID = {
+    "cisco_ios": "% Invalid input detected at '^' marker.",
+    "cisco_asa": "ERROR: % Invalid input detected at '^' marker.",
+    "cisco_nxos": "% Invalid command at '^' marker.",
+    "arista_eos": "% Invalid input",
+    "juniper_junos": "unknown command.",
+    "fortinet": "Unknown action 0",
+    "mikrotik_routeros": "bad command name frobnicate",
+}
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -175,8 +207,9 @@ def test_rotate_save_verify_and_reboot(lab: dict, platform: str) -> None:
         out = change_password(conn, platform, NEW, OLD)
         assert "rror" not in out and "fail" not in out.lower()
         if platform in WITH_ENABLE:
-            conn.send_config_set([f"enable {'password' if platform == 'cisco_asa' else 'secret'} "
-                                  f"{ENABLE_NEW}"])
+            conn.send_config_set(
+                [f"enable {'password' if platform == 'cisco_asa' else 'secret'} {ENABLE_NEW}"]
+            )
         assert SAVE_OK[platform] in save(conn, platform)
         if platform in CISCO_FAMILY:
             users = conn.send_command("show running-config | include username")
@@ -234,8 +267,9 @@ def test_routeros_saves_with_the_change(lab: dict) -> None:
     spec = lab["unsaved-mikrotik_routeros"]
     with connect(spec) as conn:
         assert conn.base_prompt == f"[admin@{spec['hostname']}]"
-        out = conn.send_command(f"/password old-password={OLD} new-password={NEW} "
-                                f"confirm-new-password={NEW}")
+        out = conn.send_command(
+            f"/password old-password={OLD} new-password={NEW} confirm-new-password={NEW}"
+        )
         assert "failure" not in out
     assert verify_saved_password(spec["state_dir"], "admin", NEW)
     reboot(spec["state_dir"])
@@ -296,9 +330,10 @@ def test_fault_drop_after_change(lab: dict, platform: str) -> None:
 
 
 def change_password_line(platform: str) -> str:
-    return {"cisco_asa": f"username admin password {NEW} privilege 15",
-            "cisco_nxos": f"username admin password {NEW} role network-admin",
-            }.get(platform, f"username admin privilege 15 secret {NEW}")
+    return {
+        "cisco_asa": f"username admin password {NEW} privilege 15",
+        "cisco_nxos": f"username admin password {NEW} role network-admin",
+    }.get(platform, f"username admin privilege 15 secret {NEW}")
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -387,16 +422,23 @@ def test_legacy_device_offers_only_sha1(lab: dict, caplog: pytest.LogCaptureFixt
         transport = conn.remote_conn.get_transport()
         assert transport.host_key_type == "ssh-rsa"
     negotiated = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Kex: ")]
-    assert negotiated and negotiated[-1][len("Kex: "):] in SHA1_KEX
+    assert negotiated and negotiated[-1][len("Kex: ") :] in SHA1_KEX
 
     # A client without SHA-1 (paramiko 5's defaults) cannot agree on a key exchange.
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - lab device
     host, port = spec["listen"].split(":")
     with pytest.raises(paramiko.SSHException, match="Incompatible ssh peer"):
-        client.connect(host, int(port), username="admin", password=OLD,
-                       look_for_keys=False, allow_agent=False, timeout=5,
-                       disabled_algorithms={"kex": sorted(SHA1_KEX)})
+        client.connect(
+            host,
+            int(port),
+            username="admin",
+            password=OLD,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=5,
+            disabled_algorithms={"kex": sorted(SHA1_KEX)},
+        )
     client.close()
 
 
@@ -439,8 +481,15 @@ def test_exec_request_runs_one_command(lab: dict) -> None:
     host, port = lab["modern"]["listen"].split(":")
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - lab device
-    client.connect(host, int(port), username="admin", password=OLD,
-                   look_for_keys=False, allow_agent=False, timeout=5)
+    client.connect(
+        host,
+        int(port),
+        username="admin",
+        password=OLD,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=5,
+    )
     try:
         _stdin, stdout, _stderr = client.exec_command("show version", timeout=5)
         assert "Cisco IOS Software" in stdout.read().decode()
@@ -453,15 +502,17 @@ def test_junos_encrypted_password_and_commit_and_quit(lab: dict) -> None:
     new_hash = hash_password(NEW)
     with connect(spec) as conn:
         conn.config_mode()
-        out = conn.send_command(f'set system login user admin authentication '
-                                f'encrypted-password "{new_hash}"', expect_string=r"#\s*$")
+        out = conn.send_command(
+            f'set system login user admin authentication encrypted-password "{new_hash}"',
+            expect_string=r"#\s*$",
+        )
         assert "error" not in out
-        assert "encrypted-password" in conn.send_command("show | compare",
-                                                         expect_string=r"#\s*$")
+        assert "encrypted-password" in conn.send_command("show | compare", expect_string=r"#\s*$")
         assert "commit complete" in conn.commit(and_quit=True)
         assert conn.find_prompt().endswith(">")
         shown = conn.send_command("show configuration system login | display set")
-        assert (f'set system login user admin authentication encrypted-password "{new_hash}"'
-                in shown)
+        assert (
+            f'set system login user admin authentication encrypted-password "{new_hash}"' in shown
+        )
     assert login_works(spec, NEW)
     assert verify_saved_password(spec["state_dir"], "admin", NEW)

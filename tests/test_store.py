@@ -86,7 +86,11 @@ def test_a_store_refuses_another_clients_config(tmp_path, cli_env):
         opened.finish_run(opened.begin_run("discover", "alice", "acme"), "ok")
     site = tmp_path / "globex.toml"
     site.write_text('client = "globex"\n')
-    result = sp.run([KEYTURN, "--config", str(site), "--store", str(store), "audit", "show"],
-                    capture_output=True, text=True, env=cli_env)
+    result = sp.run(
+        [KEYTURN, "--config", str(site), "--store", str(store), "audit", "show"],
+        capture_output=True,
+        text=True,
+        env=cli_env,
+    )
     assert result.returncode == 2
     assert "inventory of client acme, not 'globex'" in result.stderr

@@ -28,12 +28,22 @@ def lab() -> None:
 
 
 @lab.command()
-@click.option("--size", type=click.Choice(["small", "large"]), default="small", show_default=True,
-              help="small: ~30 hosts; large: 198.18.0.0/16 with ~4000 live hosts.")
+@click.option(
+    "--size",
+    type=click.Choice(["small", "large"]),
+    default="small",
+    show_default=True,
+    help="small: ~30 hosts; large: 198.18.0.0/16 with ~4000 live hosts.",
+)
 @click.option("--id", "lab_id", metavar="ID", help="Lab id to use (kt + 6 hex digits).")
 @click.option("--no-dc", is_flag=True, help="Leave out the Samba AD domain controller.")
-@click.option("--ad-size", type=click.Choice(["small", "large"]), default="small",
-              show_default=True, help="Directory size of the DC (large: ~10k users).")
+@click.option(
+    "--ad-size",
+    type=click.Choice(["small", "large"]),
+    default="small",
+    show_default=True,
+    help="Directory size of the DC (large: ~10k users).",
+)
 def up(size: str, lab_id: str | None, no_dc: bool, ad_size: str) -> None:
     """Build a lab and print where its site config and manifest are.
 
@@ -51,9 +61,10 @@ def up(size: str, lab_id: str | None, no_dc: bool, ad_size: str) -> None:
     with _lab_errors():
         built = Lab.up(size, lab_id=lab_id, with_dc=not no_dc, ad_size=ad_size)
     hosts = built.manifest["hosts"]
-    click.echo(f"lab {built.lab_id} up in {time.monotonic() - started:.1f} s: {len(hosts)} hosts"
-               + (f" + {len(built.manifest.get('phantoms', []))} phantoms"
-                  if size == "large" else ""))
+    click.echo(
+        f"lab {built.lab_id} up in {time.monotonic() - started:.1f} s: {len(hosts)} hosts"
+        + (f" + {len(built.manifest.get('phantoms', []))} phantoms" if size == "large" else "")
+    )
     click.echo(f"  client       {built.client}")
     click.echo(f"  site config  {built.site_config_path}")
     click.echo(f"  manifest     {built.state_dir / 'manifest.json'}")
@@ -83,9 +94,11 @@ def status(lab_id: str | None, as_json: bool) -> None:
     if not rows:
         click.echo("no labs")
     for row in rows:
-        click.echo(f"{row['lab_id']}  {row['status']:<9} {row['size']:<6} "
-                   f"netns {row['namespaces_present']}/{row['namespaces']}  "
-                   f"processes {row['processes_alive']}/{row['processes']}  {row['site_config']}")
+        click.echo(
+            f"{row['lab_id']}  {row['status']:<9} {row['size']:<6} "
+            f"netns {row['namespaces_present']}/{row['namespaces']}  "
+            f"processes {row['processes_alive']}/{row['processes']}  {row['site_config']}"
+        )
 
 
 @lab.command()
@@ -110,15 +123,21 @@ def down(lab_id: str | None, keep_secrets: bool) -> None:
         target = Lab.load(lab_id)
         owner = state.ProcessRecord(target.state.owner_pid, target.state.owner_start_time, "")
         if target.state.status == "starting" and state.alive(owner):
-            raise UsageError(f"lab {lab_id} is still being built by PID {owner.pid}; "
-                             "stop that first")
+            raise UsageError(
+                f"lab {lab_id} is still being built by PID {owner.pid}; stop that first"
+            )
         target.down(forget_secrets=not keep_secrets)
     click.echo(f"lab {lab_id} down in {time.monotonic() - started:.1f} s")
 
 
 @lab.command(name="exec", context_settings={"ignore_unknown_options": True})
-@click.option("--lab", "lab_id", metavar="ID", envvar="KEYTURN_LAB",
-              help="Which lab (default: the only one). Also KEYTURN_LAB.")
+@click.option(
+    "--lab",
+    "lab_id",
+    metavar="ID",
+    envvar="KEYTURN_LAB",
+    help="Which lab (default: the only one). Also KEYTURN_LAB.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(lab_id: str | None, command: tuple[str, ...]) -> None:
     """Run COMMAND in the lab's technician namespace, with this environment.
@@ -155,8 +174,9 @@ def _only_lab() -> str:
 
     labs = state.list_labs()
     if len(labs) != 1:
-        raise UsageError("no lab is up" if not labs else
-                         f"{len(labs)} labs are up ({', '.join(labs)}): name one")
+        raise UsageError(
+            "no lab is up" if not labs else f"{len(labs)} labs are up ({', '.join(labs)}): name one"
+        )
     return labs[0]
 
 

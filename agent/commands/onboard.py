@@ -19,8 +19,13 @@ MARKS = {
 @click.command()
 @click.option("--rotate", is_flag=True, help="Also rotate device passwords (shows the plan first).")
 @click.option("--yes", is_flag=True, help="Approve the rotation plan without asking.")
-@click.option("--json", "json_out", metavar="FILE", type=JSON_OUT,
-              help="Also write the summary as JSON ('-').")
+@click.option(
+    "--json",
+    "json_out",
+    metavar="FILE",
+    type=JSON_OUT,
+    help="Also write the summary as JSON ('-').",
+)
 @click.pass_obj
 def onboard(app, rotate: bool, yes: bool, json_out: str | None) -> None:
     """Discover, audit, rotate and report in one go.

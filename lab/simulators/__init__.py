@@ -41,6 +41,5 @@ def launch(
     proc.kill()
     proc.wait()
     raise RuntimeError(
-        f"device simulators did not become ready (exit code {proc.returncode}); "
-        "see their stderr"
+        f"device simulators did not become ready (exit code {proc.returncode}); see their stderr"
     )

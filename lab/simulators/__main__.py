@@ -41,8 +41,11 @@ def main() -> None:
     args = parser.parse_args()
     # Legacy devices use finite-field DH on purpose; the deprecation is the point.
     warnings.filterwarnings("ignore", message="Diffie-Hellman over finite fields")
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     asyncio.run(_main(args.spec))
 
 

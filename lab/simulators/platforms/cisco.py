@@ -220,8 +220,9 @@ class CiscoShell(Shell):
         if secret is None:
             if existing is None:
                 return self.incomplete_text
-            users[name] = User(existing.hash, privilege or existing.privilege,
-                               role or existing.role)
+            users[name] = User(
+                existing.hash, privilege or existing.privilege, role or existing.role
+            )
             return ""
         if self.rejects_password():
             return self.reject_text
@@ -256,8 +257,14 @@ class CiscoShell(Shell):
 
     # --- rendering --------------------------------------------------------------------
     def render_config(self, config: Config) -> str:
-        lines = ["Building configuration...", "", "Current configuration : 1024 bytes", "!",
-                 f"hostname {config.hostname}", "!"]
+        lines = [
+            "Building configuration...",
+            "",
+            "Current configuration : 1024 bytes",
+            "!",
+            f"hostname {config.hostname}",
+            "!",
+        ]
         if config.enable_secret:
             lines.append(f"enable secret 5 {config.enable_secret}")
         lines.append("!")
