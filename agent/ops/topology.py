@@ -44,7 +44,9 @@ class Device:
 
 def devices_to_map(app: AppContext) -> list[Device]:
     """Every keyring entry with a current password on a platform the collectors know (the
-    enable secret is a second credential of its device, not a device)."""
+    enable secret is a second credential of its device, not a device); once a discover run
+    exists, only the addresses it found alive (a retired device's credential stays in the
+    keyring, and the diagram is of the network as discovered)."""
     from agent.topology.collect import supported
     from inventory import hosts as host_docs
 
@@ -57,6 +59,8 @@ def devices_to_map(app: AppContext) -> list[Device]:
     for entry in app.secret_store.entries():
         if "current" not in entry.versions or entry.user == "enable":
             continue
+        if discovered and _is_address(entry.host) and entry.host not in names:
+            continue  # the latest discovery did not find it alive: not on today's diagram
         if not entry.platform or not supported(entry.platform) or entry.host in devices:
             continue
         devices[entry.host] = Device(
@@ -68,6 +72,16 @@ def devices_to_map(app: AppContext) -> list[Device]:
             ports.get(entry.host, 22),
         )
     return sorted(devices.values(), key=lambda d: d.ip)
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def snmp_targets(app: AppContext, ssh_devices: Sequence[Device], source: str) -> list[Device]:
