@@ -162,4 +162,25 @@ def stop(host: SmbHost) -> None:
     if host.proc is not None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(host.proc.pid, signal.SIGKILL)
+    # smbd starts samba-dcerpcd on demand, which detaches (its own session, parent init) and
+    # starts the rpcd_* workers: the process group above misses them. They carry this
+    # server's own configfile path (a fresh temp folder), which identifies them exactly.
+    for pid in _processes_with_config(host.conf):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     shutil.rmtree(host.workdir, ignore_errors=True)
+
+
+def _processes_with_config(config: Path) -> list[int]:
+    marker = f"--configfile={config}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if marker in argv:
+            found.append(int(entry.name))
+    return found
