@@ -19,7 +19,7 @@ PACKAGES = ("agent", "inventory", "rotation", "reports", "lab")
 # AppContext it is handed; never a command (agent.commands, agent.cli) or the lab.
 USE_CASE_DEPENDENCIES = (
     "agent.core", "inventory", "rotation", "agent.discovery", "agent.directory", "agent.webdns",
-    "agent.topology", "reports", "agent.config", "agent.context", "agent.ops", "agent.onboard",
+    "agent.topology", "agent.review", "reports", "agent.config", "agent.context", "agent.ops", "agent.onboard",
 )  # fmt: skip
 
 # Each layer and the keyturn packages it may import (its own always allowed).
@@ -32,6 +32,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # Web and DNS checks; the LDAP connection for AD zones is handed in by agent/ops/dns.py.
     "agent.webdns": ("agent.core", "inventory"),
     "agent.topology": ("agent.core", "inventory"),
+    # Firewall review; device sessions are handed in by the use case, as for topology.
+    "agent.review": ("agent.core", "inventory"),
     "reports": ("agent.core", "inventory"),
     # Use cases: one function per job over the domain packages, for commands and onboard.
     "agent.ops": USE_CASE_DEPENDENCIES,

@@ -1,0 +1,1 @@
+"""Firewall and management-plane review: read rule bases, find what exposes the client."""
