@@ -9,7 +9,8 @@ def test_running_child_then_finished_unreaped_child_is_not_running():
     child = subprocess.Popen(["sleep", "30"])
     try:
         assert procs.running(child.pid)
-        assert procs.state(child.pid) in ("S", "R")
+        # Any live state: a child still exec'ing under load is briefly in D (disk sleep).
+        assert procs.state(child.pid) not in ("Z", "X")
     finally:
         child.kill()
     # Killed but not yet waited for: a zombie, which must count as gone (and gets reaped).
