@@ -19,7 +19,8 @@ PACKAGES = ("agent", "inventory", "rotation", "reports", "lab")
 # AppContext it is handed; never a command (agent.commands, agent.cli) or the lab.
 USE_CASE_DEPENDENCIES = (
     "agent.core", "inventory", "rotation", "agent.discovery", "agent.directory", "agent.webdns",
-    "agent.topology", "agent.review", "reports", "agent.config", "agent.context", "agent.ops", "agent.onboard",
+    "agent.topology", "agent.review", "reports", "agent.config", "agent.context", "agent.ops",
+    "agent.onboard",
 )  # fmt: skip
 
 # Each layer and the keyturn packages it may import (its own always allowed).
