@@ -1,0 +1,530 @@
+"""FortiOS (FortiGate) backup / ``show`` output -> RuleBase.
+
+Semantics made explicit:
+- policies are evaluated in the order the configuration lists them (``move`` reorders the
+  list; the id is a name, not a position), then an implicit deny;
+- a backup leaves defaults out: no ``set action`` is deny, no ``set status`` is enabled, no
+  ``set logtraffic`` is utm (security events only: counted as logging), no ``set schedule``
+  is always, an address without ``set subnet`` is 0.0.0.0/0, a static route without
+  ``set dst`` is a default route;
+- a policy's destination that names a VIP matches the VIP's mapped (internal) address, as on
+  every other vendor (the rule sees the packet after destination NAT); the VIP is a NatRule;
+- an FQDN/geography/dynamic address, a service restricted by source port or address, a
+  negated service, user/group identity and internet-service matching are not expressible:
+  the rule is widened and the condition recorded (``Rule.conditions``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.review.model import (
+    IPV4_ANY,
+    PORT_ANY,
+    AddressSet,
+    Interface,
+    Management,
+    NatRule,
+    Range,
+    Rule,
+    RuleBase,
+    Service,
+    SnmpCommunity,
+    VpnProposal,
+    VpnUser,
+    cidr_range,
+    merge,
+)
+from agent.review.platforms._common import (
+    ZERO,
+    Reader,
+    implicit_rule,
+    ip_range,
+    parse_duration,
+    prefix_length,
+    subtract,
+)
+from agent.review.platforms._fortios_tree import Entry, Section, build, scopes
+
+PLATFORM = "fortinet"
+# `show` prints the configuration as a backup does (non-default settings only). Nothing here
+# changes the console or any setting: paging is the collector's business.
+CONFIG_COMMANDS = ("show",)
+COUNTER_COMMANDS = ("get system performance status", "diagnose firewall iprope list 100004")
+
+_DEFAULT_SERVICES: dict[str, tuple[Service, ...]] = {
+    "ALL": (Service("any"),),
+    "ALL_TCP": (Service("tcp", ((1, 65535),)),),
+    "ALL_UDP": (Service("udp", ((1, 65535),)),),
+    "ALL_ICMP": (Service("icmp"),),
+    "PING": (Service("icmp"),),
+    "HTTP": (Service("tcp", ((80, 80),)),),
+    "HTTPS": (Service("tcp", ((443, 443),)),),
+    "SSH": (Service("tcp", ((22, 22),)),),
+    "TELNET": (Service("tcp", ((23, 23),)),),
+    "FTP": (Service("tcp", ((21, 21),)),),
+    "SMTP": (Service("tcp", ((25, 25),)),),
+    "SMTPS": (Service("tcp", ((465, 465),)),),
+    "POP3": (Service("tcp", ((110, 110),)),),
+    "IMAP": (Service("tcp", ((143, 143),)),),
+    "RDP": (Service("tcp", ((3389, 3389),)),),
+    "SMB": (Service("tcp", ((445, 445),)),),
+    "SAMBA": (Service("tcp", ((139, 139),)),),
+    "DNS": (Service("tcp", ((53, 53),)), Service("udp", ((53, 53),))),
+    "NTP": (Service("tcp", ((123, 123),)), Service("udp", ((123, 123),))),
+    "SNMP": (Service("tcp", ((161, 162),)), Service("udp", ((161, 162),))),
+    "SYSLOG": (Service("udp", ((514, 514),)),),
+    "MS-SQL": (Service("tcp", ((1433, 1434),)),),
+    "MYSQL": (Service("tcp", ((3306, 3306),)),),
+    "LDAP": (Service("tcp", ((389, 389),)),),
+    "VNC": (Service("tcp", ((5900, 5900),)),),
+    "KERBEROS": (Service("tcp", ((88, 88),)), Service("udp", ((88, 88),))),
+}
+_DEFAULT_GROUPS = {
+    "Web Access": ("DNS", "HTTP", "HTTPS"),
+    "Email Access": ("DNS", "IMAP", "POP3", "SMTP"),
+}
+# Firmware defaults for tunnels that do not set them (FortiOS 6.4-7.4).
+_P1_DEFAULT = ("aes128-sha256 aes256-sha256 aes128-sha1 aes256-sha1", "14 5")
+_P2_DEFAULT = ("aes128-sha1 aes256-sha1 aes128-sha256 aes256-sha256 aes128gcm aes256gcm", "14 5")
+_MGMT_TRUSTHOST = {"ssh", "https", "http", "telnet"}
+_DEFAULT_COMMUNITIES = {"public", "private", "fortinet", "community", "snmp"}
+
+
+def parse(config: str, device: str = "") -> RuleBase:
+    reader = Reader(PLATFORM, device)
+    root = build(reader, reader.lines(config))
+    all_scopes = scopes(root)
+    for vdom, sections in all_scopes:
+        _Vdom(reader, sections, vdom if len(all_scopes) > 1 else "").read()
+    return reader.base
+
+
+class _Vdom:
+    def __init__(self, reader: Reader, sections: dict[str, Section], vdom: str) -> None:
+        self.reader, self.sections, self.base = reader, sections, reader.base
+        self.table = f"{vdom}/policy" if vdom else "policy"
+        self.vips: dict[str, NatRule] = {}
+
+    def section(self, path: str) -> dict[str, Entry]:
+        found = self.sections.get(path)
+        return found.entries if found else {}
+
+    def read(self) -> None:
+        self.interfaces()
+        self.routes()
+        self.read_vips()
+        self.policies()
+        self.management()
+        self.vpn()
+
+    # --- addresses and services -------------------------------------------------------
+    def address(
+        self, name: str, seen: frozenset[str] = frozenset()
+    ) -> tuple[tuple[Range, ...], list[str]]:
+        """Ranges of an address, group or VIP and the conditions that widened it."""
+        if name in seen:
+            self.reader.warn(f"address group loop through {name!r}")
+            return (), [f"address loop {name}"]
+        seen = seen | {name}
+        if name in self.vips:
+            return self.vips[name].internal.ranges, []
+        entry = self.section("firewall address").get(name)
+        if entry is not None:
+            return self._address_entry(entry)
+        group = self.section("firewall addrgrp").get(name)
+        if group is not None:
+            ranges: list[Range] = []
+            conditions: list[str] = []
+            for member in group.settings.get("member", []):
+                r, c = self.address(member, seen)
+                ranges.extend(r)
+                conditions.extend(c)
+            merged = merge(ranges)
+            if group.get("exclude") == "enable":
+                for member in group.settings.get("exclude-member", []):
+                    r, c = self.address(member, seen)
+                    if c:  # an unresolvable exclusion: keep the wider set
+                        conditions.extend(c)
+                        continue
+                    merged = subtract(merged, merge(list(r)))
+            return merged, conditions
+        vipgrp = self.section("firewall vipgrp").get(name)
+        if vipgrp is not None:
+            ranges = []
+            for member in vipgrp.settings.get("member", []):
+                ranges.extend(self.address(member, seen)[0])
+            return merge(ranges), []
+        if name == "all":
+            return IPV4_ANY, []
+        if name == "none":
+            return (), []
+        self.reader.warn(f"address {name!r} is not defined; taken as any")
+        return IPV4_ANY, [f"undefined address {name}"]
+
+    def _address_entry(self, entry: Entry) -> tuple[tuple[Range, ...], list[str]]:
+        kind = entry.get("type", "ipmask")
+        try:
+            if kind in ("ipmask", "interface-subnet"):
+                return (cidr_range(" ".join(entry.settings.get("subnet", [ZERO, ZERO]))),), []
+            if kind == "iprange":
+                lo = entry.get("start-ip", ZERO)
+                return (ip_range(f"{lo}-{entry.get('end-ip', lo)}"),), []
+        except ValueError:
+            self.reader.warn(
+                f"address {entry.name!r}: unreadable value", " ".join(entry.lines[1:2])
+            )
+        return IPV4_ANY, [f"address {entry.name} ({kind})"]
+
+    def address_set(self, entry: Entry, key: str, rule_conditions: list[str]) -> AddressSet:
+        names = entry.settings.get(key, [])
+        negated = entry.get(f"{key}-negate") == "enable"
+        ranges: list[Range] = []
+        for name in names:
+            r, conditions = self.address(name)
+            if conditions and negated:
+                # Negating a widened set would narrow the rule: drop the member instead.
+                rule_conditions.extend(conditions)
+                continue
+            ranges.extend(r)
+            rule_conditions.extend(conditions)
+        return AddressSet(merge(ranges), negated, tuple(names))
+
+    def services(
+        self, names: list[str], conditions: list[str], seen: frozenset[str] = frozenset()
+    ) -> list[Service]:
+        out: list[Service] = []
+        for name in names:
+            custom = self.section("firewall service custom").get(name)
+            group = self.section("firewall service group").get(name)
+            if custom is not None:
+                out.extend(self._custom(custom, conditions))
+            elif group is not None and name not in seen:
+                out.extend(
+                    self.services(group.settings.get("member", []), conditions, seen | {name})
+                )
+            elif name in _DEFAULT_SERVICES:
+                out.extend(Service(s.protocol, s.ports, name) for s in _DEFAULT_SERVICES[name])
+            elif name in _DEFAULT_GROUPS:
+                out.extend(self.services(list(_DEFAULT_GROUPS[name]), conditions, seen | {name}))
+            else:
+                self.reader.warn(f"service {name!r} is not defined; taken as any")
+                conditions.append(f"undefined service {name}")
+                out.append(Service("any", PORT_ANY, name))
+        return out
+
+    def _custom(self, entry: Entry, conditions: list[str]) -> list[Service]:
+        protocol = entry.get("protocol", "TCP/UDP/SCTP").upper()
+        name = entry.name
+        limited = entry.settings.get("iprange") or entry.settings.get("fqdn")
+        if limited:
+            conditions.append(f"service {name} limited to destination {' '.join(limited)}")
+        if protocol in ("ICMP", "ICMP6"):
+            if entry.get("icmptype"):
+                conditions.append(f"service {name} icmp type {entry.get('icmptype')}")
+            return [Service("icmp", PORT_ANY, name)] if protocol == "ICMP" else []
+        if protocol == "IP":
+            number = entry.get("protocol-number", "0")
+            proto = {"0": "any", "6": "tcp", "17": "udp", "1": "icmp"}.get(number, number)
+            return [Service(proto, PORT_ANY, name)]
+        out = []
+        for proto in ("tcp", "udp", "sctp"):
+            ports: list[Range] = []
+            for item in entry.settings.get(f"{proto}-portrange", []):
+                dst, _, src = item.partition(":")
+                try:
+                    lo, _, hi = dst.partition("-")
+                    ports.append((int(lo), int(hi or lo)))
+                except ValueError:
+                    self.reader.warn(f"service {name!r}: unreadable port range {item!r}")
+                    conditions.append(f"service {name} port {item}")
+                    ports.append((0, 65535))
+                if src and src not in ("0-65535", "1-65535"):
+                    conditions.append(f"service {name} source ports {src}")
+            if ports:
+                out.append(Service(proto if proto != "sctp" else "132", merge(ports), name))
+        return out
+
+    # --- objects of the box -----------------------------------------------------------
+    def interfaces(self) -> None:
+        zones = {}
+        for zone in self.section("system zone").values():
+            for member in zone.settings.get("interface", []):
+                zones[member] = zone.name
+        for entry in self.section("system interface").values():
+            ip = entry.settings.get("ip", [])
+            addresses = ()
+            if len(ip) == 2:
+                try:
+                    prefix = prefix_length(ip[1])
+                    addresses = (f"{ip[0]}/{prefix}",)
+                except ValueError:
+                    self.reader.warn(
+                        f"interface {entry.name!r}: unreadable address",
+                        entry.setting_lines.get("ip", ""),
+                    )
+            untrusted = True if entry.get("role") == "wan" else None
+            self.base.interfaces.append(
+                Interface(
+                    entry.name,
+                    zones.get(entry.name, ""),
+                    addresses,
+                    untrusted,
+                    entry.cite("ip", "role"),
+                )
+            )
+
+    def routes(self) -> None:
+        for entry in self.section("router static").values():
+            dst = " ".join(entry.settings.get("dst", [ZERO, ZERO]))
+            device = entry.get("device")
+            if entry.get("status") == "disable" or not device:
+                continue
+            try:
+                if (
+                    cidr_range(dst) == (0, 2**32 - 1)
+                    and device not in self.base.default_route_interfaces
+                ):
+                    self.base.default_route_interfaces += (device,)
+            except ValueError:
+                self.reader.warn(
+                    "static route with an unreadable destination",
+                    entry.setting_lines.get("dst", ""),
+                )
+
+    def read_vips(self) -> None:
+        for entry in self.section("firewall vip").values():
+            try:
+                self.vips[entry.name] = self._vip(entry)
+            except ValueError as exc:
+                self.reader.warn(f"VIP {entry.name!r} not understood ({exc})")
+        self.base.nat.extend(self.vips.values())
+
+    def _vip(self, entry: Entry) -> NatRule:
+        external = ip_range(entry.get("extip", ZERO))
+        mapped: list[Range] = [ip_range(v) for v in entry.settings.get("mappedip", [])]
+        realservers = entry.subs.get("realservers")
+        if realservers:
+            mapped += [ip_range(s.get("ip")) for s in realservers.entries.values() if s.get("ip")]
+        forward = entry.get("portforward") == "enable"
+        protocol = entry.get("protocol", "tcp") if forward else "any"
+        ext_ports, int_ports = PORT_ANY, PORT_ANY
+        if forward:
+            lo, _, hi = entry.get("extport", "0").partition("-")
+            ext_ports = ((int(lo), int(hi or lo)),)
+            mlo, _, mhi = entry.get("mappedport", entry.get("extport", "0")).partition("-")
+            int_ports = ((int(mlo), int(mhi or mlo)),)
+        zone = entry.get("extintf", "any")
+        return NatRule(
+            id=entry.name,
+            zone="" if zone == "any" else zone,
+            external=AddressSet((external,), names=(entry.name,)),
+            protocol=protocol,
+            external_ports=ext_ports,
+            internal=AddressSet(merge(mapped), names=(entry.name,)),
+            internal_ports=int_ports,
+            lines=entry.cite(),
+            name=entry.name,
+        )
+
+    # --- policies ---------------------------------------------------------------------
+    def policies(self) -> None:
+        entries = list(self.section("firewall policy").values())
+        position = 0
+        for entry in entries:
+            try:
+                rule = self._policy(entry, position)
+            except (ValueError, KeyError, IndexError) as exc:
+                self.reader.warn(f"policy {entry.name!r} not understood ({exc}); left out")
+                continue
+            if rule is not None:
+                self.base.rules.append(rule)
+                position += 1
+        if entries:
+            self.base.rules.append(
+                implicit_rule(self.table, position, "deny", "FortiOS denies what no policy accepts")
+            )
+
+    def _policy(self, entry: Entry, position: int) -> Rule | None:
+        conditions: list[str] = []
+        if not entry.settings.get("srcaddr") or not entry.settings.get("dstaddr"):
+            if entry.settings.get("srcaddr6") or entry.settings.get("dstaddr6"):
+                return None  # IPv6-only policy: the model is IPv4
+            self.reader.warn(
+                f"policy {entry.name!r} has no source or destination address; left out"
+            )
+            return None
+        sources = self.address_set(entry, "srcaddr", conditions)
+        destinations = self.address_set(entry, "dstaddr", conditions)
+        services = self.services(entry.settings.get("service", []), conditions) or [Service("any")]
+        if entry.get("service-negate") == "enable":
+            conditions.append("negated service " + " ".join(entry.settings.get("service", [])))
+            services = [Service("any")]
+        if entry.get("internet-service") == "enable":
+            conditions.append(
+                "internet-service " + " ".join(entry.settings.get("internet-service-name", []))
+            )
+            destinations = AddressSet(names=destinations.names)
+        for key in ("users", "groups", "fsso-groups"):
+            if entry.settings.get(key):
+                conditions.append(f"{key} " + " ".join(entry.settings[key]))
+        action = entry.get("action", "deny")
+        schedule = entry.get("schedule", "always")
+        return Rule(
+            id=entry.name,
+            table=self.table,
+            position=position,
+            action="permit" if action in ("accept", "ipsec") else "deny",
+            sources=sources,
+            destinations=destinations,
+            services=tuple(services),
+            src_zones=_zones(entry.settings.get("srcintf", [])),
+            dst_zones=_zones(entry.settings.get("dstintf", [])),
+            log=entry.get("logtraffic", "utm") != "disable",
+            enabled=entry.get("status", "enable") != "disable",
+            schedule=None if schedule == "always" else schedule,
+            comment=entry.get("comments"),
+            name=entry.get("name"),
+            lines=entry.cite(),
+            conditions=tuple(conditions),
+        )
+
+    # --- management plane and VPN -----------------------------------------------------
+    def management(self) -> None:
+        trusted: list[Range] = []
+        admin_lines: list[str] = []
+        for admin in self.section("system admin").values():
+            hosts = [
+                " ".join(v) for k, v in admin.settings.items() if re.fullmatch(r"trusthost\d+", k)
+            ]
+            admin_lines.extend(
+                admin.cite("accprofile", *[k for k in admin.settings if k.startswith("trusthost")])
+            )
+            if not hosts:
+                trusted.append((0, 2**32 - 1))
+            for host in hosts:
+                try:
+                    trusted.append(cidr_range(host))
+                except ValueError:
+                    self.reader.warn(f"admin {admin.name!r}: unreadable trusthost", host)
+        admin_sources = AddressSet(merge(trusted)) if self.section("system admin") else AddressSet()
+        for entry in self.section("system interface").values():
+            for protocol in entry.settings.get("allowaccess", []):
+                sources = admin_sources if protocol in _MGMT_TRUSTHOST else AddressSet()
+                lines = entry.cite("allowaccess") + (
+                    tuple(admin_lines) if protocol in _MGMT_TRUSTHOST else ()
+                )
+                self.base.management.append(Management(protocol, entry.name, sources, True, lines))
+        for entry in self.section("system snmp community").values():
+            name = entry.get("name")
+            self.base.snmp.append(
+                SnmpCommunity(
+                    is_default=name.lower() in _DEFAULT_COMMUNITIES,
+                    access="ro",
+                    lines=(entry.lines[0], "set name <redacted>"),
+                )
+            )
+
+    def vpn(self) -> None:
+        users = self.section("user local")
+        groups = self.section("user group")
+        vpn_groups: dict[str, str] = {}
+        direct: dict[str, str] = {}
+        ssl = self.sections.get("vpn ssl settings")
+        if ssl is not None and ssl.body.get("status", "enable") != "disable":
+            rules = ssl.body.subs.get("authentication-rule")
+            for rule in rules.entries.values() if rules else ():
+                for group in rule.settings.get("groups", []):
+                    vpn_groups[group] = "ssl-vpn"
+                for user in rule.settings.get("users", []):
+                    direct[user] = "ssl-vpn"
+        for policy in self.section("firewall policy").values():
+            if any(i.startswith("ssl.") for i in policy.settings.get("srcintf", [])):
+                for group in policy.settings.get("groups", []):
+                    vpn_groups[group] = "ssl-vpn"
+                for user in policy.settings.get("users", []):
+                    direct[user] = "ssl-vpn"
+        for path in ("vpn ipsec phase1-interface", "vpn ipsec phase1"):
+            for tunnel in self.section(path).values():
+                if tunnel.get("authusrgrp"):
+                    vpn_groups.setdefault(tunnel.get("authusrgrp"), "ipsec-xauth")
+        for group, kind in vpn_groups.items():
+            entry = groups.get(group)
+            for member in entry.settings.get("member", []) if entry else []:
+                direct.setdefault(member, kind)
+        for name, kind in direct.items():
+            user = users.get(name)
+            if user is None:
+                continue  # a remote (LDAP/RADIUS) user: not a local account of the box
+            self.base.vpn_users.append(
+                VpnUser(
+                    name,
+                    kind,
+                    user.get("status", "enable") != "disable",
+                    user.cite("type", "status"),
+                )
+            )
+        for phase, default in (("phase1", _P1_DEFAULT), ("phase2", _P2_DEFAULT)):
+            for path in (f"vpn ipsec {phase}-interface", f"vpn ipsec {phase}"):
+                for entry in self.section(path).values():
+                    self.base.vpn_proposals.append(_proposal(entry, phase, default))
+
+
+def _zones(names: list[str]) -> tuple[str, ...]:
+    return () if not names or "any" in names else tuple(names)
+
+
+def _proposal(entry: Entry, phase: str, default: tuple[str, str]) -> VpnProposal:
+    proposals = entry.settings.get("proposal") or default[0].split()
+    encryption, integrity = [], []
+    for item in proposals:
+        enc, _, auth = item.partition("-")
+        encryption.append(enc)
+        if auth:
+            integrity.append(auth.removeprefix("prf"))
+    groups: tuple[int, ...] = ()
+    if phase == "phase1" or entry.get("pfs", "enable") != "disable":
+        groups = tuple(
+            int(g) for g in (entry.settings.get("dhgrp") or default[1].split()) if g.isdigit()
+        )
+    return VpnProposal(
+        f"{phase} {entry.name}",
+        tuple(dict.fromkeys(encryption)),
+        tuple(dict.fromkeys(integrity)),
+        groups,
+        entry.cite("proposal", "dhgrp", "pfs"),
+    )
+
+
+_IPROPE_POLICY = re.compile(r"\bpolicy index=(\d+)\b|\bidx=(\d+)\b")
+_IPROPE_HITS = re.compile(r"\bhit count:\s*(\d+)|\bpkts/bytes=(\d+)/")
+
+
+def apply_counters(base: RuleBase, output: str) -> None:
+    """Hit counts from ``diagnose firewall iprope list 100004`` (per policy id) and the
+    counter baseline from the uptime in ``get system performance status``."""
+    reader = Reader(base.platform, base.device)
+    sessions: dict[str, int] = {}
+    packets: dict[str, int] = {}
+    current = None
+    for line in reader.lines(output):
+        uptime = re.match(r"\s*Uptime:\s*(.+)", line)
+        if uptime:
+            base.counter_baseline_seconds = parse_duration(uptime.group(1))
+            continue
+        policy = _IPROPE_POLICY.search(line)
+        if policy:
+            current = policy.group(1) or policy.group(2)
+        for counted in _IPROPE_HITS.finditer(line):
+            if current is None:
+                continue
+            if counted.group(1) is not None:
+                sessions[current] = int(counted.group(1))
+            else:
+                packets[current] = int(counted.group(2))
+    # 'hit count' (sessions) where the firmware prints it, packets otherwise: zero is unused.
+    hits = {**packets, **sessions}
+    for rule in base.rules:
+        if not rule.implicit and rule.id in hits:
+            rule.hits = hits[rule.id]
+    base.warnings.extend(reader.base.warnings)
