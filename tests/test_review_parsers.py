@@ -23,10 +23,12 @@ DATA = Path(__file__).parent / "data" / "review"
 SAMPLES = {
     "fortinet": "fortinet_sample.conf",
     "cisco_asa": "cisco_asa_sample.cfg",
+    "juniper_junos": "juniper_junos_sample.conf",
 }
 SECRETS = {
     "fortinet": ("SH2abcdefSECRETSECRET", "XXXXsecret", "abcdefsecret", "MIIFHDBOBgkqhkiG9w0B"),
     "cisco_asa": ("8Ry2YjIyt7RRXU24", "X1sbQ4b4hcg5u6Bf", "fB6vPzx1K7YxD8oM", "supersecret"),
+    "juniper_junos": ("ROOTHASHROOTHASH", "ADMINHASHADMIN", "PSKSECRETPSK", "CLIENTSECRET"),
 }  # fmt: skip
 
 
