@@ -103,8 +103,6 @@ _JUNOS_PORTS = {
     "netbios-ssn": 139,
     "printer": 515,
 }
-_DEFAULT_COMMUNITIES = {"public", "private", "community", "snmp"}
-_MGMT_SERVICES = {"ssh", "telnet", "http", "https", "ftp", "netconf", "snmp", "ping"}
 
 
 def parse(config: str, device: str = "") -> RuleBase:
