@@ -24,11 +24,13 @@ SAMPLES = {
     "fortinet": "fortinet_sample.conf",
     "cisco_asa": "cisco_asa_sample.cfg",
     "juniper_junos": "juniper_junos_sample.conf",
+    "mikrotik_routeros": "mikrotik_routeros_sample.rsc",
 }
 SECRETS = {
     "fortinet": ("SH2abcdefSECRETSECRET", "XXXXsecret", "abcdefsecret", "MIIFHDBOBgkqhkiG9w0B"),
     "cisco_asa": ("8Ry2YjIyt7RRXU24", "X1sbQ4b4hcg5u6Bf", "fB6vPzx1K7YxD8oM", "supersecret"),
     "juniper_junos": ("ROOTHASHROOTHASH", "ADMINHASHADMIN", "PSKSECRETPSK", "CLIENTSECRET"),
+    "mikrotik_routeros": ("L2TPSECRETVALUE", "PPPSECRETVALUE", "PPPOESECRET", "USERSECRETVALUE"),
 }  # fmt: skip
 
 

@@ -243,7 +243,7 @@ def parse_duration(text: str) -> int | None:
         "minute": 60, "s": 1, "sec": 1, "second": 1,
     }  # fmt: skip
     total, found = 0, False
-    clock = re.search(r"\b(\d+):(\d{2})(?::(\d{2}))?\b", text)
+    clock = re.search(r"(?<!\d)(\d+):(\d{2})(?::(\d{2}))?(?!\d)", text)
     if clock:
         total += int(clock.group(1)) * 3600 + int(clock.group(2)) * 60 + int(clock.group(3) or 0)
         text = text[: clock.start()] + text[clock.end() :]
