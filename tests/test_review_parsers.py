@@ -25,12 +25,19 @@ SAMPLES = {
     "cisco_asa": "cisco_asa_sample.cfg",
     "juniper_junos": "juniper_junos_sample.conf",
     "mikrotik_routeros": "mikrotik_routeros_sample.rsc",
+    "cisco_ios": "cisco_ios_sample.cfg",
+    "cisco_nxos": "cisco_nxos_sample.cfg",
+    "arista_eos": "arista_eos_sample.cfg",
 }
 SECRETS = {
     "fortinet": ("SH2abcdefSECRETSECRET", "XXXXsecret", "abcdefsecret", "MIIFHDBOBgkqhkiG9w0B"),
     "cisco_asa": ("8Ry2YjIyt7RRXU24", "X1sbQ4b4hcg5u6Bf", "fB6vPzx1K7YxD8oM", "supersecret"),
     "juniper_junos": ("ROOTHASHROOTHASH", "ADMINHASHADMIN", "PSKSECRETPSK", "CLIENTSECRET"),
     "mikrotik_routeros": ("L2TPSECRETVALUE", "PPPSECRETVALUE", "PPPOESECRET", "USERSECRETVALUE"),
+    "cisco_ios": ("ENABLEHASHENABLE", "USERHASHUSERHASH", "ISAKMPKEYSECRET", "S3cretRW",
+                  "CONSOLEPASSWORD7", "VTYPASSWORD7"),
+    "cisco_nxos": ("NXADMINHASH", "private"),
+    "arista_eos": ("EOSADMINHASH", "public"),
 }  # fmt: skip
 
 
