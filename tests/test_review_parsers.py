@@ -28,6 +28,7 @@ SAMPLES = {
     "cisco_ios": "cisco_ios_sample.cfg",
     "cisco_nxos": "cisco_nxos_sample.cfg",
     "arista_eos": "arista_eos_sample.cfg",
+    "linux": "linux_nft_sample.txt",
 }
 SECRETS = {
     "fortinet": ("SH2abcdefSECRETSECRET", "XXXXsecret", "abcdefsecret", "MIIFHDBOBgkqhkiG9w0B"),
@@ -38,6 +39,7 @@ SECRETS = {
                   "CONSOLEPASSWORD7", "VTYPASSWORD7"),
     "cisco_nxos": ("NXADMINHASH", "private"),
     "arista_eos": ("EOSADMINHASH", "public"),
+    "linux": (),  # a ruleset holds no credentials
 }  # fmt: skip
 
 
@@ -156,5 +158,7 @@ def test_mangled_samples_never_raise(platform):
 def test_counter_output_that_is_garbage_changes_nothing(platform):
     parser = parser_for(platform)
     base = parser.parse(sample(platform))
+    before = [rule.hits for rule in base.rules]  # nft/iptables counters come with the rules
     parser.apply_counters(base, "\x1b[2J% Invalid input detected at '^' marker.\n" + "y" * 20000)
-    assert all(rule.hits is None for rule in base.rules)
+    assert [rule.hits for rule in base.rules] == before
+    assert base.counter_baseline_seconds is None
