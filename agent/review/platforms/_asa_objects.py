@@ -36,6 +36,8 @@ class AsaObjects:
             conditions: list[str] = list(known_conditions)
             for child in children:
                 parts = child.split()
+                if parts[0] in ("host", "subnet", "range") and ":" in parts[1]:
+                    continue  # an IPv6 object: no IPv4 packet matches it
                 if parts[0] == "host":
                     ranges.append(cidr_range(parts[1]))
                 elif parts[0] == "subnet":
@@ -173,7 +175,10 @@ class AsaObjects:
             parts = child.split()
             if parts[0] == "service-object":
                 if parts[1] == "object":
-                    services, conds = self.objects.services.get(parts[2], ((), ()))
+                    if parts[2] not in self.objects.services:
+                        conditions.append(f"undefined service object {parts[2]}")
+                    undefined = ((Service(),), ())
+                    services, conds = self.objects.services.get(parts[2], undefined)
                     out.extend(services)
                     conditions.extend(conds)
                 else:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from agent.review.model import IPV4_ANY, PORT_ANY, AddressSet, Range, Service, cidr_range, merge
 from agent.review.platforms._common import (
+    CISCO_PORTS,
     complement_ports,
     port_number,
     protocol_name,
@@ -109,15 +110,21 @@ def _address(t: _Tokens, objects: Objects, wildcard: bool, conditions: list[str]
     return AddressSet((cidr_range(f"{address} {mask}"),), names=(f"{address} {mask}",))
 
 
+def _is_port(token: str) -> bool:
+    return token.isdigit() or token.lower() in CISCO_PORTS
+
+
 def _ports(t: _Tokens, objects: Objects) -> tuple[Range, ...] | None:
-    """Ports after an address, or None when none are written."""
+    """Ports after an address, or None when none are written. IOS XE, NX-OS and EOS accept
+    several ports after ``eq``/``neq``."""
     op = t.peek().lower()
-    if op == "eq":
+    if op in ("eq", "neq"):
         t.take()
         values = [port_number(t.take())]
-        while t.peek() and (t.peek().isdigit() or t.peek().lower() in _PORT_WORDS):
-            values.append(port_number(t.take()))  # IOS XE/NX-OS allow several after eq
-        return merge([(v, v) for v in values])
+        while t.peek() and _is_port(t.peek()):
+            values.append(port_number(t.take()))
+        spans = merge([(v, v) for v in values])
+        return spans if op == "eq" else complement_ports(spans)
     if op == "lt":
         t.take()
         value = port_number(t.take())
@@ -126,10 +133,6 @@ def _ports(t: _Tokens, objects: Objects) -> tuple[Range, ...] | None:
         t.take()
         value = port_number(t.take())
         return ((value + 1, 65535),) if value < 65535 else ()
-    if op == "neq":
-        t.take()
-        value = port_number(t.take())
-        return complement_ports(((value, value),))
     if op == "range":
         t.take()
         lo, hi = port_number(t.take()), port_number(t.take())
@@ -140,7 +143,11 @@ def _ports(t: _Tokens, objects: Objects) -> tuple[Range, ...] | None:
     return None
 
 
-_PORT_WORDS = {"www", "http", "https", "ssh", "telnet", "ftp", "smtp", "domain", "ntp", "snmp"}
+# Options taking arguments: a comparison (``ttl eq 255``, ``packet-length range 1 9``) or one word.
+_COMPARED = {"ttl", "packet-length", "tcp-option-length"}
+_ONE_ARGUMENT = {"dscp", "precedence", "tos", "option", "reflect", "nexthop1", "nexthop2",
+                 "nexthop3", "user", "user-group", "security-group", "object-group-user",
+                 "vlan", "udf", "http-method"}  # fmt: skip
 
 
 def parse_ace(action: str, words: list[str], objects: Objects, wildcard: bool) -> Ace:
@@ -181,6 +188,12 @@ def parse_ace(action: str, words: list[str], objects: Objects, wildcard: bool) -
         elif word == "object-group" and t.peek() in objects.services:
             t.take()  # an icmp-type group after an icmp entry
             conditions.append("icmp type group")
+        elif word in _COMPARED:
+            comparison = t.take().lower()
+            values = [t.take(), t.take()] if comparison == "range" else [t.take()]
+            conditions.append(f"{word} {comparison} {' '.join(values)}")
+        elif word in _ONE_ARGUMENT:
+            conditions.append(f"{word} {t.take()}")
         elif word in _OPTIONS_STOP or word.isdigit():
             if word == "established":
                 conditions.append("established")

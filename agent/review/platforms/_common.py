@@ -198,7 +198,8 @@ CISCO_PORTS: dict[str, int] = {
     "sip": 5060, "smtp": 25, "snmp": 161, "snmptrap": 162, "sqlnet": 1521, "ssh": 22,
     "sunrpc": 111, "syslog": 514, "tacacs": 49, "talk": 517, "telnet": 23, "tftp": 69,
     "time": 37, "uucp": 540, "vxlan": 4789, "who": 513, "whois": 43, "www": 80,
-    "xdmcp": 177, "lotus": 1352, "ms-sql": 1433, "rdp": 3389,
+    "xdmcp": 177, "lotus": 1352, "ms-sql": 1433, "rdp": 3389, "bfd": 3784, "bfd-echo": 3785,
+    "msdp": 639, "z39-50": 210, "ups": 401, "vmnet": 175, "ldp": 646, "imap": 143,
 }  # fmt: skip
 
 
@@ -220,7 +221,7 @@ PROTOCOLS = {
     "icmp": "icmp", "esp": "50", "ah": "51", "gre": "47", "ospf": "89", "eigrp": "88",
     "pim": "103", "igmp": "2", "sctp": "132", "vrrp": "112", "ipinip": "4", "ipip": "4",
     "icmp6": "58", "ipv6-icmp": "58", "ipsec": "50", "pcp": "108", "nos": "94", "l2tp": "115",
-    "igrp": "9", "snp": "109",
+    "igrp": "9", "snp": "109", "ahp": "51",
 }  # fmt: skip
 
 
