@@ -55,8 +55,11 @@ def test_nat_management_vpn():
         ("ssh", "outside"),
         ("telnet", "inside"),
     }
-    # `admin` is service-type admin: not a VPN account
-    assert [(u.name, u.kind) for u in base.vpn_users] == [("vpnbob", "anyconnect")]
+    # service-type admin (also the default) allows remote access too
+    assert [(u.name, u.kind) for u in base.vpn_users] == [
+        ("admin", "anyconnect"),
+        ("vpnbob", "anyconnect"),
+    ]
     ike = next(p for p in base.vpn_proposals if p.name == "ikev1 policy 10")
     assert (ike.encryption, ike.integrity, ike.dh_groups) == (("3des",), ("md5",), (2,))
     assert base.default_route_interfaces == ("outside",)

@@ -76,3 +76,12 @@ def test_hit_counts_and_uptime():
         None,
     )
     assert base.counter_baseline_seconds == (8 * 7 + 4) * 86400 + 2 * 3600
+
+
+def test_remote_access_profile_users_are_vpn_users_of_their_kind():
+    text = as_set(SAMPLE) + (
+        "\nset security remote-access profile ra.example access-profile RA-USERS"
+        "\nset access profile RA-USERS client jdoe firewall-user password x"
+    )
+    kinds = {(u.name, u.kind) for u in juniper_junos.parse(text).vpn_users}
+    assert kinds == {("vpnuser", "ipsec-xauth"), ("jdoe", "remote-access")}

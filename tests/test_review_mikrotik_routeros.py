@@ -86,3 +86,14 @@ def test_packets_from_print_stats_skip_dynamic_rules():
         None,
     )
     assert base.counter_baseline_seconds == 17 * 86400 + 4 * 3600 + 5 * 60 + 6
+
+
+def test_an_unknown_protocol_widens_the_rule_instead_of_dropping_it():
+    base = mikrotik_routeros.parse(
+        "/ip firewall filter\n"
+        "add action=accept chain=input protocol=ipsec-esp\n"
+        "add action=drop chain=input protocol=made-up-proto\n"
+    )
+    esp, unknown = chain(base, "input")[:2]
+    assert esp.services[0].protocol == "50" and not esp.conditions
+    assert unknown.action == "deny" and unknown.conditions == ("protocol=made-up-proto",)

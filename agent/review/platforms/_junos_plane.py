@@ -192,16 +192,18 @@ class JunosPlane:
                         tuple(cited[name]),
                     )
                 )
-        profiles = {
-            s.words[-1]
-            for s in self.stmts
-            if "access-profile" in s.words
-            and s.words[:2]
-            in (("security", "ike"), ("security", "dynamic-vpn"), ("security", "remote-access"))
-        }
-        users: dict[str, list[str]] = {}
+        # Access profiles an IKE gateway (xauth), dynamic VPN or remote-access profile uses.
+        kinds = {("security", "ike"): "ipsec-xauth", ("security", "dynamic-vpn"): "dynamic-vpn",
+                 ("security", "remote-access"): "remote-access"}  # fmt: skip
+        profiles: dict[str, str] = {}
+        for s in self.stmts:
+            if "access-profile" in s.words and s.words[:2] in kinds:
+                profiles.setdefault(
+                    s.words[s.words.index("access-profile") + 1], kinds[s.words[:2]]
+                )
+        users: dict[str, tuple[str, list[str]]] = {}
         for s in self.under("access", "profile"):
             if len(s.words) > 4 and s.words[2] in profiles and s.words[3] == "client":
-                users.setdefault(s.words[4], []).append(redact(s.text))
-        for name, lines in users.items():
-            self.base.vpn_users.append(VpnUser(name, "ipsec-xauth", True, tuple(lines)))
+                users.setdefault(s.words[4], (profiles[s.words[2]], []))[1].append(redact(s.text))
+        for name, (kind, lines) in users.items():
+            self.base.vpn_users.append(VpnUser(name, kind, True, tuple(lines)))

@@ -11,7 +11,9 @@ Semantics made explicit:
   ``show access-list`` hit counts map back; ACL addresses are real (post-NAT) addresses;
 - ``object network`` static NAT with ``service`` (and twice NAT ``nat (in,out) source
   static``) -> NatRule; ``http``/``ssh``/``telnet`` <net> <mask> <if> -> Management (http
-  only with ``http server enable``); ``username`` -> VpnUser when remote access is set up.
+  only with ``http server enable``); ``username`` with service-type admin (the default)
+  or remote-access -> VpnUser once remote access (AnyConnect, a remote-access tunnel-group)
+  is set up; nas-prompt users cannot use VPN.
 """
 
 from __future__ import annotations
@@ -318,7 +320,8 @@ class _Asa(AsaObjects):
 
     def on_username(self, words, children, head) -> None:
         name = words[1]
-        entry = self.users.setdefault(name, {"lines": [], "service": "remote-access"})
+        # No service-type is `admin`, which also allows remote access (only nas-prompt does not).
+        entry = self.users.setdefault(name, {"lines": [], "service": "admin"})
         entry["lines"].append(redact(head))
         if "attributes" in words:
             for child in children:
@@ -382,7 +385,7 @@ class _Asa(AsaObjects):
         if not self.remote_access:
             return
         for name, entry in self.users.items():
-            if entry["service"] == "remote-access":
+            if entry["service"] in ("admin", "remote-access"):
                 self.base.vpn_users.append(
                     VpnUser(name, self.remote_access, True, tuple(entry["lines"]))
                 )

@@ -76,6 +76,10 @@ _NOT_MATCHES = {
     "out-interface-list",
 }
 _BUILTIN_CHAINS = ("input", "forward", "output")
+# RouterOS protocol names beyond the common ones (`/ip firewall filter protocol=`).
+_ROS_PROTOCOLS = {"ipsec-esp": "50", "ipsec-ah": "51", "ip-encap": "4", "etherip": "97",
+                  "udp-lite": "136", "dccp": "33", "rsvp": "46", "encap": "98", "ggp": "3",
+                  "egp": "8", "rdp": "27", "ipv6-encap": "41", "st": "5", "hmp": "20"}  # fmt: skip
 _MAX_JUMP_DEPTH = 8
 
 
@@ -215,7 +219,11 @@ class _Filter:
         if protocol.startswith("!"):
             conditions.append(f"protocol={protocol}")
             protocol = ""
-        proto = protocol_name(protocol) if protocol else "any"
+        try:
+            proto = protocol_name(_ROS_PROTOCOLS.get(protocol, protocol)) if protocol else "any"
+        except ValueError:
+            conditions.append(f"protocol={protocol}")  # widened to any, never left out
+            proto = "any"
         ports: tuple[Range, ...] = PORT_ANY
         dst = cmd.get("dst-port")
         if dst and proto in ("tcp", "udp", "132"):
