@@ -97,3 +97,17 @@ def test_an_unknown_protocol_widens_the_rule_instead_of_dropping_it():
     esp, unknown = chain(base, "input")[:2]
     assert esp.services[0].protocol == "50" and not esp.conditions
     assert unknown.action == "deny" and unknown.conditions == ("protocol=made-up-proto",)
+
+
+def test_print_stats_whose_numbers_do_not_sit_under_the_header():
+    base = mikrotik_routeros.parse(SAMPLE)
+    stats = (
+        "Flags: X - disabled, I - invalid; D - dynamic\n"
+        " #    CHAIN                  ACTION                  BYTES         PACKETS\n"
+        " 0    ;;; accept established,related\n"
+        "      input                  accept                583 900 160         912 344\n"
+        " 1    input                  drop                      203 520             318\n"
+    )
+    mikrotik_routeros.apply_counters(base, stats)
+    by_id = {r.id: r.hits for r in base.rules}
+    assert (by_id["filter 0"], by_id["filter 1"]) == (912344, 318)

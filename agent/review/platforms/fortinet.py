@@ -497,7 +497,7 @@ def _proposal(entry: Entry, phase: str, default: tuple[str, str]) -> VpnProposal
 
 
 _IPROPE_POLICY = re.compile(r"\bpolicy index=(\d+)\b|\bidx=(\d+)\b")
-_IPROPE_HITS = re.compile(r"\bhit count:\s*(\d+)|\bpkts/bytes=(\d+)/")
+_IPROPE_HITS = re.compile(r"\bhit count:\s*(\d+)|\b(?:pkts|packets)/bytes=(\d+)/")
 
 
 def apply_counters(base: RuleBase, output: str) -> None:

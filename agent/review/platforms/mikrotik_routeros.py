@@ -262,36 +262,39 @@ class _Filter:
         return tuple(sorted(names))
 
 
+_NUMBER = r"\d{1,3}(?: \d{3})*"  # RouterOS groups thousands with single spaces
+_TAIL = re.compile(rf"({_NUMBER})\s{{2,}}({_NUMBER})\s*$")
+
+
 def apply_counters(base: RuleBase, output: str) -> None:
-    """Packets per rule from ``/ip firewall filter print stats`` (the columns under the
-    BYTES/PACKETS header, thousands separated by spaces) and the uptime from
-    ``/system resource print``. Dynamic rules (flag D) are not in the export: skipped."""
+    """Packets per rule from ``/ip firewall filter print stats`` (BYTES and PACKETS, the last
+    two columns, thousands separated by single spaces, columns by two or more) and the
+    uptime from ``/system resource print``. Dynamic rules (flag D) are not in the export."""
     reader = Reader(base.platform, base.device)
     packets: dict[int, int] = {}
-    columns = None
     current: int | None = None
-    dynamic = False
     seen = -1
+    table = False
     for line in reader.lines(output):
         uptime = re.match(r"\s*uptime:\s*(\S+)", line)
         if uptime:
             base.counter_baseline_seconds = parse_duration(uptime.group(1))
             continue
         if "BYTES" in line and "PACKETS" in line:
-            columns = (line.index("BYTES") + len("BYTES"), line.index("PACKETS") + len("PACKETS"))
+            table = True
+            continue
+        if not table:
             continue
         head = re.match(r"^\s*(\d+)\s+(?:([XID]+)\s+)?", line)
-        if head and columns and not line[: columns[0]].strip().startswith(("Flags",)):
-            dynamic = "D" in (head.group(2) or "")
-            if not dynamic:
+        if head:
+            if "D" in (head.group(2) or ""):
+                current = None
+            else:
                 seen += 1
                 current = seen
-            else:
-                current = None
-        if columns and current is not None and len(line) >= columns[1] - 1:
-            value = line[columns[0] : columns[1]].replace(" ", "")
-            if value.isdigit():
-                packets[current] = int(value)
+        tail = _TAIL.search(line)
+        if tail and current is not None and ";;;" not in line:
+            packets[current] = int(tail.group(2).replace(" ", ""))
     for rule in base.rules:
         found = re.fullmatch(r"filter (\d+)", rule.id)
         if found and int(found.group(1)) in packets:
