@@ -23,15 +23,11 @@ from agent.review.model import (
     PORT_ANY,
     AddressSet,
     Interface,
-    Management,
     NatRule,
     Range,
     Rule,
     RuleBase,
     Service,
-    SnmpCommunity,
-    VpnProposal,
-    VpnUser,
     cidr_range,
     merge,
 )
@@ -44,6 +40,7 @@ from agent.review.platforms._common import (
     prefix_length,
     subtract,
 )
+from agent.review.platforms._fortios_plane import FortiPlane
 from agent.review.platforms._fortios_tree import Entry, Section, build, scopes
 
 PLATFORM = "fortinet"
@@ -52,43 +49,39 @@ PLATFORM = "fortinet"
 CONFIG_COMMANDS = ("show",)
 COUNTER_COMMANDS = ("get system performance status", "diagnose firewall iprope list 100004")
 
-_DEFAULT_SERVICES: dict[str, tuple[Service, ...]] = {
-    "ALL": (Service("any"),),
-    "ALL_TCP": (Service("tcp", ((1, 65535),)),),
-    "ALL_UDP": (Service("udp", ((1, 65535),)),),
-    "ALL_ICMP": (Service("icmp"),),
-    "PING": (Service("icmp"),),
-    "HTTP": (Service("tcp", ((80, 80),)),),
-    "HTTPS": (Service("tcp", ((443, 443),)),),
-    "SSH": (Service("tcp", ((22, 22),)),),
-    "TELNET": (Service("tcp", ((23, 23),)),),
-    "FTP": (Service("tcp", ((21, 21),)),),
-    "SMTP": (Service("tcp", ((25, 25),)),),
-    "SMTPS": (Service("tcp", ((465, 465),)),),
-    "POP3": (Service("tcp", ((110, 110),)),),
-    "IMAP": (Service("tcp", ((143, 143),)),),
-    "RDP": (Service("tcp", ((3389, 3389),)),),
-    "SMB": (Service("tcp", ((445, 445),)),),
-    "SAMBA": (Service("tcp", ((139, 139),)),),
-    "DNS": (Service("tcp", ((53, 53),)), Service("udp", ((53, 53),))),
-    "NTP": (Service("tcp", ((123, 123),)), Service("udp", ((123, 123),))),
-    "SNMP": (Service("tcp", ((161, 162),)), Service("udp", ((161, 162),))),
-    "SYSLOG": (Service("udp", ((514, 514),)),),
-    "MS-SQL": (Service("tcp", ((1433, 1434),)),),
-    "MYSQL": (Service("tcp", ((3306, 3306),)),),
-    "LDAP": (Service("tcp", ((389, 389),)),),
-    "VNC": (Service("tcp", ((5900, 5900),)),),
-    "KERBEROS": (Service("tcp", ((88, 88),)), Service("udp", ((88, 88),))),
-}
+# Predefined services (`config firewall service custom` of a factory config) for a backup or
+# a trimmed export that uses them without listing them: "name protocol[/ports] ...".
+_DEFAULT_SERVICE_TABLE = """
+ALL any  |  ALL_TCP tcp/1-65535  |  ALL_UDP udp/1-65535  |  ALL_ICMP icmp
+PING icmp  |  HTTP tcp/80  |  HTTPS tcp/443  |  SSH tcp/22
+TELNET tcp/23  |  FTP tcp/21  |  SMTP tcp/25  |  SMTPS tcp/465
+POP3 tcp/110  |  IMAP tcp/143  |  RDP tcp/3389  |  SMB tcp/445
+SAMBA tcp/139  |  DNS tcp/53 udp/53  |  NTP tcp/123 udp/123  |  SNMP tcp/161-162 udp/161-162
+SYSLOG udp/514  |  MS-SQL tcp/1433-1434  |  MYSQL tcp/3306  |  LDAP tcp/389
+VNC tcp/5900  |  KERBEROS tcp/88 udp/88
+"""
+
+
+def _service_table() -> dict[str, tuple[Service, ...]]:
+    table: dict[str, tuple[Service, ...]] = {}
+    for row in _DEFAULT_SERVICE_TABLE.replace("|", "\n").splitlines():
+        if row.strip():
+            name, *entries = row.split()
+            services = []
+            for entry in entries:
+                protocol, _, ports = entry.partition("/")
+                lo, _, hi = ports.partition("-")
+                span = ((int(lo), int(hi or lo)),) if lo else PORT_ANY
+                services.append(Service(protocol, span, name))
+            table[name] = tuple(services)
+    return table
+
+
+_DEFAULT_SERVICES = _service_table()
 _DEFAULT_GROUPS = {
     "Web Access": ("DNS", "HTTP", "HTTPS"),
     "Email Access": ("DNS", "IMAP", "POP3", "SMTP"),
 }
-# Firmware defaults for tunnels that do not set them (FortiOS 6.4-7.4).
-_P1_DEFAULT = ("aes128-sha256 aes256-sha256 aes128-sha1 aes256-sha1", "14 5")
-_P2_DEFAULT = ("aes128-sha1 aes256-sha1 aes128-sha256 aes256-sha256 aes128gcm aes256gcm", "14 5")
-_MGMT_TRUSTHOST = {"ssh", "https", "http", "telnet"}
-_DEFAULT_COMMUNITIES = {"public", "private", "fortinet", "community", "snmp"}
 
 
 def parse(config: str, device: str = "") -> RuleBase:
@@ -100,15 +93,11 @@ def parse(config: str, device: str = "") -> RuleBase:
     return reader.base
 
 
-class _Vdom:
+class _Vdom(FortiPlane):
     def __init__(self, reader: Reader, sections: dict[str, Section], vdom: str) -> None:
         self.reader, self.sections, self.base = reader, sections, reader.base
         self.table = f"{vdom}/policy" if vdom else "policy"
         self.vips: dict[str, NatRule] = {}
-
-    def section(self, path: str) -> dict[str, Entry]:
-        found = self.sections.get(path)
-        return found.entries if found else {}
 
     def read(self) -> None:
         self.interfaces()
@@ -204,7 +193,7 @@ class _Vdom:
                     self.services(group.settings.get("member", []), conditions, seen | {name})
                 )
             elif name in _DEFAULT_SERVICES:
-                out.extend(Service(s.protocol, s.ports, name) for s in _DEFAULT_SERVICES[name])
+                out.extend(_DEFAULT_SERVICES[name])
             elif name in _DEFAULT_GROUPS:
                 out.extend(self.services(list(_DEFAULT_GROUPS[name]), conditions, seen | {name}))
             else:
@@ -389,111 +378,9 @@ class _Vdom:
             conditions=tuple(conditions),
         )
 
-    # --- management plane and VPN -----------------------------------------------------
-    def management(self) -> None:
-        trusted: list[Range] = []
-        admin_lines: list[str] = []
-        for admin in self.section("system admin").values():
-            hosts = [
-                " ".join(v) for k, v in admin.settings.items() if re.fullmatch(r"trusthost\d+", k)
-            ]
-            admin_lines.extend(
-                admin.cite("accprofile", *[k for k in admin.settings if k.startswith("trusthost")])
-            )
-            if not hosts:
-                trusted.append((0, 2**32 - 1))
-            for host in hosts:
-                try:
-                    trusted.append(cidr_range(host))
-                except ValueError:
-                    self.reader.warn(f"admin {admin.name!r}: unreadable trusthost", host)
-        admin_sources = AddressSet(merge(trusted)) if self.section("system admin") else AddressSet()
-        for entry in self.section("system interface").values():
-            for protocol in entry.settings.get("allowaccess", []):
-                sources = admin_sources if protocol in _MGMT_TRUSTHOST else AddressSet()
-                lines = entry.cite("allowaccess") + (
-                    tuple(admin_lines) if protocol in _MGMT_TRUSTHOST else ()
-                )
-                self.base.management.append(Management(protocol, entry.name, sources, True, lines))
-        for entry in self.section("system snmp community").values():
-            name = entry.get("name")
-            self.base.snmp.append(
-                SnmpCommunity(
-                    is_default=name.lower() in _DEFAULT_COMMUNITIES,
-                    access="ro",
-                    lines=(entry.lines[0], "set name <redacted>"),
-                )
-            )
-
-    def vpn(self) -> None:
-        users = self.section("user local")
-        groups = self.section("user group")
-        vpn_groups: dict[str, str] = {}
-        direct: dict[str, str] = {}
-        ssl = self.sections.get("vpn ssl settings")
-        if ssl is not None and ssl.body.get("status", "enable") != "disable":
-            rules = ssl.body.subs.get("authentication-rule")
-            for rule in rules.entries.values() if rules else ():
-                for group in rule.settings.get("groups", []):
-                    vpn_groups[group] = "ssl-vpn"
-                for user in rule.settings.get("users", []):
-                    direct[user] = "ssl-vpn"
-        for policy in self.section("firewall policy").values():
-            if any(i.startswith("ssl.") for i in policy.settings.get("srcintf", [])):
-                for group in policy.settings.get("groups", []):
-                    vpn_groups[group] = "ssl-vpn"
-                for user in policy.settings.get("users", []):
-                    direct[user] = "ssl-vpn"
-        for path in ("vpn ipsec phase1-interface", "vpn ipsec phase1"):
-            for tunnel in self.section(path).values():
-                if tunnel.get("authusrgrp"):
-                    vpn_groups.setdefault(tunnel.get("authusrgrp"), "ipsec-xauth")
-        for group, kind in vpn_groups.items():
-            entry = groups.get(group)
-            for member in entry.settings.get("member", []) if entry else []:
-                direct.setdefault(member, kind)
-        for name, kind in direct.items():
-            user = users.get(name)
-            if user is None:
-                continue  # a remote (LDAP/RADIUS) user: not a local account of the box
-            self.base.vpn_users.append(
-                VpnUser(
-                    name,
-                    kind,
-                    user.get("status", "enable") != "disable",
-                    user.cite("type", "status"),
-                )
-            )
-        for phase, default in (("phase1", _P1_DEFAULT), ("phase2", _P2_DEFAULT)):
-            for path in (f"vpn ipsec {phase}-interface", f"vpn ipsec {phase}"):
-                for entry in self.section(path).values():
-                    self.base.vpn_proposals.append(_proposal(entry, phase, default))
-
 
 def _zones(names: list[str]) -> tuple[str, ...]:
     return () if not names or "any" in names else tuple(names)
-
-
-def _proposal(entry: Entry, phase: str, default: tuple[str, str]) -> VpnProposal:
-    proposals = entry.settings.get("proposal") or default[0].split()
-    encryption, integrity = [], []
-    for item in proposals:
-        enc, _, auth = item.partition("-")
-        encryption.append(enc)
-        if auth:
-            integrity.append(auth.removeprefix("prf"))
-    groups: tuple[int, ...] = ()
-    if phase == "phase1" or entry.get("pfs", "enable") != "disable":
-        groups = tuple(
-            int(g) for g in (entry.settings.get("dhgrp") or default[1].split()) if g.isdigit()
-        )
-    return VpnProposal(
-        f"{phase} {entry.name}",
-        tuple(dict.fromkeys(encryption)),
-        tuple(dict.fromkeys(integrity)),
-        groups,
-        entry.cite("proposal", "dhgrp", "pfs"),
-    )
 
 
 _IPROPE_POLICY = re.compile(r"\bpolicy index=(\d+)\b|\bidx=(\d+)\b")
