@@ -43,8 +43,15 @@ _TYPED_SECRET = re.compile(
 )
 
 
+# Words every credential form above contains: a line without any of them needs no regex.
+_HINTS = ("pass", "secret", "key", "psk", "communit", "ascii-text", "hexadecimal")
+
+
 def redact(line: str) -> str:
     """A line safe to cite or warn about: every credential form the parsers meet replaced."""
+    low = line.lower()
+    if not any(hint in low for hint in _HINTS):
+        return line.rstrip("\r\n")
     line = redact_line(line)
     line = _TYPED_SECRET.sub(lambda m: m.group("key") + "<redacted>", line)
     return _KV_SECRET.sub(lambda m: m.group("key") + "<redacted>", line)

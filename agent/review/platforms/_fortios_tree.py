@@ -20,7 +20,10 @@ def tokens(text: str) -> list[str]:
     """Words of a FortiOS line; quoted words unescaped."""
     out = []
     for quoted, bare in _TOKEN.findall(text):
-        out.append(re.sub(r"\\(.)", r"\1", quoted) if bare == "" else bare)
+        if bare:
+            out.append(bare)
+        else:
+            out.append(re.sub(r"\\(.)", r"\1", quoted) if "\\" in quoted else quoted)
     return out
 
 
@@ -54,6 +57,8 @@ class Section:
 
 
 def _quote_open(text: str) -> bool:
+    if '"' not in text:
+        return False
     return len(re.findall(r'(?<!\\)"', text.replace("\\\\", ""))) % 2 == 1
 
 

@@ -29,8 +29,11 @@ class Statement:
         return f"set {shown}"
 
 
+_NEEDS_QUOTES = re.compile(r'[\s;{}\[\]"#]')
+
+
 def _quote(word: str) -> str:
-    return f'"{word}"' if (not word or re.search(r'[\s;{}\[\]"#]', word)) else word
+    return f'"{word}"' if (not word or _NEEDS_QUOTES.search(word)) else word
 
 
 def set_words(line: str) -> list[str]:

@@ -98,6 +98,7 @@ class _Vdom(FortiPlane):
         self.reader, self.sections, self.base = reader, sections, reader.base
         self.table = f"{vdom}/policy" if vdom else "policy"
         self.vips: dict[str, NatRule] = {}
+        self.resolved: dict[str, tuple[tuple[Range, ...], list[str]]] = {}  # per object name
 
     def read(self) -> None:
         self.interfaces()
@@ -112,6 +113,11 @@ class _Vdom(FortiPlane):
         self, name: str, seen: frozenset[str] = frozenset()
     ) -> tuple[tuple[Range, ...], list[str]]:
         """Ranges of an address, group or VIP and the conditions that widened it."""
+        if not seen and name in self.resolved:
+            return self.resolved[name]
+        if not seen:
+            self.resolved[name] = self.address(name, frozenset({""}))
+            return self.resolved[name]
         if name in seen:
             self.reader.warn(f"address group loop through {name!r}")
             return (), [f"address loop {name}"]
