@@ -15,6 +15,7 @@ import pytest
 from agent.core.errors import UsageError
 from agent.review.model import RuleBase
 from agent.review.platforms import PLATFORMS, parser_for
+from agent.review.platforms._common import redact
 
 DATA = Path(__file__).parent / "data" / "review"
 
@@ -162,3 +163,23 @@ def test_counter_output_that_is_garbage_changes_nothing(platform):
     parser.apply_counters(base, "\x1b[2J% Invalid input detected at '^' marker.\n" + "y" * 20000)
     assert [rule.hits for rule in base.rules] == before
     assert base.counter_baseline_seconds is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'set security ike policy p pre-shared-key ascii-text "$9$S3CR3T"',  # Junos
+        "set authentication-key S3CR3T",
+        "set auth-pwd ENC S3CR3T",  # FortiOS SNMPv3
+        "set psksecret ENC S3CR3T",
+        '/ppp secret add name=u password="S3CR3T x"',  # RouterOS
+        "/interface wireless security-profiles add wpa2-pre-shared-key=S3CR3T",
+        "/interface l2tp-server server set ipsec-secret=S3CR3T",
+        "username u secret 9 S3CR3T",  # IOS
+        " key-string 7 S3CR3T",
+        "tunnel-group RA ipsec-attributes ikev1 pre-shared-key S3CR3T",  # ASA
+        "snmp-server community S3CR3T RO",
+    ],
+)
+def test_redact_covers_every_credential_form_the_parsers_cite(line):
+    assert "S3CR3T" not in redact(line)

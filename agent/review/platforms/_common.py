@@ -33,18 +33,18 @@ _WARNING_EXCERPT = 120
 # 'key-string'), that model.redact_line's "keyword value" form does not reach.
 _KV_SECRET = re.compile(
     r"(?P<key>\b[\w-]*(?:password|passwd|secret|pre-shared-key|psk|passphrase|"
-    r"private-key|key-string|community)=)(?P<value>\"(?:[^\"\\]|\\.)*\"|\S+)",
+    r"private-key|key-string|community|pwd)=)(?P<value>\"(?:[^\"\\]|\\.)*\"|\S+)",
     re.IGNORECASE,
 )
 _TYPED_SECRET = re.compile(
     r"(?P<key>\b(?:ascii-text|hexadecimal|key-string|encrypted-password|"
-    r"authentication-key|simple-password)\s+(?:\d\s+)?)(?P<value>\"[^\"]*\"|\S+)",
+    r"authentication-key|simple-password|[\w-]*pwd)\s+(?:\d\s+|ENC\s+)?)(?P<value>\"[^\"]*\"|\S+)",
     re.IGNORECASE,
 )
 
 
 # Words every credential form above contains: a line without any of them needs no regex.
-_HINTS = ("pass", "secret", "key", "psk", "communit", "ascii-text", "hexadecimal")
+_HINTS = ("pass", "secret", "key", "psk", "communit", "ascii-text", "hexadecimal", "pwd")
 
 
 def redact(line: str) -> str:
@@ -52,8 +52,9 @@ def redact(line: str) -> str:
     low = line.lower()
     if not any(hint in low for hint in _HINTS):
         return line.rstrip("\r\n")
-    line = redact_line(line)
+    # The typed forms first: redact_line would take `ascii-text` itself for the value.
     line = _TYPED_SECRET.sub(lambda m: m.group("key") + "<redacted>", line)
+    line = redact_line(line)
     return _KV_SECRET.sub(lambda m: m.group("key") + "<redacted>", line)
 
 
