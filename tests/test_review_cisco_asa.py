@@ -81,3 +81,13 @@ def test_hit_counts_from_show_access_list_and_uptime_from_show_version():
     by_id = {r.id: r for r in base.rules}
     assert (by_id["outside_in line 2"].hits, by_id["outside_in line 3"].hits) == (7, 0)
     assert base.counter_baseline_seconds == 3 * 86400 + 4 * 3600
+
+
+def test_a_global_access_group_replaces_the_security_level_defaults():
+    text = SAMPLE.replace(
+        "access-group dmz_in in interface dmz",
+        "access-group dmz_in in interface dmz\naccess-list GLOBAL extended deny ip any any\n"
+        "access-group GLOBAL global",
+    )
+    tables = {r.table for r in cisco_asa.parse(text).rules}
+    assert "global" in tables and "inside (no access-group)" not in tables

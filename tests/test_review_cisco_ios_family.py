@@ -87,3 +87,9 @@ def test_counters_ios_omits_zero_nxos_and_eos_count_only_per_entry():
         "        20 permit tcp 10.60.0.0/16 any eq https log\n"
     ))  # fmt: skip
     assert [r.hits for r in eos.rules][:2] == [12, None]  # no `counters per-entry`: unknown
+
+
+def test_an_acl_bound_in_and_out_is_two_tables():
+    text = IOS.replace(" ip access-group 10 out", " ip access-group 10 out\n ip access-group 10 in")
+    tables = [r.table for r in cisco_ios.parse(text).rules if r.id.startswith("10 ")]
+    assert set(tables) == {"10 (in)", "10 (out)"}

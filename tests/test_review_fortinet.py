@@ -87,3 +87,23 @@ def test_hit_counters_and_uptime():
     by_id = {r.id: r for r in base.rules}
     assert (by_id["3"].hits, by_id["1"].hits, by_id["2"].hits) == (0, 1520, None)
     assert base.counter_baseline_seconds == 12 * 86400 + 3 * 3600 + 4 * 60
+
+
+def test_a_multi_vdom_backup_gives_a_table_per_vdom():
+    text = (
+        "config vdom\nedit root\nnext\nedit cust1\nnext\nend\n"
+        'config global\nconfig system interface\n    edit "port1"\n        set vdom "root"\n'
+        "        set allowaccess ssh\n    next\nend\nend\n"
+        'config vdom\nedit root\nconfig firewall policy\n    edit 1\n        set srcintf "port1"\n'
+        '        set dstintf "port2"\n        set srcaddr "all"\n        set dstaddr "all"\n'
+        '        set action accept\n        set service "ALL"\n    next\nend\nnext\n'
+        'edit cust1\nconfig firewall policy\n    edit 1\n        set srcintf "port3"\n'
+        '        set dstintf "port4"\n        set srcaddr "all"\n        set dstaddr "all"\n'
+        '        set service "ALL"\n    next\nend\nnext\nend\n'
+    )
+    base = fortinet.parse(text)
+    assert [(r.table, r.id, r.action) for r in base.rules] == [
+        ("root/policy", "1", "permit"), ("root/policy", "root/policy:implicit-deny", "deny"),
+        ("cust1/policy", "1", "deny"), ("cust1/policy", "cust1/policy:implicit-deny", "deny"),
+    ]  # fmt: skip
+    assert base.warnings == []

@@ -85,3 +85,22 @@ def test_remote_access_profile_users_are_vpn_users_of_their_kind():
     )
     kinds = {(u.name, u.kind) for u in juniper_junos.parse(text).vpn_users}
     assert kinds == {("vpnuser", "ipsec-xauth"), ("jdoe", "remote-access")}
+
+
+def test_global_policies_come_after_zone_pairs_and_carry_the_default():
+    web = "set security policies from-zone trust to-zone untrust policy web"
+    g1 = "set security policies global policy g1"
+    base = juniper_junos.parse(
+        f"{web} match source-address any\n{web} match destination-address any\n"
+        f"{web} match application junos-http\n{web} then permit\n"
+        f"{g1} match source-address any\n{g1} match destination-address any\n"
+        f"{g1} match application any\n{g1} match from-zone dmz\n{g1} then deny\n"
+        "set security policies default-policy permit-all\n"
+    )
+    tables = [(r.table, r.id, r.action) for r in base.rules]
+    assert tables == [
+        ("trust->untrust", "trust->untrust web", "permit"),
+        ("global", "global g1", "deny"),
+        ("global", "global:implicit-permit", "permit"),  # default-policy permit-all
+    ]
+    assert base.rules[1].src_zones == ("dmz",)
