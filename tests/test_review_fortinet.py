@@ -107,3 +107,23 @@ def test_a_multi_vdom_backup_gives_a_table_per_vdom():
         ("cust1/policy", "1", "deny"), ("cust1/policy", "cust1/policy:implicit-deny", "deny"),
     ]  # fmt: skip
     assert base.warnings == []
+
+
+BATFISH = Path(__file__).parent / "data" / "review" / "batfish"
+
+
+def test_batfish_fortios_grammar_append_zones_move_and_quoting():
+    """Batfish's FortiOS grammar fixtures (tests/data/review/README.md)."""
+    base = fortinet.parse((BATFISH / "fortios_firewall_policy").read_text())
+    by_id = {r.id: r for r in base.rules}
+    assert [r.id for r in base.rules][:5] == ["0", "4294967294", "1", "2", "3"]  # listed order
+    assert by_id["1"].src_zones == ("port1", "port2") and len(by_id["1"].services) == 2  # append
+    assert by_id["4294967294"].action == "deny"  # no `set action`
+    assert "service custom_tcp_12_from_11 source ports 11" in by_id["4294967294"].conditions
+    assert by_id["3"].dst_zones == ("zone1", "zone3")  # set replaces, append adds
+    assert next(i for i in base.interfaces if i.name == "port3").zone == "zone1"
+    assert base.warnings == []
+    moved = fortinet.parse((BATFISH / "fortios_policy_move").read_text())
+    assert [r.id for r in moved.rules][:5] == ["5", "1", "2", "4", "3"]  # move before/after
+    quoting = fortinet.parse((BATFISH / "fortios_replacemsg").read_text())
+    assert quoting.rules == [] and len(quoting.warnings) <= 1  # odd quoting: a warning at most

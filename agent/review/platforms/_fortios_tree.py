@@ -114,6 +114,8 @@ def build(reader: Reader, lines: list[str]) -> Section:
             stack.pop()
             parent_section, parent_entry = stack[-1]
             (parent_entry or parent_section.body).lines.append(cited)
+        elif verb == "move" and len(words) == 4 and words[2] in ("before", "after"):
+            _move(reader, section, words[1], words[2], words[3], number)
         elif verb in ("set", "unset", "append", "select", "unselect") and len(words) > 1:
             target = entry if entry is not None else section.body
             key = words[1]
@@ -135,6 +137,21 @@ def build(reader: Reader, lines: list[str]) -> Section:
     if len(stack) > 1:
         reader.warn(f"configuration ends inside 'config {stack[-1][0].path}' (truncated?)")
     return root
+
+
+def _move(
+    reader: Reader, section: Section, name: str, where: str, anchor: str, number: int
+) -> None:
+    """`move 5 before 1`: a CLI script may reorder entries, and order is evaluation order."""
+    entries = section.entries
+    if name not in entries or anchor not in entries or name == anchor:
+        reader.warn(f"line {number}: move of an unknown entry ignored")
+        return
+    moved = entries.pop(name)
+    order = list(entries.items())
+    at = [key for key, _ in order].index(anchor) + (1 if where == "after" else 0)
+    order.insert(at, (name, moved))
+    section.entries = dict(order)
 
 
 def scopes(root: Section) -> list[tuple[str, dict[str, Section]]]:

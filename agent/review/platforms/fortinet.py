@@ -249,7 +249,9 @@ class _Vdom(FortiPlane):
         for entry in self.section("system interface").values():
             ip = entry.settings.get("ip", [])
             addresses = ()
-            if len(ip) == 2:
+            if len(ip) == 1 and "/" in ip[0]:
+                addresses = (ip[0],)  # `set ip 10.0.1.1/24` is accepted too
+            elif len(ip) == 2:
                 try:
                     prefix = prefix_length(ip[1])
                     addresses = (f"{ip[0]}/{prefix}",)
