@@ -104,3 +104,17 @@ def test_global_policies_come_after_zone_pairs_and_carry_the_default():
         ("global", "global:implicit-permit", "permit"),  # default-policy permit-all
     ]
     assert base.rules[1].src_zones == ("dmz",)
+
+
+def test_top_level_apply_groups_are_inherited():
+    base = juniper_junos.parse(
+        "set groups MGMT system services telnet\n"
+        "set groups MGMT security zones security-zone mgmt interfaces ge-0/0/5.0 "
+        "host-inbound-traffic system-services all\n"
+        "set groups MGMT interfaces ge-0/0/5 unit 0 family inet address 192.0.2.1/24\n"
+        "set groups UNUSED system services ftp\n"
+        "set apply-groups MGMT\n"
+    )
+    assert {(m.protocol, m.interface) for m in base.management} == {
+        ("telnet", "ge-0/0/5.0"), ("ping", "ge-0/0/5.0"),
+    }  # fmt: skip

@@ -82,8 +82,27 @@ def statements(reader: Reader, lines: list[str]) -> list[Statement]:
     if any(line.lstrip().startswith(("set ", "deactivate ")) for line in body[:200]) and not any(
         line.rstrip().endswith("{") for line in body[:200]
     ):
-        return _from_set(reader, body)
-    return _from_hierarchy(reader, "\n".join(lines))
+        return _apply_groups(reader, _from_set(reader, body))
+    return _apply_groups(reader, _from_hierarchy(reader, "\n".join(lines)))
+
+
+def _apply_groups(reader: Reader, stmts: list[Statement]) -> list[Statement]:
+    """``apply-groups G`` at the top inherits everything group G holds (what ``| display
+    inheritance`` shows); the group's own statements are not configuration by themselves.
+    An apply-groups deeper down, or a wildcard group path, is warned about, not expanded."""
+    applied = [s.words[1] for s in stmts if len(s.words) == 2 and s.words[0] == "apply-groups"]
+    deeper = {s.words[-1] for s in stmts if len(s.words) > 2 and "apply-groups" in s.words[:-1]}
+    for group in sorted(deeper):
+        reader.warn(f"apply-groups {group} below the top level is not expanded")
+    out = [s for s in stmts if s.words[:1] not in (("groups",), ("apply-groups",))]
+    for group in applied:
+        for s in stmts:
+            if s.words[:2] == ("groups", group) and len(s.words) > 2:
+                if any(w.startswith("<") and w.endswith(">") for w in s.words):
+                    reader.warn(f"group {group}: wildcard statement not expanded", s.text)
+                    continue
+                out.append(Statement(s.words[2:], s.inactive))
+    return out
 
 
 def _from_set(reader: Reader, lines: list[str]) -> list[Statement]:
