@@ -107,6 +107,13 @@ class _Vdom(FortiPlane):
         self.policies()
         self.management()
         self.vpn()
+        for path in (
+            "firewall local-in-policy",
+            "firewall multicast-policy",
+            "firewall DoS-policy",
+        ):
+            if self.section(path):
+                self.reader.warn(f"config {path} is not modelled (it may narrow what is reachable)")
 
     # --- addresses and services -------------------------------------------------------
     def address(

@@ -136,6 +136,14 @@ class _Junos(JunosPlane):
                 reader()
             except (ValueError, IndexError) as exc:
                 self.reader.warn(f"{reader.__name__} not fully understood ({exc})")
+        filtered = {
+            f"{s.words[1]}.{s.words[3]} ({s.words[-1]})"
+            for s in self.stmts
+            if s.words[:1] == ("interfaces",) and s.words[4:7] == ("family", "inet", "filter")
+            and len(s.words) > 8 and s.words[2] == "unit"
+        }  # fmt: skip
+        for name in sorted(filtered):
+            self.reader.warn(f"stateless firewall filter on {name} is not modelled")
 
     # --- objects ----------------------------------------------------------------------
     def objects(self, s: Statement) -> None:
