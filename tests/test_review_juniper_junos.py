@@ -118,3 +118,19 @@ def test_top_level_apply_groups_are_inherited():
     assert {(m.protocol, m.interface) for m in base.management} == {
         ("telnet", "ge-0/0/5.0"), ("ping", "ge-0/0/5.0"),
     }  # fmt: skip
+
+
+BATFISH = Path(__file__).parent / "data" / "review" / "batfish"
+
+
+def test_batfish_junos_application_terms_and_nested_sets():
+    """Batfish's Junos grammar fixtures (tests/data/review/README.md)."""
+    terms = juniper_junos.parse((BATFISH / "junos_application-with-terms").read_text())
+    p1 = terms.rules[0]
+    assert [(s.protocol, s.ports) for s in p1.services] == [("tcp", ((1, 1),)), ("udp", ((3, 3),))]
+    assert p1.conditions == ("application a1 source-port 2", "application a1 source-port 4")
+    nested = juniper_junos.parse((BATFISH / "junos_application-set-nested").read_text())
+    chained = [r for r in nested.rules if not r.implicit]
+    assert len(chained) == 3 and all(r.services[0].protocol == "tcp" for r in chained)
+    assert all(r.approximate for r in chained)  # source-port 1 narrows every one
+    assert nested.warnings == terms.warnings == []

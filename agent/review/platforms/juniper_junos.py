@@ -120,6 +120,7 @@ class _Junos(JunosPlane):
         self.apps: dict[str, list[Service]] = {}
         self.app_sets: dict[str, list[str]] = {}
         self.terms: dict[tuple[str, str], dict[str, str]] = {}
+        self.app_conditions: dict[str, list[str]] = {}
         self.zone_of: dict[str, str] = {}
         self.grant_cache: dict[tuple[str, ...], dict[str, list[str]]] = {}
 
@@ -129,6 +130,7 @@ class _Junos(JunosPlane):
                 self.objects(statement)
             except (ValueError, IndexError) as exc:
                 self.reader.warn(f"not understood ({exc})", redact(statement.text))
+        self.build_applications()
         self.interfaces()
         self.policies()
         for reader in (self.nat, self.management, self.vpn):
@@ -174,21 +176,34 @@ class _Junos(JunosPlane):
         # protocol/destination-port directly, or under `term T`: one Service per term
         term = "" if rest[0] != "term" else rest[1]
         rest = rest if rest[0] != "term" else rest[2:]
-        terms = self.terms
-        entry = terms.setdefault((name, term), {})
-        if rest and rest[0] in ("protocol", "destination-port", "source-port", "icmp-type"):
-            entry[rest[0]] = rest[1] if len(rest) > 1 else ""
-        services = []
-        for (app, _), fields in terms.items():
-            if app != name:
-                continue
-            protocol = protocol_name(fields.get("protocol", "any"))
+        # A term is one statement of keyword/value pairs: `term t1 protocol tcp destination-port 1`.
+        fields = self.terms.setdefault((name, term), {})
+        for key, value in zip(rest[::2], rest[1::2], strict=False):
+            fields[key] = value
+
+    def build_applications(self) -> None:
+        """Services per application, and what narrows them further (source port, ICMP type,
+        RPC program) as conditions of every rule that uses the application."""
+        for (name, _), fields in self.terms.items():
+            try:
+                protocol = protocol_name(fields.get("protocol", "any"))
+            except ValueError:
+                protocol = "any"
+                self.app_conditions.setdefault(name, []).append(f"application {name} protocol")
             ports = PORT_ANY
             if "destination-port" in fields and protocol in ("tcp", "udp"):
                 lo, _, hi = fields["destination-port"].partition("-")
-                ports = ((port_number(lo, _JUNOS_PORTS), port_number(hi or lo, _JUNOS_PORTS)),)
-            services.append(Service(protocol, ports, name))
-        self.apps[name] = services
+                try:
+                    ports = ((port_number(lo, _JUNOS_PORTS), port_number(hi or lo, _JUNOS_PORTS)),)
+                except ValueError as exc:  # widened to every port, and said so
+                    self.reader.warn(f"application {name}: {exc}")
+                    self.app_conditions.setdefault(name, []).append(f"application {name} ports")
+            self.apps.setdefault(name, []).append(Service(protocol, ports, name))
+            for key in ("source-port", "icmp-type", "icmp-code", "rpc-program-number", "uuid"):
+                if key in fields:
+                    self.app_conditions.setdefault(name, []).append(
+                        f"application {name} {key} {fields[key]}"
+                    )
 
     def resolve_address(self, name: str, conditions: list[str], seen=frozenset()) -> list[Range]:
         if name in ("any", "any-ipv4"):
@@ -211,6 +226,7 @@ class _Junos(JunosPlane):
 
     def resolve_app(self, name: str, conditions: list[str], seen=frozenset()) -> list[Service]:
         if name in self.apps:
+            conditions.extend(self.app_conditions.get(name, ()))
             return self.apps[name]
         if name in self.app_sets and name not in seen:
             return [
