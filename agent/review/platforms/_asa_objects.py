@@ -12,6 +12,7 @@ from collections.abc import Callable
 from agent.review.model import IPV4_ANY, PORT_ANY, Range, Service, cidr_range, merge
 from agent.review.platforms._cisco_ace import Objects
 from agent.review.platforms._common import (
+    Reader,
     complement_ports,
     ip_range,
     port_number,
@@ -22,6 +23,7 @@ from agent.review.platforms._common import (
 class AsaObjects:
     """Mixin of the ASA parser: fills ``self.objects`` from object and object-group blocks."""
 
+    reader: Reader
     objects: Objects
     groups: dict[str, dict[str, tuple[list[str], list[str]]]]
 
@@ -105,24 +107,39 @@ class AsaObjects:
         self.groups.setdefault(kind, {})[name] = (words[3:], children)
 
     def network_groups(self) -> None:
-        """Expand object-groups once every object is known (groups may nest, in any order)."""
+        """Expand object-groups once every object is known (groups may nest, in any order).
+        A group that cannot be read is widened to anything and says so (a condition), or,
+        for a port or protocol group, left undefined so the entries using it are warned
+        about and left out: never narrower than the device's."""
+        unreadable = (ValueError, IndexError, KeyError)
         for name in self.groups.get("network", {}):
-            self.objects.networks[name] = self._network_group(name, frozenset())
+            try:
+                self.objects.networks[name] = self._network_group(name, frozenset())
+            except unreadable as exc:
+                self.reader.warn(f"object-group network {name} not understood ({exc})")
+                self.objects.networks[name] = (IPV4_ANY, (f"unreadable object-group {name}",))
         for name, (params, children) in self.groups.get("service", {}).items():
             conditions: list[str] = []
-            if params:  # 'object-group service NAME tcp': a port group
-                ports: list[Range] = []
-                for child in children:
-                    ports.extend(self._port_object(child.split(), name))
-                self.objects.port_groups[name] = (params[0], merge(ports))
-            else:
-                self.objects.services[name] = (
-                    tuple(self._service_group(name, frozenset(), conditions)),
-                    tuple(conditions),
-                )
+            try:
+                if params:  # 'object-group service NAME tcp': a port group
+                    ports = [r for c in children for r in self._port_object(c.split(), name)]
+                    self.objects.port_groups[name] = (params[0], merge(ports))
+                else:
+                    services = tuple(self._service_group(name, frozenset(), conditions))
+                    self.objects.services[name] = (services, tuple(conditions))
+            except unreadable as exc:
+                self.reader.warn(f"object-group service {name} not understood ({exc})")
+                if not params:
+                    self.objects.services[name] = (
+                        (Service(),),
+                        (f"unreadable object-group {name}",),
+                    )
         for name, (_, children) in self.groups.get("protocol", {}).items():
-            protos = [p.split()[1] for p in children if p.startswith("protocol-object ")]
-            self.objects.protocols[name] = tuple(protocol_name(p) for p in protos)
+            try:
+                protos = [p.split()[1] for p in children if p.startswith("protocol-object ")]
+                self.objects.protocols[name] = tuple(protocol_name(p) for p in protos)
+            except unreadable as exc:
+                self.reader.warn(f"object-group protocol {name} not understood ({exc})")
         for name in self.groups.get("icmp-type", {}):
             self.objects.services.setdefault(
                 name, ((Service("icmp"),), (f"icmp-type group {name}",))

@@ -131,13 +131,11 @@ class _Junos(JunosPlane):
             except (ValueError, IndexError) as exc:
                 self.reader.warn(f"not understood ({exc})", redact(statement.text))
         self.build_applications()
-        self.interfaces()
-        self.policies()
-        for reader in (self.nat, self.management, self.vpn):
+        for step in (self.interfaces, self.policies, self.nat, self.management, self.vpn):
             try:
-                reader()
+                step()
             except (ValueError, IndexError) as exc:
-                self.reader.warn(f"{reader.__name__} not fully understood ({exc})")
+                self.reader.warn(f"{step.__name__} not fully understood ({exc})")
         filtered = {
             f"{s.words[1]}.{s.words[3]} ({s.words[-1]})"
             for s in self.stmts
@@ -258,7 +256,11 @@ class _Junos(JunosPlane):
         for (table, zones), policies in order.items():
             position = 0
             for name, stmts in policies.items():
-                rule = self.policy(table, zones, name, stmts, position)
+                try:
+                    rule = self.policy(table, zones, name, stmts, position)
+                except (ValueError, IndexError) as exc:
+                    self.reader.warn(f"policy {name!r} not understood ({exc}); left out")
+                    continue
                 if rule is not None:
                     self.base.rules.append(rule)
                     position += 1
