@@ -82,10 +82,14 @@ def test_hostile_json_is_inert_and_warned():
     rule = {"family": "inet", "table": "filter", "chain": "input", "handle": 99}
     document["nftables"].append({"rule": {**rule, "comment": "\x1b[2J\u202e", "expr": expr}})
     document["nftables"].append({"rule": "not an object"})
+    ct = {"match": {"op": "in", "left": {"ct": {"key": "st\x1bate"}}, "right": ["new\x07"]}}
+    weird = {"family": "inet", "table": "filter", "chain": "input", "handle": "9\x1b[1m"}
+    document["nftables"].append({"rule": {**weird, "expr": [ct, {"drop": None}]}})
     base = linux.parse(json.dumps(document) + "\n" + "[" * 100_000)
     hostile = next(r for r in base.rules if r.id.endswith("handle 99"))
     assert hostile.src_zones == ("eth",) and hostile.comment.isprintable()
     assert "unreadable expression" in hostile.conditions
+    assert all(t.isprintable() for r in base.rules for t in (r.id, *r.conditions, *r.lines))
     assert linux.parse('{"nftables": [' + "[" * 50_000).warnings  # recursion: a warning
 
 

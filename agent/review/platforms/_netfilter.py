@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from agent.review.model import AddressSet, Rule, Service
-from agent.review.platforms._common import Reader, implicit_rule, subtract
+from agent.review.platforms._common import Reader, implicit_rule, inert, subtract
 
 MAX_JUMP_DEPTH = 8
 
@@ -163,7 +163,7 @@ class Flattener:
                     hits=match.hits if not via_id else None,
                     comment=match.comment,
                     lines=(*via_lines, match.text),
-                    conditions=tuple(conditions),
+                    conditions=tuple(inert(c)[:200] for c in conditions),
                 )
             )
             position += 1

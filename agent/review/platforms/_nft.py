@@ -78,7 +78,7 @@ class Ruleset:
             if family not in ("ip", "inet") or not isinstance(exprs, list):
                 return
             match = self._rule(family, table, exprs)
-            match.rule_id = f"{key} handle {body.get('handle')}"
+            match.rule_id = inert(f"{key} handle {body.get('handle')}")[:200]
             match.comment = inert(str(body.get("comment", "")))
             match.text = inert(f"{key} handle {body.get('handle')}: {self._render(exprs)}")[:400]
             self.chains.setdefault(key, []).append(match)
