@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agent.review.model import IPV4_ANY, PORT_ANY, AddressSet, Range, Service, cidr_range, merge
+from agent.review.model import PORT_ANY, AddressSet, Range, Service, cidr_range, merge
 from agent.review.platforms._common import (
     CISCO_PORTS,
     complement_ports,
@@ -240,7 +240,3 @@ def _split_tcp_udp(services: tuple[Service, ...]) -> tuple[Service, ...]:
         else:
             out.append(s)
     return tuple(out)
-
-
-def any_network() -> tuple[tuple[Range, ...], tuple[str, ...]]:
-    return IPV4_ANY, ()

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 
 from agent.review.model import (
     PORT_ANY,
-    AddressSet,
     Range,
     Rule,
     RuleBase,
@@ -123,12 +121,6 @@ def implicit_rule(table: str, position: int, action: str, why: str, **extra) -> 
     )
 
 
-def addresses(ranges: Iterable[Range], names: Iterable[str] = (), negated: bool = False):
-    """An AddressSet from ranges (merged) and the names as written."""
-    return AddressSet(ranges=merge(list(ranges)), negated=negated, names=tuple(names))
-
-
-ANY_ADDRESS = AddressSet()
 ZERO = "0.0.0.0"  # noqa: S104 -- an address written in a config, never a socket bind
 
 
@@ -178,12 +170,6 @@ def wildcard_range(address: str, wildcard: str) -> Range | None:
     if wild & (wild + 1):
         return None
     return base & ~wild & 0xFFFFFFFF, (base & ~wild & 0xFFFFFFFF) | wild
-
-
-def port_span(lo: int, hi: int) -> tuple[Range, ...]:
-    if not (0 <= lo <= hi <= 65535):
-        raise ValueError(f"port range {lo}-{hi}")
-    return ((lo, hi),)
 
 
 def complement_ports(ranges: tuple[Range, ...]) -> tuple[Range, ...]:
