@@ -91,3 +91,18 @@ def test_a_global_access_group_replaces_the_security_level_defaults():
     )
     tables = {r.table for r in cisco_asa.parse(text).rules}
     assert "global" in tables and "inside (no access-group)" not in tables
+
+
+def test_ipv6_only_entries_are_out_of_the_ipv4_model_without_a_warning():
+    text = SAMPLE.replace(
+        "access-list outside_in extended deny ip any any log",
+        "access-list outside_in extended permit tcp any6 any6 eq 22\n"
+        "access-list outside_in extended permit tcp any host 2001:db8::5 eq 443\n"
+        "access-list outside_in extended deny ip any any log",
+    ).replace(
+        "object network lan\n", "object network v6srv\n host 2001:db8::7\nobject network lan\n"
+    )
+    base = cisco_asa.parse(text)
+    ids = [r.id for r in base.rules if r.table == "outside_in"]
+    # lines 5 and 6 are IPv6 only: left out, and the deny keeps its ASA number (7)
+    assert ids[3:] == ["outside_in line 7", "outside_in:implicit-deny"] and base.warnings == []

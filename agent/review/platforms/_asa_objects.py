@@ -39,7 +39,8 @@ class AsaObjects:
             for child in children:
                 parts = child.split()
                 if parts[0] in ("host", "subnet", "range") and ":" in parts[1]:
-                    continue  # an IPv6 object: no IPv4 packet matches it
+                    self.objects.ipv6.add(name)  # entries using it match IPv6 only
+                    continue
                 if parts[0] == "host":
                     ranges.append(cidr_range(parts[1]))
                 elif parts[0] == "subnet":
@@ -115,6 +116,10 @@ class AsaObjects:
         for name in self.groups.get("network", {}):
             try:
                 self.objects.networks[name] = self._network_group(name, frozenset())
+                children = self.groups["network"][name][1]
+                v6 = [c for c in children if ":" in c or c.split()[-1] in self.objects.ipv6]
+                if v6 and not self.objects.networks[name][0]:
+                    self.objects.ipv6.add(name)
             except unreadable as exc:
                 self.reader.warn(f"object-group network {name} not understood ({exc})")
                 self.objects.networks[name] = (IPV4_ANY, (f"unreadable object-group {name}",))

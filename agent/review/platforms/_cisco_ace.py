@@ -43,6 +43,7 @@ class Objects:
     protocols: dict[str, tuple[str, ...]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # ASA `name A alias`
     interfaces: dict[str, tuple[Range, ...]] = field(default_factory=dict)
+    ipv6: set[str] = field(default_factory=set)  # objects/groups holding IPv6 addresses only
 
 
 @dataclass
@@ -59,6 +60,10 @@ class Ace:
 
 class AceError(ValueError):
     pass
+
+
+class Ipv6Only(Exception):
+    """The entry matches IPv6 only: out of this IPv4 model, left out without a warning."""
 
 
 class _Tokens:
@@ -81,14 +86,18 @@ def _address(t: _Tokens, objects: Objects, wildcard: bool, conditions: list[str]
     low = word.lower()
     if low in ("any", "any4"):
         return AddressSet(names=(word,))
-    if low == "any6":
-        return AddressSet((), names=(word,))  # IPv6 only: no IPv4 packet matches
+    if low == "any6" or ":" in word:
+        raise Ipv6Only
     if low == "host":
         host = objects.names.get(t.peek(), t.peek())
         t.take()
+        if ":" in host:
+            raise Ipv6Only
         return AddressSet((cidr_range(host),), names=(host,))
     if low in ("object", "object-group", "addrgroup"):
         name = t.take()
+        if name in objects.ipv6:
+            raise Ipv6Only
         if name not in objects.networks:
             raise AceError(f"undefined network object {name!r}")
         ranges, conds = objects.networks[name]

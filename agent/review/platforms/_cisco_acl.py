@@ -31,7 +31,7 @@ from agent.review.model import (
     cidr_range,
     merge,
 )
-from agent.review.platforms._cisco_ace import AceError, Objects, parse_ace
+from agent.review.platforms._cisco_ace import AceError, Ipv6Only, Objects, parse_ace
 from agent.review.platforms._common import (
     Reader,
     implicit_rule,
@@ -281,6 +281,8 @@ class IosFamily:
             words = text.split()
             try:
                 ace = parse_ace(words[0], self.ace_words(acl, words), self.objects, wildcard=True)
+            except Ipv6Only:
+                continue
             except (AceError, ValueError, IndexError) as exc:
                 self.reader.warn(f"ACL {acl} entry not understood ({exc}); left out", text)
                 continue
@@ -331,6 +333,8 @@ class IosFamily:
             words = text.split()
             try:
                 ace = parse_ace(words[0], self.ace_words(acl, words), self.objects, wildcard=True)
+            except Ipv6Only:
+                continue
             except (AceError, ValueError, IndexError):
                 self.reader.warn(f"access-class {acl} entry not understood", text)
                 continue

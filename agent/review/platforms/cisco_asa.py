@@ -36,7 +36,7 @@ from agent.review.model import (
     merge,
 )
 from agent.review.platforms._asa_objects import AsaObjects
-from agent.review.platforms._cisco_ace import AceError, Objects, parse_ace
+from agent.review.platforms._cisco_ace import AceError, Ipv6Only, Objects, parse_ace
 from agent.review.platforms._common import (
     Reader,
     implicit_rule,
@@ -166,6 +166,8 @@ class _Asa(AsaObjects):
                         continue
                 try:
                     ace = parse_ace(rest[0], rest[1:], self.objects, wildcard=False)
+                except Ipv6Only:
+                    continue
                 except (AceError, ValueError, IndexError) as exc:
                     self.reader.warn(f"access-list entry not understood ({exc}); left out", head)
                     continue
