@@ -134,3 +134,19 @@ def test_batfish_junos_application_terms_and_nested_sets():
     assert len(chained) == 3 and all(r.services[0].protocol == "tcp" for r in chained)
     assert all(r.approximate for r in chained)  # source-port 1 narrows every one
     assert nested.warnings == terms.warnings == []
+
+
+def test_ipv6_policies_are_left_out_and_mixed_sets_keep_their_ipv4_part():
+    pre = "set security policies from-zone trust to-zone untrust policy"
+    base = juniper_junos.parse(
+        "set security address-book global address v6net 2001:db8::/32\n"
+        "set security address-book global address v4net 10.9.0.0/16\n"
+        "set security address-book global address-set mixed address v6net\n"
+        "set security address-book global address-set mixed address v4net\n"
+        f"{pre} six match source-address v6net\n{pre} six match destination-address any\n"
+        f"{pre} six match application any\n{pre} six then permit\n"
+        f"{pre} both match source-address mixed\n{pre} both match destination-address any\n"
+        f"{pre} both match application any\n{pre} both then permit\n"
+    )
+    assert [r.name for r in base.rules if not r.implicit] == ["both"]
+    assert base.rules[0].sources.ranges == (cidr_range("10.9.0.0/16"),) and base.warnings == []

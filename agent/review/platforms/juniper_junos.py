@@ -117,6 +117,7 @@ class _Junos(JunosPlane):
         self.addresses: dict[str, list[Range]] = {}
         self.address_sets: dict[str, list[str]] = {}
         self.address_conditions: dict[str, str] = {}
+        self.v6_names: set[str] = set()
         self.apps: dict[str, list[Service]] = {}
         self.app_sets: dict[str, list[str]] = {}
         self.terms: dict[tuple[str, str], dict[str, str]] = {}
@@ -161,7 +162,9 @@ class _Junos(JunosPlane):
                     self.addresses.setdefault(name, []).append(ip_range(f"{rest[1]}-{rest[3]}"))
                 elif rest[0] in ("dns-name", "wildcard-address"):
                     self.address_conditions[name] = f"{rest[0]} {' '.join(rest[1:])}"
-                elif rest[0] != "description" and ":" not in rest[0]:
+                elif rest[0] != "description" and ":" in rest[0]:
+                    self.v6_names.add(name)  # an IPv6 address: no IPv4 packet matches it
+                elif rest[0] != "description":
                     self.addresses.setdefault(name, []).append(cidr_range(rest[0]))
             elif kind == "address-set" and len(book) > 3 and book[2] in ("address", "address-set"):
                 self.address_sets.setdefault(name, []).append(book[3])
@@ -206,7 +209,7 @@ class _Junos(JunosPlane):
     def resolve_address(self, name: str, conditions: list[str], seen=frozenset()) -> list[Range]:
         if name in ("any", "any-ipv4"):
             return list(IPV4_ANY)
-        if name == "any-ipv6":
+        if name == "any-ipv6" or (name in self.v6_names and name not in self.addresses):
             return []
         if name in self.address_conditions:
             conditions.append(f"address {name} ({self.address_conditions[name]})")
@@ -221,6 +224,20 @@ class _Junos(JunosPlane):
         self.reader.warn(f"address {name!r} is not defined; taken as any")
         conditions.append(f"undefined address {name}")
         return list(IPV4_ANY)
+
+    def ipv6_only(self, names: list[str], seen: frozenset[str] = frozenset()) -> bool:
+        """Every name is an IPv6 address, any-ipv6, or a set of only those."""
+        if not names:
+            return False
+        for name in names:
+            if name in seen:
+                return False
+            if name in self.address_sets:
+                if not self.ipv6_only(self.address_sets[name], seen | {name}):
+                    return False
+            elif name != "any-ipv6" and (name not in self.v6_names or name in self.addresses):
+                return False
+        return True
 
     def resolve_app(self, name: str, conditions: list[str], seen=frozenset()) -> list[Service]:
         if name in self.apps:
@@ -317,6 +334,8 @@ class _Junos(JunosPlane):
         if not action:
             self.reader.warn(f"policy {name!r} has no action; left out")
             return None
+        if any(self.ipv6_only(names) for names in (src_names, dst_names)):
+            return None  # an IPv6 policy: out of this IPv4 model
         sources = self.addresses_of(src_names, negate_src, conditions)
         destinations = self.addresses_of(dst_names, negate_dst, conditions)
         services = [s for a in apps or ["any"] for s in self.resolve_app(a, conditions)]
