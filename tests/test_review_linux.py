@@ -5,6 +5,7 @@ rulesets loaded into a throwaway namespace (tests/data/review/README.md)."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 from agent.review.model import cidr_range
@@ -97,3 +98,47 @@ def test_uptime_bounds_the_counter_baseline():
     base = linux.parse(NFT)
     linux.apply_counters(base, "350735.47 1394845.11\n")
     assert base.counter_baseline_seconds == 350735
+
+
+def semantics(base):
+    return [
+        (r.table, r.position, r.action, r.sources, r.destinations, r.services, r.src_zones,
+         r.dst_zones, r.log, r.enabled, r.conditions, r.comment)
+        for r in base.rules
+    ]  # fmt: skip
+
+
+def test_nft_text_reads_as_its_json():
+    """`nft list ruleset` text and the file it was loaded from (an /etc/nftables.conf
+    backup) give the rules `nft -j list ruleset` gives (rule handles aside)."""
+    json_rules = semantics(linux.parse(NFT))
+    for name in ("linux_nft_list.txt", "linux_ruleset.nft"):
+        base = linux.parse((DATA / name).read_text())
+        assert semantics(base) == json_rules and base.warnings == []
+        assert base.nat[0].internal.ranges == (cidr_range("10.70.1.10"),)
+
+
+def test_nft_text_variables_and_unknown_statements():
+    base = linux.parse(
+        "define ADMIN = 10.1.2.0/24\n"
+        "table ip f {\n chain input {\n  type filter hook input priority 0; policy drop;\n"
+        "  ip saddr $ADMIN tcp dport ssh accept\n"
+        "  tcp dport 80 limit rate 10/second accept\n }\n}\n"
+    )
+    ssh, limited = base.rules[:2]
+    assert ssh.sources.ranges == (cidr_range("10.1.2.0/24"),) and ssh.services[0].ports == (
+        (22, 22),
+    )
+    assert limited.approximate  # `limit rate` narrows it in a way the model cannot say
+
+
+def test_mangled_nft_text_never_raises():
+    text = (DATA / "linux_ruleset.nft").read_text()
+    rng = random.Random(5)
+    for _ in range(60):
+        words = text.split(" ")
+        for _ in range(rng.randint(1, 8)):
+            i = rng.randrange(len(words))
+            words[i] = rng.choice(["{", "}", ";", "=", "!=", "@x", "-", "1.2.3", "type", "chain"])
+        base = linux.parse(" ".join(words))
+        assert all(r.lines for r in base.rules)

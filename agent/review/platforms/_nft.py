@@ -10,6 +10,7 @@ from agent.review.platforms._common import Reader, complement_ports, inert, ip_r
 from agent.review.platforms._netfilter import Match
 
 MAX_JSON_CHARS = 64 * 1024 * 1024
+_NO_EFFECT = {"counter", "comment", "meta", "mangle", "notrack", "masquerade", "snat", "continue"}
 
 
 @dataclass
@@ -115,18 +116,10 @@ class Ruleset:
             elif key == "dnat" and isinstance(value, dict):
                 match.verdict = "dnat"
                 match.target = json.dumps(value, sort_keys=True)
-            elif key not in (
-                "counter",
-                "comment",
-                "meta",
-                "mangle",
-                "notrack",
-                "limit",
-                "xt",
-                "masquerade",
-                "snat",
-            ) or key in ("limit", "xt"):
-                match.conditions.append(key)
+            elif key in _NO_EFFECT:
+                continue  # counts, marks or rewrites a packet: what it matches is unchanged
+            else:  # limit, xt, queue, an opaque statement of nft text...: narrows, unknown how
+                match.conditions.append(inert(str(value))[:60] if key == "statement" else key)
         if protocols or ports is not None:
             match.services = tuple(
                 Service(p, ports if (ports is not None and p in ("tcp", "udp")) else PORT_ANY, p)

@@ -1,4 +1,5 @@
-"""Linux netfilter -> RuleBase: ``nft -j list ruleset`` and/or ``iptables-save -c``, plus
+"""Linux netfilter -> RuleBase: ``nft -j list ruleset`` (or nft's own text syntax, as in a
+``/etc/nftables.conf`` backup) and/or ``iptables-save -c``, plus
 what tells the review where the box is reachable (``ss`` listeners, addresses, default route).
 
 Semantics made explicit:
@@ -20,7 +21,7 @@ from __future__ import annotations
 import re
 
 from agent.review.model import AddressSet, Interface, Management, NatRule, RuleBase, cidr_range
-from agent.review.platforms import _iptables, _nft
+from agent.review.platforms import _iptables, _nft, _nft_text
 from agent.review.platforms._common import Reader, ip_range
 from agent.review.platforms._netfilter import Flattener, Match
 
@@ -57,6 +58,9 @@ def parse(config: str, device: str = "") -> RuleBase:
     start = config.find('{"nftables"')
     text = config if start < 0 else config[:start] + config[start:].partition("\n")[2]
     lines = reader.lines(text)
+    if ruleset is None:  # a backup in nft's own syntax (/etc/nftables.conf, nft list ruleset)
+        document = _nft_text.document(reader, lines)
+        ruleset = _nft.Ruleset(reader, document) if document else None
     tables = _iptables.load(reader, lines)
     chains: dict[str, list[Match]] = {}
     bases: list[tuple[str, str, str, str]] = []  # (table, chain key, policy, why)
@@ -104,7 +108,7 @@ def parse(config: str, device: str = "") -> RuleBase:
     _dnat(reader, chains)
     _host(reader, lines)
     if ruleset is None and tables is None:
-        reader.warn("neither nft JSON nor iptables-save output found")
+        reader.warn("no nftables ruleset (JSON or text) nor iptables-save output found")
     return reader.base
 
 
