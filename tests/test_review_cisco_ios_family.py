@@ -93,3 +93,13 @@ def test_an_acl_bound_in_and_out_is_two_tables():
     text = IOS.replace(" ip access-group 10 out", " ip access-group 10 out\n ip access-group 10 in")
     tables = [r.table for r in cisco_ios.parse(text).rules if r.id.startswith("10 ")]
     assert set(tables) == {"10 (in)", "10 (out)"}
+
+
+def test_a_repeated_sequence_number_keeps_ids_unique():
+    text = NXOS.replace(
+        "  20 permit tcp 10.50.2.0/24", "  10 permit udp any any\n  20 permit tcp 10.50.2.0/24"
+    )
+    base = cisco_nxos.parse(text)
+    ids = [r.id for r in base.rules]
+    assert "SERVER-IN 10 #2" in ids and len(ids) == len(set(ids))
+    assert any("repeated" in w for w in base.warnings)

@@ -103,8 +103,8 @@ def test_a_multi_vdom_backup_gives_a_table_per_vdom():
     )
     base = fortinet.parse(text)
     assert [(r.table, r.id, r.action) for r in base.rules] == [
-        ("root/policy", "1", "permit"), ("root/policy", "root/policy:implicit-deny", "deny"),
-        ("cust1/policy", "1", "deny"), ("cust1/policy", "cust1/policy:implicit-deny", "deny"),
+        ("root/policy", "root/1", "permit"), ("root/policy", "root/policy:implicit-deny", "deny"),
+        ("cust1/policy", "cust1/1", "deny"), ("cust1/policy", "cust1/policy:implicit-deny", "deny"),
     ]  # fmt: skip
     assert base.warnings == []
 

@@ -70,6 +70,8 @@ def check_invariants(base: RuleBase, platform: str) -> None:
             assert all(0 <= lo <= hi < 2**32 for lo, hi in address.ranges)
         for service in rule.services:
             assert all(0 <= lo <= hi <= 65535 for lo, hi in service.ports)
+    ids = [rule.id for rule in base.rules]
+    assert len(ids) == len(set(ids)), "rule ids must be unique in a rule base"
     for table, seen in positions.items():
         # First-match order: base.rules lists each table in order, positions 0..n-1.
         assert seen == list(range(len(seen))), table

@@ -447,7 +447,7 @@ class IosFamily:
 def parse_family(dialect: Dialect, config: str, device: str) -> RuleBase:
     reader = Reader(dialect.platform, device)
     IosFamily(reader, dialect, reader.lines(config)).read()
-    return reader.base
+    return reader.finish()
 
 
 _HEADER = re.compile(

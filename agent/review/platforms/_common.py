@@ -91,6 +91,22 @@ class Reader:
             return
         warnings.append(message)
 
+    def finish(self) -> RuleBase:
+        """The rule base, its rule and NAT ids made unique: findings, fixes and the stored
+        diff name a rule by its id, and hostile input may repeat one (a duplicated sequence
+        number or handle); a repeat gets a suffix and a warning."""
+        for items, kind in ((self.base.rules, "rule"), (self.base.nat, "NAT rule")):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    number = 2
+                    while f"{item.id} #{number}" in seen:
+                        number += 1
+                    self.warn(f"{kind} id {item.id!r} repeated; renamed {item.id} #{number}")
+                    item.id = f"{item.id} #{number}"
+                seen.add(item.id)
+        return self.base
+
     def lines(self, config: str) -> list[str]:
         """The config as inert lines (CRLF, ANSI/control characters, huge lines handled)."""
         if len(config) > MAX_CONFIG_CHARS:

@@ -71,7 +71,7 @@ def _blocks(lines: list[str]) -> list[tuple[str, list[str]]]:
 def parse(config: str, device: str = "") -> RuleBase:
     reader = Reader(PLATFORM, device)
     _Asa(reader, _blocks(reader.lines(config))).read()
-    return reader.base
+    return reader.finish()
 
 
 class _Asa(AsaObjects):

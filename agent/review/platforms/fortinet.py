@@ -90,13 +90,14 @@ def parse(config: str, device: str = "") -> RuleBase:
     all_scopes = scopes(root)
     for vdom, sections in all_scopes:
         _Vdom(reader, sections, vdom if len(all_scopes) > 1 else "").read()
-    return reader.base
+    return reader.finish()
 
 
 class _Vdom(FortiPlane):
     def __init__(self, reader: Reader, sections: dict[str, Section], vdom: str) -> None:
         self.reader, self.sections, self.base = reader, sections, reader.base
         self.table = f"{vdom}/policy" if vdom else "policy"
+        self.prefix = f"{vdom}/" if vdom else ""  # ids stay unique across VDOMs
         self.vips: dict[str, NatRule] = {}
         self.resolved: dict[str, tuple[tuple[Range, ...], list[str]]] = {}  # per object name
 
@@ -320,7 +321,7 @@ class _Vdom(FortiPlane):
             int_ports = ((int(mlo), int(mhi or mlo)),)
         zone = entry.get("extintf", "any")
         return NatRule(
-            id=entry.name,
+            id=f"{self.prefix}{entry.name}",
             zone="" if zone == "any" else zone,
             external=AddressSet((external,), names=(entry.name,)),
             protocol=protocol,
@@ -375,7 +376,7 @@ class _Vdom(FortiPlane):
         action = entry.get("action", "deny")
         schedule = entry.get("schedule", "always")
         return Rule(
-            id=entry.name,
+            id=f"{self.prefix}{entry.name}",
             table=self.table,
             position=position,
             action="permit" if action in ("accept", "ipsec") else "deny",

@@ -108,7 +108,7 @@ _JUNOS_PORTS = {
 def parse(config: str, device: str = "") -> RuleBase:
     reader = Reader(PLATFORM, device)
     _Junos(reader, statements(reader, reader.lines(config))).read()
-    return reader.base
+    return reader.finish()
 
 
 class _Junos(JunosPlane):

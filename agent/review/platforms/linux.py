@@ -109,7 +109,7 @@ def parse(config: str, device: str = "") -> RuleBase:
     _host(reader, lines)
     if ruleset is None and tables is None:
         reader.warn("no nftables ruleset (JSON or text) nor iptables-save output found")
-    return reader.base
+    return reader.finish()
 
 
 def _dnat(reader: Reader, chains: dict[str, list[Match]]) -> None:

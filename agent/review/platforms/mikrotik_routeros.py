@@ -92,7 +92,7 @@ def parse(config: str, device: str = "") -> RuleBase:
     ).read()
     if any(c.menu == "/ip firewall raw" and c.get("action") == "drop" for c in cmds):
         reader.warn("/ip firewall raw drops traffic before the filter: not modelled")
-    return reader.base
+    return reader.finish()
 
 
 class _Filter:
