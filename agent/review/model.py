@@ -113,6 +113,16 @@ class Rule:
     name: str = ""
     lines: tuple[str, ...] = ()
     implicit: bool = False
+    # Match conditions the model cannot express (connection state, users, a non-contiguous
+    # wildcard, an FQDN object...), as text. The parser then widens the rule to what it can
+    # express, so a rule with conditions matches AT MOST what the model shows: it may be
+    # found shadowed, but it must never be used to shadow another rule.
+    conditions: tuple[str, ...] = ()
+
+    @property
+    def approximate(self) -> bool:
+        """The model shows a superset of what the rule matches (see ``conditions``)."""
+        return bool(self.conditions)
 
 
 @dataclass
