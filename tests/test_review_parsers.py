@@ -15,7 +15,7 @@ import pytest
 from agent.core.errors import UsageError
 from agent.review.model import RuleBase
 from agent.review.platforms import PLATFORMS, parser_for
-from agent.review.platforms._common import redact
+from agent.review.platforms._common import redact_line
 
 DATA = Path(__file__).parent / "data" / "review"
 
@@ -202,4 +202,4 @@ def test_counter_output_that_is_garbage_changes_nothing(platform):
     ],
 )
 def test_redact_covers_every_credential_form_the_parsers_cite(line):
-    assert "S3CR3T" not in redact(line)
+    assert "S3CR3T" not in redact_line(line)

@@ -213,9 +213,31 @@ _SECRET_WORDS = re.compile(
     r"(?P<value>\"[^\"]*\"|\S+)",
     re.IGNORECASE,
 )
+# Secrets written key=value (RouterOS), or behind a type word (Junos ascii-text, IOS
+# 'key-string'), that the "keyword value" form above does not reach.
+_KV_SECRET = re.compile(
+    r"(?P<key>\b[\w-]*(?:password|passwd|secret|pre-shared-key|psk|passphrase|"
+    r"private-key|key-string|community|pwd)=)(?P<value>\"(?:[^\"\\]|\\.)*\"|\S+)",
+    re.IGNORECASE,
+)
+_TYPED_SECRET = re.compile(
+    r"(?P<key>\b(?:ascii-text|hexadecimal|key-string|encrypted-password|"
+    r"authentication-key|simple-password|[\w-]*pwd)\s+(?:\d\s+|ENC\s+)?)(?P<value>\"[^\"]*\"|\S+)",
+    re.IGNORECASE,
+)
+# Words every credential form above contains: a line without any of them needs no regex.
+_HINTS = ("pass", "secret", "key", "psk", "communit", "ascii-text", "hexadecimal", "pwd")
 
 
 def redact_line(line: str) -> str:
     """A config line safe to cite: the value after a password/secret/key/community keyword
-    is replaced, so evidence never carries a credential or its hash."""
-    return _SECRET_WORDS.sub(lambda m: m.group("key") + "<redacted>", line.rstrip("\r\n"))
+    (``key value``, ``key=value``, ``ascii-text "$9$..."``) is replaced, so evidence never
+    carries a credential or its hash."""
+    line = line.rstrip("\r\n")
+    low = line.lower()
+    if not any(hint in low for hint in _HINTS):
+        return line
+    # The typed forms first: the keyword form would take `ascii-text` itself for the value.
+    line = _TYPED_SECRET.sub(lambda m: m.group("key") + "<redacted>", line)
+    line = _SECRET_WORDS.sub(lambda m: m.group("key") + "<redacted>", line)
+    return _KV_SECRET.sub(lambda m: m.group("key") + "<redacted>", line)

@@ -41,7 +41,7 @@ from agent.review.platforms._common import (
     port_number,
     prefix_length,
     protocol_name,
-    redact,
+    redact_line,
     subtract,
     wildcard_range,
 )
@@ -137,7 +137,9 @@ class IosFamily:
         elif words[:2] == ["snmp-server", "community"] and len(words) > 2:
             access = "rw" if "rw" in (w.lower() for w in words[3:]) else "ro"
             self.base.snmp.append(
-                SnmpCommunity(words[2].lower() in _DEFAULT_COMMUNITIES, access, (redact(head),))
+                SnmpCommunity(
+                    words[2].lower() in _DEFAULT_COMMUNITIES, access, (redact_line(head),)
+                )
             )
         elif words[:2] == ["ip", "route"] and len(words) > 3:
             self.routes.append(words[2:])  # read once every interface address is known
@@ -213,7 +215,7 @@ class IosFamily:
     # --- interfaces and bindings ------------------------------------------------------
     def interface(self, name: str, children: list[str], head: str) -> None:
         addresses: list[str] = []
-        cited = [redact(head)]
+        cited = [redact_line(head)]
         for child in children:
             parts = child.split()
             if parts[:2] == ["ip", "address"] and len(parts) > 2 and parts[2][0].isdigit():
@@ -299,10 +301,10 @@ class IosFamily:
                     enabled=not ace.inactive,
                     schedule=ace.time_range,
                     lines=(
-                        redact(
+                        redact_line(
                             f"ip access-list {acl}" if not acl.isdigit() else f"access-list {acl}"
                         ),
-                        redact(text),
+                        redact_line(text),
                     ),
                     conditions=tuple(ace.conditions),
                     **zones,
@@ -348,7 +350,7 @@ class IosFamily:
     def vty(self, children: list[str], head: str) -> None:
         protocols = self.dialect.vty_default
         acl = None
-        cited = [redact(head)]
+        cited = [redact_line(head)]
         for child in children:
             parts = child.split()
             if parts[:2] == ["transport", "input"]:
@@ -395,7 +397,7 @@ class IosFamily:
     def http(self, which: str, enabled: bool, head: str) -> None:
         protocol = "https" if which == "secure-server" else "http"
         self.base.management.append(
-            Management(protocol, "", AddressSet(), enabled, (redact(head),))
+            Management(protocol, "", AddressSet(), enabled, (redact_line(head),))
         )
 
     def features(self, words: list[str], children: list[str], head: str) -> None:
@@ -439,7 +441,7 @@ class IosFamily:
                 tuple(encryption),
                 tuple(integrity),
                 tuple(int(g) for g in groups if g.isdigit()),
-                (redact(head), *map(redact, children)),
+                (redact_line(head), *map(redact_line, children)),
             )
         )
 

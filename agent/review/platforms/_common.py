@@ -10,8 +10,8 @@ redacted), and every line a model object cites goes through ``redact``.
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from agent.core.terminal import inert
 from agent.review.model import (
     PORT_ANY,
     Range,
@@ -26,45 +26,6 @@ MAX_CONFIG_CHARS = 64 * 1024 * 1024  # far above the largest real firewall expor
 MAX_LINE_CHARS = 8192  # a longer line is not configuration a parser should guess at
 MAX_WARNINGS = 200
 _WARNING_EXCERPT = 120
-
-# Secrets written key=value (RouterOS), or behind a type word (Junos ascii-text, IOS
-# 'key-string'), that model.redact_line's "keyword value" form does not reach.
-_KV_SECRET = re.compile(
-    r"(?P<key>\b[\w-]*(?:password|passwd|secret|pre-shared-key|psk|passphrase|"
-    r"private-key|key-string|community|pwd)=)(?P<value>\"(?:[^\"\\]|\\.)*\"|\S+)",
-    re.IGNORECASE,
-)
-_TYPED_SECRET = re.compile(
-    r"(?P<key>\b(?:ascii-text|hexadecimal|key-string|encrypted-password|"
-    r"authentication-key|simple-password|[\w-]*pwd)\s+(?:\d\s+|ENC\s+)?)(?P<value>\"[^\"]*\"|\S+)",
-    re.IGNORECASE,
-)
-
-
-# Words every credential form above contains: a line without any of them needs no regex.
-_HINTS = ("pass", "secret", "key", "psk", "communit", "ascii-text", "hexadecimal", "pwd")
-
-
-def redact(line: str) -> str:
-    """A line safe to cite or warn about: every credential form the parsers meet replaced."""
-    low = line.lower()
-    if not any(hint in low for hint in _HINTS):
-        return line.rstrip("\r\n")
-    # The typed forms first: redact_line would take `ascii-text` itself for the value.
-    line = _TYPED_SECRET.sub(lambda m: m.group("key") + "<redacted>", line)
-    line = redact_line(line)
-    return _KV_SECRET.sub(lambda m: m.group("key") + "<redacted>", line)
-
-
-def inert(text: str) -> str:
-    """``text`` without control or format characters (a tab becomes a space)."""
-    if text.isprintable():
-        return text
-    return "".join(
-        " " if ch == "\t" else ch
-        for ch in text
-        if ch == "\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-    )
 
 
 class Reader:
@@ -81,7 +42,7 @@ class Reader:
             warnings[-1] = f"... and {self._dropped} more warnings"
             return
         if line:
-            excerpt = redact(inert(line)).strip()
+            excerpt = redact_line(inert(line)).strip()
             if len(excerpt) > _WARNING_EXCERPT:
                 excerpt = excerpt[:_WARNING_EXCERPT] + "..."
             message = f"{message}: {excerpt}"

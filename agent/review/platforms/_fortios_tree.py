@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agent.review.platforms._common import Reader, redact
+from agent.review.platforms._common import Reader, redact_line
 
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)')
 _MAX_MULTILINE = 4000  # lines of one quoted value (a certificate chain is far below)
@@ -89,7 +89,7 @@ def build(reader: Reader, lines: list[str]) -> Section:
             continue
         section, entry = stack[-1]
         cited = (
-            redact(stripped)
+            redact_line(stripped)
             if "\n" not in stripped
             else f"{words[0]} {words[1]} <multi-line value>"
         )

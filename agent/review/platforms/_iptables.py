@@ -6,7 +6,13 @@ import re
 import shlex
 
 from agent.review.model import PORT_ANY, AddressSet, Range, Service, merge
-from agent.review.platforms._common import Reader, complement_ports, ip_range, protocol_name, redact
+from agent.review.platforms._common import (
+    Reader,
+    complement_ports,
+    ip_range,
+    protocol_name,
+    redact_line,
+)
 from agent.review.platforms._netfilter import Match
 
 _CHAIN = re.compile(r"^:(\S+) (\S+)(?: \[(\d+):(\d+)\])?$")
@@ -69,7 +75,7 @@ def load(reader: Reader, lines: list[str]) -> Tables | None:
         except (ValueError, IndexError) as exc:
             reader.warn(f"iptables rule not understood ({exc}); left out", text)
             continue
-        match.hits, match.text = hits, redact(body)
+        match.hits, match.text = hits, redact_line(body)
         key = f"{table} {match.rule_id}"
         match.rule_id = f"{table} {match.rule_id} {len(tables.chains.get(key, [])) + 1}"
         if match.target and match.verdict == "jump":

@@ -19,7 +19,7 @@ from agent.review.model import (
     cidr_range,
     merge,
 )
-from agent.review.platforms._common import redact
+from agent.review.platforms._common import redact_line
 from agent.review.platforms._junos_set import Statement
 
 _DEFAULT_COMMUNITIES = {"public", "private", "community", "snmp"}
@@ -90,7 +90,7 @@ class JunosPlane:
                 external_ports=ext_ports,
                 internal=AddressSet(merge(internal)),
                 internal_ports=int_ports,
-                lines=tuple(redact(s.text) for s in stmts),
+                lines=tuple(redact_line(s.text) for s in stmts),
                 name=name,
             )
         )
@@ -108,7 +108,7 @@ class JunosPlane:
                 if w[4:5] == ("interface",) and len(w) > 5:
                     only_on.setdefault(service, set()).add(w[5])
             if service in _MGMT_SERVICES:
-                enabled.setdefault(service, []).append(redact(s.text))
+                enabled.setdefault(service, []).append(redact_line(s.text))
         if any(s.words[:2] == ("snmp", "community") for s in self.stmts):
             enabled.setdefault("snmp", [])
         enabled.setdefault("ping", [])  # answered unless host-inbound-traffic forbids it
@@ -129,7 +129,7 @@ class JunosPlane:
                 access = "rw" if "read-write" in s.words else "ro"
                 self.base.snmp.append(
                     SnmpCommunity(
-                        s.words[2].lower() in _DEFAULT_COMMUNITIES, access, (redact(s.text),)
+                        s.words[2].lower() in _DEFAULT_COMMUNITIES, access, (redact_line(s.text),)
                     )
                 )
 
@@ -166,7 +166,7 @@ class JunosPlane:
                 and len(rest) > 2
             ):
                 key = rest[2] if rest[-1] != "except" else f"{rest[2]} except"
-                found.setdefault(key, []).append(redact(s.text))
+                found.setdefault(key, []).append(redact_line(s.text))
         return found
 
     def vpn(self) -> None:
@@ -176,7 +176,7 @@ class JunosPlane:
             for s in self.under("security", kind, "proposal"):
                 if len(s.words) > 5:
                     props.setdefault(s.words[3], {}).setdefault(s.words[4], []).append(s.words[5])
-                    cited.setdefault(s.words[3], []).append(redact(s.text))
+                    cited.setdefault(s.words[3], []).append(redact_line(s.text))
             for name, fields in props.items():
                 groups = [
                     int(g.removeprefix("group"))
@@ -204,6 +204,8 @@ class JunosPlane:
         users: dict[str, tuple[str, list[str]]] = {}
         for s in self.under("access", "profile"):
             if len(s.words) > 4 and s.words[2] in profiles and s.words[3] == "client":
-                users.setdefault(s.words[4], (profiles[s.words[2]], []))[1].append(redact(s.text))
+                users.setdefault(s.words[4], (profiles[s.words[2]], []))[1].append(
+                    redact_line(s.text)
+                )
         for name, (kind, lines) in users.items():
             self.base.vpn_users.append(VpnUser(name, kind, True, tuple(lines)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from agent.review.platforms._common import Reader, redact
+from agent.review.platforms._common import Reader, redact_line
 
 _ARG = re.compile(r'([\w.-]+)=("(?:[^"\\]|\\.)*"|\S*)|(\[[^\]]*\])|(\S+)')
 _MAX_JOINED = 200  # continuation lines of one command
@@ -81,7 +81,7 @@ def commands(reader: Reader, lines: list[str]) -> list[Command]:
                 continue
         verb, _, rest = text.partition(" ")
         # The menu is cited as is: '/ppp secret' is a path, not a secret followed by a value.
-        command = Command(menu, verb, line=f"{menu} {redact(text)}".strip())
+        command = Command(menu, verb, line=f"{menu} {redact_line(text)}".strip())
         for key, value, bracket, bare in _ARG.findall(rest):
             if key:
                 command.args[key] = _unquote(value)

@@ -45,7 +45,7 @@ from agent.review.platforms._common import (
     parse_duration,
     port_number,
     prefix_length,
-    redact,
+    redact_line,
 )
 
 PLATFORM = "cisco_asa"
@@ -106,7 +106,7 @@ class _Asa(AsaObjects):
         self.objects.names[words[2]] = words[1]
 
     def on_interface(self, words, children, head) -> None:
-        nameif, level, addresses, cited = "", None, (), [redact(head)]
+        nameif, level, addresses, cited = "", None, (), [redact_line(head)]
         for child in children:
             parts = child.split()
             if parts[0] == "nameif" and len(parts) > 1:
@@ -185,7 +185,7 @@ class _Asa(AsaObjects):
                         log=ace.log,
                         enabled=not ace.inactive,
                         schedule=ace.time_range,
-                        lines=(redact(head),),
+                        lines=(redact_line(head),),
                         conditions=tuple(ace.conditions),
                     )
                 )
@@ -250,7 +250,7 @@ class _Asa(AsaObjects):
                 external_ports=ext_ports,
                 internal=AddressSet(merge(real), names=(name,)),
                 internal_ports=int_ports,
-                lines=(redact(head), redact(line)),
+                lines=(redact_line(head), redact_line(line)),
                 name=name,
             )
         )
@@ -281,14 +281,14 @@ class _Asa(AsaObjects):
                 )
         self.base.nat.append(
             NatRule(
-                id=redact(head),
+                id=redact_line(head),
                 zone=zones[1],
                 external=AddressSet(mapped, names=(rest[3],)),
                 protocol=protocol,
                 external_ports=ext_ports,
                 internal=AddressSet(real, names=(rest[2],)),
                 internal_ports=int_ports,
-                lines=(redact(head),),
+                lines=(redact_line(head),),
                 name=rest[2],
             )
         )
@@ -300,7 +300,9 @@ class _Asa(AsaObjects):
                 self.http_enabled = True
             return
         sources = AddressSet((cidr_range(f"{words[1]} {words[2]}"),))
-        self.base.management.append(Management(words[0], words[3], sources, True, (redact(head),)))
+        self.base.management.append(
+            Management(words[0], words[3], sources, True, (redact_line(head),))
+        )
 
     def on_route(self, words, children, head) -> None:
         default = len(words) >= 5 and is_default_route(f"{words[2]} {words[3]}")
@@ -316,7 +318,9 @@ class _Asa(AsaObjects):
                 )
             self.base.snmp.append(
                 SnmpCommunity(
-                    not masked and words[2].lower() in _DEFAULT_COMMUNITIES, "ro", (redact(head),)
+                    not masked and words[2].lower() in _DEFAULT_COMMUNITIES,
+                    "ro",
+                    (redact_line(head),),
                 )
             )
 
@@ -324,7 +328,7 @@ class _Asa(AsaObjects):
         name = words[1]
         # No service-type is `admin`, which also allows remote access (only nas-prompt does not).
         entry = self.users.setdefault(name, {"lines": [], "service": "admin"})
-        entry["lines"].append(redact(head))
+        entry["lines"].append(redact_line(head))
         if "attributes" in words:
             for child in children:
                 if child.startswith("service-type"):
@@ -366,7 +370,7 @@ class _Asa(AsaObjects):
                 tuple(enc),
                 tuple(integ),
                 tuple(groups),
-                (redact(head), *map(redact, children)),
+                (redact_line(head), *map(redact_line, children)),
             )
         )
 

@@ -31,6 +31,7 @@ from agent.review.model import (
     Service,
     cidr_range,
     merge,
+    redact_line,
 )
 from agent.review.platforms._common import (
     Reader,
@@ -40,7 +41,6 @@ from agent.review.platforms._common import (
     parse_duration,
     port_number,
     protocol_name,
-    redact,
 )
 from agent.review.platforms._junos_plane import JunosPlane
 from agent.review.platforms._junos_set import Statement, statements
@@ -130,7 +130,7 @@ class _Junos(JunosPlane):
             try:
                 self.objects(statement)
             except (ValueError, IndexError) as exc:
-                self.reader.warn(f"not understood ({exc})", redact(statement.text))
+                self.reader.warn(f"not understood ({exc})", redact_line(statement.text))
         self.build_applications()
         for step in (self.interfaces, self.policies, self.nat, self.management, self.vpn):
             try:
@@ -355,7 +355,7 @@ class _Junos(JunosPlane):
             log=log,
             enabled=not all(s.inactive for s in stmts),
             name=name,
-            lines=tuple(redact(s.text) for s in stmts),
+            lines=tuple(redact_line(s.text) for s in stmts),
             conditions=tuple(conditions),
         )
 
@@ -383,7 +383,7 @@ class _Junos(JunosPlane):
             if len(w) > 6 and w[2] == "unit" and w[4:7] == ("family", "inet", "address"):
                 name = f"{w[1]}.{w[3]}"
                 found.setdefault(name, []).append(w[7])
-                cited.setdefault(name, []).append(redact(s.text))
+                cited.setdefault(name, []).append(redact_line(s.text))
         for name in dict.fromkeys([*found, *self.zone_of]):
             self.base.interfaces.append(
                 Interface(
