@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/pytest -q -p no:cacheprovider "$@"
+# Independent tests run side by side (pytest-xdist): most of a test waits on a device, a DC or
+# a subprocess, not on the CPU. tests/conftest.py keeps each shared server in one worker.
+exec .venv/bin/pytest -q -p no:cacheprovider -n "${KEYTURN_TEST_WORKERS:-3}" --dist loadgroup "$@"
