@@ -18,6 +18,7 @@ CONFIG = r"#\s*$"
 class PaloaltoPanosDriver(SshDriver):
     platform = "paloalto_panos"
     device_type = "paloalto_panos"
+    prompt_end = r"[>#]\s*$"  # admin@PA-VM> operational, admin@PA-VM# configure
     policy = PasswordPolicy(max_length=31)
     error_pattern = r"(?i)Invalid syntax|do not match|Validation Error|Commit failed|^Error"
     needs_save = False

@@ -55,6 +55,9 @@ class SshDriver(Driver):
     # What ends every answer, where the prompt found at login does not (EXOS numbers each
     # prompt, VyOS/Junos change it in config mode); None: that login prompt.
     prompt_pattern: ClassVar[str | None] = None
+    # What ends a prompt in either mode, for netmiko's configuration-mode check (which
+    # otherwise waits for two seconds of silence each time); None: netmiko's own check.
+    prompt_end: ClassVar[str | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -127,7 +130,9 @@ class SshDriver(Driver):
         sock = None
         try:
             sock = connect_socket(self.target.host, self.target.port, self.timeout)
-            self.conn = _pinned_connection_class(self.device_type)(**params, sock=sock)
+            self.conn = _pinned_connection_class(self.device_type, self.prompt_end)(
+                **params, sock=sock
+            )
         except NetmikoAuthenticationException:
             raise LoginRefused(f"{self.target.host}: login refused for {self._who}") from None
         except (paramiko.BadHostKeyException, NetmikoTimeoutException) as exc:
@@ -350,14 +355,18 @@ def connect_socket(host: str, port: int, timeout: float) -> socket.socket:
     return sock
 
 
-_pinned_classes: dict[str, type] = {}
+_pinned_classes: dict[tuple[str, str | None], type] = {}
 
 
-def _pinned_connection_class(device_type: str) -> type:
+def _pinned_connection_class(device_type: str, prompt_end: str | None = None) -> type:
     """netmiko's class for ``device_type``, handing paramiko only this host's pinned key
     (netmiko's own alt_key_file loading parses the whole known_hosts file per login) and
-    keeping the last prompt it found (``keyturn_prompt``)."""
-    if device_type not in _pinned_classes:
+    keeping the last prompt it found (``keyturn_prompt``). With ``prompt_end``, the first read
+    after login and every check of configuration mode read up to the next prompt instead of
+    waiting for two seconds of silence, which netmiko does for some platforms at each (a
+    login and several checks per change)."""
+    key = (device_type, prompt_end)
+    if key not in _pinned_classes:
         from netmiko.ssh_dispatcher import ssh_dispatcher
 
         base = ssh_dispatcher(device_type)
@@ -372,12 +381,26 @@ def _pinned_connection_class(device_type: str) -> type:
             self.keyturn_prompt = base.find_prompt(self, *args, **kwargs)
             return self.keyturn_prompt
 
-        _pinned_classes[device_type] = type(
-            f"Pinned{base.__name__}",
-            (base,),
-            {"_get_ssh_client_instance": _get_ssh_client_instance, "find_prompt": find_prompt},
-        )
-    return _pinned_classes[device_type]
+        methods: dict[str, Any] = {
+            "_get_ssh_client_instance": _get_ssh_client_instance,
+            "find_prompt": find_prompt,
+        }
+        if prompt_end is not None:
+
+            def check_config_mode(
+                self: Any, check_string: str = "#", pattern: str = "", **kw: Any
+            ) -> bool:
+                return base.check_config_mode(
+                    self, check_string=check_string, pattern=pattern or prompt_end, **kw
+                )
+
+            def _test_channel_read(self: Any, count: int = 40, pattern: str = "") -> str:
+                return base._test_channel_read(self, count=count, pattern=pattern or prompt_end)
+
+            methods["check_config_mode"] = check_config_mode
+            methods["_test_channel_read"] = _test_channel_read
+        _pinned_classes[key] = type(f"Pinned{base.__name__}", (base,), methods)
+    return _pinned_classes[key]
 
 
 def _fail_fast_on_close(conn: Any) -> None:

@@ -9,6 +9,8 @@ dies in between leaves a device that falls back to the old password on its own.
 
 from __future__ import annotations
 
+import contextlib
+
 from agent.core.secret import Secret
 from rotation.contract import ChangeRejected, SaveFailed
 from rotation.drivers.ssh import SshDriver
@@ -20,6 +22,7 @@ CONFIG = r"#\s*$"
 class VyosDriver(SshDriver):
     platform = "vyos"
     device_type = "vyos"
+    prompt_end = r"[#$]\s*$"  # user@host# in config mode, user@host:~$ outside
     commit_confirm = True
     confirm_minutes = 2
     # The config CLI is bash: the value is single-quoted, and `*`/`~` stay out anyway.
@@ -65,6 +68,16 @@ class VyosDriver(SshDriver):
         self._set(old, None)
         with self.guard("confirm"):
             self.send("confirm", expect=CONFIG)
+
+    def close(self) -> None:
+        # netmiko leaves configuration mode with `exit` and waits for two seconds of silence
+        # (then `exit discard` if changes are uncommitted); one `exit discard` to the prompt
+        # does the same at once. Committed changes, a pending commit-confirm included, stay.
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                if self.conn.check_config_mode():
+                    self.send("exit discard", expect=r"\$\s*$")
+        super().close()
 
     def discard(self) -> None:
         with self.guard("discard"):
