@@ -155,3 +155,42 @@ def test_policy_caps_and_symbols():
     assert PasswordPolicy().length_for(None) == 24
     assert not PasswordPolicy().accepts(Secret("has space in it 123Aa"))
     assert "?" not in SAFE_SYMBOLS and "\\" not in SAFE_SYMBOLS
+
+
+def test_account_repeats_and_the_single_form_still_works(tmp_path):
+    """--account a --account b: both accounts, from the inventory and from a targets file;
+    rid:N only ever names a Windows local account."""
+    from rotation.targets import load_targets_file, targets_from_inventory
+
+    hosts = [
+        {"ip": "198.18.0.1", "platform": "cisco_ios", "ports": []},
+        {"ip": "198.18.0.51", "platform": "windows_local", "ports": []},
+    ]
+
+    def stored(ip: str) -> list[str]:
+        return ["admin", "backup", "rid:500"]
+
+    def pairs(targets) -> list[tuple[str, str]]:
+        return [(t.host, t.username) for t in targets]
+
+    assert pairs(targets_from_inventory(hosts, stored, "admin")) == [
+        ("198.18.0.1", "admin"), ("198.18.0.51", "admin"),
+    ]  # fmt: skip
+    assert pairs(targets_from_inventory(hosts, stored, ("admin", "rid:500"))) == [
+        ("198.18.0.1", "admin"), ("198.18.0.51", "admin"), ("198.18.0.51", "rid:500"),
+    ]  # fmt: skip
+    assert pairs(targets_from_inventory(hosts, stored, ["rid:500"])) == [("198.18.0.51", "rid:500")]
+    path = tmp_path / "targets.toml"
+    path.write_text(
+        '[[device]]\nhost = "198.18.0.1"\nplatform = "cisco_ios"\nusername = "admin"\n'
+        '[[device]]\nhost = "198.18.0.2"\nplatform = "cisco_ios"\n'
+        '[[device]]\nhost = "198.18.0.3"\nplatform = "cisco_ios"\nusername = "other"\n'
+    )
+    assert pairs(load_targets_file(path, "admin")) == [
+        ("198.18.0.1", "admin"), ("198.18.0.2", "admin"),
+    ]  # fmt: skip
+    assert pairs(load_targets_file(path, ["admin", "backup"])) == [
+        ("198.18.0.1", "admin"), ("198.18.0.2", "admin"), ("198.18.0.2", "backup"),
+    ]  # fmt: skip
+    with pytest.raises(Exception, match="--account"):
+        targets_from_inventory(hosts, stored, ["admin", "bad;name"])
