@@ -183,7 +183,7 @@ class Lab:
                 passwords = self._start_hosts(
                     [host], self.manifest["snmp_community"], pool, tag=f"services-{name}"
                 )
-            records.seed_keyring(self, [host], passwords, None)
+            records.seed_keyring(self, [host], passwords, {})
         except BaseException:
             self.remove_host(name)  # half a host would confuse every later test
             raise
@@ -246,11 +246,11 @@ class Lab:
                 dc_host = next(h for h in hosts if h.dc)
                 dc_future = pool.submit(self._start_dc, dc_host, ad_size)
             passwords = self._start_hosts(hosts, community, pool)
-            ad_password = dc_future.result() if dc_future else None
+            ad_passwords = dc_future.result() if dc_future else {}
         self._timing("services", t0)
         self.manifest["wiring"] = wiring.plan(self.manifest["hosts"])
         wiring.write_views(self)
-        records.seed_keyring(self, hosts, passwords, ad_password)
+        records.seed_keyring(self, hosts, passwords, ad_passwords)
         self._timing("keyring", t0)
         records.write_site_config(self, community)
         self.state.status = "up"
@@ -388,6 +388,11 @@ class Lab:
                         marker="Server listening on",
                     )
                 )
+            if host.smb:
+                passwords[host.name] = records.password("windows_local")
+                entry["credentials"] = [{"username": "rid:500", "role": "local_admin"}]
+                entry["smb"] = {"netbios": host.smb[0], "admin_name": host.smb[1]}
+                jobs.append(pool.submit(self._start_smb, host, hostdir, passwords[host.name]))
             if host.platform in sims:
                 passwords[host.name] = records.password(host.platform)
                 enable = (
@@ -407,8 +412,11 @@ class Lab:
                 "name": h.name,
                 "netns": self.host_ns(h.name),
                 "ip": h.ip,
-                "tcp": h.tcp,
+                # smbd answers 445 on an SMB host; this process its NetBIOS name on 137/udp.
+                "tcp": [p for p in h.tcp if not (h.smb and p == 445)],
                 "udp": h.udp,
+                "netbios": h.smb[0] if h.smb else None,
+                "mac": self.host(h.name)["mac"],
                 "http_title": h.http_title,
                 "http_server": h.http_server,
             }
@@ -460,13 +468,33 @@ class Lab:
             # The simulator has read its spec by now; the passwords must not stay on disk.
             (hostdir / "simulator.json").unlink(missing_ok=True)
 
-    def _start_dc(self, host: HostSpec, ad_size: str) -> Secret:
+    def _start_smb(self, host: HostSpec, hostdir: Path, password: Secret) -> None:
+        from lab import smb_host
+
+        assert host.smb is not None
+        netbios, admin = host.smb
+        server = smb_host.create(
+            host.ip, self.host_ns(host.name), netbios=netbios, admin_name=admin,
+            admin_password=password.reveal(), workdir=hostdir / "smb",
+        )  # fmt: skip
+        smb_host.start(server)
+        assert server.proc is not None
+        self.state.record_process(server.proc.pid, "smbd", host.name)
+
+    def _start_dc(self, host: HostSpec, ad_size: str) -> dict[str, Secret]:
+        """The DC, populated; returns the passwords the keyring gets: Administrator's
+        (under "") and the enabled service accounts' (users with SPNs), set at start."""
         from lab import samba_dc
 
         password = records.password(length=24)
         info = samba_dc.provision(self.state_dir / "dc", ip=host.ip, admin_password=password)
         expected = samba_dc.populate(info, size=ad_size)
-        proc = samba_dc.start(info, self.host_ns(host.name))
+        services = {
+            s["sam"]: records.password(length=24)
+            for s in expected["service_accounts"]
+            if s["kind"] == "user" and s["enabled"]
+        }
+        proc = samba_dc.start(info, self.host_ns(host.name), passwords=services)
         self.state.record_process(proc.pid, "samba", host.name)
         self.manifest["ad"] = {
             "server": info.ip,
@@ -477,12 +505,13 @@ class Lab:
             "ca_file": str(info.ca_file),
             "admin_user": info.admin_bind_name,
             "admin_sam": info.admin_user,
+            "service_accounts": sorted(services),
             "expected": expected,
         }
         self.host(host.name)["credentials"] = [
             {"username": info.admin_bind_name, "role": "domain_admin"}
-        ]
-        return password
+        ] + [{"username": sam, "role": "service_account"} for sam in sorted(services)]
+        return {"": password, **services}
 
     def _save_manifest(self) -> None:
         with self._lock:

@@ -85,9 +85,15 @@ def create(
     admin_name: str,
     admin_password: str,
     users: dict[str, str] | None = None,
+    workdir: Path | None = None,
 ) -> SmbHost:
-    """Write the server's config, passwd/group copies and passdb (not started yet)."""
-    workdir = Path(tempfile.mkdtemp(prefix="kt-smb-", dir="/tmp"))
+    """Write the server's config, passwd/group copies and passdb (not started yet), in
+    ``workdir`` (made here; default a fresh folder under /tmp). Keep its path short: smbd's
+    sockets live under it."""
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="kt-smb-", dir="/tmp"))
+    else:
+        workdir.mkdir(mode=0o700)
     host = SmbHost(ip, netns, workdir, admin_name)
     for sub in ("private", "lock", "state", "cache", "run", "log", "etc"):
         (workdir / sub).mkdir(mode=0o700)
