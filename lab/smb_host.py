@@ -123,6 +123,17 @@ def create(
     return host
 
 
+def set_disabled(host: SmbHost, name: str, disabled: bool) -> None:
+    """Disable (or enable again) an account in the host's passdb: its logons are then
+    refused with STATUS_ACCOUNT_DISABLED, while sessions already open stay (a test's way to
+    make a verification logon fail). ``name`` is the account's current name."""
+    subprocess.run(
+        [*_shell(host), "pdbedit", "-s", str(host.conf), "-u", name, "-c",
+         "[D]" if disabled else "[]"],
+        capture_output=True, text=True, check=True, env=child_env(),
+    )  # fmt: skip
+
+
 def start(host: SmbHost) -> SmbHost:
     with open(host.workdir / "log" / "smbd.out", "ab") as out:
         host.proc = subprocess.Popen(

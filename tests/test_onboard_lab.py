@@ -131,10 +131,9 @@ def test_onboard_rotate_then_rerun(lab, lab_cli_env, tmp_path):
     assert verify.returncode == 0, verify.stdout + verify.stderr
     local = keyturn(lab, env, "verify", "--from-inventory", "--class", "workstation",
                     "--account", "rid:500", "--json", "-", timeout=300)  # fmt: skip
-    assert local.returncode == 0, local.stdout + local.stderr
-    assert {(r["host"], r["status"]) for r in json.loads(local.stdout)["results"]} == {
-        (ip, "ok") for ip, _user in windows
-    }
+    # (every workstation with SMB is asked for rid:500: those without a stored one fail)
+    checked = {r["host"]: r["status"] for r in json.loads(local.stdout)["results"]}
+    assert {ip: checked[ip] for ip, _user in windows} == {ip: "ok" for ip, _user in windows}
 
     # The checklist: automatic items changed and linked, manual items, undiscoverable kinds.
     items = checklist_items(lab, env)
