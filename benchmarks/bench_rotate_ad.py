@@ -167,7 +167,7 @@ def main() -> None:
                 lab.add_account(name, OLD)
             config = root / "site.toml"
             config.write_text(
-                f'client = "bench"\nscope = ["{DC_IP}/32"]\n'
+                f'client = "bench"\nscope = ["{DC_IP}/32", "{SMB_IP}/32"]\n'
                 f'[ad]\nserver = "{DC_IP}"\nuser = "Administrator"\n'
             )
             app = AppContext(
