@@ -128,10 +128,10 @@ class WindowsLocalDriver(Driver):
                 smb.close()
         return name
 
-    def _lookup_rid(self, dce: Any, rid: int) -> str:
+    def _lookup_rid(self, dce: Any, rid: int, domain: Any = None) -> str:
         from impacket.dcerpc.v5 import samr
 
-        domain = self._account_domain(dce)
+        domain = domain if domain is not None else self._account_domain(dce)
         found = samr.hSamrLookupIdsInDomain(dce, domain, [rid])
         name = str(found["Names"]["Element"][0]["Data"])
         with _NAMES_LOCK:
@@ -177,7 +177,8 @@ class WindowsLocalDriver(Driver):
                     return False
                 rid = found["RelativeIds"]["Element"][0]["Data"]
             else:
-                self._lookup_rid(self.dce, rid)  # the name later fresh logins use
+                # The name later fresh logins use (the domain handle is already open).
+                self._lookup_rid(self.dce, rid, domain)
             self.user_handle = samr.hSamrOpenUser(self.dce, domain, userId=rid)["UserHandle"]
         except samr.DCERPCSessionError as exc:
             if "STATUS_NO_SUCH_USER" in str(exc) or "STATUS_NONE_MAPPED" in str(exc):
