@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from agent.core.secret import Secret
-from lab import daemons, netns, phantoms, records, state, topology, wiring
+from lab import daemons, netns, phantoms, records, state, topology, windows, wiring
 from lab.topology import DEVICE_USER, ENABLE_PLATFORMS, LINUX_ADMIN, HostSpec
 
 MANIFEST = "manifest.json"
@@ -244,7 +244,7 @@ class Lab:
         with cf.ThreadPoolExecutor(START_WORKERS) as pool:
             if with_dc:
                 dc_host = next(h for h in hosts if h.dc)
-                dc_future = pool.submit(self._start_dc, dc_host, ad_size)
+                dc_future = pool.submit(windows.start_dc, self, dc_host, ad_size)
             passwords = self._start_hosts(hosts, community, pool)
             ad_passwords = dc_future.result() if dc_future else {}
         self._timing("services", t0)
@@ -392,7 +392,9 @@ class Lab:
                 passwords[host.name] = records.password("windows_local")
                 entry["credentials"] = [{"username": "rid:500", "role": "local_admin"}]
                 entry["smb"] = {"netbios": host.smb[0], "admin_name": host.smb[1]}
-                jobs.append(pool.submit(self._start_smb, host, hostdir, passwords[host.name]))
+                jobs.append(
+                    pool.submit(windows.start_smb, self, host, hostdir, passwords[host.name])
+                )
             if host.platform in sims:
                 passwords[host.name] = records.password(host.platform)
                 enable = (
@@ -467,51 +469,6 @@ class Lab:
         finally:
             # The simulator has read its spec by now; the passwords must not stay on disk.
             (hostdir / "simulator.json").unlink(missing_ok=True)
-
-    def _start_smb(self, host: HostSpec, hostdir: Path, password: Secret) -> None:
-        from lab import smb_host
-
-        assert host.smb is not None
-        netbios, admin = host.smb
-        server = smb_host.create(
-            host.ip, self.host_ns(host.name), netbios=netbios, admin_name=admin,
-            admin_password=password.reveal(), workdir=hostdir / "smb",
-        )  # fmt: skip
-        smb_host.start(server)
-        assert server.proc is not None
-        self.state.record_process(server.proc.pid, "smbd", host.name)
-
-    def _start_dc(self, host: HostSpec, ad_size: str) -> dict[str, Secret]:
-        """The DC, populated; returns the passwords the keyring gets: Administrator's
-        (under "") and the enabled service accounts' (users with SPNs), set at start."""
-        from lab import samba_dc
-
-        password = records.password(length=24)
-        info = samba_dc.provision(self.state_dir / "dc", ip=host.ip, admin_password=password)
-        expected = samba_dc.populate(info, size=ad_size)
-        services = {
-            s["sam"]: records.password(length=24)
-            for s in expected["service_accounts"]
-            if s["kind"] == "user" and s["enabled"]
-        }
-        proc = samba_dc.start(info, self.host_ns(host.name), passwords=services)
-        self.state.record_process(proc.pid, "samba", host.name)
-        self.manifest["ad"] = {
-            "server": info.ip,
-            "realm": info.realm,
-            "domain": info.domain,
-            "dns_name": info.dns_name,
-            "base_dn": info.base_dn,
-            "ca_file": str(info.ca_file),
-            "admin_user": info.admin_bind_name,
-            "admin_sam": info.admin_user,
-            "service_accounts": sorted(services),
-            "expected": expected,
-        }
-        self.host(host.name)["credentials"] = [
-            {"username": info.admin_bind_name, "role": "domain_admin"}
-        ] + [{"username": sam, "role": "service_account"} for sam in sorted(services)]
-        return {"": password, **services}
 
     def _save_manifest(self) -> None:
         with self._lock:
