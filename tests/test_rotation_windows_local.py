@@ -250,3 +250,30 @@ def test_keyring_fails_at_promote_then_next_run_promotes(hosts, keyring_env, tmp
         [again] = h.rotate(target(host))
     assert ("reconcile", "promoted") in h.steps() and again.status == "rotated", again.error
     assert smb_login_works(host, host.admin_name, settle(h, host))
+
+
+def test_connection_drops_right_after_the_change(hosts, keyring_env, tmp_path, monkeypatch):
+    """The reset reaches the real host, then the SMB connection goes down before its answer
+    is read (injected around impacket's call: the SMB3 session is encrypted, so a relay
+    cannot tell the reset from other traffic). keyturn proves the new password with a
+    fresh logon and finishes the rotation (rolled forward); the old one is refused."""
+    from impacket.dcerpc.v5 import samr
+
+    host = hosts[f"{SUBNET}.31"]
+    h = harness(tmp_path, host)
+    old = LIVE[host.ip]
+    real = samr.hSamrSetNTInternal1
+
+    def reset_then_drop(dce, handle, password):
+        real(dce, handle, password)
+        dce.get_rpc_transport().get_smb_connection().close()
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(samr, "hSamrSetNTInternal1", reset_then_drop)
+    with netns.inside(host.netns):
+        [result] = h.rotate(target(host))
+    new = settle(h, host)
+    assert ("change", "unknown") in h.steps()
+    assert result.status == "rotated", result.error
+    assert smb_login_works(host, host.admin_name, new)
+    assert not smb_login_works(host, host.admin_name, old)
