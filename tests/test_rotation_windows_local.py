@@ -21,7 +21,10 @@ LIVE: dict[str, str] = {}
 HOSTS = {  # address -> (NetBIOS name, name of the RID-500 account)
     f"{SUBNET}.31": ("WS31", "admin-old"),
     f"{SUBNET}.32": ("WS32", "Администратор"),
+    f"{SUBNET}.33": ("WS33", "Administrator"),
 }
+# .33 does not offer SMB encryption (impacket then derived no SAMR session key).
+OPTIONS = {f"{SUBNET}.33": {"server smb encrypt": "off"}}
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +34,12 @@ def hosts() -> Iterator[dict[str, smb_host.SmbHost]]:
     started: dict[str, smb_host.SmbHost] = {}
     try:
         netns.add_veth(ns, "h0", "h0peer", ns, address=f"{SUBNET}.31/24")
-        netns.ip("addr", "add", f"{SUBNET}.32/24", "dev", "h0", netns=ns)
+        for ip in sorted(HOSTS)[1:]:
+            netns.ip("addr", "add", f"{ip}/24", "dev", "h0", netns=ns)
         for ip, (netbios, admin) in HOSTS.items():
             host = smb_host.create(
                 ip, ns, netbios=netbios, admin_name=admin, admin_password=OLD,
-                users={"alice": "Alice-Planted-1234"},
+                users={"alice": "Alice-Planted-1234"}, options=OPTIONS.get(ip),
             )  # fmt: skip
             started[ip] = smb_host.start(host)
             LIVE[ip] = OLD

@@ -147,6 +147,7 @@ class WindowsLocalDriver(Driver):
             raise CredentialMissing(f"no stored password for the login account {login}")
         self.smb = self._session()
         self._login(self.smb, self._name_for(login), secret)
+        _derive_application_key(self.smb)
         try:
             self.dce = self._samr(self.smb)
         except Exception as exc:
@@ -224,3 +225,25 @@ class WindowsLocalDriver(Driver):
             with contextlib.suppress(Exception):
                 smb.close()
         return refusal
+
+
+def _derive_application_key(smb: Any) -> None:
+    """SAMR encrypts the new password with the SMB session's application key; impacket
+    derives that key for SMB 3.x only when the host offers encryption (a host with SMB
+    encryption turned off left it empty, and every reset failed). Derive it as MS-SMB2
+    3.3.5.5.3 says, from the session key impacket kept."""
+    from impacket import crypto
+    from impacket.smb3structs import SMB2_DIALECT_30, SMB2_DIALECT_311
+
+    server = smb.getSMBServer()
+    dialect = smb.getDialect()
+    session = getattr(server, "_Session", None)
+    if not isinstance(dialect, int) or dialect < SMB2_DIALECT_30 or session is None:
+        return  # SMB1/2: the session key itself is the key
+    if session.get("ApplicationKey") or not session.get("SessionKey"):
+        return
+    if dialect == SMB2_DIALECT_311:
+        label, context = b"SMBAppKey\x00", session["PreauthIntegrityHashValue"]
+    else:
+        label, context = b"SMB2APP\x00", b"SmbRpc\x00"
+    session["ApplicationKey"] = crypto.KDF_CounterMode(session["SessionKey"], label, context, 128)
