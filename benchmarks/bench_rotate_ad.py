@@ -10,6 +10,9 @@ bind. keyturn adds the escrow and promotion in the keyring, the certificate pin,
 read, the old password's refusal (a second bind on the verification connection), the audit
 log and the store.
 
+It also times kind ``windows_local`` (rid:500 of a Samba standalone host beside the DC, one
+account per run) against a plain impacket script: login, SAMR reset, fresh login.
+
     .venv/bin/python benchmarks/bench_rotate_ad.py [--accounts 20] [--repeat 3]
 """
 
@@ -75,11 +78,68 @@ def _plain(lab, names: list[str], passwords: dict[str, str], run: int) -> float:
     return time.perf_counter() - started
 
 
+SMB_IP = "198.18.250.31"  # a Samba standalone host beside the DC, in the DC's namespace
+
+
+def _windows_local(app, lab, repeat: int) -> tuple[list[float], list[float]]:
+    """Kind windows_local, one account per run (rid:500 renamed "admin-old"), against a
+    plain impacket script: login, SAMR reset (level 18), fresh login with the new password."""
+    from impacket.dcerpc.v5 import samr, transport
+    from impacket.smbconnection import SMBConnection
+
+    from agent.core.secret import Secret
+    from lab import netns, smb_host
+    from rotation.contract import Target
+
+    netns.ip("addr", "add", f"{SMB_IP}/24", "dev", "dc0", netns=lab.ns)
+    server = smb_host.create(SMB_IP, lab.ns, netbios="BENCH", admin_name="admin-old",
+                             admin_password=OLD)  # fmt: skip
+    host = smb_host.start(server)
+    try:
+        app.secret_store.put(SMB_IP, "rid:500", Secret(OLD), platform="windows_local")
+        target = Target(SMB_IP, "windows_local", "rid:500", port=445)
+        with netns.inside(lab.ns):
+            _keyturn(app, [target])  # warm-up: imports, the anonymous name lookup
+            ours = [_keyturn(app, [target]) for _ in range(max(5, repeat))]
+            plain, password = [], app.secret_store.get(SMB_IP, "rid:500").reveal()
+            for run in range(max(5, repeat)):
+                started = time.perf_counter()
+                new = f"Plain-{run:02d}-Xy9-local"
+                smb = SMBConnection(SMB_IP, SMB_IP, sess_port=445)
+                smb.login("admin-old", password)
+                rpc = transport.SMBTransport(SMB_IP, filename=r"\samr", smb_connection=smb)
+                dce = rpc.get_dce_rpc()
+                dce.connect()
+                dce.bind(samr.MSRPC_UUID_SAMR)
+                server = samr.hSamrConnect(dce)["ServerHandle"]
+                domains = samr.hSamrEnumerateDomainsInSamServer(dce, server)["Buffer"]["Buffer"]
+                name = next(d["Name"] for d in domains if d["Name"].lower() != "builtin")
+                sid = samr.hSamrLookupDomainInSamServer(dce, server, name)["DomainId"]
+                domain = samr.hSamrOpenDomain(dce, server, domainId=sid)["DomainHandle"]
+                user = samr.hSamrOpenUser(dce, domain, userId=500)["UserHandle"]
+                samr.hSamrSetNTInternal1(dce, user, new)
+                dce.disconnect()
+                smb.close()
+                check = SMBConnection(SMB_IP, SMB_IP, sess_port=445)
+                check.login("admin-old", new)
+                check.close()
+                plain.append(time.perf_counter() - started)
+                password = new
+                # keyturn's next run starts from the password the keyring holds.
+                app.secret_store.put(SMB_IP, "rid:500", Secret(new), platform="windows_local")
+    finally:
+        smb_host.stop(host)
+    return ours, plain
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    parser.add_argument(
+        "--no-windows-local", action="store_true", help="skip the windows_local figures"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="keyturn-bench-ad-") as tmp:
@@ -107,7 +167,7 @@ def main() -> None:
                 lab.add_account(name, OLD)
             config = root / "site.toml"
             config.write_text(
-                f'client = "bench"\nscope = ["{DC_IP}/32"]\n'
+                f'client = "bench"\nscope = ["{DC_IP}/32", "{SMB_IP}/32"]\n'
                 f'[ad]\nserver = "{DC_IP}"\nuser = "Administrator"\n'
             )
             app = AppContext(
@@ -130,6 +190,9 @@ def main() -> None:
                     _plain(lab, plain_names[:1], passwords, 100 + i)
                     for i in range(max(5, args.repeat))
                 ]
+            local, local_plain = (
+                ([], []) if args.no_windows_local else _windows_local(app, lab, args.repeat)
+            )
             app.close()
         finally:
             lab.stop()
@@ -148,6 +211,17 @@ def main() -> None:
         "directory_runs_s": [round(x, 3) for x in fleet],
         "plain_runs_s": [round(x, 3) for x in plain],
     }
+    if local:
+        figures.update(
+            windows_local_one_account_s=round(statistics.median(local), 3),
+            plain_impacket_one_account_s=round(statistics.median(local_plain), 3),
+            windows_local_over_plain=round(
+                statistics.median(local) / statistics.median(local_plain), 2
+            ),
+        )
+        print(f"windows_local, one account (median of {len(local)}): "
+              f"{statistics.median(local):6.3f} s; plain impacket "
+              f"{statistics.median(local_plain):6.3f} s")  # fmt: skip
     print(f"one account, full lifecycle (median of {len(single)}): {one:6.3f} s")
     print(f"{args.accounts} accounts, keyturn (median of {len(fleet)}):   {many:6.3f} s")
     print(f"{args.accounts} accounts, plain ldap3 script:        {script:6.3f} s")

@@ -257,6 +257,7 @@ def prefill(
     rotatable_classes: Iterable[str] = ROTATABLE_CLASSES,
     manual_accounts: Iterable[str] = (),
     run_id: int | None = None,
+    directory_credentials: Iterable[str] = (),
 ) -> PrefillResult:
     """Add the items the inventory implies; never changes an existing item's state.
 
@@ -267,6 +268,8 @@ def prefill(
     does not know; none: every device item is manual).
     ``manual_accounts``:
     accounts rotation from the inventory leaves alone (an IOS enable secret).
+    ``directory_credentials``: sAMAccountNames whose password keyturn holds for the domain
+    (kind ad): their service account items are ``automatic``.
     """
     credentials = {host: list(users) for host, users in (credentials or {}).items()}
     drivable = set(platforms)
@@ -280,7 +283,7 @@ def prefill(
             *_device_items(
                 db, discover_run, credentials, rotatable, drivable, set(manual_accounts)
             ),
-            *_directory_items(db, ad_run),
+            *_directory_items(db, ad_run, {n.lower() for n in directory_credentials}),
             *_placeholders(db),
         ]
         for kind, target, account, handling, ref, note in wanted:
@@ -347,7 +350,9 @@ def _device_items(
     return wanted
 
 
-def _directory_items(db: sqlite3.Connection, run_id: int | None) -> list[_Wanted]:
+def _directory_items(
+    db: sqlite3.Connection, run_id: int | None, held: set[str] = frozenset()
+) -> list[_Wanted]:
     if run_id is None:
         return []
     objects = {row["sid"]: row for row in db.execute(
@@ -389,7 +394,11 @@ def _directory_items(db: sqlite3.Connection, run_id: int | None) -> list[_Wanted
             continue
         if groups and kind != "workstation_admin":
             note += "; privileged: member of " + ", ".join(groups)
-        wanted.append((kind, _domain_of(row["dn"]), sam, "manual", f"sid:{sid}", note))
+        # A service account (SPN) whose password keyturn holds: onboard --rotate resets it.
+        handling = "manual"
+        if spns and row["enabled"] != 0 and sam.lower() in held:
+            handling, note = "automatic", note + "; rotated by keyturn (kind ad)"
+        wanted.append((kind, _domain_of(row["dn"]), sam, handling, f"sid:{sid}", note))
     return wanted
 
 

@@ -234,21 +234,23 @@ def _named_accounts(dc_sam: str) -> list[Account]:
         _u("tom.fischer", "Tom Fischer", admin_count=True),
         _u("lena.weber", "Lena Weber", admin_count=True),
         _u("kevin.mueller", "Kevin Mueller (network)", admin_count=True),
-        # Service accounts with SPNs; svc_sql sits in Domain Admins, as they often do.
+        # Service accounts with SPNs naming lab hosts (files1 is FS01, web1 the intranet);
+        # svc_sql sits in Domain Admins, as they often do. The lab hands both passwords to
+        # keyturn (lab/site.py), so onboard --rotate rotates them (kind ad).
         _u(
             "svc_sql",
             "SQL Server service",
             ou="OU=Service Accounts",
             admin_count=True,
             uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
-            spns=("MSSQLSvc/sql01.corp.keyturn.test:1433", "MSSQLSvc/sql01.corp.keyturn.test"),
+            spns=("MSSQLSvc/fs01.corp.keyturn.test:1433", "MSSQLSvc/fs01.corp.keyturn.test"),
         ),
         _u(
             "svc_sharepoint",
             "SharePoint service",
             ou="OU=Service Accounts",
             uac=NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD,
-            spns=("HTTP/intranet.corp.keyturn.test", "HTTP/intranet"),
+            spns=("HTTP/web1.corp.keyturn.test", "HTTP/web1"),
         ),
         _u(
             "svc_legacyapp",

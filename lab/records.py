@@ -27,14 +27,20 @@ def password(platform: str | None = None, length: int = 20) -> Secret:
 
 
 def seed_keyring(
-    lab: Lab, hosts: list[HostSpec], passwords: dict[str, Secret], ad_password: Secret | None
+    lab: Lab, hosts: list[HostSpec], passwords: dict[str, Secret], ad: dict[str, Secret]
 ) -> None:
+    """The lab's passwords into its client's keyring: devices and hosts by address, the
+    DC's Administrator (``ad[""]``) and service accounts (kind ad) under the DC's address."""
     from agent.core.secret_store import SecretStore
 
     store = SecretStore(lab.client)
     for host in hosts:
         entry = lab.host(host.name)
-        if host.name in passwords:
+        if host.smb and host.name in passwords:
+            # Kind windows_local: the built-in Administrator by its RID, whatever its name.
+            store.put(host.ip, "rid:500", passwords[host.name], "current",
+                      platform="windows_local")  # fmt: skip
+        elif host.name in passwords:
             user = LINUX_ADMIN if host.local_admin else DEVICE_USER
             store.put(host.ip, user, passwords[host.name], "current", platform=entry["platform"])
         if host.name + "/enable" in passwords:
@@ -45,14 +51,13 @@ def seed_keyring(
                 "current",
                 platform=entry["platform"],
             )
-    if ad_password is not None:
-        store.put(
-            lab.manifest["ad"]["server"],
-            lab.manifest["ad"]["admin_user"],
-            ad_password,
-            "current",
-            platform="active_directory",
-        )
+    if ad:
+        server = lab.manifest["ad"]["server"]
+        store.put(server, lab.manifest["ad"]["admin_user"], ad[""], "current",
+                  platform="active_directory")  # fmt: skip
+        for sam, password in ad.items():
+            if sam:
+                store.put(server, sam, password, "current", platform="ad")
 
 
 def write_site_config(lab: Lab, community: str) -> None:

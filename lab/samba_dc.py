@@ -154,13 +154,20 @@ def populate(info: DcInfo, *, size: str = "small") -> dict:
     return expected
 
 
-def start(info: DcInfo, netns: str, *, timeout: float = START_TIMEOUT) -> subprocess.Popen:
+def start(
+    info: DcInfo,
+    netns: str,
+    *,
+    timeout: float = START_TIMEOUT,
+    passwords: dict[str, Secret] | None = None,
+) -> subprocess.Popen:
     """Run samba inside ``netns`` (which must already hold ``info.ip``); return once LDAPS
-    completes a validated TLS handshake on ``info.ip``."""
+    completes a validated TLS handshake on ``info.ip``. ``passwords``: sAMAccountName ->
+    password set (offline, with Administrator's) before the DC starts."""
     _refuse_if_running(info)
-    if (info.workdir / PASSWORD_PENDING).exists():
-        _run_helper(info)
-        (info.workdir / PASSWORD_PENDING).unlink()
+    if (info.workdir / PASSWORD_PENDING).exists() or passwords:
+        _run_helper(info, passwords=passwords)
+        (info.workdir / PASSWORD_PENDING).unlink(missing_ok=True)
     for sub in ("run", "log"):
         (info.workdir / sub).mkdir(exist_ok=True)
     with open(info.workdir / "log" / "samba.out", "ab") as out:
@@ -235,6 +242,9 @@ def _write_smb_conf(info: DcInfo, allow_plain_ldap: bool) -> None:
     w, tls = info.workdir, info.workdir / "tls"
     plain = "\tldap server require strong auth = no\n" if allow_plain_ldap else ""
     info.smb_conf.parent.mkdir(parents=True, exist_ok=True)
+    # old password allowed period = 0: a reset password is refused at once, as rotation's
+    # verification expects to see (Samba's default, like a Windows DC's NTLM, keeps the old
+    # one valid for 60 minutes).
     info.smb_conf.write_text(f"""# Rendered by lab/samba_dc.py on every provision and restore.
 [global]
 \tnetbios name = {HOSTNAME.upper()}
@@ -261,6 +271,7 @@ def _write_smb_conf(info: DcInfo, allow_plain_ldap: bool) -> None:
 \ttls keyfile = {tls}/server.key
 \ttls certfile = {tls}/server.pem
 \ttls cafile = {tls}/ca.pem
+\told password allowed period = 0
 {plain}
 [sysvol]
 \tpath = {w}/state/sysvol
@@ -385,13 +396,16 @@ def _plan(fixture: ad_fixture.Fixture) -> dict:
     }
 
 
-def _run_helper(info: DcInfo, *, populate: dict | None = None) -> dict:
+def _run_helper(
+    info: DcInfo, *, populate: dict | None = None, passwords: dict[str, Secret] | None = None
+) -> dict:
     job = {
         "smb_conf": str(info.smb_conf),
         "dns_name": info.realm.lower(),
         "admin_user": info.admin_user,
         "admin_password": info.admin_password,
         "populate": populate,
+        "passwords": passwords or {},
     }
     result = subprocess.run(
         [SYSTEM_PYTHON, str(HELPER)],

@@ -5,7 +5,9 @@
 serves them all from one asyncio loop: ~30 hosts cost one process instead of ~80. Answers are
 what a scanner expects from the device: an HTTP page with the device's <title> and Server
 header, a PJL reply on 9100, an X.224 connection confirm on 3389, a SIP 200 OK on 5060/udp.
-SMB on 445 accepts and stays silent (a port-only identification, like a filtered Windows host).
+SMB on 445 accepts and stays silent (a port-only identification, like a filtered Windows host),
+except on the hosts where a real smbd serves it (lab/smb_host.py); those get their NetBIOS
+name answered on 137/udp here.
 
 Prints ``ready`` to its log once every listener is open.
 """
@@ -120,6 +122,32 @@ class _Sip(asyncio.DatagramProtocol):
         self.transport.sendto(reply.encode(), addr)
 
 
+class _Nbstat(asyncio.DatagramProtocol):
+    """Answers a NetBIOS node status query (RFC 1002 4.2.18, what nmap's nbstat script and
+    Windows' nbtstat -A send) with the host's name, as a Windows host's nmbd would."""
+
+    def __init__(self, name: str, mac: str) -> None:
+        self.name, self.mac = name.upper()[:15], bytes.fromhex(mac.replace(":", ""))
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        # Header (12 bytes), the queried name (34), type NBSTAT (0x21) and class IN.
+        if len(data) < 50 or data[46:50] != b"\x00\x21\x00\x01":
+            return
+        names = [(self.name, 0x00, 0x0400), (self.name, 0x20, 0x0400),
+                 ("WORKGROUP", 0x00, 0x8400)]  # fmt: skip
+        rdata = bytes([len(names)]) + b"".join(
+            n.ljust(15).encode("ascii") + bytes([suffix]) + flags.to_bytes(2, "big")
+            for n, suffix, flags in names
+        )
+        rdata += self.mac + bytes(40)  # statistics: the unit ID, then counters
+        answer = data[:2] + bytes.fromhex("84000000000100000000") + data[12:46]
+        answer += b"\x00\x21\x00\x01" + bytes(4) + len(rdata).to_bytes(2, "big") + rdata
+        self.transport.sendto(answer, addr)
+
+
 async def serve(hosts: list[dict]) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -140,6 +168,10 @@ async def serve(hosts: list[dict]) -> None:
             sock = _open(ns, ip, _port, socket.SOCK_DGRAM)
             agent = f"{title} UA/5.9.7"
             await loop.create_datagram_endpoint(lambda a=agent: _Sip(a), sock=sock)
+        if host.get("netbios"):
+            sock = _open(ns, ip, 137, socket.SOCK_DGRAM)
+            name, mac = host["netbios"], host["mac"]
+            await loop.create_datagram_endpoint(lambda n=name, m=mac: _Nbstat(n, m), sock=sock)
     print("ready", flush=True)
     await stop.wait()
     for server in servers:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from agent.core.secret import Secret
-from lab import daemons, netns, phantoms, records, state, topology, wiring
+from lab import daemons, netns, phantoms, records, state, topology, windows, wiring
 from lab.topology import DEVICE_USER, ENABLE_PLATFORMS, LINUX_ADMIN, HostSpec
 
 MANIFEST = "manifest.json"
@@ -183,7 +183,7 @@ class Lab:
                 passwords = self._start_hosts(
                     [host], self.manifest["snmp_community"], pool, tag=f"services-{name}"
                 )
-            records.seed_keyring(self, [host], passwords, None)
+            records.seed_keyring(self, [host], passwords, {})
         except BaseException:
             self.remove_host(name)  # half a host would confuse every later test
             raise
@@ -244,13 +244,13 @@ class Lab:
         with cf.ThreadPoolExecutor(START_WORKERS) as pool:
             if with_dc:
                 dc_host = next(h for h in hosts if h.dc)
-                dc_future = pool.submit(self._start_dc, dc_host, ad_size)
+                dc_future = pool.submit(windows.start_dc, self, dc_host, ad_size)
             passwords = self._start_hosts(hosts, community, pool)
-            ad_password = dc_future.result() if dc_future else None
+            ad_passwords = dc_future.result() if dc_future else {}
         self._timing("services", t0)
         self.manifest["wiring"] = wiring.plan(self.manifest["hosts"])
         wiring.write_views(self)
-        records.seed_keyring(self, hosts, passwords, ad_password)
+        records.seed_keyring(self, hosts, passwords, ad_passwords)
         self._timing("keyring", t0)
         records.write_site_config(self, community)
         self.state.status = "up"
@@ -388,6 +388,13 @@ class Lab:
                         marker="Server listening on",
                     )
                 )
+            if host.smb:
+                passwords[host.name] = records.password("windows_local")
+                entry["credentials"] = [{"username": "rid:500", "role": "local_admin"}]
+                entry["smb"] = {"netbios": host.smb[0], "admin_name": host.smb[1]}
+                jobs.append(
+                    pool.submit(windows.start_smb, self, host, hostdir, passwords[host.name])
+                )
             if host.platform in sims:
                 passwords[host.name] = records.password(host.platform)
                 enable = (
@@ -407,8 +414,11 @@ class Lab:
                 "name": h.name,
                 "netns": self.host_ns(h.name),
                 "ip": h.ip,
-                "tcp": h.tcp,
+                # smbd answers 445 on an SMB host; this process its NetBIOS name on 137/udp.
+                "tcp": [p for p in h.tcp if not (h.smb and p == 445)],
                 "udp": h.udp,
+                "netbios": h.smb[0] if h.smb else None,
+                "mac": self.host(h.name)["mac"],
                 "http_title": h.http_title,
                 "http_server": h.http_server,
             }
@@ -459,30 +469,6 @@ class Lab:
         finally:
             # The simulator has read its spec by now; the passwords must not stay on disk.
             (hostdir / "simulator.json").unlink(missing_ok=True)
-
-    def _start_dc(self, host: HostSpec, ad_size: str) -> Secret:
-        from lab import samba_dc
-
-        password = records.password(length=24)
-        info = samba_dc.provision(self.state_dir / "dc", ip=host.ip, admin_password=password)
-        expected = samba_dc.populate(info, size=ad_size)
-        proc = samba_dc.start(info, self.host_ns(host.name))
-        self.state.record_process(proc.pid, "samba", host.name)
-        self.manifest["ad"] = {
-            "server": info.ip,
-            "realm": info.realm,
-            "domain": info.domain,
-            "dns_name": info.dns_name,
-            "base_dn": info.base_dn,
-            "ca_file": str(info.ca_file),
-            "admin_user": info.admin_bind_name,
-            "admin_sam": info.admin_user,
-            "expected": expected,
-        }
-        self.host(host.name)["credentials"] = [
-            {"username": info.admin_bind_name, "role": "domain_admin"}
-        ]
-        return password
 
     def _save_manifest(self) -> None:
         with self._lock:

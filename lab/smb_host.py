@@ -41,8 +41,9 @@ class SmbHost:
         return self.workdir / "smb.conf"
 
 
-def _conf(host: SmbHost, netbios: str) -> str:
+def _conf(host: SmbHost, netbios: str, options: dict[str, str]) -> str:
     w = host.workdir
+    extra = "".join(f"\t{key} = {value}\n" for key, value in options.items())
     return f"""[global]
 \tnetbios name = {netbios}
 \tworkgroup = WORKGROUP
@@ -67,7 +68,7 @@ def _conf(host: SmbHost, netbios: str) -> str:
 \tunix password sync = no
 \tpam password change = no
 \tserver min protocol = SMB2_02
-"""
+{extra}"""
 
 
 def _shell(host: SmbHost) -> list[str]:
@@ -85,13 +86,20 @@ def create(
     admin_name: str,
     admin_password: str,
     users: dict[str, str] | None = None,
+    workdir: Path | None = None,
+    options: dict[str, str] | None = None,
 ) -> SmbHost:
-    """Write the server's config, passwd/group copies and passdb (not started yet)."""
-    workdir = Path(tempfile.mkdtemp(prefix="kt-smb-", dir="/tmp"))
+    """Write the server's config, passwd/group copies and passdb (not started yet), in
+    ``workdir`` (made here; default a fresh folder under /tmp). Keep its path short: smbd's
+    sockets live under it. ``options``: more [global] smb.conf settings."""
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix="kt-smb-", dir="/tmp"))
+    else:
+        workdir.mkdir(mode=0o700)
     host = SmbHost(ip, netns, workdir, admin_name)
     for sub in ("private", "lock", "state", "cache", "run", "log", "etc"):
         (workdir / sub).mkdir(mode=0o700)
-    host.conf.write_text(_conf(host, netbios))
+    host.conf.write_text(_conf(host, netbios, options or {}))
     passwd = Path("/etc/passwd").read_text()
     group = Path("/etc/group").read_text()
     accounts = {admin_name: (0, admin_password)}
@@ -115,6 +123,17 @@ def create(
         )
         host.accounts[name] = str(uid)
     return host
+
+
+def set_disabled(host: SmbHost, name: str, disabled: bool) -> None:
+    """Disable (or enable again) an account in the host's passdb: its logons are then
+    refused with STATUS_ACCOUNT_DISABLED, while sessions already open stay (a test's way to
+    make a verification logon fail). ``name`` is the account's current name."""
+    subprocess.run(
+        [*_shell(host), "pdbedit", "-s", str(host.conf), "-u", name, "-c",
+         "[D]" if disabled else "[]"],
+        capture_output=True, text=True, check=True, env=child_env(),
+    )  # fmt: skip
 
 
 def start(host: SmbHost) -> SmbHost:

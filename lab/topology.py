@@ -68,6 +68,10 @@ class HostSpec:
     tcp: list[int] = field(default_factory=list)
     udp: list[int] = field(default_factory=list)
     dc: bool = False
+    # A real SMB/SAMR server (Samba standalone, lab/smb_host.py) on 445 instead of a silent
+    # port: (NetBIOS name, name of its RID-500 account), whose password the keyring holds
+    # as rid:500. The NetBIOS name is also answered on 137/udp, as discovery asks it.
+    smb: tuple[str, str] | None = None
 
     @property
     def subnet(self) -> str:
@@ -105,8 +109,16 @@ def _dev(
     )
 
 
+# Windows-like hosts that answer SMB/SAMR with real local accounts: NetBIOS name and the
+# RID-500 account's name (ws02's is renamed). FS01 is a computer LAPS manages in the lab's
+# directory (lab/ad_fixture.py): keyturn leaves its Administrator to LAPS.
+SMB_HOSTS = {"files1": ("FS01", "Administrator"), "ws01": ("WS01", "Administrator"),
+             "ws02": ("WS02", "admin-old")}  # fmt: skip
+
+
 def _win(name: str, ip: str, vendor: str, cls: str = "workstation", rdp: bool = True) -> HostSpec:
-    return HostSpec(name, ip, vendor, cls, tcp=[445, 3389] if rdp else [445])
+    return HostSpec(name, ip, vendor, cls, tcp=[445, 3389] if rdp else [445],
+                    smb=SMB_HOSTS.get(name))  # fmt: skip
 
 
 def small_hosts() -> list[HostSpec]:
@@ -204,6 +216,7 @@ def small_hosts() -> list[HostSpec]:
             http_title="IIS Windows Server",
             http_server="Microsoft-IIS/10.0",
             tcp=[80, 445, 3389],
+            smb=SMB_HOSTS["files1"],
         ),
         HostSpec(
             "linux1",

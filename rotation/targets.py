@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,11 @@ from agent.core.errors import ConfigError, UsageError
 from agent.core.identifiers import check_directory_account, check_host, check_username
 from rotation.drivers import DRIVERS
 from rotation.drivers.base import ENABLE_ACCOUNT, Target
+
+
+class NoTargets(UsageError):
+    """The inventory lists no host (with a stored account) to act on."""
+
 
 # A Windows local account addressed by its RID (rid:500: the built-in Administrator).
 RID_ACCOUNT = re.compile(r"rid:[0-9]{1,10}")
@@ -87,16 +93,26 @@ def bind_account_last(targets: list[Target]) -> list[Target]:
     return [t for t in targets if t not in own] + own
 
 
+def account_names(account: str | Sequence[str] | None) -> list[str]:
+    """``--account`` as a list: one name, several (the flag repeated), or none."""
+    if account is None:
+        return []
+    return [account] if isinstance(account, str) else list(account)
+
+
 def load_targets_file(
     path: str | Path,
-    account: str | None = None,
+    account: str | Sequence[str] | None = None,
     directory: DirectoryBinding | None = None,
 ) -> list[Target]:
     """``[[device]]`` tables: host, platform, username (+ port, login, enable_account);
-    ``[[account]]`` tables: kind, name (+ host, login, port)."""
+    ``[[account]]`` tables: kind, name (+ host, login, port). ``account``: only these
+    accounts (and the username of a ``[[device]]`` table that names none)."""
     label = str(path)
-    if account is not None:
-        check_username(account, "--account")
+    names = account_names(account)
+    for name in names:
+        if RID_ACCOUNT.fullmatch(name) is None:
+            check_username(name, "--account")
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -115,10 +131,13 @@ def load_targets_file(
         )
     targets = []
     for number, item in enumerate(devices, start=1):
-        targets.append(_target(item, f"{label}: [[device]] {number}", account))
+        for name in names or [None]:
+            targets.append(_target(item, f"{label}: [[device]] {number}", name))
     for number, item in enumerate(accounts, start=1):
         targets.append(_account(item, f"{label}: [[account]] {number}", directory))
-    return bind_account_last([t for t in targets if account is None or t.username == account])
+    # A [[device]] table naming its username yields it once per --account name: keep one.
+    unique = list(dict.fromkeys(targets))
+    return bind_account_last([t for t in unique if not names or t.username in names])
 
 
 def _account(item: Any, where: str, directory: DirectoryBinding | None) -> Target:
@@ -202,22 +221,26 @@ def _describe(exc: ValidationError) -> str:
 def targets_from_inventory(
     hosts: list[dict[str, Any]],
     accounts_for: Any,
-    account: str | None = None,
+    account: str | Sequence[str] | None = None,
     allow_telnet: bool = False,
 ) -> list[Target]:
     """One target per (discovered host with a platform, account). ``accounts_for(ip)`` lists
     the stored accounts for a host when neither --account nor [rotation] accounts say. A
     host seen with telnet and without SSH is refused unless ``allow_telnet`` (then rotated
     over telnet where its platform has a telnet driver)."""
-    by_rid = account is not None and RID_ACCOUNT.fullmatch(account) is not None
-    if account is not None and not by_rid:
-        check_username(account, "--account")
+    wanted = account_names(account)
+    for name in wanted:
+        if RID_ACCOUNT.fullmatch(name) is None:
+            check_username(name, "--account")
     targets = []
     for host in hosts:
         if host["platform"] not in DRIVERS:
             continue
-        if by_rid and host["platform"] != "windows_local":
-            continue  # rid:N names a Windows local account only
+        windows = host["platform"] == "windows_local"
+        # rid:N names a Windows local account only.
+        named = [n for n in wanted if windows or RID_ACCOUNT.fullmatch(n) is None]
+        if wanted and not named:
+            continue
         ports = host.get("ports") or []
         transport = "ssh"
         if host["platform"] != "windows_local" and ports and not any(_is_ssh(p) for p in ports):
@@ -229,8 +252,7 @@ def targets_from_inventory(
                     "passwords in clear; pass --allow-telnet to do so, or enable SSH on it"
                 )
             transport = "telnet"
-        names = [account] if account else accounts_for(host["ip"])
-        for name in names:
+        for name in named or accounts_for(host["ip"]):
             if name == ENABLE_ACCOUNT:
                 continue  # an enable secret is rotated only when a targets file asks
             targets.append(
@@ -244,7 +266,7 @@ def targets_from_inventory(
                 )
             )
     if not targets:
-        raise UsageError(
+        raise NoTargets(
             "the latest discover run lists no host with a known platform and a "
             "stored account (run keyturn discover, keyturn secrets import)"
         )

@@ -40,8 +40,9 @@ SIM_PLATFORMS = sorted(p for p in DRIVERS if p in PERSONALITIES)
 SERVICE_PLATFORMS = ["ad"]
 # Registered kinds the shared matrix does not run yet, and where they are tested instead.
 OWN_SUITES = {
-    "windows_local": "tests/test_rotation_windows_local.py: real Samba hosts, no SMB fault "
-    "injection yet",
+    "windows_local": "tests/test_rotation_windows_local.py: real Samba hosts, the same "
+    "faults (refused change, dropped connection, refused verification logon, keyring "
+    "failures, kills) played by the host or injected around impacket's reset",
 }
 PLATFORMS = [*SIM_PLATFORMS, memory_driver.MemoryDriver.platform, *SERVICE_PLATFORMS]
 # Fresh devices per simulated platform for the whole session; the Cisco-only tests (enable

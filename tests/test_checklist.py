@@ -313,3 +313,17 @@ def test_cli_add_list_mark_and_audit(tmp_path, cli_env):
     assert bad.returncode == 2 and "unknown checklist kind" in bad.stderr
     missing = keyturn(cli_env, "checklist", "mark", "42", "changed")
     assert missing.returncode == 2 and "no checklist item 42" in missing.stderr
+
+
+def test_service_accounts_with_a_stored_password_are_automatic(store):
+    """Issue 14: a service account whose password keyturn holds (kind ad) is rotated by
+    onboard --rotate, so its item says so; the others stay manual."""
+    write_ad_run(store)
+    checklist.prefill(store, directory_credentials=["SVC_SQL", "alice.admin"])
+    items = by_key(checklist.items(store))
+    domain = "corp.example.com"
+    sql = items[("windows_service_account", domain, "svc_sql")]
+    assert sql.handling == "automatic" and "rotated by keyturn" in sql.note
+    assert items[("windows_service_account", domain, "sp_farm")].handling == "manual"
+    # Not a service account: an admin's password is changed by hand even when stored.
+    assert items[("workstation_admin", domain, "alice.admin")].handling == "manual"

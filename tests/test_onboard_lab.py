@@ -105,22 +105,51 @@ def test_onboard_rotate_then_rerun(lab, lab_cli_env, tmp_path):
     rotatable = [h for h in hosts if h["device_class"] in ROTATABLE and h["platform"] in DRIVERS]
     wanted = {(h["ip"], c["username"]) for h in rotatable for c in h["credentials"]
               if c["username"] != "enable"}  # fmt: skip
-    assert summary["rotations"] == {"rotated": len(wanted)}
+    # Issue 14: the Windows hosts' RID-500 accounts (ws02's renamed) and the directory's
+    # service accounts rotate too; FS01's Administrator is LAPS's (the ad run saw its expiry).
+    windows = {(h["ip"], "rid:500") for h in hosts if h.get("smb") and h["name"] != "files1"}
+    dc_ip = manifest["ad"]["server"]
+    domain_accounts = {(dc_ip, sam) for sam in manifest["ad"]["service_accounts"]}
+    assert len(windows) == 2 and len(domain_accounts) == 2
+    assert summary["rotations"] == {"rotated": len(wanted | windows | domain_accounts)}
     with sqlite3.connect(env["KEYTURN_STORE"]) as db:
         rotated = dict(db.execute(
             "SELECT host || '|' || username, id FROM rotations WHERE status = 'rotated'"
         ).fetchall())  # fmt: skip
-    assert set(rotated) == {f"{ip}|{user}" for ip, user in wanted}
+        (rotate_doc,) = db.execute(
+            "SELECT data FROM run_documents WHERE kind = 'rotate' AND run_id = ?",
+            (summary["runs"]["rotate"][0],),
+        ).fetchone()
+    assert set(rotated) == {f"{ip}|{user}" for ip, user in wanted | windows | domain_accounts}
+    results = {(r["host"], r["username"]): r for r in json.loads(rotate_doc)["results"]}
+    for key in windows | domain_accounts:  # fresh logins proved the new password, the old refused
+        assert (results[key]["verified"], results[key]["old_password_refused"]) == (True, True)
+    files1 = lab.host("files1")["ip"]
+    assert results[(files1, "rid:500")]["status"] == "skipped"
+    assert "LAPS manages" in results[(files1, "rid:500")]["error"]
     verify = keyturn(lab, env, "verify", "--from-inventory", timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    local = keyturn(lab, env, "verify", "--from-inventory", "--class", "workstation",
+                    "--account", "rid:500", "--json", "-", timeout=300)  # fmt: skip
+    # (every workstation with SMB is asked for rid:500: those without a stored one fail)
+    checked = {r["host"]: r["status"] for r in json.loads(local.stdout)["results"]}
+    assert {ip: checked[ip] for ip, _user in windows} == {ip: "ok" for ip, _user in windows}
 
     # The checklist: automatic items changed and linked, manual items, undiscoverable kinds.
     items = checklist_items(lab, env)
+    domain = expected["domain"]["dns_name"]
     automatic = {k: i for k, i in items.items() if i["handling"] == "automatic"}
-    assert {(target, account) for _k, target, account in automatic} == wanted
-    for (_kind, target, account), item in automatic.items():
+    assert {(target, account) for _k, target, account in automatic} == (
+        wanted | windows | {(domain, sam) for _ip, sam in domain_accounts}
+    )
+    for (kind, target, account), item in automatic.items():
         assert item["state"] == "changed", item
-        assert item["rotation_id"] == rotated[f"{target}|{account}"]
+        host = dc_ip if target == domain else target
+        assert item["rotation_id"] == rotated[f"{host}|{account}"]
+        if (target, account) in windows:
+            assert kind == "workstation_admin"
+        if target == domain:
+            assert kind == "windows_service_account"
     for host in hosts:
         kind = MANUAL_KINDS.get(host["device_class"])
         if kind and host not in rotatable:
@@ -130,7 +159,6 @@ def test_onboard_rotate_then_rerun(lab, lab_cli_env, tmp_path):
             if credential["username"] == "enable" and host in rotatable:
                 item = items[(MANUAL_KINDS[host["device_class"]], host["ip"], "enable")]
                 assert item["handling"] == "manual" and item["state"] == "inherited"
-    domain = expected["domain"]["dns_name"]
     directory = {k[2]: i for k, i in items.items() if k[1] == domain}
     services = {
         s["sam"] for s in expected["service_accounts"] if s["kind"] == "user" and s["enabled"]
@@ -147,8 +175,9 @@ def test_onboard_rotate_then_rerun(lab, lab_cli_env, tmp_path):
     for kind in UNDISCOVERABLE:
         assert [i for k, i in items.items() if k[0] == kind and i["handling"] == "manual"], kind
     cis = report["checklist"]["cis_4_7"]
-    assert cis == {"no_longer_inherited": len(wanted), "total": len(items),
-                   "share": round(len(wanted) / len(items), 4)}  # fmt: skip
+    changed = len(wanted | windows | domain_accounts)
+    assert cis == {"no_longer_inherited": changed, "total": len(items),
+                   "share": round(changed / len(items), 4)}  # fmt: skip
 
     # Decisions an operator records survive the next run.
     printer = next(i for k, i in items.items() if k[0] == "printer")

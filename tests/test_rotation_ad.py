@@ -219,3 +219,45 @@ def test_dry_run_lists_the_spn_hosts_and_says_what_it_did_not_check(pool, keyrin
     assert f"sql-{device.account}.corp.test, web-{device.account}.corp.test" in result.plan
     assert "NOT checked" in result.plan and "gMSA" in result.plan
     assert login_works(device, OLD)
+
+
+def test_an_account_signed_in_as_itself_changes_its_own_password(pool, keyring_env, tmp_path):
+    """Only the account's old password is known (login = the account): an ordinary user may
+    not reset its own password, so the driver falls back to its own change (delete the old
+    value, add the new), proven by a fresh bind; the old one is refused after."""
+    device = pool.take("ad")
+    lab = device.lab
+    # The DC's minimum password age applies to a change (not to a reset): none for this
+    # account, which an admin reset a moment ago.
+    pso = f"CN=kt-self-{device.account},CN=Password Settings Container,CN=System,{lab.base_dn}"
+    assert lab.admin.add(
+        pso,
+        ["top", "msDS-PasswordSettings"],
+        {
+            "msDS-PasswordSettingsPrecedence": 2,
+            "msDS-PasswordReversibleEncryptionEnabled": "FALSE",
+            "msDS-PasswordHistoryLength": 24,
+            "msDS-PasswordComplexityEnabled": "TRUE",
+            "msDS-MinimumPasswordLength": 7,
+            "msDS-MinimumPasswordAge": 0,
+            "msDS-MaximumPasswordAge": -36288000000000,
+            "msDS-LockoutThreshold": 0,
+            "msDS-LockoutObservationWindow": -18000000000,
+            "msDS-LockoutDuration": -18000000000,
+            "msDS-PSOAppliesTo": f"CN={device.account},CN=Users,{lab.base_dn}",
+        },
+    ), lab.admin.result
+    try:
+        h = Harness(tmp_path)
+        h.secrets.put(device.host, device.account, Secret(OLD), "current", platform="ad")
+        [result] = h.rotate(device.target(login=device.account))
+        assert result.status == "rotated", result.error
+        assert (result.verified, result.old_password_refused) == (True, True)
+        new = h.stored(device)
+        assert lab.login_works(device.account, new) and not lab.login_works(device.account, OLD)
+        # The reset was refused (no right), then the account's own change went through.
+        assert [entry for entry in device.command_log() if entry[0] == "change"] == [
+            ("change", True), ("change", True),
+        ]  # fmt: skip
+    finally:
+        lab.admin.delete(pso)

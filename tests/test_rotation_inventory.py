@@ -155,3 +155,97 @@ def test_policy_caps_and_symbols():
     assert PasswordPolicy().length_for(None) == 24
     assert not PasswordPolicy().accepts(Secret("has space in it 123Aa"))
     assert "?" not in SAFE_SYMBOLS and "\\" not in SAFE_SYMBOLS
+
+
+def test_account_repeats_and_the_single_form_still_works(tmp_path):
+    """--account a --account b: both accounts, from the inventory and from a targets file;
+    rid:N only ever names a Windows local account."""
+    from rotation.targets import load_targets_file, targets_from_inventory
+
+    hosts = [
+        {"ip": "198.18.0.1", "platform": "cisco_ios", "ports": []},
+        {"ip": "198.18.0.51", "platform": "windows_local", "ports": []},
+    ]
+
+    def stored(ip: str) -> list[str]:
+        return ["admin", "backup", "rid:500"]
+
+    def pairs(targets) -> list[tuple[str, str]]:
+        return [(t.host, t.username) for t in targets]
+
+    assert pairs(targets_from_inventory(hosts, stored, "admin")) == [
+        ("198.18.0.1", "admin"), ("198.18.0.51", "admin"),
+    ]  # fmt: skip
+    assert pairs(targets_from_inventory(hosts, stored, ("admin", "rid:500"))) == [
+        ("198.18.0.1", "admin"), ("198.18.0.51", "admin"), ("198.18.0.51", "rid:500"),
+    ]  # fmt: skip
+    assert pairs(targets_from_inventory(hosts, stored, ["rid:500"])) == [("198.18.0.51", "rid:500")]
+    path = tmp_path / "targets.toml"
+    path.write_text(
+        '[[device]]\nhost = "198.18.0.1"\nplatform = "cisco_ios"\nusername = "admin"\n'
+        '[[device]]\nhost = "198.18.0.2"\nplatform = "cisco_ios"\n'
+        '[[device]]\nhost = "198.18.0.3"\nplatform = "cisco_ios"\nusername = "other"\n'
+    )
+    assert pairs(load_targets_file(path, "admin")) == [
+        ("198.18.0.1", "admin"), ("198.18.0.2", "admin"),
+    ]  # fmt: skip
+    assert pairs(load_targets_file(path, ["admin", "backup"])) == [
+        ("198.18.0.1", "admin"), ("198.18.0.2", "admin"), ("198.18.0.2", "backup"),
+    ]  # fmt: skip
+    with pytest.raises(Exception, match="--account"):
+        targets_from_inventory(hosts, stored, ["admin", "bad;name"])
+
+
+def test_onboard_targets_take_windows_hosts_and_service_accounts(keyring_env, tmp_path):
+    """What onboard's rotate stage takes (issue 14), from a store and a keyring alone: the
+    devices, the Windows hosts' stored local accounts, the service accounts with a stored
+    password, the bound [ad] account last; a LAPS computer skipped; a domain credential
+    stored under the DC's address never offered to SAMR."""
+    from agent.context import AppContext
+    from agent.ops.rotate import onboard_targets
+    from inventory.directory import DOCUMENT_KIND
+    from inventory.rotations import write_document
+    from tests.test_checklist import write_ad_run, write_discover_run
+
+    config = tmp_path / "acme.toml"
+    config.write_text(
+        'client = "acme"\nscope = ["198.18.0.0/24"]\n'
+        '[ad]\nserver = "198.18.0.10"\nuser = "svc_bind"\ndomain = "corp.example.com"\n'
+    )
+    app = AppContext(config_path=str(config), store_path=str(tmp_path / "acme.db"),
+                     non_interactive=True)  # fmt: skip
+    write_discover_run(app.store, [
+        ("198.18.0.1", "02:00:00:00:00:01", "router", "cisco_ios", "gw1", [22]),
+        ("198.18.0.10", "02:00:00:00:00:10", "server", None, "DC1", [389, 445, 636]),
+        ("198.18.0.11", "02:00:00:00:00:11", "server", None, "FS01", [445]),
+        ("198.18.0.50", "02:00:00:00:00:50", "workstation", None, "WS01", [445]),
+        ("198.18.0.51", "02:00:00:00:00:51", "workstation", None, "WS02", [445]),
+    ])  # fmt: skip
+    run_id = write_ad_run(app.store, [
+        (1201, "svc_bind", "user", True, ["HTTP/web1"]),
+        (1202, "svc_sql", "user", True, ["MSSQLSvc/fs01:1433"]),
+        (1203, "svc_unknown", "user", True, ["HTTP/old"]),
+        (1204, "FS01$", "computer", True, []),
+    ], [])  # fmt: skip
+    with app.store.transaction() as db:
+        db.execute(
+            "UPDATE directory_objects SET attributes = ? WHERE sam = 'FS01$'",
+            (json.dumps({"laps": "legacy", "dns_host_name": "fs01.corp.example.com"}),),
+        )
+    write_document(app.store, run_id, DOCUMENT_KIND, {"run_id": run_id})
+    keys = app.secret_store
+    keys.put("198.18.0.1", "admin", Secret(OLD), platform="cisco_ios")
+    for ip in ("198.18.0.11", "198.18.0.50"):
+        keys.put(ip, "rid:500", Secret(OLD), platform="windows_local")
+    for sam in ("svc_bind", "svc_sql"):
+        keys.put("198.18.0.10", sam, Secret(OLD), platform="ad")
+    targets, skipped = onboard_targets(app)
+    app.close()
+    assert [(t.host, t.platform, t.username) for t in targets] == [
+        ("198.18.0.1", "cisco_ios", "admin"),
+        ("198.18.0.50", "windows_local", "rid:500"),
+        ("198.18.0.10", "ad", "svc_sql"),
+        ("198.18.0.10", "ad", "svc_bind"),  # the bound account, last
+    ]
+    [laps] = skipped
+    assert (laps.host, laps.status) == ("198.18.0.11", "skipped") and "LAPS" in laps.error

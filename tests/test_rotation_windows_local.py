@@ -13,6 +13,7 @@ from agent.core.secret import Secret
 from lab import netns, smb_host
 from rotation.contract import Target
 from tests.rotation_helpers import OLD, Harness
+from tests.test_rotation_faults import ReadOnlyKeyring
 
 SUBNET = "198.18.251"
 # The RID-500 password live on each host now (tests of this module rotate it in turn).
@@ -20,7 +21,10 @@ LIVE: dict[str, str] = {}
 HOSTS = {  # address -> (NetBIOS name, name of the RID-500 account)
     f"{SUBNET}.31": ("WS31", "admin-old"),
     f"{SUBNET}.32": ("WS32", "Администратор"),
+    f"{SUBNET}.33": ("WS33", "Administrator"),
 }
+# .33 does not offer SMB encryption (impacket then derived no SAMR session key).
+OPTIONS = {f"{SUBNET}.33": {"server smb encrypt": "off"}}
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +34,12 @@ def hosts() -> Iterator[dict[str, smb_host.SmbHost]]:
     started: dict[str, smb_host.SmbHost] = {}
     try:
         netns.add_veth(ns, "h0", "h0peer", ns, address=f"{SUBNET}.31/24")
-        netns.ip("addr", "add", f"{SUBNET}.32/24", "dev", "h0", netns=ns)
+        for ip in sorted(HOSTS)[1:]:
+            netns.ip("addr", "add", f"{ip}/24", "dev", "h0", netns=ns)
         for ip, (netbios, admin) in HOSTS.items():
             host = smb_host.create(
                 ip, ns, netbios=netbios, admin_name=admin, admin_password=OLD,
-                users={"alice": "Alice-Planted-1234"},
+                users={"alice": "Alice-Planted-1234"}, options=OPTIONS.get(ip),
             )  # fmt: skip
             started[ip] = smb_host.start(host)
             LIVE[ip] = OLD
@@ -121,7 +126,7 @@ class Killed(BaseException):
     """Stands for SIGKILL in-process (as in test_rotation_faults)."""
 
 
-@pytest.mark.parametrize("point", ["escrow", "change"])
+@pytest.mark.parametrize("point", ["escrow", "change", "verify"])
 def test_killed_mid_rotation_then_next_run_reconciles(hosts, keyring_env, tmp_path, point):
     host = hosts[f"{SUBNET}.31"]
     h = harness(tmp_path, host)
@@ -183,3 +188,96 @@ def test_cli_targets_file_json_kind_and_checklist(hosts, cli_env, tmp_path):
     items = db.execute("SELECT kind, account, state FROM checklist_items").fetchall()
     db.close()
     assert ("workstation_admin", "rid:500", "changed") in items
+
+
+# -- the fault matrix's cases that a real Samba host can play without an SMB fault proxy ----
+def test_rejected_by_the_host_leaves_everything_as_it_was(hosts, keyring_env, tmp_path):
+    """A login without the right to reset rid:500 (an ordinary local account): the host
+    refuses the change; the old password stays current and logs in, no pending is left."""
+    host = hosts[f"{SUBNET}.32"]
+    h = harness(tmp_path, host)
+    h.secrets.put(host.ip, "alice", Secret("Alice-Planted-1234"), "current")
+    with netns.inside(host.netns):
+        [result] = h.rotate(target(host, login="alice"))
+    assert result.status == "failed", result.error
+    assert "change" not in dict(h.steps()) or ("change", "rejected") in h.steps()
+    assert h.secrets.get(host.ip, "rid:500", "pending") is None
+    assert h.secrets.get(host.ip, "rid:500").reveal() == LIVE[host.ip]
+    assert smb_login_works(host, host.admin_name, LIVE[host.ip])
+
+
+def test_verify_logon_fails_then_rolled_back(hosts, keyring_env, tmp_path):
+    """The account is disabled right after the change (its verification logon is refused)
+    and enabled again once keyturn has reset the old password: rolled_back, old proven."""
+    host = hosts[f"{SUBNET}.31"]
+    h = harness(tmp_path, host)
+    h.hooks[("change", "ok")] = lambda: smb_host.set_disabled(host, host.admin_name, True)
+    h.hooks[("revert", "ok")] = lambda: smb_host.set_disabled(host, host.admin_name, False)
+    with netns.inside(host.netns):
+        [result] = h.rotate(target(host))
+    smb_host.set_disabled(host, host.admin_name, False)  # whatever happened above
+    assert ("verify", "failed") in h.steps()
+    assert result.status == "rolled_back", result.error
+    assert h.secrets.get(host.ip, "rid:500", "pending") is None
+    assert smb_login_works(host, host.admin_name, LIVE[host.ip])
+
+
+def test_escrow_fails_before_the_host_is_touched(hosts, keyring_env, tmp_path):
+    host = hosts[f"{SUBNET}.31"]
+    h = harness(tmp_path, host)
+    h.secrets.refresh()
+    h.secrets.backend = ReadOnlyKeyring(h.secrets.backend)
+    with netns.inside(host.netns):
+        [result] = h.rotate(target(host))
+    assert result.status == "failed" and "escrow failed" in result.error
+    assert "change" not in [s for s, _ in h.steps()]
+    assert smb_login_works(host, host.admin_name, LIVE[host.ip])
+
+
+def test_keyring_fails_at_promote_then_next_run_promotes(hosts, keyring_env, tmp_path):
+    host = hosts[f"{SUBNET}.31"]
+    h = harness(tmp_path, host)
+    writable = h.secrets.backend
+
+    def keyring_goes_read_only() -> None:
+        h.secrets.refresh()
+        h.secrets.backend = ReadOnlyKeyring(writable)
+
+    h.hooks[("save", "not_needed")] = keyring_goes_read_only
+    with netns.inside(host.netns):
+        [result] = h.rotate(target(host))
+    h.secrets.backend = writable
+    assert result.status == "needs_attention" and "pending" in result.error, result.error
+    pending = h.secrets.get(host.ip, "rid:500", "pending").reveal()
+    assert smb_login_works(host, host.admin_name, pending)
+    with netns.inside(host.netns):
+        [again] = h.rotate(target(host))
+    assert ("reconcile", "promoted") in h.steps() and again.status == "rotated", again.error
+    assert smb_login_works(host, host.admin_name, settle(h, host))
+
+
+def test_connection_drops_right_after_the_change(hosts, keyring_env, tmp_path, monkeypatch):
+    """The reset reaches the real host, then the SMB connection goes down before its answer
+    is read (injected around impacket's call: the SMB3 session is encrypted, so a relay
+    cannot tell the reset from other traffic). keyturn proves the new password with a
+    fresh logon and finishes the rotation (rolled forward); the old one is refused."""
+    from impacket.dcerpc.v5 import samr
+
+    host = hosts[f"{SUBNET}.31"]
+    h = harness(tmp_path, host)
+    old = LIVE[host.ip]
+    real = samr.hSamrSetNTInternal1
+
+    def reset_then_drop(dce, handle, password):
+        real(dce, handle, password)
+        dce.get_rpc_transport().get_smb_connection().close()
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(samr, "hSamrSetNTInternal1", reset_then_drop)
+    with netns.inside(host.netns):
+        [result] = h.rotate(target(host))
+    new = settle(h, host)
+    assert ("change", "unknown") in h.steps()
+    assert result.status == "rotated", result.error
+    assert smb_login_works(host, host.admin_name, new)
+    assert not smb_login_works(host, host.admin_name, old)

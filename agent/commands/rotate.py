@@ -21,7 +21,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def target_options(fn: F) -> F:
     """--targets / --from-inventory / --class / --account, shared with `keyturn verify`."""
-    fn = click.option("--account", metavar="USER", help="Only this account.")(fn)
+    fn = click.option(
+        "--account",
+        "account",
+        metavar="USER",
+        multiple=True,
+        help="Only this account (repeat for several: --account a --account b).",
+    )(fn)
     fn = click.option(
         "--class",
         "classes",

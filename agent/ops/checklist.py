@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from agent.core.errors import UsageError
 from agent.core.logsetup import get_logger
 
 if TYPE_CHECKING:
@@ -39,8 +40,16 @@ def prefill_checklist(
                 credentials.setdefault(entry.host, []).append(entry.user)
     except SecretStoreError as exc:
         log.warning("checklist: device accounts unknown (%s)", exc)
+    from agent.ops.rotate import directory_binding
+
+    try:
+        binding = directory_binding(app)
+    except UsageError:
+        binding = None
+    held = credentials.get(binding.host, []) if binding is not None else []
     result = checklist.prefill(
         app.store,
+        directory_credentials=held,
         discover_run=discover_run,
         ad_run=ad_run,
         credentials=credentials,

@@ -32,7 +32,10 @@ from rotation.results import (
     verify_exit_code,
 )
 from rotation.targets import (
+    RID_ACCOUNT,
     DirectoryBinding,
+    NoTargets,
+    account_names,
     ad_target,
     bind_account_last,
     load_targets_file,
@@ -60,7 +63,7 @@ def resolve_targets(
     targets_file: str | None,
     from_inventory: bool,
     classes: list[str] | None,
-    account: str | None,
+    account: str | Sequence[str] | None,
     from_directory: str | None = None,
     accounts: list[str] | None = None,
     allow_telnet: bool = False,
@@ -69,10 +72,12 @@ def resolve_targets(
     ``from_inventory`` the latest discover run's hosts with a platform, each with the
     accounts ``[rotation] accounts`` names (else those the keyring holds for it), or with
     ``from_directory`` (service|privileged) the latest ``ad`` run's accounts of that kind,
-    restricted to ``accounts`` when given, the bind account last."""
+    restricted to ``accounts`` when given, the bind account last. ``account``: one name or
+    several (``--account`` repeated)."""
     cfg = app.config.rotation
+    account = account_names(account) or None
     if from_directory:
-        return directory_targets(app, from_directory, accounts or ([account] if account else []))
+        return directory_targets(app, from_directory, accounts or account or [])
     path = targets_file or (None if from_inventory else cfg.targets)
     if path:
         return load_targets_file(path, account, directory_binding(app))
@@ -81,23 +86,112 @@ def resolve_targets(
             "say which devices: --targets FILE.toml or --from-inventory (or --from-directory)"
         )
     wanted = classes or cfg.classes
-    hosts = records.latest_platform_hosts(app.store, wanted)
-    # Servers and workstations with SMB open: their local accounts (kind windows_local).
-    hosts += records.smb_hosts(app.store, [c for c in wanted if c in WINDOWS_CLASSES])
-    if cfg.platforms:
-        hosts = [h for h in hosts if h["platform"] in cfg.platforms]
-    stored: dict[str, list[str]] = {}
+    windows = [c for c in wanted if c in WINDOWS_CLASSES]
+    return inventory_targets(app, wanted, windows, account, allow_telnet)
+
+
+# Device classes whose hosts with SMB open are reached as kind windows_local.
+WINDOWS_CLASSES = ("server", "workstation")
+# Kinds whose stored credentials are not a network device's login.
+ACCOUNT_KINDS = ("ad", "active_directory", "windows_local")
+
+Stored = dict[str, list[tuple[str, str | None]]]
+
+
+def _stored(app: AppContext) -> Stored:
+    """host -> [(user, platform)] of every credential with a current password."""
+    stored: Stored = {}
     for entry in app.secret_store.entries():
         if "current" in entry.versions:
-            stored.setdefault(entry.host, []).append(entry.user)
-
-    def accounts_for(ip: str) -> list[str]:
-        return list(cfg.accounts) or stored.get(ip, [])
-
-    return targets_from_inventory(hosts, accounts_for, account, allow_telnet)
+            stored.setdefault(entry.host, []).append((entry.user, entry.platform))
+    return stored
 
 
-WINDOWS_CLASSES = ("server", "workstation")
+def inventory_targets(
+    app: AppContext,
+    device_classes: Sequence[str],
+    windows_classes: Sequence[str],
+    account: Sequence[str] | None = None,
+    allow_telnet: bool = False,
+    stored: Stored | None = None,
+) -> list[Target]:
+    """The latest discover run's hosts with a platform in ``device_classes``, and those of
+    ``windows_classes`` with SMB open (kind windows_local), each with ``account``, else
+    ``[rotation] accounts``, else the accounts the keyring holds for it of that kind: a
+    Windows host's local accounts (stored as windows_local, or rid:N), a device's logins
+    (never a domain or Windows account stored under the same address)."""
+    cfg = app.config.rotation
+    stored = _stored(app) if stored is None else stored
+    devices = records.latest_platform_hosts(app.store, list(device_classes))
+    windows = records.smb_hosts(app.store, list(windows_classes))
+    if cfg.platforms:
+        devices = [h for h in devices if h["platform"] in cfg.platforms]
+        windows = windows if "windows_local" in cfg.platforms else []
+
+    def device_accounts(ip: str) -> list[str]:
+        return list(cfg.accounts) or [
+            user for user, platform in stored.get(ip, []) if platform not in ACCOUNT_KINDS
+        ]
+
+    def windows_accounts(ip: str) -> list[str]:
+        return list(cfg.accounts) or [
+            user
+            for user, platform in stored.get(ip, [])
+            if platform == "windows_local" or RID_ACCOUNT.fullmatch(user)
+        ]
+
+    targets: list[Target] = []
+    for hosts, accounts_for in ((devices, device_accounts), (windows, windows_accounts)):
+        with contextlib.suppress(NoTargets):
+            targets += targets_from_inventory(hosts, accounts_for, account, allow_telnet)
+    if not targets:
+        raise NoTargets(
+            "the latest discover run lists no host with a known platform and a "
+            "stored account (run keyturn discover, keyturn secrets import)"
+        )
+    return targets
+
+
+def onboard_targets(app: AppContext) -> tuple[list[Target], list[RotationResult]]:
+    """What onboard's rotate stage rotates, from the sources ``keyturn rotate`` reads:
+    ``[rotation] targets`` when set (that file alone, as the operator wrote it); otherwise
+    the devices ``rotate --from-inventory`` finds, the local accounts stored for the Windows
+    servers and workstations with SMB open (``--class server,workstation --account
+    rid:500``), and the latest ad run's service accounts whose password is stored
+    (``--from-directory service``). The bound [ad] account goes last; computers LAPS
+    manages come back as ``skipped`` results. UsageError when there is nothing at all."""
+    cfg = app.config.rotation
+    if cfg.targets:
+        return laps_skips(app, resolve_targets(app, cfg.targets, False, None, None))
+    stored = _stored(app)
+    targets: list[Target] = []
+    reasons: list[str] = []
+    for source in (
+        lambda: inventory_targets(app, cfg.classes, WINDOWS_CLASSES, stored=stored),
+        lambda: _stored_directory_targets(app, stored),
+    ):
+        try:
+            targets += source()
+        except UsageError as exc:
+            reasons.append(str(exc))
+    if not targets:
+        raise UsageError("; ".join(reasons))
+    return laps_skips(app, bind_account_last(targets))
+
+
+def _stored_directory_targets(app: AppContext, stored: Stored) -> list[Target]:
+    """Kind ad: the latest ad run's service accounts (users with SPNs) whose password the
+    keyring holds under the [ad] server; the others stay checklist items."""
+    from inventory.directory import rotation_candidates
+
+    binding = directory_binding(app)
+    if binding is None:
+        raise UsageError("no [ad] server and user: no domain account rotated")
+    held = {user.lower() for user, _platform in stored.get(binding.host, [])}
+    names = [sam for sam in rotation_candidates(app.store, "service") if sam.lower() in held]
+    if not names:
+        raise UsageError("no service account of the latest ad run has a stored password")
+    return directory_targets(app, "service", names)
 
 
 def laps_skips(app: AppContext, targets: list[Target]) -> tuple[list[Target], list[RotationResult]]:

@@ -157,9 +157,8 @@ def stage_rotate(run: OnboardRun) -> StageOutcome:
     from agent.ops import rotate
 
     app = run.app
-    targets_file = app.config.rotation.targets
     try:
-        targets = rotate.resolve_targets(app, targets_file, not targets_file, None, None)
+        targets, skipped = rotate.onboard_targets(app)
     except UsageError as exc:
         return StageOutcome("rotate", StageStatus.SKIPPED, f"nothing to rotate: {exc}")
     if not run.approved:
@@ -171,12 +170,15 @@ def stage_rotate(run: OnboardRun) -> StageOutcome:
         if not run.confirm(question):
             return StageOutcome("rotate", StageStatus.SKIPPED, "declined by the operator")
     outcome = rotate.rotate(
-        app, targets, progress=lambda r: run.tick(f"{r.username}@{r.host}: {r.status}")
+        app,
+        targets,
+        progress=lambda r: run.tick(f"{r.username}@{r.host}: {r.status}"),
+        skipped=skipped,
     )
     counts: dict[str, int] = {}
     for result in outcome.results:
         counts[result.status] = counts.get(result.status, 0) + 1
-    failed = [r for r in outcome.results if r.status not in ("rotated", "unchanged")]
+    failed = [r for r in outcome.results if r.status not in ("rotated", "unchanged", "skipped")]
     detail = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
     if failed:
         detail += f"; first problem: {failed[0].username}@{failed[0].host}: {failed[0].error}"

@@ -279,6 +279,9 @@ def main():
         job["admin_password"],
         force_change_at_next_login=False,
     )
+    # Accounts whose password the lab hands keyturn (the service accounts it rotates).
+    for sam, password in (job.get("passwords") or {}).items():
+        db.setpassword(f"(sAMAccountName={sam})", password, force_change_at_next_login=False)
     plan = job.get("populate")
     dns = {}
     if plan:

@@ -3,7 +3,9 @@
 Target: ``host``/``port`` = the DC (LDAPS 636; 389 only with StartTLS, never plain LDAP),
 ``username`` = the sAMAccountName rotated, ``login`` = the bind account (UPN, DOMAIN\\user or
 a sAMAccountName qualified with the DC's own DNS domain). The change is a ``unicodePwd``
-replace (an administrative reset, no old password needed); verification is a fresh LDAPS
+replace (an administrative reset, no old password needed); an account that signs in as
+itself (``login`` = its own name) and may not reset its own password changes it instead
+(delete the old value, add the new: only its old password is needed); verification is a fresh LDAPS
 connection to the same DC with one simple bind per candidate (the old one first, so
 ``old_password_refused`` is observed, then the new one). The DC's TLS certificate is pinned
 on first contact (SHA-256 of the DER) like an SSH host key: a different certificate refuses
@@ -42,6 +44,7 @@ from rotation.policy import PasswordPolicy
 
 # LDAP result codes the driver decides by (RFC 4511).
 INVALID_CREDENTIALS = 49
+INSUFFICIENT_ACCESS = 50
 NO_SUCH_OBJECT = 32
 # userAccountControl bits and well-known RIDs that mark accounts keyturn never resets.
 UAC_SERVER_TRUST = 0x2000  # a domain controller's machine account
@@ -384,17 +387,34 @@ class AdDriver(Driver):
         reason = self.policy_refusal(value)
         if reason:
             raise UnsafeValue(f"new password: {reason}")
-        encoded = f'"{value}"'.encode("utf-16-le")
-        try:
-            ok = self.conn.modify(
-                self.account_dn, {"unicodePwd": [(ldap3.MODIFY_REPLACE, [encoded])]}
+        encoded = _quoted(value)
+        ok = self._modify({"unicodePwd": [(ldap3.MODIFY_REPLACE, [encoded])]})
+        if not ok and not self._reusable and self._code() == INSUFFICIENT_ACCESS:
+            # Signed in as itself without the right to reset its own password (any ordinary
+            # account): its own change instead, which proves the old password (delete old,
+            # add new; the "Change Password" right every account has on itself). The DC
+            # applies the minimum password age and the history here, not to a reset.
+            ok = self._modify(
+                {
+                    "unicodePwd": [
+                        (ldap3.MODIFY_DELETE, [_quoted(old.reveal())]),
+                        (ldap3.MODIFY_ADD, [encoded]),
+                    ]
+                }
             )
-        except Exception as exc:
-            raise ConnectionLost(f"change: {type(exc).__name__}: {exc}") from None
         if not ok:
             if self.conn.closed:
                 raise ConnectionLost(f"change: session lost: {_describe(self.conn)}")
             raise ChangeRejected(f"change: the DC said: {_describe(self.conn)}")
+
+    def _modify(self, changes: dict[str, Any]) -> bool:
+        try:
+            return bool(self.conn.modify(self.account_dn, changes))
+        except Exception as exc:
+            raise ConnectionLost(f"change: {type(exc).__name__}: {exc}") from None
+
+    def _code(self) -> int | None:
+        return (self.conn.result or {}).get("result")
 
     def dependents(self) -> list[str]:
         """The hosts its SPNs name (services there run as this account, or accept tickets
@@ -441,6 +461,11 @@ def spn_hosts(spns: list[Any]) -> list[str]:
         if host:
             hosts.add(host)
     return sorted(hosts)
+
+
+def _quoted(password: str) -> bytes:
+    """unicodePwd's value: the password in double quotes, UTF-16-LE (MS-ADTS 3.1.1.3.1.5)."""
+    return f'"{password}"'.encode("utf-16-le")
 
 
 def _one(value: Any) -> Any:

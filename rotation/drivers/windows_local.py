@@ -128,10 +128,10 @@ class WindowsLocalDriver(Driver):
                 smb.close()
         return name
 
-    def _lookup_rid(self, dce: Any, rid: int) -> str:
+    def _lookup_rid(self, dce: Any, rid: int, domain: Any = None) -> str:
         from impacket.dcerpc.v5 import samr
 
-        domain = self._account_domain(dce)
+        domain = domain if domain is not None else self._account_domain(dce)
         found = samr.hSamrLookupIdsInDomain(dce, domain, [rid])
         name = str(found["Names"]["Element"][0]["Data"])
         with _NAMES_LOCK:
@@ -147,6 +147,7 @@ class WindowsLocalDriver(Driver):
             raise CredentialMissing(f"no stored password for the login account {login}")
         self.smb = self._session()
         self._login(self.smb, self._name_for(login), secret)
+        _derive_application_key(self.smb)
         try:
             self.dce = self._samr(self.smb)
         except Exception as exc:
@@ -177,7 +178,8 @@ class WindowsLocalDriver(Driver):
                     return False
                 rid = found["RelativeIds"]["Element"][0]["Data"]
             else:
-                self._lookup_rid(self.dce, rid)  # the name later fresh logins use
+                # The name later fresh logins use (the domain handle is already open).
+                self._lookup_rid(self.dce, rid, domain)
             self.user_handle = samr.hSamrOpenUser(self.dce, domain, userId=rid)["UserHandle"]
         except samr.DCERPCSessionError as exc:
             if "STATUS_NO_SUCH_USER" in str(exc) or "STATUS_NONE_MAPPED" in str(exc):
@@ -223,3 +225,25 @@ class WindowsLocalDriver(Driver):
             with contextlib.suppress(Exception):
                 smb.close()
         return refusal
+
+
+def _derive_application_key(smb: Any) -> None:
+    """SAMR encrypts the new password with the SMB session's application key; impacket
+    derives that key for SMB 3.x only when the host offers encryption (a host with SMB
+    encryption turned off left it empty, and every reset failed). Derive it as MS-SMB2
+    3.3.5.5.3 says, from the session key impacket kept."""
+    from impacket import crypto
+    from impacket.smb3structs import SMB2_DIALECT_30, SMB2_DIALECT_311
+
+    server = smb.getSMBServer()
+    dialect = smb.getDialect()
+    session = getattr(server, "_Session", None)
+    if not isinstance(dialect, int) or dialect < SMB2_DIALECT_30 or session is None:
+        return  # SMB1/2: the session key itself is the key
+    if session.get("ApplicationKey") or not session.get("SessionKey"):
+        return
+    if dialect == SMB2_DIALECT_311:
+        label, context = b"SMBAppKey\x00", session["PreauthIntegrityHashValue"]
+    else:
+        label, context = b"SMB2APP\x00", b"SmbRpc\x00"
+    session["ApplicationKey"] = crypto.KDF_CounterMode(session["SessionKey"], label, context, 128)
