@@ -115,7 +115,7 @@ def _finish(
     }
     document["findings"] = management_findings(document["hosts"])
     document["diff"] = inventory_hosts.diff(
-        inventory_hosts.previous_document(store, before=run_id), document
+        inventory_hosts.previous_document(store, before=run_id), document, outcome.hosts
     )
-    inventory_hosts.save(store, run_id, document)
+    inventory_hosts.save(store, run_id, document, outcome.hosts)
     return document

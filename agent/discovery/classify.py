@@ -299,12 +299,34 @@ def _decide(
     return best, None
 
 
+def _frozen(seen: dict[str, Any]) -> tuple:
+    """The facts as a hashable key: equal facts make an equal decision."""
+    return tuple(
+        (key, tuple(value) if isinstance(value, list) else
+         frozenset(value) if isinstance(value, set) else value)
+        for key, value in seen.items()
+    )  # fmt: skip
+
+
+# A /16 is thousands of hosts that look alike (a vendor MAC, no port, no SNMP): the default
+# table decides each distinct set of facts once. Bounded: a hostile site with a unique
+# banner per host only fills it.
+_DECIDED: dict[tuple, tuple[Rule | None, Rule | None]] = {}
+_DECIDED_MAX = 8192
+
+
 def classify(host: Host, rules: list[Rule] | None = None) -> Classification:
     seen = facts(host)
-    ordered = (
-        _default_by_score() if rules is None else sorted(rules, key=lambda r: r.score, reverse=True)
-    )
-    best, platform_rule = _decide(ordered, seen)
+    if rules is None:
+        key = _frozen(seen)
+        decided = _DECIDED.get(key)
+        if decided is None:
+            decided = _decide(_default_by_score(), seen)
+            if len(_DECIDED) < _DECIDED_MAX:
+                _DECIDED[key] = decided
+        best, platform_rule = decided
+    else:
+        best, platform_rule = _decide(sorted(rules, key=lambda r: r.score, reverse=True), seen)
     oid_vendor = seen["oid_vendor"][0] if seen["oid_vendor"] else None
     model = (seen["ent_model"][0] or "").strip() or None
     device_class = best.device_class if best else "unknown"

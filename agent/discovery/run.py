@@ -204,9 +204,8 @@ def discover(
             )
         if options.nmap and live_ips:
             stages.timed(
-                "nmap", _enrich, hosts, live_ips, guard, options, planned.own, outcome, report,
-                side,
-            )  # fmt: skip
+                "nmap", _enrich, hosts, live_ips, guard, options, planned.own, outcome, report
+            )
         elif not options.nmap:
             outcome.notes.append("nmap enrichment skipped (--no-nmap)")
 
@@ -292,43 +291,72 @@ def _enrich(
     own: set[str],
     outcome: ScanOutcome,
     report: Progress,
-    side: concurrent.futures.Executor,
 ) -> None:
-    from agent.discovery import http, nmapscan
+    """Ports, services and OS (agent/discovery/enrich.py), then HTTP titles and NetBIOS names
+    of each host group as soon as its services are known, beside the next group's scan."""
+    from agent.discovery import enrich
 
-    done = 0
+    def tick(stage: str, done: int, total: int) -> None:
+        report(f"nmap {stage}", done, total, len(hosts))
 
-    def tick(batch: int) -> None:
-        nonlocal done
-        done += batch
-        report("nmap services/OS", done, len(live_ips), len(hosts))
+    extras: list[concurrent.futures.Future] = []
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="names") as pool:
 
-    report("nmap services/OS", 0, len(live_ips), len(hosts))
-    try:
-        found, errors = nmapscan.enrich(live_ips, options.ports, guard, own=own, progress=tick)
-    except KeyturnError as exc:
-        outcome.errors.append(f"nmap enrichment: {exc}")
-        return
-    outcome.errors.extend(f"nmap: {e}" for e in errors)
-    for ip, scanned in found.items():
-        if ip in hosts:
-            merge(hosts[ip], scanned)
-    pages = side.submit(http.pages, [hosts[ip] for ip in live_ips], guard)
-    smb = [ip for ip in live_ips if hosts[ip].open_ports() & {139, 445}]
-    if smb:
+        def on_group(group: list[Host]) -> None:
+            extras.append(pool.submit(_http_and_netbios, group, guard))
+
         try:
-            netbios, errors = nmapscan.netbios_names(smb, guard)
-            outcome.errors.extend(f"nmap nbstat: {e}" for e in errors)
+            result = enrich.enrich(
+                live_ips, options.ports, guard, rate=options.rate, own=own,
+                local_ips=[ip for ip in live_ips if "arp" in hosts[ip].sources],
+                on_group=on_group, tick=tick,
+            )  # fmt: skip
+        except KeyturnError as exc:
+            outcome.errors.append(f"nmap enrichment: {exc}")
+            return
+        outcome.errors.extend(f"nmap: {e}" for e in result.errors)
+        for name, stage in result.stats.items():
+            outcome.stats[f"nmap:{name}"] = stage.to_json(
+                (options.rate or "max") if name in ("ports", "udp") else None
+            )
+        for ip, scanned in result.hosts.items():
+            if ip in hosts:
+                merge(hosts[ip], scanned)
+        for future in extras:
+            pages, netbios, errors = future.result()
+            outcome.errors.extend(errors)
             for ip, name in netbios.items():
                 hosts[ip].add_hostname(name)
+            for ip, page in pages.items():
+                hosts[ip].http_title = page.title
+                port = next(p for p in hosts[ip].ports if p.port == page.port and p.proto == "tcp")
+                # nmap names the product of an HTTP server it has no signature for by its
+                # Server header ("lighttpd", "HP HTTP Server; HP LaserJet ...") only with a
+                # full -sV.
+                port.product = port.product or page.server
+
+
+def _http_and_netbios(
+    group: list[Host], guard: ScopeGuard
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """HTTP pages of a host group's web ports and NetBIOS names of its SMB hosts."""
+    from agent.discovery import http, nmapscan
+
+    started = time.monotonic()
+    errors: list[str] = []
+    netbios: dict[str, str] = {}
+    smb = [h.ip for h in group if h.open_ports() & {139, 445}]
+    if smb:
+        try:
+            netbios, nbstat_errors = nmapscan.netbios_names(smb, guard)
+            errors.extend(f"nmap nbstat: {e}" for e in nbstat_errors)
         except KeyturnError as exc:
-            outcome.errors.append(f"NetBIOS names: {exc}")
-    for ip, page in pages.result().items():
-        hosts[ip].http_title = page.title
-        port = next(p for p in hosts[ip].ports if p.port == page.port and p.proto == "tcp")
-        # nmap names the product of an HTTP server it has no signature for by its Server
-        # header ("lighttpd", "HP HTTP Server; HP LaserJet ...") only with a full -sV.
-        port.product = port.product or page.server
+            errors.append(f"NetBIOS names: {exc}")
+    pages = http.pages(group, guard)
+    log.info(
+        "discover: HTTP and NetBIOS of %d hosts took %.2f s", len(group), time.monotonic() - started
+    )
+    return pages, netbios, errors
 
 
 def merge(host: Host, scanned: Host) -> None:
