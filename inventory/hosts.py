@@ -125,13 +125,28 @@ def document(store: Store, run_id: int) -> dict[str, Any] | None:
 
 
 def previous_document(store: Store, before: int | None = None) -> dict[str, Any] | None:
-    """The newest finished discover run's document older than ``before``."""
-    row = store.db.execute(
+    """The newest finished discover run's document older than ``before``, leaving out
+    interrupted runs (their unscanned hosts would read as ports closed)."""
+    rows = store.db.execute(
         "SELECT d.data FROM run_documents d JOIN runs r ON r.id = d.run_id"
         f" WHERE d.kind = ? AND {finished('r.status')}"
         + (" AND r.id < ?" if before is not None else "")
-        + " ORDER BY r.id DESC LIMIT 1",
+        + " ORDER BY r.id DESC",
         (KIND, before) if before is not None else (KIND,),
+    )
+    for row in rows:
+        found = json.loads(row[0])
+        if not found.get("interrupted"):
+            return found
+    return None
+
+
+def latest_document(store: Store) -> dict[str, Any] | None:
+    """The newest finished discover run's document, interrupted or not."""
+    row = store.db.execute(
+        "SELECT d.data FROM run_documents d JOIN runs r ON r.id = d.run_id"
+        f" WHERE d.kind = ? AND {finished('r.status')} ORDER BY r.id DESC LIMIT 1",
+        (KIND,),
     ).fetchone()
     return json.loads(row[0]) if row else None
 

@@ -37,7 +37,7 @@ MAX_RATE_FLOOR = nmapscan.ROUTED_MAX_RATE
 # UDP gets a tenth of the packet budget: two ports per host against ~100 TCP ones.
 UDP_SHARE = 10
 
-# ip -> Host after each group (hosts of that group only), and progress (done, total).
+# The hosts of a group: with open ports known (on_ports), or final (on_group); progress.
 GroupDone = Callable[[list[Host]], None]
 Tick = Callable[[str, int, int], None]
 
@@ -109,6 +109,7 @@ def enrich(
     own: set[str] | frozenset[str] = frozenset(),
     local_ips: Sequence[str] = (),
     group: int = PORT_GROUP,
+    on_ports: GroupDone | None = None,
     on_group: GroupDone | None = None,
     tick: Tick | None = None,
 ) -> Enrichment:
@@ -118,7 +119,7 @@ def enrich(
     if not targets:
         return result
     report = tick or (lambda *_args: None)
-    scanned = detailed = waiting = 0
+    scanned = 0
     with ThreadPoolExecutor(5, thread_name_prefix="enrich") as pool:
         udp = pool.submit(_timed, targets, udp_args(rate), guard)
         pending: list[tuple[list[Host], Future, Future]] = []
@@ -131,28 +132,32 @@ def enrich(
             except KeyturnError as exc:
                 result.errors.append(f"port scan of {len(chunk)} hosts: {exc}")
                 continue
+            finally:
+                scanned += len(chunk)
+                report("ports", scanned, len(targets))
             result.stage("ports").add(run, took, len(chunk))
             result.errors.extend(run.errors)
             found = [h for h in nmapscan.hosts_from_nmap(run.raw) if h.ip not in own]
-            scanned += len(chunk)
-            report("ports", scanned, len(targets))
             answered = [h for h in found if h.open_ports()]
+            if on_ports and answered:
+                on_ports(answered)  # what needs only the open ports starts now
             # nmap scans hosts behind a router in a host group of their own, after the local
             # ones: one service and one OS run per side instead, all side by side.
-            waiting += len(answered)
             for side in (True, False):
                 hosts = [h for h in answered if (h.ip in local) == side]
                 if hosts:
                     pending.append((hosts, *_details(pool, hosts, ports, rate, guard)))
+            report("services/OS", len(result.hosts), len(targets))
             # Hosts without an open port are final now; the others wait for their details.
             _deliver(result, [h for h in found if not h.open_ports()], on_group)
             while pending and pending[0][1].done() and pending[0][2].done():
-                detailed += _finish_group(result, *pending.pop(0), own, on_group)
-                report("services/OS", detailed, waiting)
+                _finish_group(result, *pending.pop(0), on_group)
+                report("services/OS", len(result.hosts), len(targets))
         for entry in pending:
-            detailed += _finish_group(result, *entry, own, on_group)
-            report("services/OS", detailed, waiting)
+            _finish_group(result, *entry, on_group)
+            report("services/OS", len(result.hosts), len(targets))
         _merge_udp(result, udp)
+        report("services/OS", len(targets), len(targets))
     return result
 
 
@@ -201,9 +206,8 @@ def _finish_group(
     found: list[Host],
     services: Future,
     systems: Future,
-    own: set[str] | frozenset[str],
     on_group: GroupDone | None,
-) -> int:
+) -> None:
     """Fold the service and OS runs into the port-scan hosts they covered; deliver them."""
     answered = found
     detail: dict[str, Host] = {}
@@ -231,7 +235,6 @@ def _finish_group(
             host.http_title = detail[host.ip].http_title
         host.os = os_guess.get(host.ip)
     _deliver(result, answered, on_group)
-    return len(answered)
 
 
 def _deliver(result: Enrichment, hosts: list[Host], on_group: GroupDone | None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import ipaddress
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,12 +53,38 @@ class Options:
 
 @dataclass
 class ScanOutcome:
-    """What one discovery found (before it is stored): hosts, errors, notes, timings."""
+    """What one discovery found (before it is stored): hosts, errors, notes, timings.
+
+    ``live`` and ``enriched`` grow while the scan runs (every swept host; the addresses whose
+    port, service and OS scan is done), so an interrupted run still has what it found.
+    """
 
     hosts: list[Host] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    live: dict[str, Host] = field(default_factory=dict)
+    enriched: set[str] = field(default_factory=set)
+    stage: str = "plan"
+
+    def settle(self) -> None:
+        """Classify every live host and list them in address order (the run's hosts)."""
+        ordered = sorted(self.live, key=ipaddress.ip_address)
+        for ip in ordered:
+            classify.apply(self.live[ip])
+        self.hosts = [self.live[ip] for ip in ordered]
+
+
+# Set while packets go out: only then does a signal interrupt a discovery (agent/ops).
+SCANNING = threading.Event()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or a timeout's signal stopped a discovery; what it found is kept."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def plan_sweep(
@@ -154,17 +181,40 @@ def discover(
     options: Options,
     progress: Progress | None = None,
     planned: Plan | None = None,
+    *,
+    outcome: ScanOutcome | None = None,
+    resume: dict[str, Host] | None = None,
 ) -> ScanOutcome:
+    """Sweep, enrich, name and classify. ``outcome`` is filled as the scan goes (give one to
+    keep what was found when :class:`Interrupted` ends it); ``resume``: hosts an interrupted
+    run already enriched, taken over for every address that answers from the same MAC."""
     planned = planned or plan(guard, options)
-    outcome = ScanOutcome()
+    outcome = outcome if outcome is not None else ScanOutcome()
+    SCANNING.set()
+    try:
+        return _discover(guard, options, report=progress or (lambda *_args: None),
+                         planned=planned, outcome=outcome, resume=resume or {})  # fmt: skip
+    finally:
+        SCANNING.clear()
+
+
+def _discover(
+    guard: ScopeGuard,
+    options: Options,
+    *,
+    report: Progress,
+    planned: Plan,
+    outcome: ScanOutcome,
+    resume: dict[str, Host],
+) -> ScanOutcome:
     if planned.unreachable:
         outcome.notes.append(
             f"{len(planned.unreachable)} addresses in scope have no IPv4 route from here or are "
             f"IPv6 (first {planned.unreachable[0]}): not swept"
         )
     stages = _Stages(outcome.stats)
-    hosts: dict[str, Host] = {}
-    report = progress or (lambda *_args: None)
+    hosts = outcome.live
+    outcome.stage = "sweep"
 
     with concurrent.futures.ThreadPoolExecutor(3, thread_name_prefix="discover") as side:
         # Parsing the rule table (~12 ms) fits in the sweep's waits for replies.
@@ -194,17 +244,19 @@ def discover(
             host.vendor = names.vendor(host.mac)
             host.mac_randomized = names.mac_randomized(host.mac)
         live_ips = sorted(hosts, key=ipaddress.ip_address)
+        outcome.stage = "enrichment"
+        to_enrich = _take_over(hosts, live_ips, resume, outcome)
 
         rdns = side.submit(stages.timed, "reverse_dns", names.reverse_dns, live_ips)
         snmp_answers = None
         if options.communities and live_ips:
             report("SNMP", 0, len(live_ips), len(hosts))
             snmp_answers = side.submit(
-                stages.timed, "snmp", _snmp, live_ips, options.communities, guard
+                stages.timed, "snmp", _snmp, live_ips, options.communities, guard, report
             )
-        if options.nmap and live_ips:
+        if options.nmap and to_enrich:
             stages.timed(
-                "nmap", _enrich, hosts, live_ips, guard, options, planned.own, outcome, report
+                "nmap", _enrich, hosts, to_enrich, guard, options, planned.own, outcome, report
             )
         elif not options.nmap:
             outcome.notes.append("nmap enrichment skipped (--no-nmap)")
@@ -223,13 +275,31 @@ def discover(
                 hosts[ip].add_source("snmp")
                 if values.get("sys_name"):
                     hosts[ip].add_hostname(values["sys_name"])
-            report("SNMP", len(live_ips), len(live_ips), len(answers))
     outcome.notes.append("mDNS names not queried")
-
-    for ip in live_ips:
-        classify.apply(hosts[ip])
-    outcome.hosts = [hosts[ip] for ip in live_ips]
+    outcome.stage = "done"
+    outcome.settle()
     return outcome
+
+
+def _take_over(
+    hosts: dict[str, Host], live_ips: list[str], resume: dict[str, Host], outcome: ScanOutcome
+) -> list[str]:
+    """Fold in what an interrupted run learnt about hosts that still answer from the same
+    MAC; return the addresses still to enrich."""
+    taken = []
+    for ip in live_ips:
+        earlier = resume.get(ip)
+        if earlier is not None and (earlier.mac or None) == (hosts[ip].mac or None):
+            merge(hosts[ip], earlier)
+            outcome.enriched.add(ip)
+            taken.append(ip)
+    if resume:
+        outcome.notes.append(
+            f"resumed an interrupted run: {len(taken)} hosts' ports, services and OS taken "
+            f"from it, {len(live_ips) - len(taken)} scanned now"
+        )
+        outcome.stats["resumed_hosts"] = len(taken)
+    return [ip for ip in live_ips if ip not in outcome.enriched]
 
 
 def _arp_sweep(
@@ -273,14 +343,16 @@ def _routed_sweep(
 
 
 def _snmp(
-    ips: list[str], communities: Sequence[str | Secret], guard: ScopeGuard
+    ips: list[str], communities: Sequence[str | Secret], guard: ScopeGuard, report: Progress
 ) -> tuple[dict[str, dict], str | None]:
     from agent.discovery import snmp
 
     try:
-        return snmp.query(ips, communities, guard), None
+        answers = snmp.query(ips, communities, guard)
     except OSError as exc:
         return {}, f"SNMP: {exc}"
+    report("SNMP", len(ips), len(ips), len(answers))
+    return answers, None
 
 
 def _enrich(
@@ -292,24 +364,37 @@ def _enrich(
     outcome: ScanOutcome,
     report: Progress,
 ) -> None:
-    """Ports, services and OS (agent/discovery/enrich.py), then HTTP titles and NetBIOS names
-    of each host group as soon as its services are known, beside the next group's scan."""
-    from agent.discovery import enrich
+    """Ports, services and OS (agent/discovery/enrich.py); NetBIOS names of a host group as
+    soon as its open ports are known and HTTP titles once its services are, beside the
+    rest of the scan."""
+    from agent.discovery import enrich, http
 
     def tick(stage: str, done: int, total: int) -> None:
         report(f"nmap {stage}", done, total, len(hosts))
 
-    extras: list[concurrent.futures.Future] = []
+    pages: list[concurrent.futures.Future] = []
+    netbios: list[concurrent.futures.Future] = []
     with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="names") as pool:
 
+        def on_ports(group: list[Host]) -> None:
+            smb = [h.ip for h in group if h.open_ports() & {139, 445}]
+            if smb:
+                netbios.append(pool.submit(_netbios, smb, guard))
+
         def on_group(group: list[Host]) -> None:
-            extras.append(pool.submit(_http_and_netbios, group, guard))
+            # Merged at once: an interrupted run keeps every host group finished so far.
+            for scanned in group:
+                if scanned.ip in hosts:
+                    merge(hosts[scanned.ip], scanned)
+                    outcome.enriched.add(scanned.ip)
+            # Web ports are known by the service scan's names: titles come after it.
+            pages.append(pool.submit(http.pages, group, guard))
 
         try:
             result = enrich.enrich(
                 live_ips, options.ports, guard, rate=options.rate, own=own,
                 local_ips=[ip for ip in live_ips if "arp" in hosts[ip].sources],
-                on_group=on_group, tick=tick,
+                on_ports=on_ports, on_group=on_group, tick=tick,
             )  # fmt: skip
         except KeyturnError as exc:
             outcome.errors.append(f"nmap enrichment: {exc}")
@@ -322,12 +407,13 @@ def _enrich(
         for ip, scanned in result.hosts.items():
             if ip in hosts:
                 merge(hosts[ip], scanned)
-        for future in extras:
-            pages, netbios, errors = future.result()
+        for future in netbios:
+            names_found, errors = future.result()
             outcome.errors.extend(errors)
-            for ip, name in netbios.items():
+            for ip, name in names_found.items():
                 hosts[ip].add_hostname(name)
-            for ip, page in pages.items():
+        for future in pages:
+            for ip, page in future.result().items():
                 hosts[ip].http_title = page.title
                 port = next(p for p in hosts[ip].ports if p.port == page.port and p.proto == "tcp")
                 # nmap names the product of an HTTP server it has no signature for by its
@@ -336,31 +422,21 @@ def _enrich(
                 port.product = port.product or page.server
 
 
-def _http_and_netbios(
-    group: list[Host], guard: ScopeGuard
-) -> tuple[dict[str, Any], dict[str, str], list[str]]:
-    """HTTP pages of a host group's web ports and NetBIOS names of its SMB hosts."""
-    from agent.discovery import http, nmapscan
+def _netbios(ips: list[str], guard: ScopeGuard) -> tuple[dict[str, str], list[str]]:
+    """NetBIOS names of hosts that serve SMB (nmap's nbstat over 137/udp)."""
+    from agent.discovery import nmapscan
 
-    started = time.monotonic()
-    errors: list[str] = []
-    netbios: dict[str, str] = {}
-    smb = [h.ip for h in group if h.open_ports() & {139, 445}]
-    if smb:
-        try:
-            netbios, nbstat_errors = nmapscan.netbios_names(smb, guard)
-            errors.extend(f"nmap nbstat: {e}" for e in nbstat_errors)
-        except KeyturnError as exc:
-            errors.append(f"NetBIOS names: {exc}")
-    pages = http.pages(group, guard)
-    log.info(
-        "discover: HTTP and NetBIOS of %d hosts took %.2f s", len(group), time.monotonic() - started
-    )
-    return pages, netbios, errors
+    try:
+        found, errors = nmapscan.netbios_names(ips, guard)
+    except KeyturnError as exc:
+        return {}, [f"NetBIOS names: {exc}"]
+    return found, [f"nmap nbstat: {e}" for e in errors]
 
 
 def merge(host: Host, scanned: Host) -> None:
     """Fold nmap's view of a host into what the sweep saw (the sweep's MAC wins)."""
+    if host is scanned:
+        return
     host.add_source("nmap")
     host.mac = host.mac or scanned.mac
     host.ports = scanned.ports
