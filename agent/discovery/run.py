@@ -248,17 +248,37 @@ def _discover(
         to_enrich = _take_over(hosts, live_ips, resume, outcome)
 
         rdns = side.submit(stages.timed, "reverse_dns", names.reverse_dns, live_ips)
-        snmp_answers = None
-        if options.communities and live_ips:
-            report("SNMP", 0, len(live_ips), len(hosts))
-            snmp_answers = side.submit(
-                stages.timed, "snmp", _snmp, live_ips, options.communities, guard, report
-            )
+        snmp_answers: list[concurrent.futures.Future] = []
+        snmp_started: list[bool] = []
+
+        def start_snmp(targets: list[str] = live_ips) -> None:
+            # With nmap, only the hosts that answered its port or UDP scan (an agent answers
+            # nmap's SNMPv3 probe whatever its community), once that is known: SNMP goes
+            # through the kernel's UDP socket, and a neighbour entry for each of thousands
+            # of silent hosts (the table holds 1024 by default) lost the /16 lab both port
+            # scan answers and SNMP answers.
+            if snmp_started:
+                return
+            snmp_started.append(True)
+            if options.communities and targets:
+                report("SNMP", 0, len(targets), len(hosts))
+                snmp_answers.append(side.submit(
+                    stages.timed, "snmp", _snmp, targets, options.communities, guard, report
+                ))  # fmt: skip
+
+        # Hosts a resumed run took over are asked too when they answered before.
+        taken = {ip for ip in outcome.enriched if any(p.state == "open" for p in hosts[ip].ports)}
+
+        def after_ports(answered: list[str]) -> None:
+            start_snmp(sorted(taken.union(answered), key=ipaddress.ip_address))
+
         if options.nmap and to_enrich:
             stages.timed(
-                "nmap", _enrich, hosts, to_enrich, guard, options, planned.own, outcome, report
-            )
-        elif not options.nmap:
+                "nmap", _enrich, hosts, to_enrich, guard, options, planned.own, outcome, report,
+                after_ports,
+            )  # fmt: skip
+        start_snmp()  # without nmap, or when the port scan could not run
+        if not options.nmap:
             outcome.notes.append("nmap enrichment skipped (--no-nmap)")
 
         found_names, note = rdns.result()
@@ -266,8 +286,8 @@ def _discover(
             outcome.notes.append(note)
         for ip, name in found_names.items():
             hosts[ip].add_hostname(name)
-        if snmp_answers is not None:
-            answers, error = snmp_answers.result()
+        for future in snmp_answers:
+            answers, error = future.result()
             if error:
                 outcome.errors.append(error)
             for ip, values in answers.items():
@@ -363,6 +383,7 @@ def _enrich(
     own: set[str],
     outcome: ScanOutcome,
     report: Progress,
+    after_ports: Callable[[list[str]], None],
 ) -> None:
     """Ports, services and OS (agent/discovery/enrich.py); NetBIOS names of a host group as
     soon as its open ports are known and HTTP titles once its services are, beside the
@@ -394,7 +415,7 @@ def _enrich(
             result = enrich.enrich(
                 live_ips, options.ports, guard, rate=options.rate, own=own,
                 local_ips=[ip for ip in live_ips if "arp" in hosts[ip].sources],
-                on_ports=on_ports, on_group=on_group, tick=tick,
+                on_ports=on_ports, on_group=on_group, after_ports=after_ports, tick=tick,
             )  # fmt: skip
         except KeyturnError as exc:
             outcome.errors.append(f"nmap enrichment: {exc}")
