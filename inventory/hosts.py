@@ -83,7 +83,9 @@ def _host_ids(db, run_id: int, hosts: list[Host]) -> list[int]:
     the address it has now and this run as its last."""
     by_mac: dict[str, int] = {}
     by_ip: dict[str, int] = {}  # MAC-less rows: the newest per address
+    address: dict[int, str] = {}
     for row in db.execute("SELECT id, mac, ip FROM hosts ORDER BY id"):
+        address[int(row[0])] = row[2]
         if row[1] is not None:
             by_mac[row[1]] = int(row[0])
         elif row[2] is not None:
@@ -110,9 +112,16 @@ def _host_ids(db, run_id: int, hosts: list[Host]) -> list[int]:
     ids = [by_mac[h.mac] if h.mac else by_ip[h.ip] for h in hosts]
     # Where one row stands for several hosts of this run, the last one's address is kept.
     now = {host_id: host.ip for host_id, host in zip(ids, hosts, strict=True)}
+    seen = list(now)
+    for start in range(0, len(seen), 500):  # SQLite's default limit is 999 parameters
+        chunk = seen[start : start + 500]
+        db.execute(
+            f"UPDATE hosts SET last_run = ? WHERE id IN ({', '.join('?' * len(chunk))})",
+            (run_id, *chunk),
+        )
     db.executemany(
-        "UPDATE hosts SET ip = ?, last_run = ? WHERE id = ?",
-        [(ip, run_id, host_id) for host_id, ip in now.items()],
+        "UPDATE hosts SET ip = ? WHERE id = ?",
+        [(ip, host_id) for host_id, ip in now.items() if address.get(host_id) != ip],
     )
     return ids
 
