@@ -75,6 +75,8 @@ class ScanOutcome:
         self.hosts = [self.live[ip] for ip in ordered]
 
 
+# The most live hosts SNMP asks all at once, beside the port scan (see _discover).
+SNMP_EARLY_MAX = 512
 # Set while packets go out: only then does a signal interrupt a discovery (agent/ops).
 SCANNING = threading.Event()
 
@@ -252,11 +254,6 @@ def _discover(
         snmp_started: list[bool] = []
 
         def start_snmp(targets: list[str] = live_ips) -> None:
-            # With nmap, only the hosts that answered its port or UDP scan (an agent answers
-            # nmap's SNMPv3 probe whatever its community), once that is known: SNMP goes
-            # through the kernel's UDP socket, and a neighbour entry for each of thousands
-            # of silent hosts (the table holds 1024 by default) lost the /16 lab both port
-            # scan answers and SNMP answers.
             if snmp_started:
                 return
             snmp_started.append(True)
@@ -266,6 +263,14 @@ def _discover(
                     stages.timed, "snmp", _snmp, targets, options.communities, guard, report
                 ))  # fmt: skip
 
+        # Up to SNMP_EARLY_MAX live hosts SNMP asks them all beside the port scan. Beyond,
+        # it asks only the hosts that answered nmap's port or UDP scan (an agent answers
+        # nmap's SNMPv3 probe whatever its community), once that is known: SNMP goes
+        # through the kernel's UDP socket, and a neighbour entry for each of thousands of
+        # silent hosts (the table holds 1024 by default) lost the /16 lab both port-scan
+        # and SNMP answers.
+        if len(live_ips) <= SNMP_EARLY_MAX or not (options.nmap and to_enrich):
+            start_snmp()
         # Hosts a resumed run took over are asked too when they answered before.
         taken = {ip for ip in outcome.enriched if any(p.state == "open" for p in hosts[ip].ports)}
 
@@ -277,7 +282,7 @@ def _discover(
                 "nmap", _enrich, hosts, to_enrich, guard, options, planned.own, outcome, report,
                 after_ports,
             )  # fmt: skip
-        start_snmp()  # without nmap, or when the port scan could not run
+        start_snmp()  # when the port scan could not run
         if not options.nmap:
             outcome.notes.append("nmap enrichment skipped (--no-nmap)")
 
