@@ -146,7 +146,9 @@ class Bench:
         def keyturn_full() -> dict:
             argv = [*self.prefix, KEYTURN, "--non-interactive", "discover", "--rate", "20000",
                     "--json", "-"]  # fmt: skip
-            elapsed, out = timed(argv, self.keyturn_env())
+            # The lab's site config: its /16 scope and SNMP community, as an operator runs it.
+            env = {**self.keyturn_env(), "KEYTURN_CONFIG": str(self.lab.site_config_path)}
+            elapsed, out = timed(argv, env)
             document = json.loads(out)
             documents.append(document)
             ports = _services_from_document(document)
