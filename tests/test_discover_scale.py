@@ -126,3 +126,29 @@ def test_progress_lines_start_estimate_and_finish(monkeypatch, capsys):
         "discover: nmap ports 1000/4000 (25%), found 900, about 60 s left",
         "discover: nmap ports done: 4000/4000 in 40.0 s, found 3900",
     ]
+
+
+def test_a_port_the_service_scan_missed_stays_open():
+    """Under load -sV's own SYN scan may see an open port as filtered: the port scan's
+    state stands, and -sV's names are taken where it saw the port open too."""
+    scanned = _host("10.0.0.1", "00:00:0c:00:00:01", 22, 80)
+
+    class Done:
+        def __init__(self, value) -> None:
+            self.value = value
+
+        def result(self):
+            return self.value
+
+    run = nmapscan.NmapRun({})
+    result = enrich.Enrichment()
+    raw = {"scan": {"10.0.0.1": {"status": {"state": "up"}, "tcp": {
+        22: {"state": "open", "name": "ssh", "product": "OpenSSH", "version": "9.2p1"},
+        80: {"state": "filtered", "name": "http"},
+    }}}}  # fmt: skip
+    assert [p.state for p in nmapscan.hosts_from_nmap(raw)[0].ports] == ["open", "filtered"]
+    services = Done((nmapscan.NmapRun(raw), (0.0, 1.0)))
+    systems = Done((run, (0.0, 1.0)))
+    enrich._finish_group(result, [scanned], services, systems, None)
+    ports = {p.port: p for p in result.hosts["10.0.0.1"].ports}
+    assert ports[22].product == "OpenSSH" and ports[80].state == "open"

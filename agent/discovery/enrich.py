@@ -250,8 +250,12 @@ def _finish_group(
         identified = (
             {(p.port, p.proto): p for p in detail[host.ip].ports} if host.ip in detail else {}
         )
-        # The port scan's states stand (it saw every configured port); -sV adds the names.
-        host.ports = [identified.get((p.port, p.proto), p) for p in host.ports]
+        # The port scan's states stand (it saw every configured port); -sV adds the names
+        # where its own SYN scan saw the port the same way (under load it may miss one).
+        host.ports = [
+            seen if (seen := identified.get((p.port, p.proto))) and seen.state == p.state else p
+            for p in host.ports
+        ]
         if host.ip in detail and detail[host.ip].http_title:
             host.http_title = detail[host.ip].http_title
         host.os = os_guess.get(host.ip)
