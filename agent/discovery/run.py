@@ -217,7 +217,7 @@ def discover(
     SCANNING.set()
     try:
         return _discover(guard, options, report=progress or (lambda *_args: None),
-                         planned=planned, outcome=outcome, resume=resume or {})  # fmt: skip
+                         planned=planned, outcome=outcome, resume=resume)  # fmt: skip
     finally:
         SCANNING.clear()
 
@@ -229,7 +229,7 @@ def _discover(
     report: Progress,
     planned: Plan,
     outcome: ScanOutcome,
-    resume: dict[str, Host],
+    resume: dict[str, Host] | None,
 ) -> ScanOutcome:
     if planned.unreachable:
         outcome.notes.append(
@@ -329,18 +329,21 @@ def _discover(
 
 
 def _take_over(
-    hosts: dict[str, Host], live_ips: list[str], resume: dict[str, Host], outcome: ScanOutcome
+    hosts: dict[str, Host],
+    live_ips: list[str],
+    resume: dict[str, Host] | None,
+    outcome: ScanOutcome,
 ) -> list[str]:
     """Fold in what an interrupted run learnt about hosts that still answer from the same
     MAC; return the addresses still to enrich."""
     taken = []
     for ip in live_ips:
-        earlier = resume.get(ip)
+        earlier = (resume or {}).get(ip)
         if earlier is not None and (earlier.mac or None) == (hosts[ip].mac or None):
             merge(hosts[ip], earlier)
             outcome.enriched.add(ip)
             taken.append(ip)
-    if resume:
+    if resume is not None:  # resuming, even when the interrupted run finished no host
         outcome.notes.append(
             f"resumed an interrupted run: {len(taken)} hosts' ports, services and OS taken "
             f"from it, {len(live_ips) - len(taken)} scanned now"
