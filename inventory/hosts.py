@@ -23,34 +23,46 @@ from inventory.store import Store, finished
 KIND = "discover"
 
 
-def save(store: Store, run_id: int, document: dict[str, Any]) -> None:
+def save(
+    store: Store, run_id: int, document: dict[str, Any], hosts: list[Host] | None = None
+) -> None:
     """Write a discover run's hosts, observations, services and document in one transaction;
-    the rows are written from the document's hosts read back as :class:`Host`."""
+    the rows are written from ``hosts`` (the document's hosts as :class:`Host`, read back
+    from it when not given).
+
+    Batched: one read of the host identities and one statement per table, whatever the
+    number of hosts (per-host look-ups were most of a /16's store time).
+    """
+    if hosts is None:
+        hosts = [Host.from_json(h) for h in document.get("hosts", [])]
     with store.transaction() as db:
-        for host in map(Host.from_json, document.get("hosts", [])):
-            host_id = _host_id(db, run_id, host)
+        ids = _host_ids(db, run_id, hosts)
+        observations, services = [], []
+        for host, host_id in zip(hosts, ids, strict=True):
             os_info = host.os or {}
-            db.execute(
-                "INSERT OR REPLACE INTO host_observations (run_id, host_id, ip, mac, vendor,"
-                " mac_randomized, hostnames, sources, os_name, os_accuracy, snmp, device_class,"
-                " platform, platform_confidence, extra)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id, host_id, host.ip, host.mac, host.vendor, int(bool(host.mac_randomized)),
-                    json.dumps(host.hostnames), json.dumps(host.sources), os_info.get("name"),
-                    os_info.get("accuracy"), json.dumps(host.snmp) if host.snmp else None,
-                    host.device_class or "unknown", host.platform, host.platform_confidence,
-                    json.dumps({"http_title": host.http_title, "rule": host.rule}),
-                ),
-            )  # fmt: skip
-            db.executemany(
-                "INSERT OR REPLACE INTO services (run_id, host_id, port, proto, state, service,"
-                " product, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (run_id, host_id, p.port, p.proto, p.state, p.service, p.product, p.version)
-                    for p in host.ports
-                ],
-            )
+            observations.append((
+                run_id, host_id, host.ip, host.mac, host.vendor, int(bool(host.mac_randomized)),
+                json.dumps(host.hostnames), json.dumps(host.sources), os_info.get("name"),
+                os_info.get("accuracy"), json.dumps(host.snmp) if host.snmp else None,
+                host.device_class or "unknown", host.platform, host.platform_confidence,
+                json.dumps({"http_title": host.http_title, "rule": host.rule}),
+            ))  # fmt: skip
+            services += [
+                (run_id, host_id, p.port, p.proto, p.state, p.service, p.product, p.version)
+                for p in host.ports
+            ]
+        db.executemany(
+            "INSERT OR REPLACE INTO host_observations (run_id, host_id, ip, mac, vendor,"
+            " mac_randomized, hostnames, sources, os_name, os_accuracy, snmp, device_class,"
+            " platform, platform_confidence, extra)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            observations,
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO services (run_id, host_id, port, proto, state, service,"
+            " product, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            services,
+        )
         db.executemany(
             "INSERT INTO findings (run_id, source, rule, severity, subject, detail)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -65,22 +77,53 @@ def save(store: Store, run_id: int, document: dict[str, Any]) -> None:
         )
 
 
-def _host_id(db, run_id: int, host: Host) -> int:
-    mac = host.mac
-    if mac:
-        row = db.execute("SELECT id FROM hosts WHERE mac = ?", (mac,)).fetchone()
-    else:
-        row = db.execute(
-            "SELECT id FROM hosts WHERE mac IS NULL AND ip = ? ORDER BY id DESC", (host.ip,)
-        ).fetchone()
-    if row:
-        db.execute("UPDATE hosts SET ip = ?, last_run = ? WHERE id = ?", (host.ip, run_id, row[0]))
-        return int(row[0])
-    cursor = db.execute(
-        "INSERT INTO hosts (mac, ip, first_run, last_run) VALUES (?, ?, ?, ?)",
-        (mac, host.ip, run_id, run_id),
+def _host_ids(db, run_id: int, hosts: list[Host]) -> list[int]:
+    """The hosts row of each host, in order: by MAC where known, else the newest MAC-less
+    row with its address; rows are made for the ones not seen before, and every row gets
+    the address it has now and this run as its last."""
+    by_mac: dict[str, int] = {}
+    by_ip: dict[str, int] = {}  # MAC-less rows: the newest per address
+    address: dict[int, str] = {}
+    for row in db.execute("SELECT id, mac, ip FROM hosts ORDER BY id"):
+        address[int(row[0])] = row[2]
+        if row[1] is not None:
+            by_mac[row[1]] = int(row[0])
+        elif row[2] is not None:
+            by_ip[row[2]] = int(row[0])
+    fresh: dict[tuple[str, str], str] = {}  # (kind, key) -> the address it is first seen at
+    for host in hosts:
+        key = ("mac", host.mac) if host.mac else ("ip", host.ip)
+        known = by_mac if host.mac else by_ip
+        if key[1] not in known:
+            fresh.setdefault(key, host.ip)
+    if fresh:
+        db.executemany(
+            "INSERT INTO hosts (mac, ip, first_run, last_run) VALUES (?, ?, ?, ?)",
+            [
+                (key if kind == "mac" else None, ip, run_id, run_id)
+                for (kind, key), ip in fresh.items()
+            ],
+        )
+        for row in db.execute("SELECT id, mac, ip FROM hosts WHERE first_run = ?", (run_id,)):
+            if row[1] is not None:
+                by_mac[row[1]] = int(row[0])
+            else:
+                by_ip[row[2]] = max(int(row[0]), by_ip.get(row[2], 0))
+    ids = [by_mac[h.mac] if h.mac else by_ip[h.ip] for h in hosts]
+    # Where one row stands for several hosts of this run, the last one's address is kept.
+    now = {host_id: host.ip for host_id, host in zip(ids, hosts, strict=True)}
+    seen = list(now)
+    for start in range(0, len(seen), 500):  # SQLite's default limit is 999 parameters
+        chunk = seen[start : start + 500]
+        db.execute(
+            f"UPDATE hosts SET last_run = ? WHERE id IN ({', '.join('?' * len(chunk))})",
+            (run_id, *chunk),
+        )
+    db.executemany(
+        "UPDATE hosts SET ip = ? WHERE id = ?",
+        [(ip, host_id) for host_id, ip in now.items() if address.get(host_id) != ip],
     )
-    return int(cursor.lastrowid)
+    return ids
 
 
 def document(store: Store, run_id: int) -> dict[str, Any] | None:
@@ -91,13 +134,28 @@ def document(store: Store, run_id: int) -> dict[str, Any] | None:
 
 
 def previous_document(store: Store, before: int | None = None) -> dict[str, Any] | None:
-    """The newest finished discover run's document older than ``before``."""
-    row = store.db.execute(
+    """The newest finished discover run's document older than ``before``, leaving out
+    interrupted runs (their unscanned hosts would read as ports closed)."""
+    rows = store.db.execute(
         "SELECT d.data FROM run_documents d JOIN runs r ON r.id = d.run_id"
         f" WHERE d.kind = ? AND {finished('r.status')}"
         + (" AND r.id < ?" if before is not None else "")
-        + " ORDER BY r.id DESC LIMIT 1",
+        + " ORDER BY r.id DESC",
         (KIND, before) if before is not None else (KIND,),
+    )
+    for row in rows:
+        found = json.loads(row[0])
+        if not found.get("interrupted"):
+            return found
+    return None
+
+
+def latest_document(store: Store) -> dict[str, Any] | None:
+    """The newest finished discover run's document, interrupted or not."""
+    row = store.db.execute(
+        "SELECT d.data FROM run_documents d JOIN runs r ON r.id = d.run_id"
+        f" WHERE d.kind = ? AND {finished('r.status')} ORDER BY r.id DESC LIMIT 1",
+        (KIND,),
     ).fetchone()
     return json.loads(row[0]) if row else None
 
@@ -183,12 +241,15 @@ def _open(host: Host) -> dict[tuple[int, str], Port]:
     return {(p.port, p.proto): p for p in host.ports if p.state == "open"}
 
 
-def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+def diff(
+    old: dict[str, Any] | None, new: dict[str, Any], new_hosts: list[Host] | None = None
+) -> dict[str, Any]:
     """What changed between two discover documents, by address: discover's ``diff``.
 
     Only addresses both runs covered count. ``mac_changed`` lists every address that now
     answers from another MAC: a replaced device, or someone answering in its place (ARP
-    spoofing); reports show it first.
+    spoofing); reports show it first. ``new_hosts``: the new document's hosts as
+    :class:`Host` when the caller has them (saves reading them back).
     """
     result: dict[str, Any] = {
         "previous_run_id": old.get("run_id") if old else None,
@@ -196,15 +257,18 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     if old is None:
         return result
-    both = [_scope(old), _scope(new)]
+    # Hosts of a run are inside its own scope: only the other run's scope can leave one out,
+    # and with the same scope on both sides (the usual re-scan) none is.
+    same = (old.get("scope"), old.get("exclude")) == (new.get("scope"), new.get("exclude"))
+    both = [] if same else [_scope(old), _scope(new)]
 
-    def hosts(document: dict[str, Any]) -> dict[str, Host]:
-        found = (Host.from_json(h) for h in document.get("hosts", []))
+    def hosts(document: dict[str, Any], given: list[Host] | None = None) -> dict[str, Host]:
+        found = given if given is not None else map(Host.from_json, document.get("hosts", []))
         return {h.ip: h for h in found if all(covers(h.ip) for covers in both)}
 
     compare_ports = old.get("ports") is not None and new.get("ports") is not None
     by_ip: dict[str, dict[str, Any]] = {}
-    for change in changes(hosts(old), hosts(new), compare_ports=compare_ports):
+    for change in changes(hosts(old), hosts(new, new_hosts), compare_ports=compare_ports):
         if change.kind is Change.HOST_ADDED:
             result["new"].append(_brief(change.after))
         elif change.kind is Change.HOST_GONE:

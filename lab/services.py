@@ -7,7 +7,8 @@ what a scanner expects from the device: an HTTP page with the device's <title> a
 header, a PJL reply on 9100, an X.224 connection confirm on 3389, a SIP 200 OK on 5060/udp.
 SMB on 445 accepts and stays silent (a port-only identification, like a filtered Windows host),
 except on the hosts where a real smbd serves it (lab/smb_host.py); those get their NetBIOS
-name answered on 137/udp here.
+name answered on 137/udp here. Port 22 (only the large lab's TCP phantoms list it; real hosts
+run sshd) greets as OpenSSH.
 
 Prints ``ready`` to its log once every listener is open.
 """
@@ -80,6 +81,18 @@ async def _rdp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
             writer.write(RDP_CONFIRM)
             await writer.drain()
             await asyncio.wait_for(reader.read(4096), 10)
+    writer.close()
+
+
+SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
+
+
+async def _ssh_banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """An OpenSSH greeting, then silence until the client hangs up (as sshd before kex)."""
+    with contextlib.suppress(Exception):
+        writer.write(SSH_BANNER)
+        await writer.drain()
+        await asyncio.wait_for(reader.read(4096), 10)
     writer.close()
 
 
@@ -161,6 +174,7 @@ async def serve(hosts: list[dict]) -> None:
                 80: _http_handler(title, host.get("http_server", "lighttpd")),
                 9100: _printer_handler(title),
                 3389: _rdp,
+                22: _ssh_banner,
             }.get(port, _silent)
             sock = _open(ns, ip, port, socket.SOCK_STREAM)
             servers.append(await asyncio.start_server(handler, sock=sock))

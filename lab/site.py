@@ -227,7 +227,9 @@ class Lab:
             "next_index": len(hosts),
         }
         self.state.plan_namespaces(
-            [self.bridge_ns, self.tech_ns] + [self.host_ns(h.name) for h in hosts]
+            [self.bridge_ns, self.tech_ns]
+            + [self.host_ns(h.name) for h in hosts]
+            + ([phantoms.tcp_namespace(self)] if self.state.size == "large" else [])
         )
         self._build_core()
         taken: set[str] = set()
@@ -237,15 +239,23 @@ class Lab:
             )
         self.manifest["hosts"] = entries
         self._timing("network", t0)
+        tcp_served: list[dict] = []
         if self.state.size == "large":
             self.manifest["phantoms"] = phantoms.install(self)
+            tcp_served = phantoms.install_tcp(self)
+            self.manifest["tcp_phantoms"] = phantoms.tcp_phantoms()
             self._timing("phantoms", t0)
         dc_future = None
         with cf.ThreadPoolExecutor(START_WORKERS) as pool:
             if with_dc:
                 dc_host = next(h for h in hosts if h.dc)
                 dc_future = pool.submit(windows.start_dc, self, dc_host, ad_size)
+            tcp_phantoms = (
+                pool.submit(self._run_services, tcp_served, "tcp-phantoms") if tcp_served else None
+            )
             passwords = self._start_hosts(hosts, community, pool)
+            if tcp_phantoms is not None:
+                tcp_phantoms.result()
             ad_passwords = dc_future.result() if dc_future else {}
         self._timing("services", t0)
         self.manifest["wiring"] = wiring.plan(self.manifest["hosts"])

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
+import time
 
 import click
 
 from agent.commands import JSON_OUT, write_json
 from agent.core.errors import EXIT_FINDINGS
 from agent.core.terminal import inert
+
+EXIT_INTERRUPTED = 130  # as for Ctrl-C anywhere else in keyturn (agent/cli.py)
 
 
 @click.command()
@@ -66,27 +70,46 @@ def discover(
     # Nothing allocated so far is needed again: frozen objects are skipped by the collections
     # at interpreter exit (~20 ms of a sweep-only run, as long as the /24 sweep's wait).
     gc.freeze()
+    stopped = document.get("interrupted")
+    if stopped:
+        click.echo(
+            f"keyturn: interrupted ({stopped['reason']}): run {document['run_id']} kept as "
+            f"partial ({len(document['hosts'])} hosts, {len(stopped['enriched'])} enriched); "
+            "the next discover of this scope resumes it",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
     if document["errors"]:
         sys.exit(EXIT_FINDINGS)
 
 
 class _progress:
-    """A rich progress bar on a terminal (stderr); silent otherwise."""
+    """Progress of each stage: on a terminal a rich bar per stage (done / total, rate and
+    time left, on stderr); otherwise one line on stderr when a stage starts and ends and
+    every ``LOG_INTERVAL`` seconds in between, for logs and schedulers."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.bar = None
         self.tasks: dict[str, int] = {}
+        self.log = _ProgressLog()
 
     def __enter__(self):
         if not self.enabled:
-            return None
+            return self.log.update
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )  # fmt: skip
 
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("found {task.fields[found]}"), _rate_column(),
+            TimeRemainingColumn(compact=True),
             console=Console(stderr=True), transient=True,
         )  # fmt: skip
         self.bar.start()
@@ -100,6 +123,46 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+LOG_INTERVAL = 10.0  # seconds between two progress lines of a running stage
+
+
+class _ProgressLog:
+    """Progress as plain lines: 'discover: nmap ports 1024/4066 hosts (25%), found 3900,
+    about 40 s left'. The estimate is the stage's own pace so far."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.last = 0.0
+        self.finished: set[str] = set()
+        self.lock = threading.Lock()
+
+    def update(self, stage: str, done: int, total: int, found: int) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if stage in self.finished:
+                return
+            if stage not in self.started:
+                self.started[stage] = now
+                self.last = now
+                click.echo(f"discover: {stage} started: {total} to do", err=True)
+                return
+            took = now - self.started[stage]
+            if total and done >= total:
+                self.finished.add(stage)
+                click.echo(
+                    f"discover: {stage} done: {done}/{total} in {took:.1f} s, found {found}",
+                    err=True,
+                )
+            elif now - self.last >= LOG_INTERVAL:
+                self.last = now
+                share = done / total if total else 0.0
+                left = f", about {took * (1 - share) / share:.0f} s left" if share else ""
+                click.echo(
+                    f"discover: {stage} {done}/{total} ({share:.0%}), found {found}{left}",
+                    err=True,
+                )
 
 
 def _rate_column():

@@ -30,12 +30,58 @@ def run_discovery(
 
     Raises PrivilegeError before anything is sent or stored when raw sockets are not allowed.
     """
-    from agent.discovery import run
+    from agent.discovery import nmapscan, run
 
     planned = run.plan(guard, options)  # usage and privilege errors leave no run behind
+    resume, resumed_from = _resumable(store, guard, options)
     with store.run("discover", operator, client) as run_id:
-        outcome = run.discover(guard, options, progress, planned)
-        return _finish(store, run_id, guard, outcome, options)
+        outcome = run.ScanOutcome()
+        nmapscan.allow()
+        try:
+            run.discover(guard, options, progress, planned, outcome=outcome, resume=resume)
+        except run.Interrupted as stop:
+            # Keep what was found: the hosts swept so far, enriched or not, as a partial run
+            # the next discovery of the same scope resumes.
+            outcome.errors.append(f"interrupted ({stop.reason}) during {outcome.stage}")
+            outcome.settle()
+            interrupted = {
+                "reason": stop.reason,
+                "stage": outcome.stage,
+                "enriched": sorted(outcome.enriched, key=_ipkey),
+            }
+            return _finish(
+                store, run_id, guard, outcome, options, interrupted=interrupted,
+                resumed_from=resumed_from,
+            )  # fmt: skip
+        return _finish(store, run_id, guard, outcome, options, resumed_from=resumed_from)
+
+
+def _ipkey(ip: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in ip.split(".")) if "." in ip else (1 << 16,)
+
+
+def _resumable(
+    store, guard: ScopeGuard, options: Options
+) -> tuple[dict[str, Any] | None, int | None]:
+    """The hosts an interrupted discovery of the same scope, exclusions and ports finished
+    enriching (ip -> Host), and its run id; (None, None) when the newest discovery was not
+    interrupted or covered something else."""
+    from inventory import hosts as inventory_hosts
+    from inventory.model import Host
+
+    previous = inventory_hosts.latest_document(store)
+    if not previous or not previous.get("interrupted") or not options.nmap:
+        return None, None
+    same = (
+        previous.get("scope") == [str(n) for n in guard.include]
+        and previous.get("exclude") == [str(n) for n in guard.exclude]
+        and previous.get("ports") == options.ports
+    )
+    if not same:
+        return None, None
+    done = set(previous["interrupted"].get("enriched") or [])
+    hosts = {h["ip"]: Host.from_json(h) for h in previous.get("hosts", []) if h["ip"] in done}
+    return hosts, previous.get("run_id")
 
 
 def import_scan(
@@ -88,7 +134,14 @@ def management_findings(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _finish(
-    store, run_id: int, guard: ScopeGuard | None, outcome: ScanOutcome, options: Options | None
+    store,
+    run_id: int,
+    guard: ScopeGuard | None,
+    outcome: ScanOutcome,
+    options: Options | None,
+    *,
+    interrupted: dict[str, Any] | None = None,
+    resumed_from: int | None = None,
 ) -> dict[str, Any]:
     from inventory import hosts as inventory_hosts
 
@@ -113,9 +166,13 @@ def _finish(
         "notes": outcome.notes,
         "stats": outcome.stats,
     }
+    if interrupted:
+        document["interrupted"] = interrupted
+    if resumed_from:
+        document["resumed_from"] = resumed_from
     document["findings"] = management_findings(document["hosts"])
     document["diff"] = inventory_hosts.diff(
-        inventory_hosts.previous_document(store, before=run_id), document
+        inventory_hosts.previous_document(store, before=run_id), document, outcome.hosts
     )
-    inventory_hosts.save(store, run_id, document)
+    inventory_hosts.save(store, run_id, document, outcome.hosts)
     return document

@@ -299,11 +299,38 @@ def _decide(
     return best, None
 
 
+def _inputs(host: Host) -> tuple:
+    """Everything :func:`facts` reads of a host, hashable: equal inputs, equal result."""
+    snmp = host.snmp or {}
+    os_info = host.os or {}
+    return (
+        host.vendor, host.http_title, tuple(host.hostnames),
+        tuple(sorted((k, repr(v)) for k, v in snmp.items())) if host.snmp else None,
+        tuple(sorted((k, repr(v)) for k, v in os_info.items())) if host.os else None,
+        tuple((p.port, p.proto, p.state, p.service, p.product, p.version) for p in host.ports),
+    )  # fmt: skip
+
+
+# A /16 is thousands of hosts that look alike (a vendor MAC, no port, no SNMP): the default
+# table classifies each distinct host description once. Bounded: a hostile site with a
+# unique banner per host only fills it.
+_CLASSIFIED: dict[tuple, Classification] = {}
+_CLASSIFIED_MAX = 8192
+
+
 def classify(host: Host, rules: list[Rule] | None = None) -> Classification:
-    seen = facts(host)
-    ordered = (
-        _default_by_score() if rules is None else sorted(rules, key=lambda r: r.score, reverse=True)
-    )
+    if rules is not None:
+        return _classify(facts(host), sorted(rules, key=lambda r: r.score, reverse=True))
+    key = _inputs(host)
+    result = _CLASSIFIED.get(key)
+    if result is None:
+        result = _classify(facts(host), _default_by_score())
+        if len(_CLASSIFIED) < _CLASSIFIED_MAX:
+            _CLASSIFIED[key] = result
+    return result
+
+
+def _classify(seen: dict[str, Any], ordered: tuple[Rule, ...] | list[Rule]) -> Classification:
     best, platform_rule = _decide(ordered, seen)
     oid_vendor = seen["oid_vendor"][0] if seen["oid_vendor"] else None
     model = (seen["ent_model"][0] or "").strip() or None

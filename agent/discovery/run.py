@@ -10,8 +10,10 @@ first.
 
 from __future__ import annotations
 
+import bisect
 import concurrent.futures
 import ipaddress
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,12 +54,40 @@ class Options:
 
 @dataclass
 class ScanOutcome:
-    """What one discovery found (before it is stored): hosts, errors, notes, timings."""
+    """What one discovery found (before it is stored): hosts, errors, notes, timings.
+
+    ``live`` and ``enriched`` grow while the scan runs (every swept host; the addresses whose
+    port, service and OS scan is done), so an interrupted run still has what it found.
+    """
 
     hosts: list[Host] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    live: dict[str, Host] = field(default_factory=dict)
+    enriched: set[str] = field(default_factory=set)
+    stage: str = "plan"
+
+    def settle(self) -> None:
+        """Classify every live host and list them in address order (the run's hosts)."""
+        ordered = sorted(self.live, key=ipaddress.ip_address)
+        for ip in ordered:
+            classify.apply(self.live[ip])
+        self.hosts = [self.live[ip] for ip in ordered]
+
+
+# The most live hosts SNMP asks all at once, beside the port scan (see _discover).
+SNMP_EARLY_MAX = 512
+# Set while packets go out: only then does a signal interrupt a discovery (agent/ops).
+SCANNING = threading.Event()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or a timeout's signal stopped a discovery; what it found is kept."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def plan_sweep(
@@ -82,29 +112,27 @@ def plan_sweep(
     routed: list[ipaddress.IPv4Address] = []
     unreachable: list[ipaddress.IPv4Address] = []
     ambiguous: set[str] = set()
-    # Integers, not ipaddress containment: a /16 scope is 65k lookups.
+    # Every address between two consecutive route boundaries matches the same routes, so
+    # each such segment is decided once: a /16 scope was 65k route matches (~1 s).
     keyed = [(int(r.network.network_address), int(r.network.netmask), r) for r in table]
+    bounds = sorted({int(r.network.network_address) for r in table}
+                    | {int(r.network.broadcast_address) + 1 for r in table})  # fmt: skip
+    decided: dict[int, tuple[str, str | None]] = {}
     for address in guard.addresses():
         if address.version != 4:
             unreachable.append(address)  # IPv6 neighbour discovery sweeps are not built yet
             continue
         value = int(address)
-        matching = [r for net, mask, r in keyed if value & mask == net]
-        best = [r for r in matching if r.network.prefixlen == matching[0].network.prefixlen]
-        if not best:
-            unreachable.append(address)
-            continue
-        if all(r.gateway for r in best):
+        segment = bisect.bisect_right(bounds, value)
+        if segment not in decided:
+            decided[segment] = _route_decision(value, keyed, by_name, iface)
+        kind, device = decided[segment]
+        if kind == "routed":
             routed.append(address)
-            continue
-        devices = {r.dev for r in best if not r.gateway and r.dev in by_name}
-        if iface and iface in devices:
-            devices = {iface}
-        if len(devices) > 1:
-            ambiguous.update(devices)
-        elif devices:
-            name = devices.pop()
-            local.setdefault(name, (by_name[name], []))[1].append(address)
+        elif kind == "local":
+            local.setdefault(device, (by_name[device], []))[1].append(address)
+        elif kind == "ambiguous":
+            ambiguous.update(device.split(","))
         else:
             unreachable.append(address)
     if ambiguous:
@@ -113,6 +141,29 @@ def plan_sweep(
             "choose one with --iface"
         )
     return local, routed, unreachable
+
+
+def _route_decision(
+    value: int,
+    keyed: list[tuple[int, int, Route]],
+    by_name: dict[str, Interface],
+    iface: str | None,
+) -> tuple[str, str | None]:
+    """How the kernel would reach one address: ("routed"|"local"|"ambiguous"|"none", device)."""
+    matching = [r for net, mask, r in keyed if value & mask == net]
+    best = [r for r in matching if r.network.prefixlen == matching[0].network.prefixlen]
+    if not best:
+        return "none", None
+    if all(r.gateway for r in best):
+        return "routed", None
+    devices = {r.dev for r in best if not r.gateway and r.dev in by_name}
+    if iface and iface in devices:
+        devices = {iface}
+    if len(devices) > 1:
+        return "ambiguous", ",".join(sorted(devices))
+    if devices:
+        return "local", devices.pop()
+    return "none", None
 
 
 class _Stages:
@@ -154,17 +205,40 @@ def discover(
     options: Options,
     progress: Progress | None = None,
     planned: Plan | None = None,
+    *,
+    outcome: ScanOutcome | None = None,
+    resume: dict[str, Host] | None = None,
 ) -> ScanOutcome:
+    """Sweep, enrich, name and classify. ``outcome`` is filled as the scan goes (give one to
+    keep what was found when :class:`Interrupted` ends it); ``resume``: hosts an interrupted
+    run already enriched, taken over for every address that answers from the same MAC."""
     planned = planned or plan(guard, options)
-    outcome = ScanOutcome()
+    outcome = outcome if outcome is not None else ScanOutcome()
+    SCANNING.set()
+    try:
+        return _discover(guard, options, report=progress or (lambda *_args: None),
+                         planned=planned, outcome=outcome, resume=resume)  # fmt: skip
+    finally:
+        SCANNING.clear()
+
+
+def _discover(
+    guard: ScopeGuard,
+    options: Options,
+    *,
+    report: Progress,
+    planned: Plan,
+    outcome: ScanOutcome,
+    resume: dict[str, Host] | None,
+) -> ScanOutcome:
     if planned.unreachable:
         outcome.notes.append(
             f"{len(planned.unreachable)} addresses in scope have no IPv4 route from here or are "
             f"IPv6 (first {planned.unreachable[0]}): not swept"
         )
     stages = _Stages(outcome.stats)
-    hosts: dict[str, Host] = {}
-    report = progress or (lambda *_args: None)
+    hosts = outcome.live
+    outcome.stage = "sweep"
 
     with concurrent.futures.ThreadPoolExecutor(3, thread_name_prefix="discover") as side:
         # Parsing the rule table (~12 ms) fits in the sweep's waits for replies.
@@ -194,20 +268,44 @@ def discover(
             host.vendor = names.vendor(host.mac)
             host.mac_randomized = names.mac_randomized(host.mac)
         live_ips = sorted(hosts, key=ipaddress.ip_address)
+        outcome.stage = "enrichment"
+        to_enrich = _take_over(hosts, live_ips, resume, outcome)
 
         rdns = side.submit(stages.timed, "reverse_dns", names.reverse_dns, live_ips)
-        snmp_answers = None
-        if options.communities and live_ips:
-            report("SNMP", 0, len(live_ips), len(hosts))
-            snmp_answers = side.submit(
-                stages.timed, "snmp", _snmp, live_ips, options.communities, guard
-            )
-        if options.nmap and live_ips:
+        snmp_answers: list[concurrent.futures.Future] = []
+        snmp_started: list[bool] = []
+
+        def start_snmp(targets: list[str] = live_ips) -> None:
+            if snmp_started:
+                return
+            snmp_started.append(True)
+            if options.communities and targets:
+                report("SNMP", 0, len(targets), len(hosts))
+                snmp_answers.append(side.submit(
+                    stages.timed, "snmp", _snmp, targets, options.communities, guard, report
+                ))  # fmt: skip
+
+        # Up to SNMP_EARLY_MAX live hosts SNMP asks them all beside the port scan. Beyond,
+        # it asks only the hosts that answered nmap's port or UDP scan (an agent answers
+        # nmap's SNMPv3 probe whatever its community), once that is known: SNMP goes
+        # through the kernel's UDP socket, and a neighbour entry for each of thousands of
+        # silent hosts (the table holds 1024 by default) lost the /16 lab both port-scan
+        # and SNMP answers.
+        if len(live_ips) <= SNMP_EARLY_MAX or not (options.nmap and to_enrich):
+            start_snmp()
+        # Hosts a resumed run took over are asked too when they answered before.
+        taken = {ip for ip in outcome.enriched if any(p.state == "open" for p in hosts[ip].ports)}
+
+        def after_ports(answered: list[str]) -> None:
+            start_snmp(sorted(taken.union(answered), key=ipaddress.ip_address))
+
+        if options.nmap and to_enrich:
             stages.timed(
-                "nmap", _enrich, hosts, live_ips, guard, options, planned.own, outcome, report,
-                side,
+                "nmap", _enrich, hosts, to_enrich, guard, options, planned.own, outcome, report,
+                after_ports,
             )  # fmt: skip
-        elif not options.nmap:
+        start_snmp()  # when the port scan could not run
+        if not options.nmap:
             outcome.notes.append("nmap enrichment skipped (--no-nmap)")
 
         found_names, note = rdns.result()
@@ -215,8 +313,8 @@ def discover(
             outcome.notes.append(note)
         for ip, name in found_names.items():
             hosts[ip].add_hostname(name)
-        if snmp_answers is not None:
-            answers, error = snmp_answers.result()
+        for future in snmp_answers:
+            answers, error = future.result()
             if error:
                 outcome.errors.append(error)
             for ip, values in answers.items():
@@ -224,13 +322,34 @@ def discover(
                 hosts[ip].add_source("snmp")
                 if values.get("sys_name"):
                     hosts[ip].add_hostname(values["sys_name"])
-            report("SNMP", len(live_ips), len(live_ips), len(answers))
     outcome.notes.append("mDNS names not queried")
-
-    for ip in live_ips:
-        classify.apply(hosts[ip])
-    outcome.hosts = [hosts[ip] for ip in live_ips]
+    outcome.stage = "done"
+    outcome.settle()
     return outcome
+
+
+def _take_over(
+    hosts: dict[str, Host],
+    live_ips: list[str],
+    resume: dict[str, Host] | None,
+    outcome: ScanOutcome,
+) -> list[str]:
+    """Fold in what an interrupted run learnt about hosts that still answer from the same
+    MAC; return the addresses still to enrich."""
+    taken = []
+    for ip in live_ips:
+        earlier = (resume or {}).get(ip)
+        if earlier is not None and (earlier.mac or None) == (hosts[ip].mac or None):
+            merge(hosts[ip], earlier)
+            outcome.enriched.add(ip)
+            taken.append(ip)
+    if resume is not None:  # resuming, even when the interrupted run finished no host
+        outcome.notes.append(
+            f"resumed an interrupted run: {len(taken)} hosts' ports, services and OS taken "
+            f"from it, {len(live_ips) - len(taken)} scanned now"
+        )
+        outcome.stats["resumed_hosts"] = len(taken)
+    return [ip for ip in live_ips if ip not in outcome.enriched]
 
 
 def _arp_sweep(
@@ -274,14 +393,16 @@ def _routed_sweep(
 
 
 def _snmp(
-    ips: list[str], communities: Sequence[str | Secret], guard: ScopeGuard
+    ips: list[str], communities: Sequence[str | Secret], guard: ScopeGuard, report: Progress
 ) -> tuple[dict[str, dict], str | None]:
     from agent.discovery import snmp
 
     try:
-        return snmp.query(ips, communities, guard), None
+        answers = snmp.query(ips, communities, guard)
     except OSError as exc:
         return {}, f"SNMP: {exc}"
+    report("SNMP", len(ips), len(ips), len(answers))
+    return answers, None
 
 
 def _enrich(
@@ -292,47 +413,81 @@ def _enrich(
     own: set[str],
     outcome: ScanOutcome,
     report: Progress,
-    side: concurrent.futures.Executor,
+    after_ports: Callable[[list[str]], None],
 ) -> None:
-    from agent.discovery import http, nmapscan
+    """Ports, services and OS (agent/discovery/enrich.py); NetBIOS names of a host group as
+    soon as its open ports are known and HTTP titles once its services are, beside the
+    rest of the scan."""
+    from agent.discovery import enrich, http
 
-    done = 0
+    def tick(stage: str, done: int, total: int) -> None:
+        report(f"nmap {stage}", done, total, len(hosts))
 
-    def tick(batch: int) -> None:
-        nonlocal done
-        done += batch
-        report("nmap services/OS", done, len(live_ips), len(hosts))
+    pages: list[concurrent.futures.Future] = []
+    netbios: list[concurrent.futures.Future] = []
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="names") as pool:
 
-    report("nmap services/OS", 0, len(live_ips), len(hosts))
-    try:
-        found, errors = nmapscan.enrich(live_ips, options.ports, guard, own=own, progress=tick)
-    except KeyturnError as exc:
-        outcome.errors.append(f"nmap enrichment: {exc}")
-        return
-    outcome.errors.extend(f"nmap: {e}" for e in errors)
-    for ip, scanned in found.items():
-        if ip in hosts:
-            merge(hosts[ip], scanned)
-    pages = side.submit(http.pages, [hosts[ip] for ip in live_ips], guard)
-    smb = [ip for ip in live_ips if hosts[ip].open_ports() & {139, 445}]
-    if smb:
+        def on_ports(group: list[Host]) -> None:
+            smb = [h.ip for h in group if h.open_ports() & {139, 445}]
+            if smb:
+                netbios.append(pool.submit(_netbios, smb, guard))
+
+        def on_group(group: list[Host]) -> None:
+            # Merged at once: an interrupted run keeps every host group finished so far.
+            for scanned in group:
+                if scanned.ip in hosts:
+                    merge(hosts[scanned.ip], scanned)
+                    outcome.enriched.add(scanned.ip)
+            # Web ports are known by the service scan's names: titles come after it.
+            pages.append(pool.submit(http.pages, group, guard))
+
         try:
-            netbios, errors = nmapscan.netbios_names(smb, guard)
-            outcome.errors.extend(f"nmap nbstat: {e}" for e in errors)
-            for ip, name in netbios.items():
-                hosts[ip].add_hostname(name)
+            result = enrich.enrich(
+                live_ips, options.ports, guard, rate=options.rate, own=own,
+                local_ips=[ip for ip in live_ips if "arp" in hosts[ip].sources],
+                on_ports=on_ports, on_group=on_group, after_ports=after_ports, tick=tick,
+            )  # fmt: skip
         except KeyturnError as exc:
-            outcome.errors.append(f"NetBIOS names: {exc}")
-    for ip, page in pages.result().items():
-        hosts[ip].http_title = page.title
-        port = next(p for p in hosts[ip].ports if p.port == page.port and p.proto == "tcp")
-        # nmap names the product of an HTTP server it has no signature for by its Server
-        # header ("lighttpd", "HP HTTP Server; HP LaserJet ...") only with a full -sV.
-        port.product = port.product or page.server
+            outcome.errors.append(f"nmap enrichment: {exc}")
+            return
+        outcome.errors.extend(f"nmap: {e}" for e in result.errors)
+        for name, stage in result.stats.items():
+            outcome.stats[f"nmap:{name}"] = stage.to_json(
+                (options.rate or "max") if name in ("ports", "udp") else None
+            )
+        for ip, scanned in result.hosts.items():
+            if ip in hosts:
+                merge(hosts[ip], scanned)
+        for future in netbios:
+            names_found, errors = future.result()
+            outcome.errors.extend(errors)
+            for ip, name in names_found.items():
+                hosts[ip].add_hostname(name)
+        for future in pages:
+            for ip, page in future.result().items():
+                hosts[ip].http_title = page.title
+                port = next(p for p in hosts[ip].ports if p.port == page.port and p.proto == "tcp")
+                # nmap names the product of an HTTP server it has no signature for by its
+                # Server header ("lighttpd", "HP HTTP Server; HP LaserJet ...") only with a
+                # full -sV.
+                port.product = port.product or page.server
+
+
+def _netbios(ips: list[str], guard: ScopeGuard) -> tuple[dict[str, str], list[str]]:
+    """NetBIOS names of hosts that serve SMB (nmap's nbstat over 137/udp)."""
+    from agent.discovery import nmapscan
+
+    try:
+        found, errors = nmapscan.netbios_names(ips, guard)
+    except KeyturnError as exc:
+        return {}, [f"NetBIOS names: {exc}"]
+    return found, [f"nmap nbstat: {e}" for e in errors]
 
 
 def merge(host: Host, scanned: Host) -> None:
     """Fold nmap's view of a host into what the sweep saw (the sweep's MAC wins)."""
+    if host is scanned:
+        return
     host.add_source("nmap")
     host.mac = host.mac or scanned.mac
     host.ports = scanned.ports

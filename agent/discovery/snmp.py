@@ -45,7 +45,11 @@ EXTRA_FIELDS = (*SCALARS.values(), *COLUMNS.values())
 MAX_VALUE = 512  # a hostile agent's string is cut, not stored whole
 TIMEOUT = 0.6  # a LAN agent answers in milliseconds; the retry covers a lost datagram
 SEND_INTERVAL = 0.0005  # 2000 requests/s: a burst to hundreds of hosts must not drop
-_KINDS = 3  # request id = (host * 64 + community) * _KINDS + kind
+_KINDS = 3  # request id = ID_BASE + (host * 64 + community) * _KINDS + kind
+# Every request id encodes in four bytes (BER INTEGER 0x01xxxxxx), so one request per
+# community and kind is built with scapy and each host's id patched in: scapy's build cost
+# ~1 ms a request, 78 s for the /16 lab's 4064 hosts under load.
+ID_BASE = 0x01000000
 _SYSTEM, _SCALARS, _COLUMNS = range(_KINDS)
 _EXCEPTIONS = ("noSuchObject", "noSuchInstance", "endOfMibView")
 
@@ -69,6 +73,7 @@ def query(
     secrets = [c.reveal() if isinstance(c, Secret) else c for c in communities]
     answers: dict[str, dict[str, str | None]] = {}
     community_of: dict[str, int] = {}  # which community answered: kept here, never returned
+    templates: dict[tuple[int, int], tuple[bytes, int]] = {}
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for _attempt in range(retries + 1):
             if all(ip in answers for ip in ips):
@@ -76,7 +81,9 @@ def query(
             for host_index, ip in enumerate(ips):
                 if ip not in answers:
                     for community_index in range(len(secrets)):
-                        _send(sock, ip, port, secrets, host_index, community_index, _SYSTEM)
+                        _send(
+                            sock, ip, port, secrets, host_index, community_index, _SYSTEM, templates
+                        )
             _collect(sock, ips, answers, community_of, {_SYSTEM}, timeout)
         done: set[tuple[str, int]] = set()
         for _attempt in range(retries + 1):
@@ -90,7 +97,7 @@ def query(
             if not waiting:
                 break
             for host_index, ip, kind in waiting:
-                _send(sock, ip, port, secrets, host_index, community_of[ip], kind)
+                _send(sock, ip, port, secrets, host_index, community_of[ip], kind, templates)
             _collect(sock, ips, answers, community_of, {_SCALARS, _COLUMNS}, timeout, done)
     return answers
 
@@ -103,25 +110,39 @@ def _send(
     host_index: int,
     community_index: int,
     kind: int,
+    templates: dict[tuple[int, int], tuple[bytes, int]],
 ) -> None:
+    template = templates.get((community_index, kind))
+    if template is None:
+        template = templates[community_index, kind] = _template(secrets[community_index], kind)
+    raw, offset = template
+    request_id = ID_BASE + (host_index * 64 + community_index) * _KINDS + kind
+    request = raw[:offset] + request_id.to_bytes(4, "big") + raw[offset + 4 :]
+    try:
+        sock.sendto(request, (ip, port))
+    except OSError:
+        return  # no route / neighbour unreachable: the host just does not answer
+    time.sleep(SEND_INTERVAL)
+
+
+def _template(community: str, kind: int) -> tuple[bytes, int]:
+    """One encoded request of ``kind`` and the offset of its four request id bytes."""
     from scapy.asn1.asn1 import ASN1_OID
     from scapy.layers.snmp import SNMP, SNMPget, SNMPnext, SNMPvarbind
 
     oids = {_SYSTEM: FIELDS, _SCALARS: SCALARS, _COLUMNS: COLUMNS}[kind]
     pdu = SNMPnext if kind == _COLUMNS else SNMPget
-    request = SNMP(
-        version=1,  # v2c
-        community=secrets[community_index],
-        PDU=pdu(
-            id=(host_index * 64 + community_index) * _KINDS + kind,
-            varbindlist=[SNMPvarbind(oid=ASN1_OID(oid)) for oid in oids],
-        ),
+    raw = bytes(
+        SNMP(
+            version=1,  # v2c
+            community=community,
+            PDU=pdu(id=ID_BASE, varbindlist=[SNMPvarbind(oid=ASN1_OID(oid)) for oid in oids]),
+        )
     )
-    try:
-        sock.sendto(bytes(request), (ip, port))
-    except OSError:
-        return  # no route / neighbour unreachable: the host just does not answer
-    time.sleep(SEND_INTERVAL)
+    # The id follows the community (which could hold any bytes): search after it.
+    encoded = community.encode()
+    after = max(0, raw.find(encoded) + len(encoded)) if encoded in raw else 0
+    return raw, raw.index(b"\x02\x04" + ID_BASE.to_bytes(4, "big"), after) + 2
 
 
 def _collect(
@@ -151,12 +172,12 @@ def _collect(
             continue
         try:
             pdu = SNMP(data).PDU
-            request, kind = divmod(int(pdu.id.val), _KINDS)
+            request, kind = divmod(int(pdu.id.val) - ID_BASE, _KINDS)
             host_index, community_index = divmod(request, 64)
             failed = int(pdu.error.val) != 0
         except Exception:  # noqa: S112 - anything on the port that is not SNMP is ignored
             continue
-        if kind not in kinds or host_index >= len(ips) or ips[host_index] != sender:
+        if kind not in kinds or not 0 <= host_index < len(ips) or ips[host_index] != sender:
             continue
         if kind == _SYSTEM:
             if not failed and sender not in answers:

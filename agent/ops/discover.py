@@ -6,7 +6,10 @@ built once here from the site's ``[discover]`` table and whatever flags the call
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,12 +65,42 @@ def discover(
     require_net_raw()  # one line and exit 2 before the store or any packet
     with app.lock("discover"):
         app.audit  # noqa: B018 - a locked keyring fails now, not after an hour of scanning
-        document = run_discovery(
-            app.store, guard, options, operator=app.operator, client=app.config.client,
-            progress=progress,
-        )  # fmt: skip
+        with _interruptible():
+            document = run_discovery(
+                app.store, guard, options, operator=app.operator, client=app.config.client,
+                progress=progress,
+            )  # fmt: skip
         _record(app, document, options=options)
     return document
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C and SIGTERM (what ``timeout`` sends) stop the scan's nmap processes and end
+    the discovery with what it found, stored as a partial run; a signal while a run is
+    being stored is ignored, so the store is never left half-written."""
+    from agent.discovery import nmapscan
+    from agent.discovery.run import SCANNING, Interrupted
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only (onboard's stages run there too)
+        return
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if stopping or not SCANNING.is_set():
+            return  # a second signal, or the run is being stored: let that finish
+        stopping = True
+        nmapscan.stop_all()
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def import_nmap(
@@ -113,6 +146,11 @@ def _record(
         "mac_changed": len(diff.get("mac_changed", [])),
         "errors": len(document["errors"]),
     }
+    if document.get("interrupted"):
+        detail["interrupted"] = document["interrupted"]["reason"]
+        detail["enriched"] = len(document["interrupted"]["enriched"])
+    if document.get("resumed_from"):
+        detail["resumed_from"] = document["resumed_from"]
     if imported:
         detail["imported"] = imported
     target = ",".join(document["scope"]) or (imported or app.config.client)

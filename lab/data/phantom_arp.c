@@ -6,6 +6,8 @@
 //   ARP request for a phantom address  -> answered in place with the phantom's MAC and sent
 //                                        straight back to the technician (never reaches the
 //                                        bridge, so ~4000 answering hosts cost no namespaces)
+//   IPv4 to a TCP phantom              -> destination MAC rewritten to the TCP phantoms'
+//                                        namespace, then the bridge, as usual
 //   ARP or IPv4 to any other address in the large range outside the real /24s -> dropped, so
 //                                        a /16 sweep is not flooded to every real host's port
 //   everything else                    -> the bridge, as usual
@@ -28,11 +30,17 @@
 #define HASH_MUL 2654435761u
 #define HASH_SHIFT 28
 #endif
+#ifndef TCP_LOW               // TCP phantoms: the phantoms in 198.18.2.0 - 198.18.21.255
+#define TCP_LOW 0xC6120200
+#define TCP_HIGH 0xC61215FF
+#define TCP_MAC 0x02, 0x6b, 0x74, 0x00, 0x00, 0x01
+#endif
 #ifndef PHANTOM_OUIS
 #define PHANTOM_OUIS 0x001422, 0x3cd92b, 0x001b21, 0x00155d, 0x00000c, 0x24a43c, 0x0004f2, 0x001132
 #endif
 
 static const __u32 ouis[8] = {PHANTOM_OUIS};
+static const __u8 tcp_mac[6] = {TCP_MAC};
 
 struct arp_eth_ipv4 {
     __be16 htype;
@@ -56,6 +64,11 @@ static __always_inline int is_phantom(__u32 ip)
     return ((__u32)(ip * HASH_MUL) >> HASH_SHIFT) == 0;
 }
 
+static __always_inline int is_tcp_phantom(__u32 ip)
+{
+    return ip >= TCP_LOW && ip <= TCP_HIGH && is_phantom(ip);
+}
+
 static __always_inline int outside_real(__u32 ip)
 {
     return (ip & LARGE_MASK) == LARGE_NET && (ip & REAL_MASK) != REAL_NET;
@@ -75,7 +88,12 @@ int phantom_arp(struct __sk_buff *skb)
         struct iphdr *iph = (void *)(eth + 1);
         if ((void *)(iph + 1) > end)
             return TC_ACT_OK;
-        return outside_real(bpf_ntohl(iph->daddr)) ? TC_ACT_SHOT : TC_ACT_OK;
+        __u32 daddr = bpf_ntohl(iph->daddr);
+        if (is_tcp_phantom(daddr)) {
+            __builtin_memcpy(eth->h_dest, tcp_mac, 6);
+            return TC_ACT_OK;
+        }
+        return outside_real(daddr) ? TC_ACT_SHOT : TC_ACT_OK;
     }
     if (eth->h_proto != bpf_htons(ETH_P_ARP))
         return TC_ACT_OK;

@@ -1,0 +1,154 @@
+"""Pure logic of discovery at scale (issue 18): the nmap plan's arguments, packet counts,
+the probe waits, the batched store, the classification cache, the host document, skipping
+interrupted runs in diffs, and the non-interactive progress lines. No network."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from agent.commands import discover as command
+from agent.discovery import classify, enrich, nmapscan
+from inventory import hosts as inventory_hosts
+from inventory.model import Host, Port
+from inventory.store import Store
+
+
+def test_port_scan_is_one_paced_pass_and_udp_gets_a_share_of_the_rate():
+    args = enrich.discovery_args("top100", 5000, 1024)
+    assert "--min-rate 5000 --max-rate 5000" in args and "--max-retries 1" in args
+    assert "--min-hostgroup 1024" in args and "--top-ports 100" in args and "-Pn" in args
+    assert "--min-rate 20000" in enrich.discovery_args("22,80", None, 1024)
+    assert "--min-rate 500 --max-rate 500" in enrich.udp_args(5000)
+    assert "--min-rate 100 " in enrich.udp_args(300) + " "
+
+
+def test_packet_counts_come_from_nmaps_verbose_output():
+    run = nmapscan.NmapRun(
+        {}, "Nmap done\n   Raw packets sent: 810948 (35.68MB) | Rcvd: 34465 (1.4MB)"
+    )
+    assert (run.packets_sent, run.packets_received) == (810948, 34465)
+    assert nmapscan.NmapRun({}).packets_sent == 0
+
+
+def test_banner_probe_waits_longer_than_the_others():
+    path = nmapscan.quick_probe_file()
+    if path is None:
+        pytest.fail("nmap-service-probes not installed (apt-get install nmap)")
+    text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+    assert re.search(r"^Probe TCP NULL q\|\|\ntotalwaitms 1000$", text, re.MULTILINE)
+    waits = re.findall(r"^totalwaitms (\d+)$", text, re.MULTILINE)
+    assert waits.count("1000") == 1 and set(waits) == {"1000", str(nmapscan.PROBE_WAIT_MS)}
+
+
+def _host(ip: str, mac: str | None, *ports: int) -> Host:
+    return Host(ip=ip, mac=mac, sources=["arp"], ports=[Port(p, "tcp", "open") for p in ports])
+
+
+def test_batched_save_keys_hosts_by_mac_then_by_address():
+    with Store(":memory:") as store:
+        first = store.begin_run("discover", "t")
+        inventory_hosts.save(store, first, {"hosts": []}, [
+            _host("10.0.0.1", "00:00:0c:00:00:01", 22), _host("10.0.0.2", None, 80),
+        ])  # fmt: skip
+        second = store.begin_run("discover", "t")
+        inventory_hosts.save(store, second, {"hosts": []}, [
+            _host("10.0.0.9", "00:00:0c:00:00:01"),  # the same device, a new address
+            _host("10.0.0.2", None),  # MAC-less: the same address is the same row
+            _host("10.0.0.3", "00:00:0c:00:00:03"),
+            _host("10.0.0.4", "00:00:0c:00:00:03"),  # one MAC, two addresses: one row
+        ])  # fmt: skip
+        rows = {r["id"]: dict(r) for r in store.db.execute("SELECT * FROM hosts")}
+        assert len(rows) == 3
+        by_mac = {r["mac"]: r for r in rows.values()}
+        assert by_mac["00:00:0c:00:00:01"]["ip"] == "10.0.0.9"
+        assert by_mac["00:00:0c:00:00:01"]["first_run"] == first
+        assert by_mac["00:00:0c:00:00:03"]["ip"] == "10.0.0.4"  # the last one seen
+        assert by_mac[None]["ip"] == "10.0.0.2" and by_mac[None]["last_run"] == second
+        services = store.db.execute("SELECT COUNT(*) FROM services").fetchone()[0]
+        observations = store.db.execute(
+            "SELECT COUNT(*) FROM host_observations WHERE run_id = ?", (second,)
+        ).fetchone()[0]
+        assert (services, observations) == (2, 3)
+
+
+def test_cached_classification_decides_as_the_rule_table_does():
+    hosts = [
+        Host(ip="10.0.0.1", mac="00:00:0c:00:00:01", vendor="Cisco Systems, Inc"),
+        Host(ip="10.0.0.2", vendor="Cisco Systems, Inc"),  # the same facts: a cache hit
+        Host(ip="10.0.0.3", vendor="HP", ports=[Port(9100, "tcp", "open", "jetdirect")]),
+    ]
+    for host in hosts:
+        assert classify.classify(host) == classify.classify(host, classify.default_rules())
+
+
+def test_host_document_is_what_asdict_gives():
+    host = _host("10.0.0.1", "00:00:0c:00:00:01", 443, 22)
+    host.os = {"name": "Linux", "accuracy": 90}
+    host.snmp = {"sys_descr": "x", "sys_name": None}
+    expected = asdict(host)
+    expected["ports"] = sorted(expected["ports"], key=lambda p: (p["proto"], p["port"]))
+    data = host.to_json()
+    assert data == expected and list(data) == list(expected)
+    data["os"]["name"] = "changed"
+    data["ports"][0]["port"] = 1
+    assert host.os["name"] == "Linux" and host.ports[0].port == 443  # copies, as asdict's
+
+
+def test_diffs_skip_interrupted_runs():
+    with Store(":memory:") as store:
+        for interrupted in (None, {"reason": "SIGTERM", "stage": "enrichment", "enriched": []}):
+            run = store.begin_run("discover", "t")
+            document = {"run_id": run, "scope": ["10.0.0.0/24"], "hosts": []}
+            if interrupted:
+                document["interrupted"] = interrupted
+            inventory_hosts.save(store, run, document, [])
+            store.finish_run(run, "partial" if interrupted else "ok")
+        assert inventory_hosts.previous_document(store)["run_id"] == 1
+        assert inventory_hosts.latest_document(store)["run_id"] == 2
+
+
+def test_progress_lines_start_estimate_and_finish(monkeypatch, capsys):
+    clock = iter([0.0, 20.0, 20.5, 40.0, 41.0])
+    monkeypatch.setattr(command.time, "monotonic", lambda: next(clock))
+    log = command._ProgressLog()
+    log.update("nmap ports", 0, 4000, 0)
+    log.update("nmap ports", 1000, 4000, 900)  # 20 s for a quarter: about 60 s left
+    log.update("nmap ports", 1100, 4000, 950)  # within the interval: no line
+    log.update("nmap ports", 4000, 4000, 3900)
+    log.update("nmap ports", 4000, 4000, 3900)  # a stage is done once
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "discover: nmap ports started: 4000 to do",
+        "discover: nmap ports 1000/4000 (25%), found 900, about 60 s left",
+        "discover: nmap ports done: 4000/4000 in 40.0 s, found 3900",
+    ]
+
+
+def test_a_port_the_service_scan_missed_stays_open():
+    """Under load -sV's own SYN scan may see an open port as filtered: the port scan's
+    state stands, and -sV's names are taken where it saw the port open too."""
+    scanned = _host("10.0.0.1", "00:00:0c:00:00:01", 22, 80)
+
+    class Done:
+        def __init__(self, value) -> None:
+            self.value = value
+
+        def result(self):
+            return self.value
+
+    run = nmapscan.NmapRun({})
+    result = enrich.Enrichment()
+    raw = {"scan": {"10.0.0.1": {"status": {"state": "up"}, "tcp": {
+        22: {"state": "open", "name": "ssh", "product": "OpenSSH", "version": "9.2p1"},
+        80: {"state": "filtered", "name": "http"},
+    }}}}  # fmt: skip
+    assert [p.state for p in nmapscan.hosts_from_nmap(raw)[0].ports] == ["open", "filtered"]
+    services = Done((nmapscan.NmapRun(raw), (0.0, 1.0)))
+    systems = Done((run, (0.0, 1.0)))
+    enrich._finish_group(result, [scanned], services, systems, None)
+    ports = {p.port: p for p in result.hosts["10.0.0.1"].ports}
+    assert ports[22].product == "OpenSSH" and ports[80].state == "open"
