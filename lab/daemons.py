@@ -17,7 +17,7 @@ from pathlib import Path
 from agent.core import procs
 from agent.core.secret import Secret
 from lab import netns
-from lab.topology import LINUX_ADMIN, HostSpec
+from lab.topology import LINUX_ADMIN, ROUTED, ROUTER_LAN_IP, HostSpec
 
 SSHD = "/usr/sbin/sshd"
 SNMPD = "/usr/sbin/snmpd"
@@ -143,9 +143,44 @@ def start_sshd(
             "chpasswd",
         ]
         stdin_text = f"{user}:{admin_password.reveal()}\n"
+        if host.rulebase:
+            script += _router_setup(host.rulebase, user)
     script.append(f"exec {SSHD} -D -e -f /mnt/sshd_config")
     log = hostdir / "sshd.log"
     return spawn(ns, ["sh", "-ec", " && ".join(script)], log, stdin_text=stdin_text)
+
+
+# The Linux router's legs: dummies (nothing they "send" leaves the namespace), addresses from
+# the lab's own 198.18.0.0/15; the default route leaves by wan0, which makes it the WAN side.
+ROUTER_LEGS = (("lan0", "198.19.10.1/24"), ("lan1", "198.19.20.1/24"), ("wan0", "198.19.255.2/30"))
+ROUTER_DEFAULT = "198.19.255.1"
+RULESETS = Path(__file__).parent / "data" / "review"
+
+
+def _router_setup(ruleset: str, user: str) -> list[str]:
+    """Shell steps that make an sshd host the lab's Linux router: legs, routes (the lab's
+    routed subnet stays reachable through the lab gateway), the nftables ruleset, and a sudo
+    rule that lets the admin read the ruleset (nft needs CAP_NET_ADMIN even to list) and
+    nothing else. Runs inside the host's namespace, after /etc got its private overlay."""
+    path = (RULESETS / ruleset).resolve()
+    if path.parent != RULESETS.resolve() or not path.is_file():
+        raise ValueError(f"no ruleset {ruleset!r} in {RULESETS}")
+    steps = []
+    for name, address in ROUTER_LEGS:
+        steps += [
+            f"ip link add {name} type dummy",
+            f"ip address add {address} dev {name}",
+            f"ip link set {name} up",
+        ]
+    rule = f"{user} ALL=(root) NOPASSWD: /usr/sbin/nft -j list ruleset, /usr/sbin/nft list ruleset"
+    return [
+        *steps,
+        f"ip route add {ROUTED} via {ROUTER_LAN_IP}",
+        f"ip route replace default via {ROUTER_DEFAULT} dev wan0",
+        f"nft -f '{path}'",
+        f"echo '{rule}' > /etc/sudoers.d/keyturn-review",
+        "chmod 0440 /etc/sudoers.d/keyturn-review",
+    ]
 
 
 def _switch_tables(host: HostSpec, hostdir: Path) -> str:
