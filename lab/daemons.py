@@ -150,7 +150,7 @@ def start_sshd(
     return spawn(ns, ["sh", "-ec", " && ".join(script)], log, stdin_text=stdin_text)
 
 
-# The Linux router's legs: dummies (nothing they "send" leaves the namespace), addresses from
+# The Linux router's legs (nothing they "send" leaves its namespace), addresses from
 # the lab's own 198.18.0.0/15; the default route leaves by wan0, which makes it the WAN side.
 ROUTER_LEGS = (("lan0", "198.19.10.1/24"), ("lan1", "198.19.20.1/24"), ("wan0", "198.19.255.2/30"))
 ROUTER_DEFAULT = "198.19.255.1"
@@ -167,9 +167,12 @@ def _router_setup(ruleset: str, user: str) -> list[str]:
         raise ValueError(f"no ruleset {ruleset!r} in {RULESETS}")
     steps = []
     for name, address in ROUTER_LEGS:
+        # A veth whose peer stays in the same namespace (no dummy module everywhere): what
+        # the leg "sends" comes back on the peer, inside the router's own namespace.
         steps += [
-            f"ip link add {name} type dummy",
+            f"ip link add {name} type veth peer name {name}-peer",
             f"ip address add {address} dev {name}",
+            f"ip link set {name}-peer up",
             f"ip link set {name} up",
         ]
     rule = f"{user} ALL=(root) NOPASSWD: /usr/sbin/nft -j list ruleset, /usr/sbin/nft list ruleset"

@@ -64,7 +64,7 @@ class HostSpec:
     local_admin: bool = False  # sshd host with a password-login admin account
     # A firewall's rule base (a file of lab/data/review/): a simulated device prints it as
     # its configuration; an sshd host becomes a Linux router with it as nftables ruleset
-    # (LAN/WAN legs as dummy interfaces, sudo for the admin to read the ruleset).
+    # (LAN/WAN legs as veth pairs inside its namespace, sudo for the admin to read the ruleset).
     rulebase: str | None = None
     http_title: str | None = None
     http_server: str = "lighttpd"

@@ -30,7 +30,7 @@ PLATFORMS = {p: e["host"] for p, e in EXPECTED.items() if not p.startswith("_")}
 # handlers, never arguments): netmiko's session preparation and display commands.
 READ_HANDLERS = {
     "fortinet": {"cmd_status", "cmd_get_console", "cmd_show", "cmd_show_admins",
-                 "cmd_performance", "cmd_iprope", "cmd_exit"},
+                 "cmd_performance", "cmd_iprope", "cmd_iprope_list", "cmd_exit"},
     "cisco_asa": {"cmd_show_curpriv", "cmd_enable", "cmd_noop", "cmd_terminal_pager",
                   "cmd_show_running", "cmd_show_version", "cmd_show_access_list", "cmd_exit"},
     "juniper_junos": {"cmd_screen_width", "cmd_screen_length", "cmd_complete_on_space",

@@ -110,6 +110,44 @@ def fortios_iprope(text: str, hits: dict[str, int], policy: str | None) -> str:
     return "\n".join(blocks)
 
 
+def fortios_iprope_list(text: str, hits: dict[str, int]) -> str:
+    """`diagnose firewall iprope list 100004`: each forward policy's entry in the kernel's
+    policy list, its hit count and the first and last hit (the address, service and NAT
+    lines of a real entry are not simulated)."""
+    lines = next((lines for p, lines in fortios_sections(text) if p == "firewall policy"), [])
+    actions: dict[str, str] = {}
+    current = ""
+    for line in lines:
+        words = line.split()
+        if line.startswith("    edit "):
+            current = words[1]
+            actions[current] = "deny"  # FortiOS leaves the default out
+        elif words[:2] == ["set", "action"] and current:
+            actions[current] = "accept" if words[2] == "accept" else "deny"
+        elif words[:3] == ["set", "status", "disable"] and current:
+            actions.pop(current)  # a disabled policy is not in the kernel's list
+            current = ""
+    out = []
+    for number, (pid, action) in enumerate(actions.items(), start=1):
+        count = hits.get(pid, 0)
+        first, last = ("2026-09-07 06:51:12", "2026-11-30 09:41:07") if count else ("", "")
+        out += [
+            f"policy index={pid} uuid_idx={40 + number} action={action}",
+            "flag (8050108): redir master use_src pol_stats",
+            "schedule(always)",
+            "cos_fwd=255  cos_rev=255",
+            "group=00100004 av=00004e20 au=00000000 split=00000000",
+            "host=0 chk_client_info=0x0 app_list=0 ips_view=0",
+            f"packets/bytes={count * 11}/{count * 7412} asic_packets/asic_bytes=0/0",
+            f"hit count:{count} ({count and 1} 0)",
+            f"first hit:{first} last hit:{last}",
+            "established session count:0",
+            f"first est:{first} last est:{last}",
+            "",
+        ]
+    return "\n".join(out)
+
+
 FORTIOS_PERFORMANCE = """CPU states: 1% user 0% system 0% nice 99% idle 0% iowait 0% irq 0% softirq
 CPU0 states: 1% user 0% system 0% nice 99% idle 0% iowait 0% irq 0% softirq
 Memory: 2055760k total, 1010260k used (49.1%), 871800k free (42.4%), 173700k freeable (8.5%)

@@ -93,6 +93,7 @@ class FortinetShell(Shell):
                 (("show",), "cmd_show"),
                 (("get", "system", "performance", "status"), "cmd_performance"),
                 (("diagnose", "firewall", "iprope", "show"), "cmd_iprope"),
+                (("diagnose", "firewall", "iprope", "list"), "cmd_iprope_list"),
                 (("config", "system", "admin"), "cmd_config_admin"),
                 (("config", "system", "console"), "cmd_config_console"),
                 (("exit",), "cmd_exit"),
@@ -157,6 +158,12 @@ class FortinetShell(Shell):
         hits = rulebase.counters(self.device.spec.rulebase, self.platform)
         policy = args[1] if len(args) > 1 else None
         return rulebase.fortios_iprope(self.device.rulebase, hits, policy)
+
+    async def cmd_iprope_list(self, args: list[str]) -> str:
+        if args != ["100004"]:
+            return f"command parse error before '{args[0] if args else 'list'}'\n{PARSE_FAIL}"
+        hits = rulebase.counters(self.device.spec.rulebase, self.platform)
+        return rulebase.fortios_iprope_list(self.device.rulebase, hits)
 
     async def cmd_exit(self, args: list[str]) -> str:
         raise Disconnect
