@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,7 +66,7 @@ def _device_state(lab, name: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def collection(lab, lab_cli_env, tmp_path_factory) -> dict:
+def collection(lab, lab_keyring_env, tmp_path_factory) -> dict:
     """Every lab firewall read once, read-only, from the technician namespace; with each
     device's state before and after."""
     targets = {}
@@ -75,8 +76,7 @@ def collection(lab, lab_cli_env, tmp_path_factory) -> dict:
         targets[name] = {"ip": host["ip"], "platform": platform, "username": user, "name": name}
     before = {name: _device_state(lab, name) for name in targets}
     out = tmp_path_factory.mktemp("review-lab") / "collected.json"
-    env = dict(lab_cli_env)
-    env["KEYTURN_STORE"] = str(out.with_name("store.db"))
+    env = _cli_env(lab, lab_keyring_env, out.with_name("store.db"))
     result = subprocess.run(
         [*lab.exec_prefix(), sys.executable, str(HELPER), str(out), json.dumps(targets)],
         env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -84,6 +84,14 @@ def collection(lab, lab_cli_env, tmp_path_factory) -> dict:
     assert result.returncode == 0, result.stderr[-2000:]
     after = {name: _device_state(lab, name) for name in targets}
     return {"read": json.loads(out.read_text()), "before": before, "after": after}
+
+
+def _cli_env(lab, keyring_env: dict[str, str], store: Path) -> dict[str, str]:
+    """lab_cli_env for a module-scoped fixture: the site config, the session keyring."""
+    env = {**os.environ, **keyring_env}
+    env.update(KEYTURN_CONFIG=str(lab.site_config_path), KEYTURN_STORE=str(store))
+    env["KEYTURN_OPERATOR"] = "tester"
+    return env
 
 
 def _parse(platform: str, collected: dict):
