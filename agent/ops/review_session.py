@@ -96,7 +96,11 @@ def read_device(
             with driver.guard(command):
                 return send_paged(driver, target.platform, command, timeout)
 
-        result.collected = collect(target.platform, send)
+        try:
+            result.collected = collect(target.platform, send)
+        except KeyturnError as exc:  # no parser for the platform, a refused command
+            result.errors.append(f"cannot review: {exc}")
+            return result
         result.errors.extend(result.collected.errors)
         return result
     finally:
