@@ -160,8 +160,8 @@ RULESETS = Path(__file__).parent / "data" / "review"
 def _router_setup(ruleset: str, user: str) -> list[str]:
     """Shell steps that make an sshd host the lab's Linux router: legs, routes (the lab's
     routed subnet stays reachable through the lab gateway), the nftables ruleset, and a sudo
-    rule that lets the admin read the ruleset (nft needs CAP_NET_ADMIN even to list) and
-    nothing else. Runs inside the host's namespace, after /etc got its private overlay."""
+    rule that lets the admin read the ruleset (nft and iptables-save need CAP_NET_ADMIN even
+    to list) and nothing else. Runs inside the host's namespace once /etc has its overlay."""
     path = (RULESETS / ruleset).resolve()
     if path.parent != RULESETS.resolve() or not path.is_file():
         raise ValueError(f"no ruleset {ruleset!r} in {RULESETS}")
@@ -175,7 +175,10 @@ def _router_setup(ruleset: str, user: str) -> list[str]:
             f"ip link set {name}-peer up",
             f"ip link set {name} up",
         ]
-    rule = f"{user} ALL=(root) NOPASSWD: /usr/sbin/nft -j list ruleset, /usr/sbin/nft list ruleset"
+    readers = (
+        "/usr/sbin/nft -j list ruleset, /usr/sbin/nft list ruleset, /usr/sbin/iptables-save -c"
+    )
+    rule = f"{user} ALL=(root) NOPASSWD: {readers}"
     return [
         *steps,
         f"ip route add {ROUTED} via {ROUTER_LAN_IP}",

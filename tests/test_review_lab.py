@@ -82,8 +82,26 @@ def collection(lab, lab_keyring_env, tmp_path_factory) -> dict:
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+    # The review itself, once: every device of the keyring, collected by the same sessions.
+    review_json = out.with_name("review.json")
+    review = subprocess.run(
+        [*lab.exec_prefix(), KEYTURN, "review", "--from-inventory", "--json", str(review_json),
+         "--out", str(out.with_name("review-out"))],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert review.returncode in (0, 1), review.stderr[-2000:]
     after = {name: _device_state(lab, name) for name in targets}
-    return {"read": json.loads(out.read_text()), "before": before, "after": after}
+    document = json.loads(review_json.read_text())
+    devices = {d["ip"]: d for d in document["devices"]}
+    by_name = {name: devices.get(lab.host(name)["ip"]) for name in targets}
+    return {
+        "read": json.loads(out.read_text()),
+        "review": by_name,
+        "env": env,
+        "dir": out.parent,
+        "before": before,
+        "after": after,
+    }
 
 
 def _cli_env(lab, keyring_env: dict[str, str], store: Path) -> dict[str, str]:
@@ -141,3 +159,55 @@ def test_collection_changes_nothing_on_the_device(lab, collection, platform):
     assert entries and all(outcome == "same" for _handler, outcome in entries), lines
     handlers = {handler for handler, _ in entries} - {"login"}
     assert handlers <= READ_HANDLERS[platform], handlers - READ_HANDLERS[platform]
+
+
+def _text(finding: dict) -> str:
+    """Everything a finding says about its rule: subject, detail, cited lines, data."""
+    data = json.dumps(finding.get("data") or {}, ensure_ascii=False)
+    return "\n".join([finding["subject"], finding["detail"], *finding["lines"], data])
+
+
+def _planted_markers(platform: str) -> list[str]:
+    return [m for planted in EXPECTED[platform]["planted"] for m in planted["markers"]]
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_review_reports_every_planted_issue_and_nothing_else(collection, platform):
+    device = collection["review"][PLATFORMS[platform]]
+    assert device is not None and device["errors"] == [], device and device["errors"]
+    findings = device["findings"]
+    for planted in EXPECTED[platform]["planted"]:
+        hits = [f for f in findings if f["id"] == planted["finding"]
+                and any(m in _text(f) for m in planted["markers"])]  # fmt: skip
+        assert hits, (planted, [(f["id"], f["subject"]) for f in findings])
+        assert all(f["lines"] for f in hits), hits  # every finding cites its config lines
+        if "by" in planted:  # shadowed by the union of two rules, both named
+            assert all(any(b in _text(f) for f in hits) for b in planted["by"]), hits
+    # Nothing on the clean rules: every finding is about a planted rule or setting (the
+    # shadowed rule is also unused and redundant; that is the same rule).
+    markers = _planted_markers(platform)
+    stray = [(f["id"], f["subject"]) for f in findings if not any(m in _text(f) for m in markers)]
+    assert stray == [], stray
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_import_config_gives_the_same_answer(lab, collection, platform):
+    """The text collected from the device, reviewed offline: the same findings, except the
+    ones only counters can give (a backup has no hit counts)."""
+    name = PLATFORMS[platform]
+    config = collection["dir"] / f"{name}.conf"
+    config.write_text(collection["read"][name]["collected"]["config"])
+    out = collection["dir"] / f"{name}-import.json"
+    result = subprocess.run(
+        [KEYTURN, "review", "--import-config", str(config), "--platform", platform,
+         "--json", str(out), "--out", str(collection["dir"] / f"{name}-import")],
+        env=collection["env"], capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    (offline,) = json.loads(out.read_text())["devices"]
+    live = collection["review"][name]
+
+    def answer(findings: list[dict]) -> set[tuple[str, str]]:
+        return {(f["id"], f["subject"]) for f in findings if f["id"] != "rule_unused"}
+
+    assert answer(offline["findings"]) == answer(live["findings"])

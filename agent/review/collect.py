@@ -35,17 +35,20 @@ READ_ONLY: dict[str, re.Pattern[str]] = {
         r"[\w -]*print( (stats|detail|terse|without-paging))*)"
     ),
     "linux": re.compile(
-        r"(sudo -n )?(nft (-j )?list ruleset|iptables-save|ip6tables-save|"
-        r"ip (-j )?(-4 )?(route|address|addr|link)( show)?|cat /proc/uptime|uptime)"
+        r"(sudo -n )?(nft (-j )?list ruleset|ip6?tables-save( -c)?|"
+        r"ip( -[46jo])* (route|address|addr|link)( show)?( default)?|cat /proc/uptime|uptime)"
     ),
 }
 # Output that means the command itself failed (not a rule base that is empty).
 _FAILED = re.compile(
     r"(?im)^(?:%\s*invalid input|error: %|unknown action|command parse error|"
     r"syntax error|unknown command|bad command name|expected end of command|"
-    r".*command not found|.*operation not permitted|.*permission denied|"
+    r".*operation not permitted|.*permission denied|"
     r"sudo: a password is required|sudo: .*not allowed)"
 )
+# A tool the host does not have (iptables-save on an nftables-only router): its part of the
+# text is empty, which is what that host's rule base holds. Not a failed read.
+_ABSENT = re.compile(r"(?im)^(?:-?\w*sh: )?(?:\S+: )?(?:command not found|.*: command not found)$")
 # Where a command needs root (nft needs CAP_NET_ADMIN even to list) and the account has a
 # sudo rule for exactly that command: retried once through `sudo -n` (never a password).
 _PRIVILEGED_RETRY = {"linux": "sudo -n "}
@@ -60,6 +63,7 @@ class Collected:
     config: str = ""  # the CONFIG_COMMANDS outputs joined by '\n': what parse() reads
     counters: str = ""  # the COUNTER_COMMANDS outputs joined by '\n'
     commands: list[str] = field(default_factory=list)  # every command sent, in order
+    absent: list[str] = field(default_factory=list)  # commands the host does not have
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -114,6 +118,9 @@ def _run(
         first = scrub(str(exc)).splitlines()[0][:160] if str(exc) else type(exc).__name__
         result.errors.append(f"{command}: {first}")
         return None
+    if _ABSENT.search(output[:400]):
+        result.absent.append(command)
+        return ""
     failed = _FAILED.search(output[:400])
     if failed:
         if required:
