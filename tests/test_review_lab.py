@@ -199,7 +199,8 @@ def test_import_config_gives_the_same_answer(lab, collection, platform):
     config.write_text(collection["read"][name]["collected"]["config"])
     out = collection["dir"] / f"{name}-import.json"
     result = subprocess.run(
-        [KEYTURN, "review", "--import-config", str(config), "--platform", platform,
+        [*lab.exec_prefix(), KEYTURN, "review", "--import-config", str(config),
+         "--platform", platform,
          "--json", str(out), "--out", str(collection["dir"] / f"{name}-import")],
         env=collection["env"], capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip

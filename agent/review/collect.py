@@ -36,7 +36,8 @@ READ_ONLY: dict[str, re.Pattern[str]] = {
     ),
     "linux": re.compile(
         r"(sudo -n )?(nft (-j )?list ruleset|ip6?tables-save( -c)?|"
-        r"ip( -[46jo])* (route|address|addr|link)( show)?( default)?|cat /proc/uptime|uptime)"
+        r"ip( -[46jo])* (route|address|addr|link)( show)?( default)?|ss( -[A-Za-z]+)*|"
+        r"cat /proc/uptime|uptime)"
     ),
 }
 # Output that means the command itself failed (not a rule base that is empty).
