@@ -116,8 +116,11 @@ def start_sshd(
             check=True,
             capture_output=True,
         )
+    # The Linux router's sshd listens on all its addresses, the WAN leg's too (the planted
+    # "SSH from the WAN"); its namespace holds nothing but its own legs.
+    listen = "0.0.0.0" if host.rulebase else host.ip
     (hostdir / "sshd_config").write_text(
-        f"ListenAddress {host.ip}:22\nHostKey /mnt/ssh_host_ed25519_key\nPidFile none\n"
+        f"ListenAddress {listen}:22\nHostKey /mnt/ssh_host_ed25519_key\nPidFile none\n"
         "UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
         "PermitRootLogin no\nStrictModes no\nPrintMotd no\nMaxStartups 100:30:200\n"
         "Subsystem sftp internal-sftp\n"
@@ -144,6 +147,7 @@ def start_sshd(
         ]
         stdin_text = f"{user}:{admin_password.reveal()}\n"
         if host.rulebase:
+            (hostdir / "telnetd.py").write_text(TELNETD)
             script += _router_setup(host.rulebase, user)
     script.append(f"exec {SSHD} -D -e -f /mnt/sshd_config")
     log = hostdir / "sshd.log"
@@ -155,6 +159,30 @@ def start_sshd(
 ROUTER_LEGS = (("lan0", "198.19.10.1/24"), ("lan1", "198.19.20.1/24"), ("wan0", "198.19.255.2/30"))
 ROUTER_DEFAULT = "198.19.255.1"
 RULESETS = Path(__file__).parent / "data" / "review"
+
+
+# A telnet daemon's front door: the banner and login prompt, then the connection ends.
+TELNETD = """import asyncio
+
+
+async def greet(reader, writer):
+    writer.write(b"Debian GNU/Linux 12\\r\\nnft-gw1 login: ")
+    await writer.drain()
+    try:
+        await asyncio.wait_for(reader.readline(), 10)
+    except (asyncio.TimeoutError, ConnectionError):
+        pass
+    writer.close()
+
+
+async def main():
+    server = await asyncio.start_server(greet, "0.0.0.0", 23)
+    async with server:
+        await server.serve_forever()
+
+
+asyncio.run(main())
+"""
 
 
 def _router_setup(ruleset: str, user: str) -> list[str]:
@@ -184,6 +212,8 @@ def _router_setup(ruleset: str, user: str) -> list[str]:
         f"ip route add {ROUTED} via {ROUTER_LAN_IP}",
         f"ip route replace default via {ROUTER_DEFAULT} dev wan0",
         f"nft -f '{path}'",
+        # The telnet service the ruleset lets in from the LAN (a login banner, no shell).
+        f"({sys.executable} /mnt/telnetd.py >/mnt/telnetd.log 2>&1 &)",
         f"echo '{rule}' > /etc/sudoers.d/keyturn-review",
         "chmod 0440 /etc/sudoers.d/keyturn-review",
     ]

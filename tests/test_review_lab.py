@@ -133,7 +133,11 @@ def test_collection_returns_the_text_the_parser_reads(collection, platform):
     base = _parse(platform, collected)
     # Every planted rule and setting is in the text, as the device printed it.
     for planted in EXPECTED[platform]["planted"]:
-        assert any(m in collected["config"] for m in planted["markers"]), planted
+        assert any(m in collected["config"] for m in planted["markers"]), (
+            planted,
+            collected["commands"],
+            collected["config"][:600],
+        )
     assert len([r for r in base.rules if not r.implicit]) >= 8, base.warnings
     if platform in COUNTERS:
         # The simulated counters arrive with their baseline, the device's uptime (ASA's

@@ -52,6 +52,7 @@ _FAILED = re.compile(
 _ABSENT = re.compile(r"(?im)^(?:-?\w*sh: )?(?:\S+: )?(?:command not found|.*: command not found)$")
 # Where a command needs root (nft needs CAP_NET_ADMIN even to list) and the account has a
 # sudo rule for exactly that command: retried once through `sudo -n` (never a password).
+# A Linux review needs a root login or such a rule (docs/review.md).
 _PRIVILEGED_RETRY = {"linux": "sudo -n "}
 _NEEDS_ROOT = re.compile(r"(?i)operation not permitted|permission denied")
 
@@ -134,7 +135,9 @@ def _send(platform: str, command: str, send: Callable[[str], str], result: Colle
     result.commands.append(command)
     output = send(command)
     prefix = _PRIVILEGED_RETRY.get(platform)
-    if prefix and _NEEDS_ROOT.search(output[:400]):
+    # Refused for want of root, or not on this account's PATH (Debian keeps /usr/sbin, where
+    # nft and iptables-save live, off a normal user's PATH; sudo's secure_path has it).
+    if prefix and (_NEEDS_ROOT.search(output[:400]) or _ABSENT.search(output[:400])):
         privileged = prefix + command
         check_read_only(platform, [privileged])
         result.commands.append(privileged)
