@@ -85,13 +85,20 @@ def check_read_only(platform: str, commands: tuple[str, ...] | list[str]) -> Non
             raise UsageError(f"{platform}: refusing to send {command!r}: not a read-only command")
 
 
-def collect(platform: str, send: Callable[[str], str]) -> Collected:
-    """The platform parser's commands in turn; a command that fails is an error of the
+def collect(
+    platform: str,
+    send: Callable[[str], str],
+    commands: tuple[tuple[str, ...], tuple[str, ...]] | None = None,
+) -> Collected:
+    """The platform parser's commands in turn (``commands``: its CONFIG_COMMANDS and
+    COUNTER_COMMANDS unless given); a config command that fails is an error of the
     collection (the config text without it would be a different rule base)."""
-    from agent.review.platforms import parser_for
+    if commands is None:
+        from agent.review.platforms import parser_for
 
-    parser = parser_for(platform)
-    configs, counters = tuple(parser.CONFIG_COMMANDS), tuple(parser.COUNTER_COMMANDS)
+        parser = parser_for(platform)
+        commands = (tuple(parser.CONFIG_COMMANDS), tuple(parser.COUNTER_COMMANDS))
+    configs, counters = commands
     check_read_only(platform, configs + counters)
     result = Collected(platform)
     outputs: list[str] = []
