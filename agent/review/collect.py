@@ -45,7 +45,7 @@ _FAILED = re.compile(
     r"(?im)^(?:%\s*invalid input|error: %|unknown action|command parse error|"
     r"syntax error|unknown command|bad command name|expected end of command|"
     r".*operation not permitted|.*permission denied|"
-    r"sudo: a password is required|sudo: .*not allowed)"
+    r"sudo: a password is required|sudo: .*not allowed).*"
 )
 # A tool the host does not have (iptables-save on an nftables-only router): its part of the
 # text is empty, which is what that host's rule base holds. Not a failed read.
