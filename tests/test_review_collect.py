@@ -139,3 +139,25 @@ def test_junos_tree_navigates_zone_pairs():
     assert header == ["## Last commit: 2026-11-02 14:11:09 UTC by admin"]
     pair = rulebase.junos_find(tree, ["security", "policies", "from-zone trust to-zone dmz"])
     assert pair is not None and "inactive: policy guest-printing" in pair
+
+
+def test_read_only_sessions_leave_fortios_paging_and_asa_config_mode_alone():
+    """netmiko's own FortiOS preparation turns console paging off (`config system console`)
+    and back on at disconnect; its ASA preparation enters config mode for the terminal
+    width. The review's session classes do neither (the lab test proves it on the devices)."""
+    from types import SimpleNamespace
+
+    from agent.ops.review_session import read_only
+    from rotation.drivers import driver_for
+
+    fortinet = read_only(driver_for("fortinet"))
+    conn_class = fortinet.connection_class(SimpleNamespace(device_type="fortinet"))
+    sent: list[str] = []
+    session = SimpleNamespace(_original_output_mode="more", send_multiline=sent.extend)
+    assert conn_class.disable_paging(session) == ""
+    assert sent == []
+    asa = read_only(driver_for("cisco_asa"))
+    assert asa.connection_options(SimpleNamespace(device_type="cisco_asa")) == {
+        "allow_auto_change": False
+    }
+    assert read_only(driver_for("cisco_asa")) is asa  # built once per driver
