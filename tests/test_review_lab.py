@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,11 +79,13 @@ def collection(lab, lab_keyring_env, tmp_path_factory) -> dict:
     before = {name: _device_state(lab, name) for name in targets}
     out = tmp_path_factory.mktemp("review-lab") / "collected.json"
     env = _cli_env(lab, lab_keyring_env, out.with_name("store.db"))
+    started = time.monotonic()
     result = subprocess.run(
         [*lab.exec_prefix(), sys.executable, str(HELPER), str(out), json.dumps(targets)],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+    print(f"review lab: collection of {len(targets)} firewalls {time.monotonic() - started:.1f} s")
     # The review itself, once per device: the keyring's firewall appliances, then the Linux
     # router (a Linux host is reviewed from the inventory once discovery classes it a
     # firewall; this store has no discovery, so it is named in a targets file).
@@ -96,11 +99,13 @@ def collection(lab, lab_keyring_env, tmp_path_factory) -> dict:
     failures: list[str] = []  # asserted by the review's own tests, not the collection's
     for source in (["--from-inventory"], ["--targets", str(targets_file)]):
         review_json = out.with_name(f"review{len(devices)}.json")
+        started = time.monotonic()
         review = subprocess.run(
             [*lab.exec_prefix(), KEYTURN, "review", *source, "--json", str(review_json),
              "--out", str(out.with_name("review-out"))],
             env=env, capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
+        print(f"review lab: keyturn review {source[0]} {time.monotonic() - started:.1f} s")
         if review.returncode not in (0, 1) or not review_json.exists():
             failures.append(
                 f"{' '.join(source)}: exit {review.returncode}: {review.stderr[-2000:]}"
