@@ -17,7 +17,7 @@ from pathlib import Path
 from agent.core import procs
 from agent.core.secret import Secret
 from lab import netns
-from lab.topology import LINUX_ADMIN, HostSpec
+from lab.topology import LINUX_ADMIN, ROUTED, ROUTER_LAN_IP, HostSpec
 
 SSHD = "/usr/sbin/sshd"
 SNMPD = "/usr/sbin/snmpd"
@@ -116,8 +116,11 @@ def start_sshd(
             check=True,
             capture_output=True,
         )
+    # The Linux router's sshd listens on all its addresses, the WAN leg's too (the planted
+    # "SSH from the WAN"); its namespace holds nothing but its own legs.
+    listen = "0.0.0.0" if host.rulebase else host.ip
     (hostdir / "sshd_config").write_text(
-        f"ListenAddress {host.ip}:22\nHostKey /mnt/ssh_host_ed25519_key\nPidFile none\n"
+        f"ListenAddress {listen}:22\nHostKey /mnt/ssh_host_ed25519_key\nPidFile none\n"
         "UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
         "PermitRootLogin no\nStrictModes no\nPrintMotd no\nMaxStartups 100:30:200\n"
         "Subsystem sftp internal-sftp\n"
@@ -143,9 +146,77 @@ def start_sshd(
             "chpasswd",
         ]
         stdin_text = f"{user}:{admin_password.reveal()}\n"
+        if host.rulebase:
+            (hostdir / "telnetd.py").write_text(TELNETD)
+            script += _router_setup(host.rulebase, user)
     script.append(f"exec {SSHD} -D -e -f /mnt/sshd_config")
     log = hostdir / "sshd.log"
     return spawn(ns, ["sh", "-ec", " && ".join(script)], log, stdin_text=stdin_text)
+
+
+# The Linux router's legs (nothing they "send" leaves its namespace), addresses from
+# the lab's own 198.18.0.0/15; the default route leaves by wan0, which makes it the WAN side.
+ROUTER_LEGS = (("lan0", "198.19.10.1/24"), ("lan1", "198.19.20.1/24"), ("wan0", "198.19.255.2/30"))
+ROUTER_DEFAULT = "198.19.255.1"
+RULESETS = Path(__file__).parent / "data" / "review"
+
+
+# A telnet daemon's front door: the banner and login prompt, then the connection ends.
+TELNETD = """import asyncio
+
+
+async def greet(reader, writer):
+    writer.write(b"Debian GNU/Linux 12\\r\\nnft-gw1 login: ")
+    await writer.drain()
+    try:
+        await asyncio.wait_for(reader.readline(), 10)
+    except (asyncio.TimeoutError, ConnectionError):
+        pass
+    writer.close()
+
+
+async def main():
+    server = await asyncio.start_server(greet, "0.0.0.0", 23)
+    async with server:
+        await server.serve_forever()
+
+
+asyncio.run(main())
+"""
+
+
+def _router_setup(ruleset: str, user: str) -> list[str]:
+    """Shell steps that make an sshd host the lab's Linux router: legs, routes (the lab's
+    routed subnet stays reachable through the lab gateway), the nftables ruleset, and a sudo
+    rule that lets the admin read the ruleset (nft and iptables-save need CAP_NET_ADMIN even
+    to list) and nothing else. Runs inside the host's namespace once /etc has its overlay."""
+    path = (RULESETS / ruleset).resolve()
+    if path.parent != RULESETS.resolve() or not path.is_file():
+        raise ValueError(f"no ruleset {ruleset!r} in {RULESETS}")
+    steps = []
+    for name, address in ROUTER_LEGS:
+        # A veth whose peer stays in the same namespace (no dummy module everywhere): what
+        # the leg "sends" comes back on the peer, inside the router's own namespace.
+        steps += [
+            f"ip link add {name} type veth peer name {name}-peer",
+            f"ip address add {address} dev {name}",
+            f"ip link set {name}-peer up",
+            f"ip link set {name} up",
+        ]
+    readers = (
+        "/usr/sbin/nft -j list ruleset, /usr/sbin/nft list ruleset, /usr/sbin/iptables-save -c"
+    )
+    rule = f"{user} ALL=(root) NOPASSWD: {readers}"
+    return [
+        *steps,
+        f"ip route add {ROUTED} via {ROUTER_LAN_IP}",
+        f"ip route replace default via {ROUTER_DEFAULT} dev wan0",
+        f"nft -f '{path}'",
+        # The telnet service the ruleset lets in from the LAN (a login banner, no shell).
+        f"({sys.executable} /mnt/telnetd.py >/mnt/telnetd.log 2>&1 &)",
+        f"echo '{rule}' > /etc/sudoers.d/keyturn-review",
+        "chmod 0440 /etc/sudoers.d/keyturn-review",
+    ]
 
 
 def _switch_tables(host: HostSpec, hostdir: Path) -> str:

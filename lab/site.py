@@ -469,6 +469,7 @@ class Lab:
                     "users": {DEVICE_USER: {"password": password.reveal(), "privilege": 15}},
                     "enable_secret": enable.reveal() if enable is not None else None,
                     "legacy": host.legacy,
+                    "rulebase": str(daemons.RULESETS / host.rulebase) if host.rulebase else None,
                 }
             ]
         }

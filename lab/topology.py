@@ -62,6 +62,10 @@ class HostSpec:
     legacy: bool = False  # SHA-1-only key exchange
     sshd: bool = False  # a real OpenSSH server
     local_admin: bool = False  # sshd host with a password-login admin account
+    # A firewall's rule base (a file of lab/data/review/): a simulated device prints it as
+    # its configuration; an sshd host becomes a Linux router with it as nftables ruleset
+    # (LAN/WAN legs as veth pairs inside its namespace, sudo for the admin to read the ruleset).
+    rulebase: str | None = None
     http_title: str | None = None
     http_server: str = "lighttpd"
     snmp: Snmp | None = None
@@ -145,6 +149,7 @@ def small_hosts() -> list[HostSpec]:
             "1.3.6.1.4.1.12356.101.1.641",
             "FortiGate - Login",
             http_server="xxxxxxxx-xxxxx",
+            rulebase="fortinet.conf",
         ),
         _dev(
             "asa1",
@@ -156,6 +161,7 @@ def small_hosts() -> list[HostSpec]:
             "1.3.6.1.4.1.9.1.2315",
             "Cisco ASDM",
             legacy=True,
+            rulebase="cisco_asa.conf",
         ),
         _dev(
             "core-sw1",
@@ -186,6 +192,7 @@ def small_hosts() -> list[HostSpec]:
             "Juniper Networks, Inc. srx340 internet router, kernel JUNOS 21.4R3",
             "1.3.6.1.4.1.2636.1.1.1.2.135",
             "Log In - Juniper Web Device Manager",
+            rulebase="juniper_junos.conf",
         ),
         _dev(
             "wifi-rtr1",
@@ -196,6 +203,7 @@ def small_hosts() -> list[HostSpec]:
             "RouterOS RB4011iGS+",
             "1.3.6.1.4.1.14988.1",
             "RouterOS router configuration page",
+            rulebase="mikrotik_routeros.conf",
         ),
         _dev(
             "access-sw1",
@@ -228,6 +236,16 @@ def small_hosts() -> list[HostSpec]:
             http_title="Apache2 Debian Default Page: It works",
             http_server="Apache/2.4.57 (Debian)",
             tcp=[80],
+        ),
+        # A Linux router with a real nftables rule base (planted issues for the review).
+        HostSpec(
+            "nft-gw1",
+            "198.18.0.9",
+            "Dell",
+            "server",
+            sshd=True,
+            local_admin=True,
+            rulebase="linux.nft",
         ),
         HostSpec(
             "esxi1",

@@ -16,6 +16,7 @@ APT_PACKAGES=(
   clang libbpf-dev curl
   chromium systemd
   graphviz
+  nftables sudo
   postgresql
 )
 

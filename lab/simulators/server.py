@@ -51,6 +51,9 @@ class DeviceSpec:
     # A telnet listener on the same address (23 on a real device); ssh=False: telnet only.
     telnet_port: int | None = None
     ssh: bool = True
+    # A firewall's rule base as the device prints it (lab/data/review/): the device boots
+    # with it once and keeps it in its state directory (its flash) from then on.
+    rulebase: str | None = None
 
     @classmethod
     def from_json(cls, data: dict) -> DeviceSpec:
@@ -71,6 +74,7 @@ class DeviceSpec:
             aaa_servers=tuple(data.get("aaa_servers") or ()),
             telnet_port=data.get("telnet_port"),
             ssh=bool(data.get("ssh", True)),
+            rulebase=data.get("rulebase"),
         )
 
     @property
@@ -97,6 +101,7 @@ class Device:
         self.candidate: state.Config | None = None
         # Runtime settings that are not part of the modelled config (FortiOS console mode).
         self.settings: dict[str, str] = {}
+        self.rulebase = state.load_rulebase(self.state_dir, spec.rulebase)
         self.sessions: set[Terminal] = set()
         self.saves = 0
         # A commit-confirm's pending revert (None: nothing awaits confirmation).
@@ -122,9 +127,11 @@ class Device:
         )
 
     def fingerprint(self) -> tuple:
-        """What a command could change: running config, candidate, saves so far."""
+        """What a command could change: running config, candidate, saves so far, the rule
+        base. The console settings are left out: netmiko's FortiOS login sets them on every
+        session (rotation's too); a review proves it never does by the handlers it ran."""
         candidate = self.candidate.to_json() if self.candidate is not None else None
-        return (self.running.to_json(), candidate, self.saves)
+        return (self.running.to_json(), candidate, self.saves, self.rulebase)
 
     def log(self, what: str, *, changed: bool) -> None:
         """One line per command (its handler's name, never its arguments: they may hold a

@@ -113,7 +113,33 @@ class Shell:
                 self.term.abort()
                 return
             if output:
-                self.term.write(output if output.endswith("\n") else output + "\n")
+                await self.write_output(output if output.endswith("\n") else output + "\n")
+
+    async def write_output(self, output: str) -> None:
+        """A command's answer in an interactive session; a platform with a pager pages it."""
+        self.term.write(output)
+
+    async def page(self, output: str, lines: int, more: str, erase: str) -> None:
+        """Write ``output`` ``lines`` at a time, each page followed by the ``more`` prompt:
+        space shows the next page, Enter one more line, q (or anything else) stops, and
+        ``erase`` wipes the prompt, as the devices' pagers do."""
+        rows = output.splitlines(keepends=True)
+        shown, budget = 0, lines
+        while shown < len(rows):
+            chunk = rows[shown : shown + budget]
+            self.term.write("".join(chunk))
+            shown += len(chunk)
+            if shown >= len(rows):
+                return
+            self.term.write(more)
+            key = await self.term.read_key()
+            self.term.write(erase)
+            if key == " ":
+                budget = lines
+            elif key in ("\r", "\n"):
+                budget = 1
+            else:
+                return
 
     async def run_command(self, line: str) -> None:
         """A non-interactive `ssh device COMMAND`: run it in the login mode, then close."""

@@ -8,6 +8,8 @@ test process and the simulator process share it without any other channel:
 - `faults.json`: fault switches, re-read on every connection and every command.
 - `reboot.request`: present while a reboot is pending (see `control.reboot`).
 - `ssh_host_key`: the pinned RSA host key, generated on first start.
+- `rulebase.conf`: a firewall's rule base as the device prints it, copied from the spec's
+  `rulebase` file at first start (the simulators answer the review's show commands from it).
 - `commands.log`: one line per login and per command typed (the handler's name and whether
   it changed the device; never the arguments).
 """
@@ -36,6 +38,7 @@ FAULTS_FILE = "faults.json"
 REBOOT_FILE = "reboot.request"
 HOST_KEY_FILE = "ssh_host_key"
 COMMAND_LOG = "commands.log"
+RULEBASE_FILE = "rulebase.conf"
 
 
 @dataclass
@@ -140,3 +143,15 @@ def host_key(state_dir: Path) -> asyncssh.SSHKey:
     key.write_private_key(path)
     path.chmod(0o600)
     return key
+
+
+def load_rulebase(state_dir: Path, source: str | None) -> str:
+    """The device's rule base text: its own copy once it has one, else the spec's file copied
+    in (0600, never through a symlink), else none."""
+    path = Path(state_dir) / RULEBASE_FILE
+    if not path.exists() and source:
+        text = Path(source).read_text()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+    return path.read_text() if path.exists() else ""

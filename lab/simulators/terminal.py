@@ -60,6 +60,24 @@ class Terminal:
                 line += char
                 echoed += char if echo else ""
 
+    async def read_key(self) -> str | None:
+        """One key, unechoed (a pager's "--More--" answer); None when the client went away."""
+        if not self._pending:
+            try:
+                chunk = await self._process.stdin.read(4096)
+            except (asyncssh.DisconnectError, ConnectionError, asyncssh.BreakReceived):
+                return None
+            except asyncssh.TerminalSizeChanged:
+                return await self.read_key()
+            if not chunk:
+                return None
+            self._pending = chunk
+        char, self._pending = self._pending[0], self._pending[1:]
+        # The "\n" of a "\r\n" Enter belongs to the same key press.
+        if char == "\r" and self._pending.startswith("\n"):
+            self._pending = self._pending[1:]
+        return char
+
     def close(self) -> None:
         self._process.exit(0)
 

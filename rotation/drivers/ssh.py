@@ -127,12 +127,11 @@ class SshDriver(Driver):
             # Never a session_log: IOS echoes `username ... secret NEW` into it.
             "session_log": None,
         }
+        params.update(self.connection_options())
         sock = None
         try:
             sock = connect_socket(self.target.host, self.target.port, self.timeout)
-            self.conn = _pinned_connection_class(self.device_type, self.prompt_end)(
-                **params, sock=sock
-            )
+            self.conn = self.connection_class()(**params, sock=sock)
         except NetmikoAuthenticationException:
             raise LoginRefused(f"{self.target.host}: login refused for {self._who}") from None
         except (paramiko.BadHostKeyException, NetmikoTimeoutException) as exc:
@@ -155,6 +154,14 @@ class SshDriver(Driver):
         self.prompt = getattr(self.conn, "keyturn_prompt", "")
         with self.guard("privileged mode"):
             self.enter_privileged(enable)
+
+    def connection_class(self) -> type:
+        """The netmiko class that logs in (a read-only session prepares it differently)."""
+        return _pinned_connection_class(self.device_type, self.prompt_end)
+
+    def connection_options(self) -> dict[str, Any]:
+        """Extra netmiko connection arguments of a subclass."""
+        return {}
 
     def enter_privileged(self, enable: Secret | None) -> None:
         """Reach the mode that may change passwords; raise PrivilegeFailed if impossible."""

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from lab.simulators import rulebase
 from lab.simulators.platforms.cisco import CONFIG, ENABLE, CiscoShell
 from lab.simulators.shell import CommandTable, Disconnect, stored_secret
 from lab.simulators.state import Config, User, password_matches
+from lab.simulators.terminal import Terminal
+
+if TYPE_CHECKING:
+    from lab.simulators.server import Device
+
+MORE = "<--- More --->"
+ERASE = "\r" + " " * len(MORE) + "\r"
 
 
 class CiscoAsaShell(CiscoShell):
@@ -23,13 +33,38 @@ class CiscoAsaShell(CiscoShell):
     )
     static_config = "interface GigabitEthernet1/1\n nameif outside\n security-level 0\n!"
 
+    def __init__(self, device: Device, term: Terminal, username: str) -> None:
+        super().__init__(device, term, username)
+        # The configured `pager lines N` pages every session until `terminal pager 0`
+        # (which lasts for this session only and changes no configuration).
+        self.pager_lines = 24 if "\npager lines 24\n" in device.rulebase else 0
+
     def banner(self) -> str:
         return "Type help or '?' for a list of available commands.\n"
+
+    async def write_output(self, output: str) -> None:
+        if self.pager_lines:
+            await self.page(output, self.pager_lines, MORE, ERASE)
+        else:
+            self.term.write(output)
+
+    async def cmd_terminal_pager(self, args: list[str]) -> str:
+        if args[:1] == ["lines"]:
+            args = args[1:]
+        if len(args) != 1 or not args[0].isdigit():
+            return self.incomplete_text
+        self.pager_lines = int(args[0])
+        return ""
+
+    async def cmd_show_access_list(self, args: list[str]) -> str:
+        hits = rulebase.counters(self.device.spec.rulebase, self.platform)
+        return rulebase.asa_access_lists(self.device.rulebase, hits, args[0] if args else None)
 
     def commands(self) -> CommandTable:
         extra: CommandTable = [
             (("show", "curpriv"), "cmd_show_curpriv"),
-            (("terminal", "pager"), "cmd_terminal"),
+            (("terminal", "pager"), "cmd_terminal_pager"),
+            (("show", "access-list"), "cmd_show_access_list"),
             (("login",), "cmd_login"),
         ]
         if self.mode == CONFIG:
@@ -133,6 +168,8 @@ class CiscoAsaShell(CiscoShell):
         return f"username {name} password {user.hash} pbkdf2 privilege {user.privilege}"
 
     def render_config(self, config: Config) -> str:
+        if self.device.rulebase:
+            return self.render_rulebase(config)
         lines = [
             ": Saved",
             ":",
@@ -147,8 +184,27 @@ class CiscoAsaShell(CiscoShell):
         lines.extend(self.static_config.splitlines())
         return "\n".join(lines)
 
+    def render_rulebase(self, config: Config) -> str:
+        """The firewall's configuration with this device's hostname, enable password and
+        admin accounts (the rotation's state) where ASA prints them."""
+        out: list[str] = []
+        admins = [self.render_user(n, u) for n, u in sorted(config.users.items())]
+        for line in self.device.rulebase.splitlines():
+            if line.startswith("hostname "):
+                out.append(f"hostname {config.hostname}")
+                if config.enable_secret:
+                    out.append(f"enable password {config.enable_secret} pbkdf2")
+                continue
+            if line.startswith("username ") and admins:
+                out.extend(admins)
+                admins = []
+            out.append(line)
+        return "\n".join(out)
+
     async def cmd_show_running(self, args: list[str]) -> str:
         text = self.render_config(self.device.running)
+        if self.device.rulebase:
+            return rulebase.asa_running(text, args)
         if args:  # "show running-config username": only that section
             return "\n".join(ln for ln in text.splitlines() if ln.startswith(args[0]))
         return text

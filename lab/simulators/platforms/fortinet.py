@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lab.simulators import rulebase
 from lab.simulators.shell import CommandTable, Disconnect, Shell
 from lab.simulators.state import User, hash_password, password_matches
 from lab.simulators.terminal import Terminal
@@ -41,6 +42,10 @@ System time: Sat Nov 21 12:00:00 2026"""
 
 # The wildcard admin entry a device with remote authentication shows.
 REMOTE_ADMIN = "aaa-admins"
+# `config system console` / `set output more` (the default) pages every answer.
+PAGE_LINES = 24
+MORE = "--More-- "
+ERASE = "\r" + " " * len(MORE) + "\r"
 
 
 class FortinetShell(Shell):
@@ -85,6 +90,10 @@ class FortinetShell(Shell):
                 (("show", "system", "admin"), "cmd_show_admins"),
                 (("show", "user", "radius"), "cmd_show_radius"),
                 (("show", "user", "tacacs+"), "cmd_show_tacacs"),
+                (("show",), "cmd_show"),
+                (("get", "system", "performance", "status"), "cmd_performance"),
+                (("diagnose", "firewall", "iprope", "show"), "cmd_iprope"),
+                (("diagnose", "firewall", "iprope", "list"), "cmd_iprope_list"),
                 (("config", "system", "admin"), "cmd_config_admin"),
                 (("config", "system", "console"), "cmd_config_console"),
                 (("exit",), "cmd_exit"),
@@ -120,6 +129,41 @@ class FortinetShell(Shell):
 
     async def cmd_noop(self, args: list[str]) -> str:
         return ""
+
+    async def write_output(self, output: str) -> None:
+        if self.device.settings.get("console_output", "more") == "more":
+            await self.page(output, PAGE_LINES, MORE, ERASE)
+        else:
+            self.term.write(output)
+
+    async def cmd_show(self, args: list[str]) -> str:
+        """`show [PATH [ENTRY]]` from the rule base: what the device prints, defaults left
+        out (a deny policy has no `set action`)."""
+        text = self.device.rulebase
+        if not args:
+            admins = await self.cmd_show_admins([])
+            return rulebase.fortios_full(text, admins) if text else admins
+        shown = rulebase.fortios_show(text, args) if text else None
+        if shown is None:
+            return f"command parse error before '{args[-1]}'\n{PARSE_FAIL}"
+        return shown
+
+    async def cmd_performance(self, args: list[str]) -> str:
+        return rulebase.FORTIOS_PERFORMANCE
+
+    async def cmd_iprope(self, args: list[str]) -> str:
+        """`diagnose firewall iprope show 100004 [ID]`: the forward policies' hit counters."""
+        if not args or args[0] != "100004" or len(args) > 2:
+            return f"command parse error before '{args[0] if args else 'show'}'\n{PARSE_FAIL}"
+        hits = rulebase.counters(self.device.spec.rulebase, self.platform)
+        policy = args[1] if len(args) > 1 else None
+        return rulebase.fortios_iprope(self.device.rulebase, hits, policy)
+
+    async def cmd_iprope_list(self, args: list[str]) -> str:
+        if args != ["100004"]:
+            return f"command parse error before '{args[0] if args else 'list'}'\n{PARSE_FAIL}"
+        hits = rulebase.counters(self.device.spec.rulebase, self.platform)
+        return rulebase.fortios_iprope_list(self.device.rulebase, hits)
 
     async def cmd_exit(self, args: list[str]) -> str:
         raise Disconnect

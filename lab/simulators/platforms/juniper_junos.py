@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 
+from lab.simulators import rulebase
 from lab.simulators.shell import CommandTable, Disconnect, Shell, stored_secret
 from lab.simulators.state import Config, User, hash_password
 
@@ -65,6 +66,8 @@ class JunosShell(Shell):
             (("set", "cli", "complete-on-space"), "cmd_complete_on_space"),
             (("show", "version"), "cmd_show_version"),
             (("show", "configuration"), "cmd_show_configuration"),
+            (("show", "security", "policies", "hit-count"), "cmd_hit_count"),
+            (("show", "system", "uptime"), "cmd_uptime"),
             (("configure",), "cmd_configure"),
             (("exit",), "cmd_exit"),
             (("quit",), "cmd_exit"),
@@ -115,6 +118,41 @@ class JunosShell(Shell):
 
     async def cmd_show_configuration(self, args: list[str]) -> str:
         return self.show_tree(self.device.running, args)
+
+    async def cmd_hit_count(self, args: list[str]) -> str:
+        """`show security policies hit-count`: active policies only, counted since boot."""
+        hits = rulebase.counters(self.device.spec.rulebase, self.platform)
+        policies = rulebase.junos_find(_tree(self.device.running, self.device.rulebase),
+                                       ["security", "policies"])  # fmt: skip
+        out = [
+            "Logical system: root-logical-system",
+            " Index   From zone        To zone          Name                Policy count",
+        ]
+        index = 0
+        for pair, node in (policies or {}).items():
+            words = pair.split()
+            if len(words) != 4 or not isinstance(node, dict):
+                continue
+            for key in node:
+                if not key.startswith("policy "):
+                    continue  # `inactive: policy ...` is not in the running policy set
+                index += 1
+                name = key.split()[1]
+                out.append(
+                    f" {index:<7} {words[1]:<16} {words[3]:<16} {name:<19} {hits.get(name, 0)}"
+                )
+        out.append(f"\nNumber of policy: {index}")
+        return "\n".join(out)
+
+    async def cmd_uptime(self, args: list[str]) -> str:
+        return (
+            "Current time: 2026-11-30 10:00:00 UTC\n"
+            "Time Source:  NTP CLOCK \n"
+            "System booted: 2026-09-06 06:48:00 UTC (12w0d 03:12 ago)\n"
+            "Protocols started: 2026-09-06 06:50:41 UTC (12w0d 03:09 ago)\n"
+            "Last configured: 2026-11-02 14:11:09 UTC (3w6d 19:48 ago) by admin\n"
+            "10:00AM  up 84 days,  3:12, 1 user, load averages: 0.08, 0.05, 0.01"
+        )
 
     async def cmd_configure(self, args: list[str]) -> str:
         self.mode = CONFIG
@@ -249,27 +287,56 @@ class JunosShell(Shell):
 
     # --- rendering --------------------------------------------------------------------
     def show_tree(self, config: Config, path: list[str]) -> str:
-        node: Node | None = _tree(config)
-        i = 0
-        while i < len(path) and isinstance(node, dict):
-            pair = " ".join(path[i : i + 2])
-            key = pair if pair in node else path[i]
-            if key not in node:
-                return ""
-            node, i = node[key], i + (2 if key == pair and pair != path[i] else 1)
+        text = self.device.rulebase
+        node = rulebase.junos_find(_tree(config, text), path)
         if not isinstance(node, dict):
             return ""
         if any(p[:2] == ["display", "set"] for p in self.pipes):
             self.pipes = [p for p in self.pipes if p[:1] != ["display"]]
-            prefix = " ".join(path)
-            return "\n".join(
-                f"set {prefix + ' ' if prefix else ''}{' '.join((*keys, leaf))}"
-                for keys, leaf in _flatten(node)
-            )
-        return "\n".join(_render(node, 0))
+            return "\n".join(_set_lines(node, " ".join(path)))
+        header = rulebase.junos_tree(text)[0] if text and not path else []
+        return "\n".join([*header, *_render(node, 0)])
 
 
-def _tree(config: Config) -> Node:
+def _tree(config: Config, text: str = "") -> Node:
+    """The configuration: the rule base's hierarchy (if the device has one) with this
+    device's host name, accounts and AAA servers (the rotation's state) in `system`."""
+    own = _own_tree(config)
+    if not text:
+        return own
+    tree = rulebase.junos_tree(text)[1]
+    system: Node = {}
+    for key, child in (tree.get("system") or {}).items():
+        if key.startswith("host-name "):
+            system.update({k: v for k, v in (own["system"] or {}).items() if k != "services"})
+        else:
+            system[key] = child
+    return {**tree, "system": system}
+
+
+def _set_lines(node: Node, prefix: str) -> list[str]:
+    """`| display set`: an `inactive:` statement is set, then deactivated, as Junos prints."""
+    out = []
+    for keys, leaf in _flatten(node):
+        words = [k.removeprefix("inactive: ") for k in (*keys, leaf)]
+        out.append(f"set {prefix + ' ' if prefix else ''}{' '.join(words)}")
+    for keys in _inactive(node, ()):
+        out.append(f"deactivate {prefix + ' ' if prefix else ''}{' '.join(keys)}")
+    return out
+
+
+def _inactive(node: Node, keys: tuple[str, ...]) -> list[tuple[str, ...]]:
+    found = []
+    for key, child in node.items():
+        clean = (*keys, key.removeprefix("inactive: "))
+        if key.startswith("inactive: "):
+            found.append(clean)
+        if isinstance(child, dict):
+            found.extend(_inactive(child, clean))
+    return found
+
+
+def _own_tree(config: Config) -> Node:
     users: Node = {}
     for uid, (name, user) in enumerate(sorted(config.users.items()), start=2000):
         if name == "root":
@@ -301,7 +368,8 @@ def _render(node: Node, depth: int) -> list[str]:
     lines = []
     for key, child in node.items():
         if child is None:
-            secret = " ## SECRET-DATA" if key.startswith("encrypted-password") else ""
+            hidden = key.startswith("encrypted-password") or '"$9$' in key
+            secret = " ## SECRET-DATA" if hidden else ""
             lines.append(f"{pad}{key};{secret}")
         else:
             lines.extend([f"{pad}{key} {{", *_render(child, depth + 1), f"{pad}}}"])
@@ -320,7 +388,7 @@ def _flatten(node: Node, keys: tuple[str, ...] = ()) -> list[tuple[tuple[str, ..
 
 def _compare(running: Config, candidate: Config) -> str:
     """`show | compare`: changed statements grouped under their [edit ...] hierarchy."""
-    old, new = _flatten(_tree(running)), _flatten(_tree(candidate))
+    old, new = _flatten(_own_tree(running)), _flatten(_own_tree(candidate))
     groups: dict[tuple[str, ...], list[str]] = {}
     for keys, leaf in old:
         if (keys, leaf) not in new:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from lab.simulators import rulebase
 from lab.simulators.shell import CommandTable, Disconnect, Shell
 from lab.simulators.state import User, hash_password, password_matches
 
@@ -21,6 +22,23 @@ BANNER = """
 Press F1 for help
 
 """
+
+
+# Menus whose own export the simulator answers (`/ip firewall filter export`, ...).
+EXPORT_MENUS = (
+    "ip firewall filter",
+    "ip firewall nat",
+    "ip firewall address-list",
+    "ip firewall",
+    "ip service",
+    "ip ipsec",
+    "ip address",
+    "ip route",
+    "interface",
+    "interface list",
+    "ppp secret",
+    "ppp",
+)
 
 
 class MikrotikShell(Shell):
@@ -61,6 +79,12 @@ class MikrotikShell(Shell):
             (("system", "identity", "print"), "cmd_identity_print"),
             (("system", "identity", "set"), "cmd_identity_set"),
             (("system", "resource", "print"), "cmd_resource_print"),
+            (("export",), "cmd_export"),
+            (("ip", "firewall", "filter", "print"), "cmd_filter_print"),
+            (("ip", "firewall", "nat", "print"), "cmd_nat_print"),
+            (("ip", "service", "print"), "cmd_service_print"),
+            # `/PATH export`: the export of one menu and what is under it.
+            *[((*tuple(path.split()), "export"), "cmd_export") for path in EXPORT_MENUS],
             (("quit",), "cmd_quit"),
         ]
 
@@ -79,9 +103,44 @@ class MikrotikShell(Shell):
 
     async def cmd_resource_print(self, args: list[str]) -> str:
         return (
-            "                   uptime: 12w3d4h2m\n                  version: 7.12.1 (stable)\n"
+            "                   uptime: 12w3h12m\n                  version: 7.12.1 (stable)\n"
             "               board-name: CHR\n         architecture-name: x86_64"
         )
+
+    async def cmd_export(self, args: list[str]) -> str:
+        """`[/PATH] /export [terse] [hide-sensitive]`: the configuration as RouterOS 7 prints
+        it (sensitive values hidden by default, long lines continued with a backslash)."""
+        path = self._menu_path()
+        unknown = [a for a in args if a not in ("terse", "hide-sensitive", "without-paging")]
+        if unknown:
+            return f"expected end of command (line 1 column {len(' '.join(args)) + 9})"
+        if not self.device.rulebase:
+            return f"# by RouterOS 7.12.1\n/system identity\nset name={self.hostname}"
+        return rulebase.routeros_export(self.device.rulebase, path, "terse" in args, self.hostname)
+
+    def _menu_path(self) -> list[str]:
+        """The menu a `/ip firewall export` was typed for (the words before `export`)."""
+        words = self.tokenize(self._line)
+        return words[: words.index("export")] if "export" in words else []
+
+    async def execute(self, line: str) -> str:
+        self._line = line
+        return await super().execute(line)
+
+    async def cmd_filter_print(self, args: list[str]) -> str:
+        return self._print_rules("/ip firewall filter", args)
+
+    async def cmd_nat_print(self, args: list[str]) -> str:
+        return self._print_rules("/ip firewall nat", args)
+
+    def _print_rules(self, path: str, args: list[str]) -> str:
+        if [a for a in args if a not in ("stats", "without-paging")] or "stats" not in args:
+            return "expected end of command (line 1 column 1)"
+        hits = rulebase.counters(self.device.spec.rulebase, self.platform)
+        return rulebase.routeros_stats(self.device.rulebase, path, hits)
+
+    async def cmd_service_print(self, args: list[str]) -> str:
+        return rulebase.routeros_services(self.device.rulebase)
 
     async def cmd_user_print(self, args: list[str]) -> str:
         lines = ["Columns: NAME, GROUP", "# NAME" + " " * 11 + "GROUP"]
