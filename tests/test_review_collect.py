@@ -151,7 +151,7 @@ def test_read_only_sessions_leave_fortios_paging_and_asa_config_mode_alone():
     from rotation.drivers import driver_for
 
     fortinet = read_only(driver_for("fortinet"))
-    conn_class = fortinet.connection_class(SimpleNamespace(device_type="fortinet"))
+    conn_class = fortinet.connection_class(SimpleNamespace(device_type="fortinet", prompt_end=None))
     sent: list[str] = []
     session = SimpleNamespace(_original_output_mode="more", send_multiline=sent.extend)
     assert conn_class.disable_paging(session) == ""

@@ -65,7 +65,12 @@ def parse(config: str, device: str = "") -> RuleBase:
     chains: dict[str, list[Match]] = {}
     bases: list[tuple[str, str, str, str]] = []  # (table, chain key, policy, why)
     if ruleset is not None:
-        legacy = {(f, t) for f, t in ruleset.tables if f == "ip" and t in _IPTABLES_NFT}
+        # Only the tables iptables-save printed: one it calls incompatible (written with nft
+        # itself, e.g. a native `ip nat` table) is left out of its output and read from nft.
+        listed = tables.present if tables is not None else set()
+        legacy = {
+            (f, t) for f, t in ruleset.tables if f == "ip" and t in _IPTABLES_NFT and t in listed
+        }
         for key, matches in ruleset.chains.items():
             family, table, _ = key.split(" ", 2)
             if tables is not None and (family, table) in legacy:
