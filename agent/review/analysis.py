@@ -1,0 +1,341 @@
+"""Exact first-match analysis of a rule base: shadowed and redundant rules.
+
+A rule's match space is a union of *boxes*: products of six interval sets (source zone,
+destination zone, source address, destination address, IP protocol, destination port), after
+negation and object expansion. The analysis subtracts boxes, so it reasons on the packets
+themselves, never on object names, and finds a rule covered only by the union of several
+earlier ones (which pairwise tools miss).
+
+Definitions (docs/review.md states them for the auditor):
+
+* Only enabled rules match. Rules are compared only within their ``table``, in
+  ``position`` order (first match wins).
+* A rule is **shadowed** iff every packet it matches is matched by an earlier rule of the
+  same table that is always active (a rule with a schedule may be inactive, so it never
+  counts as covering). ``covered_by`` names a minimal set of earlier rules whose union covers
+  it.
+* A rule is **redundant** iff it is not shadowed and removing it changes no packet's verdict,
+  the verdict being the (action, log) of the first matching rule, or "no rule" when none
+  matches. Exactly: every packet the rule decides (its match space minus the earlier rules')
+  is decided by the next matching later rule with the same action and logging. Scheduled
+  later rules may be active or not: one with a different verdict that meets those packets
+  makes the rule not redundant; one with the same verdict is never relied upon.
+* Implicit rules (a vendor's final deny, default chain policies) cover and take over like any
+  rule but are never reported themselves.
+
+Speed: for each table, per dimension, the rules sorted by the bounds of their bounding box
+give prefix/suffix bitsets (Python ints), so the earlier rules whose boxes can meet a rule are
+found with a few big-integer ANDs instead of a pairwise scan; only those are subtracted.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass
+
+from agent.review.model import PORT_ANY, Range, Rule, RuleBase
+
+IntervalSet = tuple[Range, ...]
+Box = tuple[IntervalSet, ...]  # (src zone, dst zone, src, dst, protocol, dst port)
+
+PROTOCOL_NUMBERS = {
+    "icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51,
+    "icmp6": 58, "ipv6-icmp": 58, "icmpv6": 58, "ospf": 89, "pim": 103, "vrrp": 112,
+    "sctp": 132,
+}  # fmt: skip
+PORT_PROTOCOLS = frozenset({6, 17, 132})  # protocols whose rules can name ports
+_PROTO_MAX = 255
+ALWAYS = frozenset({"", "always"})
+ANY_ZONE = frozenset({"any", "all"})  # FortiOS srcintf "any", Junos global policies
+
+
+@dataclass(frozen=True)
+class Shadowed:
+    rule: Rule
+    covered_by: tuple[Rule, ...]  # earlier rules whose union covers it (a minimal set)
+
+
+@dataclass(frozen=True)
+class Redundant:
+    rule: Rule
+    taken_over_by: tuple[Rule, ...]  # later rules that decide its packets the same way
+
+
+@dataclass
+class Analysis:
+    shadowed: list[Shadowed]
+    redundant: list[Redundant]
+
+
+# ---- interval sets -------------------------------------------------------------------
+
+
+def intersect(a: IntervalSet, b: IntervalSet) -> IntervalSet:
+    out: list[Range] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo = max(a[i][0], b[j][0])
+        hi = min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+def subtract(a: IntervalSet, b: IntervalSet) -> IntervalSet:
+    out: list[Range] = []
+    j = 0
+    for lo, hi in a:
+        while j < len(b) and b[j][1] < lo:
+            j += 1
+        k, start = j, lo
+        while k < len(b) and b[k][0] <= hi:
+            if b[k][0] > start:
+                out.append((start, b[k][0] - 1))
+            start = max(start, b[k][1] + 1)
+            k += 1
+        if start <= hi:
+            out.append((start, hi))
+    return tuple(out)
+
+
+def box_minus(a: Box, b: Box) -> list[Box] | None:
+    """``a`` minus ``b`` as disjoint boxes; None when they do not meet (``a`` unchanged)."""
+    common = []
+    for x, y in zip(a, b, strict=True):
+        both = intersect(x, y)
+        if not both:
+            return None
+        common.append(both)
+    pieces = []
+    for d in range(len(a)):
+        rest = subtract(a[d], b[d])
+        if rest:
+            pieces.append((*common[:d], rest, *a[d + 1 :]))
+    return pieces
+
+
+def boxes_meet(a: Box, b: Box) -> bool:
+    return all(intersect(x, y) for x, y in zip(a, b, strict=True))
+
+
+def minus(region: list[Box], boxes: list[Box]) -> tuple[list[Box], bool]:
+    """``region`` minus the union of ``boxes``, and whether anything was taken."""
+    touched = False
+    for b in boxes:
+        out: list[Box] = []
+        for a in region:
+            pieces = box_minus(a, b)
+            if pieces is None:
+                out.append(a)
+            else:
+                touched = True
+                out.extend(pieces)
+        region = out
+        if not region:
+            break
+    return region, touched
+
+
+# ---- rules as boxes ---------------------------------------------------------------------
+
+
+def protocol_number(protocol: str) -> int | None:
+    """The IP protocol number; None for 'any'. An unknown name gets a number past 255 of its
+    own (it then only ever equals itself)."""
+    text = protocol.strip().lower()
+    if text in ("any", "ip", "all", ""):
+        return None
+    if text.isdigit() and int(text) <= _PROTO_MAX:
+        return int(text)
+    if text in PROTOCOL_NUMBERS:
+        return PROTOCOL_NUMBERS[text]
+    return _PROTO_MAX + 1 + (int.from_bytes(text.encode()[:6], "big") % 1_000_000)
+
+
+def service_boxes(rule: Rule) -> list[tuple[IntervalSet, IntervalSet]]:
+    """(protocols, ports) pairs covering the rule's services. A port-less protocol matches
+    every port; 'any' with ports means TCP, UDP and SCTP to those ports."""
+    full_proto: IntervalSet = ((0, _PROTO_MAX + 1_000_001),)
+    by_proto: dict[int | None, list[Range]] = defaultdict(list)
+    for service in rule.services:
+        number = protocol_number(service.protocol)
+        ports = tuple(service.ports) or PORT_ANY
+        if number is None and tuple(ports) != PORT_ANY:
+            for p in sorted(PORT_PROTOCOLS):
+                by_proto[p].extend(ports)
+        elif number is not None and number not in PORT_PROTOCOLS:
+            by_proto[number].extend(PORT_ANY)
+        else:
+            by_proto[number].extend(ports)
+    if None in by_proto:
+        return [(full_proto, PORT_ANY)]
+    grouped: dict[IntervalSet, list[Range]] = defaultdict(list)
+    for number, ports in by_proto.items():
+        grouped[_merge(ports)].append((number, number))  # type: ignore[arg-type]
+    return [(_merge(protos), ports) for ports, protos in sorted(grouped.items())]
+
+
+def _merge(ranges: list[Range] | IntervalSet) -> IntervalSet:
+    out: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in out)
+
+
+class ZoneIndex:
+    """Zone names of one table as integers; the last one stands for every zone not named."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        names = sorted({z for r in rules for z in (*r.src_zones, *r.dst_zones)})
+        self.number = {name: n for n, name in enumerate(names)}
+        self.other = len(names)
+
+    def interval(self, zones: tuple[str, ...]) -> IntervalSet:
+        if not zones or any(z.lower() in ANY_ZONE for z in zones):
+            return ((0, self.other),)
+        return _merge([(self.number[z], self.number[z]) for z in zones])
+
+
+def rule_boxes(rule: Rule, zones: ZoneIndex) -> list[Box]:
+    src, dst = rule.sources.effective(), rule.destinations.effective()
+    szones, dzones = zones.interval(rule.src_zones), zones.interval(rule.dst_zones)
+    if not (src and dst):
+        return []  # matches nothing (e.g. a negated 'any')
+    return [(szones, dzones, src, dst, p, ports) for p, ports in service_boxes(rule)]
+
+
+# ---- the candidate index ----------------------------------------------------------------
+
+
+class _Index:
+    """Which rules' bounding boxes meet a query box, as a bitset over rule numbers."""
+
+    def __init__(self, boxes: list[list[Box]]) -> None:
+        self.dims = []
+        for d in range(6):
+            lows = [min(b[d][0][0] for b in bs) if bs else 1 for bs in boxes]
+            highs = [max(b[d][-1][1] for b in bs) if bs else 0 for bs in boxes]
+            by_lo = sorted(range(len(boxes)), key=lows.__getitem__)
+            by_hi = sorted(range(len(boxes)), key=highs.__getitem__)
+            prefix, acc = [0], 0  # prefix[k]: the k rules with the lowest lower bounds
+            for n in by_lo:
+                acc |= 1 << n
+                prefix.append(acc)
+            suffix, acc = [0], 0  # suffix[k] (reversed): the k rules with the highest uppers
+            for n in reversed(by_hi):
+                acc |= 1 << n
+                suffix.append(acc)
+            suffix.reverse()
+            self.dims.append(([lows[n] for n in by_lo], prefix, [highs[n] for n in by_hi], suffix))
+
+    def meeting(self, region: list[Box]) -> int:
+        mask = -1
+        for d, (lo_sorted, prefix, hi_sorted, suffix) in enumerate(self.dims):
+            qlo = min(b[d][0][0] for b in region)
+            qhi = max(b[d][-1][1] for b in region)
+            mask &= prefix[bisect_right(lo_sorted, qhi)] & suffix[bisect_left(hi_sorted, qlo)]
+            if not mask:
+                break
+        return mask
+
+
+def _bits(mask: int):
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+# ---- the analysis -----------------------------------------------------------------------
+
+
+def analyse(base: RuleBase) -> Analysis:
+    """Shadowed and redundant rules of every table of ``base``."""
+    tables: dict[str, list[Rule]] = defaultdict(list)
+    for rule in base.rules:
+        if rule.enabled:
+            tables[rule.table].append(rule)
+    result = Analysis([], [])
+    for table in sorted(tables):
+        _analyse_table(sorted(tables[table], key=lambda r: r.position), result)
+    return result
+
+
+def _active(rule: Rule) -> bool:
+    return (rule.schedule or "").strip().lower() in ALWAYS
+
+
+def _verdict(rule: Rule) -> tuple[str, bool]:
+    return (rule.action, rule.log)
+
+
+def _analyse_table(rules: list[Rule], result: Analysis) -> None:
+    zones = ZoneIndex(rules)
+    boxes = [rule_boxes(r, zones) for r in rules]
+    index = _Index(boxes)
+    always = sum(1 << n for n, r in enumerate(rules) if _active(r))
+    for i, rule in enumerate(rules):
+        if not boxes[i]:
+            continue
+        earlier = index.meeting(boxes[i]) & ((1 << i) - 1) & always
+        region, used = boxes[i], []
+        for j in _bits(earlier):
+            region, touched = minus(region, boxes[j])
+            if touched:
+                used.append(j)
+            if not region:
+                break
+        if rule.implicit:
+            continue
+        if not region:
+            cover = _minimal_cover(boxes[i], used, boxes)
+            result.shadowed.append(Shadowed(rule, tuple(rules[j] for j in cover)))
+            continue
+        takers = _taken_over(i, region, rules, boxes, index)
+        if takers is not None:
+            result.redundant.append(Redundant(rule, tuple(rules[j] for j in takers)))
+
+
+def _minimal_cover(target: list[Box], used: list[int], boxes: list[list[Box]]) -> list[int]:
+    """Drop every rule the others still cover ``target`` without (latest first)."""
+    keep = list(used)
+    for j in reversed(used):
+        trial = [k for k in keep if k != j]
+        region = target
+        for k in trial:
+            region, _ = minus(region, boxes[k])
+            if not region:
+                break
+        if not region:
+            keep = trial
+    return keep
+
+
+def _taken_over(
+    i: int, region: list[Box], rules: list[Rule], boxes: list[list[Box]], index: _Index
+) -> list[int] | None:
+    """The later rules that decide ``region`` (rule i's own packets) with rule i's verdict,
+    or None when some packet would get another verdict (or fall off the table)."""
+    verdict = _verdict(rules[i])
+    later = index.meeting(region) & ~((1 << (i + 1)) - 1)
+    takers = []
+    for j in _bits(later):
+        if not any(boxes_meet(a, b) for a in region for b in boxes[j]):
+            continue
+        if _verdict(rules[j]) != verdict:
+            return None
+        if not _active(rules[j]):
+            continue  # may be inactive: cannot be relied upon to take over
+        region, _ = minus(region, boxes[j])
+        takers.append(j)
+        if not region:
+            return takers
+    return None
