@@ -91,6 +91,21 @@ class DnsConfig(_Table):
     internal_zones: bool = True
 
 
+class ReviewConfig(_Table):
+    """``keyturn review``: the interfaces or zones to treat as untrusted (the WAN side); when
+    empty, keyturn infers them from the default route and public interface addresses."""
+
+    untrusted: list[str] = Field(default_factory=list)
+
+    @field_validator("untrusted")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[\w./:@+-]{1,64}", name):
+                raise ValueError(f"not an interface or zone name: {name!r}")
+        return value
+
+
 class SecretsConfig(_Table):
     """Where device passwords and the audit key live: the OS keyring, or an OpenBao/Vault
     KV v2 mount (token from VAULT_TOKEN, AppRole from VAULT_ROLE_ID/VAULT_SECRET_ID, or a
@@ -117,6 +132,7 @@ class SiteConfig(_Table):
     rotation: RotationConfig = Field(default_factory=RotationConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     dns: DnsConfig = Field(default_factory=DnsConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
     lab: LabBinding | None = None
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
 

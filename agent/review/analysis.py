@@ -11,15 +11,17 @@ Definitions (docs/review.md states them for the auditor):
 * Only enabled rules match. Rules are compared only within their ``table``, in
   ``position`` order (first match wins).
 * A rule is **shadowed** iff every packet it matches is matched by an earlier rule of the
-  same table that is always active (a rule with a schedule may be inactive, so it never
-  counts as covering). ``covered_by`` names a minimal set of earlier rules whose union covers
+  same table that surely matches it: a rule with a schedule may be inactive and a rule with
+  ``conditions`` (connection state, users, ...) matches only part of its boxes, so neither
+  ever counts as covering. ``covered_by`` names a minimal set of earlier rules whose union covers
   it.
 * A rule is **redundant** iff it is not shadowed and removing it changes no packet's verdict,
   the verdict being the (action, log) of the first matching rule, or "no rule" when none
   matches. Exactly: every packet the rule decides (its match space minus the earlier rules')
-  is decided by the next matching later rule with the same action and logging. Scheduled
-  later rules may be active or not: one with a different verdict that meets those packets
-  makes the rule not redundant; one with the same verdict is never relied upon.
+  is decided by the next matching later rule with the same action and logging. Uncertain
+  later rules (scheduled, or with conditions) may match or not: one with a different verdict
+  that meets those packets makes the rule not redundant; one with the same verdict is never
+  relied upon.
 * Implicit rules (a vendor's final deny, default chain policies) cover and take over like any
   rule but are never reported themselves.
 
@@ -46,6 +48,7 @@ PROTOCOL_NUMBERS = {
 }  # fmt: skip
 PORT_PROTOCOLS = frozenset({6, 17, 132})  # protocols whose rules can name ports
 _PROTO_MAX = 255
+PROTO_ANY: IntervalSet = ((0, _PROTO_MAX + 1_000_000),)  # numbers past 255: unknown names
 ALWAYS = frozenset({"", "always"})
 ANY_ZONE = frozenset({"any", "all"})  # FortiOS srcintf "any", Junos global policies
 
@@ -119,6 +122,15 @@ def box_minus(a: Box, b: Box) -> list[Box] | None:
     return pieces
 
 
+def meet(region: list[Box], boxes: list[Box]) -> list[Box]:
+    """The part of ``region`` inside the union of ``boxes`` (``region``'s boxes are
+    disjoint, so subtracting what lies outside keeps them so)."""
+    outside = region
+    outside, _ = minus(outside, boxes)
+    inside, _ = minus(region, outside)
+    return inside
+
+
 def boxes_meet(a: Box, b: Box) -> bool:
     return all(intersect(x, y) for x, y in zip(a, b, strict=True))
 
@@ -154,13 +166,12 @@ def protocol_number(protocol: str) -> int | None:
         return int(text)
     if text in PROTOCOL_NUMBERS:
         return PROTOCOL_NUMBERS[text]
-    return _PROTO_MAX + 1 + (int.from_bytes(text.encode()[:6], "big") % 1_000_000)
+    return _PROTO_MAX + 1 + (int.from_bytes(text.encode()[:6], "big") % 999_999)
 
 
 def service_boxes(rule: Rule) -> list[tuple[IntervalSet, IntervalSet]]:
     """(protocols, ports) pairs covering the rule's services. A port-less protocol matches
     every port; 'any' with ports means TCP, UDP and SCTP to those ports."""
-    full_proto: IntervalSet = ((0, _PROTO_MAX + 1_000_001),)
     by_proto: dict[int | None, list[Range]] = defaultdict(list)
     for service in rule.services:
         number = protocol_number(service.protocol)
@@ -173,7 +184,7 @@ def service_boxes(rule: Rule) -> list[tuple[IntervalSet, IntervalSet]]:
         else:
             by_proto[number].extend(ports)
     if None in by_proto:
-        return [(full_proto, PORT_ANY)]
+        return [(PROTO_ANY, PORT_ANY)]
     grouped: dict[IntervalSet, list[Range]] = defaultdict(list)
     for number, ports in by_proto.items():
         grouped[_merge(ports)].append((number, number))  # type: ignore[arg-type]
@@ -269,7 +280,11 @@ def analyse(base: RuleBase) -> Analysis:
     return result
 
 
-def _active(rule: Rule) -> bool:
+def certain(rule: Rule) -> bool:
+    """The rule surely matches every packet of its boxes: no schedule that may be off, and
+    no match condition the model cannot express (``Rule.conditions``, set by parsers)."""
+    if getattr(rule, "conditions", ()):
+        return False
     return (rule.schedule or "").strip().lower() in ALWAYS
 
 
@@ -281,7 +296,7 @@ def _analyse_table(rules: list[Rule], result: Analysis) -> None:
     zones = ZoneIndex(rules)
     boxes = [rule_boxes(r, zones) for r in rules]
     index = _Index(boxes)
-    always = sum(1 << n for n, r in enumerate(rules) if _active(r))
+    always = sum(1 << n for n, r in enumerate(rules) if certain(r))
     for i, rule in enumerate(rules):
         if not boxes[i]:
             continue
@@ -332,8 +347,8 @@ def _taken_over(
             continue
         if _verdict(rules[j]) != verdict:
             return None
-        if not _active(rules[j]):
-            continue  # may be inactive: cannot be relied upon to take over
+        if not certain(rules[j]):
+            continue  # may not match: cannot be relied upon to take over
         region, _ = minus(region, boxes[j])
         takers.append(j)
         if not region:
