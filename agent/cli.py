@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "ad": "Audit Active Directory: admins, dial-in, service and backdoor accounts.",
     "dns": "Record and check domains, mail security, AD zones and TLS certificates.",
     "topology": "Draw the network: switch ports, links, subnets and changes.",
+    "review": "Review firewall rules and management: exposure, dead rules, fixes.",
     "secrets": "Import, list, reveal and export device credentials.",
     "rotate": "Change admin passwords on network devices, escrowed and verified.",
     "verify": "Log in with every stored credential and report which still work.",

@@ -260,3 +260,36 @@ def create_topology_tables(db: sqlite3.Connection) -> None:
         );
         """,
     )
+
+
+@migration
+def create_review_tables(db: sqlite3.Connection) -> None:
+    # Every rule of every reviewed firewall per review run (issue 17): the next run's diff
+    # (rules added, removed, changed) and the CSV export read these rows; findings go to the
+    # shared findings table (source 'review'), the whole result to run_documents ('review').
+    _execute_each(
+        db,
+        """
+        CREATE TABLE review_rules (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            device TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            tbl TEXT NOT NULL,
+            rule_id TEXT NOT NULL,
+            pos INTEGER NOT NULL,
+            verdict TEXT NOT NULL,
+            sources TEXT NOT NULL,
+            destinations TEXT NOT NULL,
+            services TEXT NOT NULL,
+            src_zones TEXT NOT NULL,
+            dst_zones TEXT NOT NULL,
+            logged INTEGER NOT NULL,
+            enabled INTEGER NOT NULL,
+            hits INTEGER,
+            implicit INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            PRIMARY KEY (run_id, device, tbl, rule_id)
+        );
+        CREATE INDEX review_rules_device ON review_rules (device, run_id);
+        """,
+    )
