@@ -97,7 +97,7 @@ def _brute(rules: list[Rule]) -> tuple[set[int], set[int]]:
             states.append({n for n, r in enumerate(rules) if not r.schedule} | set(on))
     shadowed, redundant = set(), set()
     for n, rule in enumerate(rules):
-        if not rule.enabled or rule.implicit:
+        if not rule.enabled:
             continue
         earlier = [
             functools.reduce(operator.or_, [masks[k] for k in range(n) if k in s and
@@ -106,8 +106,19 @@ def _brute(rules: list[Rule]) -> tuple[set[int], set[int]]:
         ]  # fmt: skip
         if all(masks[n] & ~e == 0 for e in earlier):
             shadowed.add(n)
-        elif all(_decided(rules, masks, s, -1) == _decided(rules, masks, s, n) for s in states):
-            redundant.add(n)
+    # Redundancy is judged in the table without its shadowed rules (implicit ones included).
+    kept = [r for n, r in enumerate(rules) if n not in shadowed]
+    kept_masks = [m for n, m in enumerate(masks) if n not in shadowed]
+    kept_states = [{kept.index(rules[n]) for n in s if n not in shadowed} for s in states]
+    for k, rule in enumerate(kept):
+        if not rule.enabled or rule.implicit:
+            continue
+        if all(
+            _decided(kept, kept_masks, s, -1) == _decided(kept, kept_masks, s, k)
+            for s in kept_states
+        ):
+            redundant.add(rules.index(rule))
+    shadowed = {n for n in shadowed if not rules[n].implicit}
     return shadowed, redundant
 
 

@@ -15,13 +15,16 @@ Definitions (docs/review.md states them for the auditor):
   ``conditions`` (connection state, users, ...) matches only part of its boxes, so neither
   ever counts as covering. ``covered_by`` names a minimal set of earlier rules whose union covers
   it.
-* A rule is **redundant** iff it is not shadowed and removing it changes no packet's verdict,
-  the verdict being the (action, log) of the first matching rule, or "no rule" when none
-  matches. Exactly: every packet the rule decides (its match space minus the earlier rules')
-  is decided by the next matching later rule with the same action and logging. Uncertain
-  later rules (scheduled, or with conditions) may match or not: one with a different verdict
-  that meets those packets makes the rule not redundant; one with the same verdict is never
-  relied upon.
+* A rule is **redundant** iff it is not shadowed and, in the table without its shadowed
+  rules (which decide nothing, and are the first to go), removing it changes no packet's
+  verdict, the verdict being the (action, log) of the first matching rule, or "no rule" when
+  none matches. A shadowed rule never takes over: with rules 2 and 3 covering rule 4, rule 4
+  is the dead one, not 2 and 3. Exactly: every packet the rule decides (its match space
+  minus the earlier rules') is decided by the next matching later rule with the same action
+  and logging. Uncertain later rules (scheduled, or with conditions) may match or not: one
+  with a different verdict that meets those packets makes the rule not redundant; one with
+  the same verdict is never relied upon. Each redundant rule is safe to remove on its own,
+  not all of them together.
 * Implicit rules (a vendor's final deny, default chain policies) cover and take over like any
   rule but are never reported themselves.
 
@@ -297,6 +300,8 @@ def _analyse_table(rules: list[Rule], result: Analysis) -> None:
     boxes = [rule_boxes(r, zones) for r in rules]
     index = _Index(boxes)
     always = sum(1 << n for n, r in enumerate(rules) if certain(r))
+    decides: dict[int, list[Box]] = {}  # rule -> the packets it decides (not shadowed)
+    shadowed = 0
     for i, rule in enumerate(rules):
         if not boxes[i]:
             continue
@@ -308,15 +313,19 @@ def _analyse_table(rules: list[Rule], result: Analysis) -> None:
                 used.append(j)
             if not region:
                 break
-        if rule.implicit:
+        if region:
+            decides[i] = region
             continue
-        if not region:
+        shadowed |= 1 << i
+        if not rule.implicit:
             cover = _minimal_cover(boxes[i], used, boxes)
             result.shadowed.append(Shadowed(rule, tuple(rules[j] for j in cover)))
+    for i, region in decides.items():
+        if rules[i].implicit:
             continue
-        takers = _taken_over(i, region, rules, boxes, index)
+        takers = _taken_over(i, region, rules, boxes, index, shadowed)
         if takers is not None:
-            result.redundant.append(Redundant(rule, tuple(rules[j] for j in takers)))
+            result.redundant.append(Redundant(rules[i], tuple(rules[j] for j in takers)))
 
 
 def _minimal_cover(target: list[Box], used: list[int], boxes: list[list[Box]]) -> list[int]:
@@ -335,12 +344,17 @@ def _minimal_cover(target: list[Box], used: list[int], boxes: list[list[Box]]) -
 
 
 def _taken_over(
-    i: int, region: list[Box], rules: list[Rule], boxes: list[list[Box]], index: _Index
+    i: int,
+    region: list[Box],
+    rules: list[Rule],
+    boxes: list[list[Box]],
+    index: _Index,
+    shadowed: int,
 ) -> list[int] | None:
     """The later rules that decide ``region`` (rule i's own packets) with rule i's verdict,
     or None when some packet would get another verdict (or fall off the table)."""
     verdict = _verdict(rules[i])
-    later = index.meeting(region) & ~((1 << (i + 1)) - 1)
+    later = index.meeting(region) & ~((1 << (i + 1)) - 1) & ~shadowed
     takers = []
     for j in _bits(later):
         if not any(boxes_meet(a, b) for a in region for b in boxes[j]):

@@ -12,18 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.review import analysis
-from agent.review.analysis import PORT_PROTOCOLS, Box, ZoneIndex, minus, protocol_number
-from agent.review.model import (
-    IPV4_ANY,
-    PORT_ANY,
-    Management,
-    NatRule,
-    Rule,
-    RuleBase,
-    merge,
-)
-from agent.review.text import address_text, ranges_text
+from agent.review import analysis, reach
+from agent.review.analysis import protocol_number
+from agent.review.model import PORT_ANY, Rule, RuleBase
+from agent.review.reach import internet_exposure, untrusted_side
 
 # id -> (severity, one-line title); the order is the report's.
 FINDINGS: dict[str, tuple[str, str]] = {
@@ -43,17 +35,6 @@ FINDINGS: dict[str, tuple[str, str]] = {
     "rule_disabled": ("info", "The rule is disabled"),
 }  # fmt: skip
 
-# Services an internet-facing port forward should never expose (port -> name), TCP unless
-# the name says udp: remote desktops, file sharing, databases, cleartext logins and the
-# management UIs of common appliances.
-SENSITIVE_PORTS: dict[int, str] = {
-    20: "FTP data", 21: "FTP", 22: "SSH", 23: "Telnet", 135: "MS RPC", 137: "NetBIOS",
-    139: "SMB", 161: "SNMP (udp)", 389: "LDAP", 445: "SMB", 636: "LDAPS", 873: "rsync",
-    1433: "MS SQL", 1521: "Oracle", 2049: "NFS", 2375: "Docker API", 3306: "MySQL",
-    3389: "RDP", 5432: "PostgreSQL", 5900: "VNC", 5985: "WinRM", 5986: "WinRM",
-    6379: "Redis", 8080: "management UI", 8291: "Winbox", 8443: "management UI",
-    9200: "Elasticsearch", 10000: "Webmin", 10443: "management UI", 27017: "MongoDB",
-}  # fmt: skip
 MANAGEMENT_PROTOCOLS = frozenset(
     {"ssh", "https", "http", "telnet", "snmp", "winbox", "api", "api-ssl", "www", "www-ssl",
      "ftp", "fgfm", "netconf"}
@@ -102,41 +83,6 @@ class Review:
     exposures: list[dict[str, Any]]
     untrusted: list[str]
     untrusted_source: str  # 'site config', 'inferred', 'unknown'
-
-
-# ---- the untrusted side -----------------------------------------------------------------
-
-
-def untrusted_side(base: RuleBase, override: list[str] | None = None) -> tuple[set[str], str]:
-    """Interface and zone names on the WAN side, and how they were decided: the site
-    config's ``[review] untrusted`` when set, else interfaces the parser marked, the default
-    route's interfaces and interfaces holding a public address (with their zones)."""
-    if override:
-        return set(override), "site config"
-    names: set[str] = set(base.default_route_interfaces)
-    for interface in base.interfaces:
-        if interface.untrusted is False:
-            continue
-        if interface.untrusted or interface.name in names or _public(interface.addresses):
-            names.add(interface.name)
-    names |= {i.zone for i in base.interfaces if i.name in names and i.zone}
-    return names, "inferred" if names else "unknown"
-
-
-def _public(addresses: tuple[str, ...]) -> bool:
-    for text in addresses:
-        try:
-            if ipaddress.ip_interface(text.replace(" ", "/")).ip.is_global:
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-def _from_untrusted(zones: tuple[str, ...], untrusted: set[str]) -> bool:
-    return (
-        not zones or bool(set(zones) & untrusted) or any(z.lower() in ("any", "all") for z in zones)
-    )
 
 
 # ---- checks -------------------------------------------------------------------------------
@@ -191,8 +137,12 @@ def review(base: RuleBase, untrusted_override: list[str] | None = None) -> Revie
                 {"taken_over_by": names},
             )
         )
-    found.extend(_default_deny(base))
-    found.extend(_management(device, base.management, untrusted))
+    for table, rule in reach.default_accepts(base):
+        found.append(
+            Finding("no_default_deny", device, table,
+                    f"implicit rule {rule.id} accepts what no rule matches", rule.lines, table)
+        )  # fmt: skip
+    found.extend(_management(base, untrusted))
     for snmp in base.snmp:
         if snmp.is_default:
             found.append(
@@ -224,6 +174,13 @@ def review(base: RuleBase, untrusted_override: list[str] | None = None) -> Revie
     return Review(base, found, exposures, sorted(untrusted), source)
 
 
+def _from_untrusted(zones: tuple[str, ...], untrusted: set[str]) -> bool:
+    """The rule's source zones include the WAN side (or any zone)."""
+    return (
+        not zones or bool(set(zones) & untrusted) or any(z.lower() in ("any", "all") for z in zones)
+    )
+
+
 def _rule_findings(
     device: str, rule: Rule, untrusted: set[str], baseline: int | None
 ) -> list[Finding]:
@@ -247,7 +204,7 @@ def _rule_findings(
         out.append(
             Finding("any_any_permit", device, rule.id, f"from {zones}", rule.lines, rule.table)
         )
-    if not rule.log:
+    if not rule.log and not _housekeeping(rule):
         out.append(Finding("rule_no_log", device, rule.id, rule.action, rule.lines, rule.table))
     if rule.hits == 0:
         confidence, text = unused_confidence(baseline)
@@ -284,12 +241,28 @@ def weak_crypto(
     return weak
 
 
-def _management(device: str, entries: list[Management], untrusted: set[str]) -> list[Finding]:
-    out = []
-    for m in entries:
+def _housekeeping(rule: Rule) -> bool:
+    """Connection-tracking rules (accept established/related, drop invalid): logging them
+    would log every packet of every allowed connection, so no log is right for them."""
+    return any(
+        re.search(r"established|related|invalid", c, re.IGNORECASE)
+        for c in getattr(rule, "conditions", ())
+    )
+
+
+def _management(base: RuleBase, untrusted: set[str]) -> list[Finding]:
+    """cleartext_management per enabled telnet/http service; wan_management per service
+    reachable from the WAN: on an untrusted interface or every interface, from any (or a
+    public) source, and, where the model has the box's input filter, let in by it. Input
+    rules that let the WAN reach a management port no service entry names are findings too
+    (Linux, where sshd is not in the model)."""
+    device, out = base.device, []
+    named: set[str] = set()
+    for m in base.management:
         protocol = m.protocol.lower()
         if not m.enabled or protocol not in MANAGEMENT_PROTOCOLS:
             continue
+        named.add(protocol)
         where = m.interface or "every interface"
         if protocol in CLEARTEXT:
             out.append(
@@ -299,138 +272,29 @@ def _management(device: str, entries: list[Management], untrusted: set[str]) -> 
             ipaddress.ip_address(lo).is_global or ipaddress.ip_address(hi).is_global
             for lo, hi in m.sources.effective()
         )
-        on_wan = not m.interface or m.interface in untrusted
-        if on_wan and wide_open:
-            sources = "any source" if m.sources.is_any else "public sources"
-            out.append(
-                Finding(
-                    "wan_management",
-                    device,
-                    f"{protocol}@{where}",
-                    f"{protocol} on {where} from {sources}",
-                    m.lines,
-                    data={"protocol": protocol, "interface": m.interface},
-                )
-            )
-    return out
-
-
-# ---- first-match walks: exposure and the default verdict -------------------------------------
-
-
-def _tables(base: RuleBase) -> dict[str, list[Rule]]:
-    tables: dict[str, list[Rule]] = {}
-    for rule in sorted(base.rules, key=lambda r: (r.table, r.position)):
-        if rule.enabled:
-            tables.setdefault(rule.table, []).append(rule)
-    return tables
-
-
-def _walk(rules: list[Rule], zones: ZoneIndex, region: list[Box]):
-    """(rule, the part of ``region`` it may decide) in first-match order, then what no rule
-    surely decides. A rule with a schedule or conditions counts as matching (worst case for
-    exposure) without taking its packets from the later rules."""
-    decided = []
-    for rule in rules:
-        if not region:
-            break
-        boxes = analysis.rule_boxes(rule, zones)
-        left, touched = minus(region, boxes)
-        if touched:
-            decided.append((rule, analysis.meet(region, boxes)))
-            if analysis.certain(rule):  # else it may not match: later rules still decide
-                region = left
-    return decided, region
-
-
-def _default_deny(base: RuleBase) -> list[Finding]:
-    """Tables where a packet no explicit rule matches is accepted by an implicit rule or falls
-    off the table with no rule at all. Output chains (the box's own traffic) are left out."""
-    out = []
-    for table, rules in _tables(base).items():
-        if "output" in table.lower():
+        if not wide_open or (m.interface and m.interface not in untrusted):
             continue
-        zones = ZoneIndex(rules)
-        full: Box = (((0, zones.other),), ((0, zones.other),), IPV4_ANY, IPV4_ANY,
-                     analysis.PROTO_ANY, PORT_ANY)  # fmt: skip
-        explicit = [r for r in rules if not r.implicit]
-        _, left = _walk(explicit, zones, [full])
-        if not left:
-            continue  # an explicit catch-all decides everything
-        decided, rest = _walk([r for r in rules if r.implicit], zones, left)
-        accepting = [r for r, _ in decided if r.action == "permit"]
-        if accepting or rest:
-            last = accepting[0] if accepting else (explicit[-1] if explicit else None)
-            why = (
-                f"implicit rule {accepting[0].id} accepts what no rule matches"
-                if accepting
-                else "no rule matches some traffic: the platform default applies"
-            )
+        letting_in = reach.management_allowed(base, untrusted, protocol)
+        if letting_in == []:
+            continue  # the input filter keeps the WAN out
+        sources = "any source" if m.sources.is_any else "public sources"
+        lines = m.lines + tuple(line for r in letting_in or () for line in r.lines)
+        out.append(
+            Finding("wan_management", device, f"{protocol}@{where}",
+                    f"{protocol} on {where} from {sources}", lines,
+                    data={"protocol": protocol, "interface": m.interface,
+                          "rules": [r.id for r in letting_in or ()]})
+        )  # fmt: skip
+    for protocol in sorted(set(reach.MANAGEMENT_PORTS) - named):
+        for rule in reach.management_allowed(base, untrusted, protocol) or ():
+            if rule.implicit:
+                continue  # an input chain accepting by default is no_default_deny's
             out.append(
-                Finding("no_default_deny", base.device, table, why,
-                        last.lines if last else (), table)
+                Finding("wan_management", device, rule.id,
+                        f"{protocol} to the box from the WAN side", rule.lines, rule.table,
+                        {"protocol": protocol, "rules": [rule.id]})
             )  # fmt: skip
+            if protocol in CLEARTEXT:
+                out.append(Finding("cleartext_management", device, rule.id, protocol,
+                                   rule.lines, rule.table))  # fmt: skip
     return out
-
-
-def internet_exposure(base: RuleBase, untrusted: set[str]) -> list[dict[str, Any]]:
-    """Every port forward / VIP on the WAN side that an allowing rule lets traffic through:
-    for each table, the traffic from the untrusted zones (any zone when none is known) to the
-    forward's internal or external address and ports, walked in first-match order."""
-    out = []
-    for nat in base.nat:
-        if nat.zone and untrusted and nat.zone not in untrusted:
-            continue  # a forward on an inside interface
-        addresses = merge([*nat.internal.effective(), *nat.external.effective()])
-        ports = merge([*nat.internal_ports, *nat.external_ports]) or PORT_ANY
-        proto_number = protocol_number(nat.protocol)
-        protos = analysis.PROTO_ANY if proto_number is None else ((proto_number, proto_number),)
-        if proto_number is not None and proto_number not in PORT_PROTOCOLS:
-            ports = PORT_ANY
-        allowing: list[Rule] = []
-        allowed_ports: list[tuple[int, int]] = []
-        sources: list[tuple[int, int]] = []
-        for rules in _tables(base).values():
-            zones = ZoneIndex(rules)
-            names = [zones.number[z] for z in untrusted if z in zones.number]
-            if not untrusted or any(z not in zones.number for z in untrusted):
-                names.append(zones.other)
-            src_zone = tuple(merge([(n, n) for n in names])) if untrusted else ((0, zones.other),)
-            query: Box = (src_zone, ((0, zones.other),), IPV4_ANY, addresses, protos, ports)
-            decided, _ = _walk(rules, zones, [query])
-            for rule, allowed in decided:
-                if rule.action != "permit":
-                    continue
-                allowing.append(rule)
-                allowed_ports.extend(p for b in allowed for p in b[5])
-                sources.extend(s for b in allowed for s in b[2])
-        if not allowing:
-            continue
-        open_ports = merge(allowed_ports)
-        sensitive = sorted(
-            {name for port, name in SENSITIVE_PORTS.items() if _in(port, open_ports)}
-            if proto_number in (None, 6, 17)
-            else set()
-        )
-        out.append(_exposure(nat, allowing, open_ports, sensitive, merge(sources)))
-    return out
-
-
-def _in(value: int, ranges: tuple[tuple[int, int], ...]) -> bool:
-    return any(lo <= value <= hi for lo, hi in ranges)
-
-
-def _exposure(nat: NatRule, rules: list[Rule], ports, sensitive, sources) -> dict[str, Any]:
-    return {
-        "nat": nat.id,
-        "zone": nat.zone,
-        "external": address_text(nat.external.effective()),
-        "internal": address_text(nat.internal.effective()),
-        "protocol": nat.protocol,
-        "ports": ranges_text(ports),
-        "service": ", ".join(sensitive) or ranges_text(ports),
-        "sensitive": sensitive,
-        "rules": [r.id for r in rules],
-        "sources": "any source" if sources == IPV4_ANY else address_text(sources),
-        "lines": [*nat.lines, *(line for r in rules for line in r.lines)],
-    }
