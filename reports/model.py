@@ -19,6 +19,7 @@ from inventory.model import Host
 from inventory.store import Run, Store, utcnow
 from reports.controls import control_mapping
 from reports.remediation import section as remediation_section
+from reports.review import section as review_section
 from reports.topology import topology_section
 from reports.webdns import section as web_dns_section
 
@@ -100,6 +101,8 @@ def build_report(
     report["web_dns"] = web_dns_section(store, run_id, diff_from)
     # AD remediation (issue 16): what ad apply/undo did, from their journals.
     report["remediation"] = remediation_section(store, run_id)
+    # Firewall review (issue 17): exposure, findings and rule changes per device.
+    report["review"] = review_section(store, current.upto)
     report["changes"] += report["web_dns"]["changes"] if report["web_dns"] else []
     report["summary"] = _summary(report)
     report["controls"] = control_mapping(report)

@@ -106,6 +106,14 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{sum(len(g['hosts']) for g in topology['groups'])} hosts on switch ports"
             + (f", {moved} moved since run {topology['previous_run_id']}" if moved else "")
         )
+    review = report.get("review")
+    if review is not None:
+        exposed = [e for d in review["devices"] for e in d["exposures"] if e["sensitive"]]
+        lines.append(
+            f"- **Firewall review:** {len(review['devices'])} device(s), "
+            f"{sum(len(d['findings']) for d in review['devices'])} findings, "
+            f"{len(exposed)} sensitive service(s) exposed to the internet"
+        )
     loud = [c for c in report["changes"] if c["severity"] in ("critical", "high")]
     if report["changes"]:
         lines += ["", f"## Changes since the previous run ({len(report['changes'])})", ""]

@@ -36,10 +36,12 @@ def neutralise(value: Any) -> str:
 def report_tables(r: dict[str, Any]) -> dict[str, Table]:
     """Table name -> (headers, rows) for every section of the report."""
     from reports.remediation import tables as remediation_tables
+    from reports.review import tables as review_tables
     from reports.webdns import tables as web_dns_tables
 
     return {**web_dns_tables(r.get("web_dns")), **remediation_tables(r.get("remediation")),
-            **_sections(r), **_topology(r.get("topology"))}  # fmt: skip
+            **_sections(r), **_topology(r.get("topology")),
+            **review_tables(r.get("review"))}  # fmt: skip
 
 
 def _topology(t: dict[str, Any] | None) -> dict[str, Table]:

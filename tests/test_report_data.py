@@ -202,6 +202,7 @@ def test_json_document_schema(store):
         "controls",
         "remediation",
         "web_dns",
+        "review",
     }
     assert document["audit_log"] == {
         "ok": True,

@@ -101,6 +101,20 @@ class Fortinet:
 
     wan_management = cleartext_management = _unselect
 
+    def vpn_weak_crypto(self, finding: Finding, rules: dict[str, Rule]) -> list[str]:
+        kind, _, name = finding.subject.partition(" ")
+        if kind not in ("phase1", "phase2") or not name:
+            return []
+        return [
+            "# the peer must offer the same proposal: change both ends together",
+            f"config vpn ipsec {kind}-interface",
+            f'    edit "{name}"',
+            "        set proposal aes256-sha256",
+            "        set dhgrp 14",
+            "    next",
+            "end",
+        ]
+
 
 class CiscoAsa:
     def disable(self, rule: Rule) -> list[str]:
@@ -164,6 +178,19 @@ class Junos:
         ]
 
     wan_management = cleartext_management = snmp_default_community = _delete
+
+    def vpn_weak_crypto(self, finding: Finding, rules: dict[str, Rule]) -> list[str]:
+        words = finding.subject.split()
+        if len(words) != 3 or words[1] != "proposal" or words[0] not in ("ike", "ipsec"):
+            return []
+        head = f"set security {words[0]} proposal {words[2]}"
+        auth = "sha-256" if words[0] == "ike" else "hmac-sha-256-128"
+        out = [
+            "# the peer must offer the same proposal: change both ends together",
+            f"{head} encryption-algorithm aes-256-cbc",
+            f"{head} authentication-algorithm {auth}",
+        ]
+        return out + ([f"{head} dh-group group14"] if words[0] == "ike" else [])  # fmt: skip
 
 
 class RouterOs:
