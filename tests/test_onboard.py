@@ -141,14 +141,16 @@ def test_a_crashing_stage_is_recorded_failed_and_the_rest_still_run(
 @pytest.mark.parametrize(
     ("statuses", "findings", "expected"),
     [
-        (["ok", "ok", "ok", "skipped", "skipped", "ok", "ok"], {}, 0),
-        (["ok", "ok", "skipped", "skipped", "skipped", "ok", "ok"], {"high": 2}, 1),
-        (["partial", "ok", "ok", "skipped", "ok", "ok", "ok"], {}, 1),
-        (["ok", "ok", "findings", "skipped", "ok", "ok", "ok"], {}, 1),
-        (["ok", "ok", "ok", "skipped", "refused", "ok", "ok"], {}, 1),
-        (["ok", "ok", "failed", "skipped", "ok", "ok", "ok"], {"high": 2}, 3),
-        (["failed", "ok", "ok", "skipped", "ok", "ok", "ok"], {}, 3),
-        (["ok", "partial", "ok", "skipped", "ok", "ok", "ok"], {}, 1),
+        (["ok", "ok", "skipped", "ok", "skipped", "skipped", "ok", "ok"], {}, 0),
+        (["ok", "ok", "skipped", "skipped", "skipped", "skipped", "ok", "ok"], {"high": 2}, 1),
+        (["partial", "ok", "skipped", "ok", "skipped", "ok", "ok", "ok"], {}, 1),
+        (["ok", "ok", "skipped", "findings", "skipped", "ok", "ok", "ok"], {}, 1),
+        (["ok", "ok", "skipped", "ok", "skipped", "refused", "ok", "ok"], {}, 1),
+        (["ok", "ok", "skipped", "failed", "skipped", "ok", "ok", "ok"], {"high": 2}, 3),
+        (["failed", "ok", "skipped", "ok", "skipped", "ok", "ok", "ok"], {}, 3),
+        (["ok", "partial", "skipped", "ok", "skipped", "ok", "ok", "ok"], {}, 1),
+        (["ok", "ok", "findings", "ok", "skipped", "ok", "ok", "ok"], {}, 1),
+        (["ok", "ok", "partial", "ok", "skipped", "ok", "ok", "ok"], {}, 1),
     ],
 )
 def test_exit_code(statuses, findings, expected):

@@ -30,7 +30,8 @@ MARKS = {
 def onboard(app, rotate: bool, yes: bool, json_out: str | None) -> None:
     """Discover, audit, rotate and report in one go.
 
-    Stages: discover -> directory audit (skipped without [ad] server/domain) -> rotation
+    Stages: discover -> topology -> firewall review (read-only; skipped without a stored
+    firewall credential) -> directory audit (skipped without [ad] server/domain) -> rotation
     (only with --rotate or [rotation] enabled; shows the plan and asks unless --yes) ->
     credential checklist -> report. A failed stage does not stop the others.
 

@@ -30,12 +30,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SCHEMA = "keyturn.review/1"
 MAX_CONFIG_BYTES = 64 * 1024 * 1024  # a firewall backup; anything bigger is not one
+# Platforms that are firewalls whatever discovery called them; a router, switch or Linux
+# host is reviewed from the inventory only when discovery classed it a firewall (or when a
+# --targets file names it).
+FIREWALL_PLATFORMS = frozenset({"fortinet", "cisco_asa", "juniper_junos", "mikrotik_routeros"})
 
 
 def firewalls_to_review(app: AppContext) -> list[ReviewTarget]:
-    """Every keyring entry with a current password on a platform a review parser reads
-    (the enable secret is a second credential of its device, not a device); once a discover
-    run exists, only addresses it found alive."""
+    """Every keyring entry with a current password on a firewall platform a review parser
+    reads, or on a device the latest discovery classed a firewall (the enable secret is a
+    second credential of its device, not a device); once a discover run exists, only
+    addresses it found alive."""
     from agent.ops.review_session import ReviewTarget
     from agent.ops.topology import _is_address, _target_ports
     from agent.review.platforms import PLATFORMS
@@ -44,12 +49,15 @@ def firewalls_to_review(app: AppContext) -> list[ReviewTarget]:
     run = app.store.latest_run("discover")
     discovered = (host_docs.document(app.store, run.id) or {}).get("hosts", []) if run else []
     names = {h["ip"]: (h.get("hostnames") or [""])[0] for h in discovered}
+    firewalls = {h["ip"] for h in discovered if h.get("device_class") == "firewall"}
     ports = _target_ports(app)
     found: dict[str, ReviewTarget] = {}
     for entry in app.secret_store.entries():
         if "current" not in entry.versions or entry.user == "enable":
             continue
         if entry.platform not in PLATFORMS or entry.host in found:
+            continue
+        if entry.platform not in FIREWALL_PLATFORMS and entry.host not in firewalls:
             continue
         if discovered and _is_address(entry.host) and entry.host not in names:
             continue

@@ -18,8 +18,9 @@ from agent.core.errors import UsageError
 if TYPE_CHECKING:
     from agent.context import AppContext
 
-# topology right after discover: it reads the hosts discovery just recorded.
-STAGES = ("discover", "topology", "ad", "web", "rotate", "checklist", "report")
+# topology right after discover: it reads the hosts discovery just recorded; review reads the
+# firewalls with the credentials found before any rotation changes them.
+STAGES = ("discover", "topology", "review", "ad", "web", "rotate", "checklist", "report")
 
 # (stage, event, payload): "start" (None), "tick" (a line of progress), "done" (StageOutcome)
 Progress = Callable[[str, str, Any], None]
@@ -113,6 +114,38 @@ def stage_topology(run: OnboardRun) -> StageOutcome:
         StageStatus.PARTIAL if document["errors"] else StageStatus.OK,
         detail,
         run_ids=[document["run_id"]],
+    )
+
+
+def stage_review(run: OnboardRun) -> StageOutcome:
+    """`keyturn review` of every firewall with a stored credential (read-only); the
+    suggested fixes and CSV rule bases go next to the reports. Skipped without one."""
+    from pathlib import Path
+
+    from agent.ops import review
+
+    app = run.app
+    targets = review.firewalls_to_review(app)
+    if not targets:
+        return StageOutcome(
+            "review", StageStatus.SKIPPED, "no stored credentials for a firewall to review"
+        )
+    document = review.review_devices(app, targets)
+    out = Path(app.config.report.out_dir or ".") / f"keyturn-review-{app.config.client}"
+    paths = [str(p) for p in review.export(document, out)]
+    detail = review.summary_line(document)
+    if document["errors"]:
+        detail += f"; {len(document['errors'])} error(s): {document['errors'][0]}"
+    findings = any(d["findings"] for d in document["devices"])
+    status = (
+        StageStatus.PARTIAL
+        if document["errors"]
+        else StageStatus.FINDINGS
+        if findings
+        else StageStatus.OK
+    )
+    return StageOutcome(
+        "review", status, detail, run_ids=[document["run_id"]], data={"paths": paths}
     )
 
 
