@@ -81,15 +81,31 @@ def intersect(a: IntervalSet, b: IntervalSet) -> IntervalSet:
     out: list[Range] = []
     i = j = 0
     while i < len(a) and j < len(b):
-        lo = max(a[i][0], b[j][0])
-        hi = min(a[i][1], b[j][1])
+        alo, ahi = a[i]
+        blo, bhi = b[j]
+        lo = alo if alo > blo else blo
+        hi = ahi if ahi < bhi else bhi
         if lo <= hi:
             out.append((lo, hi))
-        if a[i][1] < b[j][1]:
+        if ahi < bhi:
             i += 1
         else:
             j += 1
     return tuple(out)
+
+
+def overlaps(a: IntervalSet, b: IntervalSet) -> bool:
+    """``intersect(a, b)`` is not empty (stops at the first common point)."""
+    i = j = 0
+    la, lb = len(a), len(b)
+    while i < la and j < lb:
+        if a[i][1] < b[j][0]:
+            i += 1
+        elif b[j][1] < a[i][0]:
+            j += 1
+        else:
+            return True
+    return False
 
 
 def subtract(a: IntervalSet, b: IntervalSet) -> IntervalSet:
@@ -111,6 +127,9 @@ def subtract(a: IntervalSet, b: IntervalSet) -> IntervalSet:
 
 def box_minus(a: Box, b: Box) -> list[Box] | None:
     """``a`` minus ``b`` as disjoint boxes; None when they do not meet (``a`` unchanged)."""
+    for x, y in zip(a, b, strict=True):  # bounding boxes first: most pairs stop here
+        if x[0][0] > y[-1][1] or y[0][0] > x[-1][1]:
+            return None
     common = []
     for x, y in zip(a, b, strict=True):
         both = intersect(x, y)
@@ -134,23 +153,21 @@ def meet(region: list[Box], boxes: list[Box]) -> list[Box]:
     return inside
 
 
-def boxes_meet(a: Box, b: Box) -> bool:
-    return all(intersect(x, y) for x, y in zip(a, b, strict=True))
-
-
 def minus(region: list[Box], boxes: list[Box]) -> tuple[list[Box], bool]:
     """``region`` minus the union of ``boxes``, and whether anything was taken."""
     touched = False
     for b in boxes:
         out: list[Box] = []
+        cut = False
         for a in region:
             pieces = box_minus(a, b)
             if pieces is None:
                 out.append(a)
             else:
-                touched = True
+                cut = True
                 out.extend(pieces)
         region = out
+        touched = touched or cut
         if not region:
             break
     return region, touched
@@ -229,10 +246,40 @@ def rule_boxes(rule: Rule, zones: ZoneIndex) -> list[Box]:
 # ---- the candidate index ----------------------------------------------------------------
 
 
+_BUCKET_BITS = 8  # address buckets are /24s
+_MAX_BUCKETS = 64  # a set spanning more /24s is "wide": a candidate for every query
+
+
+def _buckets(ranges: IntervalSet) -> set[int] | None:
+    """The /24 buckets an address set touches; None when there are too many."""
+    out: set[int] = set()
+    for lo, hi in ranges:
+        first, last = lo >> _BUCKET_BITS, hi >> _BUCKET_BITS
+        if last - first + len(out) >= _MAX_BUCKETS:
+            return None
+        out.update(range(first, last + 1))
+    return out
+
+
 class _Index:
-    """Which rules' bounding boxes meet a query box, as a bitset over rule numbers."""
+    """Which rules can meet a query box, as a bitset over rule numbers: per dimension the
+    rules whose bounding interval meets the query's, and for the two address dimensions the
+    rules touching the same /24s (object groups of scattered hosts have bounding intervals
+    spanning most of the address space, so bounds alone would keep nearly every rule)."""
 
     def __init__(self, boxes: list[list[Box]]) -> None:
+        self.buckets: list[tuple[dict[int, int], int]] = []
+        for d in (2, 3):
+            table: dict[int, int] = defaultdict(int)
+            wide = 0
+            for n, bs in enumerate(boxes):
+                touched = _buckets(_merge([r for b in bs for r in b[d]]))
+                if touched is None:
+                    wide |= 1 << n
+                    continue
+                for bucket in touched:
+                    table[bucket] |= 1 << n
+            self.buckets.append((dict(table), wide))
         self.dims = []
         for d in range(6):
             lows = [min(b[d][0][0] for b in bs) if bs else 1 for bs in boxes]
@@ -252,6 +299,13 @@ class _Index:
 
     def meeting(self, region: list[Box]) -> int:
         mask = -1
+        for d, (table, wide) in zip((2, 3), self.buckets, strict=True):
+            touched = _buckets(_merge([r for b in region for r in b[d]]))
+            if touched is not None:
+                found = wide
+                for bucket in touched:
+                    found |= table.get(bucket, 0)
+                mask &= found
         for d, (lo_sorted, prefix, hi_sorted, suffix) in enumerate(self.dims):
             qlo = min(b[d][0][0] for b in region)
             qhi = max(b[d][-1][1] for b in region)
@@ -300,71 +354,95 @@ def _analyse_table(rules: list[Rule], result: Analysis) -> None:
     boxes = [rule_boxes(r, zones) for r in rules]
     index = _Index(boxes)
     always = sum(1 << n for n, r in enumerate(rules) if certain(r))
-    decides: dict[int, list[Box]] = {}  # rule -> the packets it decides (not shadowed)
-    shadowed = 0
+    shadowed, live = 0, []
     for i, rule in enumerate(rules):
         if not boxes[i]:
             continue
-        earlier = index.meeting(boxes[i]) & ((1 << i) - 1) & always
-        region, used = boxes[i], []
-        for j in _bits(earlier):
-            region, touched = minus(region, boxes[j])
-            if touched:
-                used.append(j)
-            if not region:
-                break
-        if region:
-            decides[i] = region
+        earlier = list(_bits(index.meeting(boxes[i]) & ((1 << i) - 1) & always))
+        covered, used = _walk(boxes[i], earlier, boxes, lambda j: "covered")
+        if not covered:
+            live.append((i, earlier))
             continue
         shadowed |= 1 << i
         if not rule.implicit:
             cover = _minimal_cover(boxes[i], used, boxes)
             result.shadowed.append(Shadowed(rule, tuple(rules[j] for j in cover)))
-    for i, region in decides.items():
+    for i, earlier in live:
         if rules[i].implicit:
             continue
-        takers = _taken_over(i, region, rules, boxes, index, shadowed)
-        if takers is not None:
+        later = list(_bits(index.meeting(boxes[i]) & ~((1 << (i + 1)) - 1) & ~shadowed))
+        earlier_set = set(earlier)
+        decide = _taking_over(rules, earlier_set, _verdict(rules[i]))
+        same, used = _walk(boxes[i], earlier + later, boxes, decide)
+        if same:
+            takers = [j for j in dict.fromkeys(used) if j not in earlier_set]
             result.redundant.append(Redundant(rules[i], tuple(rules[j] for j in takers)))
+
+
+def _taking_over(rules: list[Rule], earlier: set[int], verdict: tuple[str, bool]):
+    """What each rule does to the packets of a rule being removed: earlier rules decided
+    them already; a later rule must give the same verdict, surely (an uncertain one with the
+    same verdict may not match, so the walk goes past it)."""
+
+    def decide(j: int) -> str:
+        if j in earlier:
+            return "covered"
+        if _verdict(rules[j]) != verdict:
+            return "fail"
+        return "covered" if certain(rules[j]) else "skip"
+
+    return decide
+
+
+_CHEAP_FIRST = (0, 1, 4, 5, 2, 3)  # zones and services before the long address sets
+
+
+def _meets(a: Box, b: Box) -> bool:
+    for d in _CHEAP_FIRST:
+        x, y = a[d], b[d]
+        if x[0][0] > y[-1][1] or y[0][0] > x[-1][1] or not overlaps(x, y):
+            return False
+    return True
+
+
+def _walk(
+    region: list[Box], order: list[int], boxes: list[list[Box]], decide
+) -> tuple[bool, list[int]]:
+    """First-match walk of ``region`` through the rules ``order`` (rule numbers), depth
+    first: each piece goes to the first rule it meets; ``decide(rule)`` says what that rule
+    does to the piece: 'covered' (the part inside is settled, the rest walks on), 'skip'
+    (the rule may not match: the whole piece walks on) or 'fail' (stop: a packet gets
+    another verdict). A piece no rule meets also fails. Returns (no failure, rules used).
+
+    Depth first with an early stop, never the whole region at once: a rule under hundreds
+    of partly overlapping rules has a witness packet a few splits away, while subtracting
+    all of them would fragment its region into thousands of boxes."""
+    stack = [(box, 0) for box in reversed(region)]
+    used: list[int] = []
+    while stack:
+        piece, k = stack.pop()
+        while k < len(order) and not any(_meets(piece, b) for b in boxes[order[k]]):
+            k += 1
+        if k == len(order):
+            return False, used
+        j = order[k]
+        outcome = decide(j)
+        if outcome == "fail":
+            return False, used
+        if outcome == "skip":
+            stack.append((piece, k + 1))
+            continue
+        used.append(j)
+        outside, _ = minus([piece], boxes[j])
+        stack.extend((box, k + 1) for box in reversed(outside))
+    return True, used
 
 
 def _minimal_cover(target: list[Box], used: list[int], boxes: list[list[Box]]) -> list[int]:
     """Drop every rule the others still cover ``target`` without (latest first)."""
-    keep = list(used)
-    for j in reversed(used):
+    keep = sorted(set(used))
+    for j in reversed(list(keep)):
         trial = [k for k in keep if k != j]
-        region = target
-        for k in trial:
-            region, _ = minus(region, boxes[k])
-            if not region:
-                break
-        if not region:
+        if _walk(target, trial, boxes, lambda _: "covered")[0]:
             keep = trial
     return keep
-
-
-def _taken_over(
-    i: int,
-    region: list[Box],
-    rules: list[Rule],
-    boxes: list[list[Box]],
-    index: _Index,
-    shadowed: int,
-) -> list[int] | None:
-    """The later rules that decide ``region`` (rule i's own packets) with rule i's verdict,
-    or None when some packet would get another verdict (or fall off the table)."""
-    verdict = _verdict(rules[i])
-    later = index.meeting(region) & ~((1 << (i + 1)) - 1) & ~shadowed
-    takers = []
-    for j in _bits(later):
-        if not any(boxes_meet(a, b) for a in region for b in boxes[j]):
-            continue
-        if _verdict(rules[j]) != verdict:
-            return None
-        if not certain(rules[j]):
-            continue  # may not match: cannot be relied upon to take over
-        region, _ = minus(region, boxes[j])
-        takers.append(j)
-        if not region:
-            return takers
-    return None
