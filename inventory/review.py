@@ -51,14 +51,24 @@ def save(store: Store, run_id: int, document: dict[str, Any]) -> None:
         )
 
 
-def previous_run(store: Store, before: int) -> int | None:
-    """The newest finished review run older than ``before``."""
-    row = store.db.execute(
-        "SELECT r.id FROM runs r JOIN run_documents d ON d.run_id = r.id"
-        f" WHERE d.kind = ? AND r.id < ? AND {finished('r.status')} ORDER BY r.id DESC LIMIT 1",
-        (KIND, before),
-    ).fetchone()
-    return row[0] if row else None
+def previous_rules(
+    store: Store, before: int, devices: list[str]
+) -> tuple[int | None, list[dict[str, Any]]]:
+    """Each device's rules as the newest finished review run older than ``before`` that read
+    it stored them (devices are often reviewed one backup at a time), and the newest of
+    those runs."""
+    rows: list[dict[str, Any]] = []
+    newest = None
+    for device in devices:
+        row = store.db.execute(
+            "SELECT MAX(q.run_id) FROM review_rules q JOIN runs r ON r.id = q.run_id"
+            f" WHERE q.device = ? AND q.run_id < ? AND {finished('r.status')}",
+            (device, before),
+        ).fetchone()
+        if row and row[0] is not None:
+            rows += rules(store, row[0], device)
+            newest = max(newest or 0, row[0])
+    return newest, rows
 
 
 def rules(store: Store, run_id: int, device: str | None = None) -> list[dict[str, Any]]:

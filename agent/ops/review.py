@@ -169,8 +169,8 @@ def _record(
                     result = review(entry["base"], app.config.review.untrusted)
                 devices.append(device_document(entry, result))
             stats["analysis_seconds"] = round(time.monotonic() - t0, 3)
-            previous = stored.previous_run(store, run_id)
             current = [r for d in devices for r in d["rules"]]
+            previous, before = stored.previous_rules(store, run_id, [d["device"] for d in devices])
             document: dict[str, Any] = {
                 "schema": SCHEMA,
                 "run_id": run_id,
@@ -178,7 +178,7 @@ def _record(
                 "devices": devices,
                 "diff": {
                     "previous_run_id": previous,
-                    **stored.diff(stored.rules(store, previous) if previous else [], current),
+                    **stored.diff(before, current),
                 },
                 "errors": [f"{d['device']}: {e}" for d in devices for e in d["errors"]],
                 "stats": stats

@@ -340,7 +340,7 @@ def analyse(base: RuleBase) -> Analysis:
 def certain(rule: Rule) -> bool:
     """The rule surely matches every packet of its boxes: no schedule that may be off, and
     no match condition the model cannot express (``Rule.conditions``, set by parsers)."""
-    if getattr(rule, "conditions", ()):
+    if rule.conditions:
         return False
     return (rule.schedule or "").strip().lower() in ALWAYS
 

@@ -244,10 +244,7 @@ def weak_crypto(
 def _housekeeping(rule: Rule) -> bool:
     """Connection-tracking rules (accept established/related, drop invalid): logging them
     would log every packet of every allowed connection, so no log is right for them."""
-    return any(
-        re.search(r"established|related|invalid", c, re.IGNORECASE)
-        for c in getattr(rule, "conditions", ())
-    )
+    return any(re.search(r"established|related|invalid", c, re.IGNORECASE) for c in rule.conditions)
 
 
 def _management(base: RuleBase, untrusted: set[str]) -> list[Finding]:
@@ -262,7 +259,7 @@ def _management(base: RuleBase, untrusted: set[str]) -> list[Finding]:
         protocol = m.protocol.lower()
         if not m.enabled or protocol not in MANAGEMENT_PROTOCOLS:
             continue
-        named.add(protocol)
+        named.add(reach.ALIASES.get(protocol, protocol))
         where = m.interface or "every interface"
         if protocol in CLEARTEXT:
             out.append(

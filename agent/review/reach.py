@@ -31,10 +31,11 @@ SENSITIVE_PORTS: dict[int, str] = {
 }  # fmt: skip
 # The box's own management services and where they listen (protocol number, port).
 MANAGEMENT_PORTS: dict[str, tuple[int, int]] = {
-    "ssh": (6, 22), "telnet": (6, 23), "http": (6, 80), "www": (6, 80), "https": (6, 443),
-    "www-ssl": (6, 443), "winbox": (6, 8291), "api": (6, 8728), "api-ssl": (6, 8729),
-    "ftp": (6, 21), "snmp": (17, 161), "netconf": (6, 830),
+    "ssh": (6, 22), "telnet": (6, 23), "http": (6, 80), "https": (6, 443), "winbox": (6, 8291),
+    "api": (6, 8728), "api-ssl": (6, 8729), "ftp": (6, 21), "snmp": (17, 161), "netconf": (6, 830),
 }  # fmt: skip
+# The names RouterOS gives two of them.
+ALIASES = {"www": "http", "www-ssl": "https"}
 _RETURN_ONLY = re.compile(r"established|related", re.IGNORECASE)
 _INPUT = re.compile(r"(^|[\s/>-])input$", re.IGNORECASE)  # 'filter/input', 'inet filter input'
 
@@ -67,7 +68,7 @@ def _public(addresses: tuple[str, ...]) -> bool:
 
 def return_only(rule: Rule) -> bool:
     """The rule matches only packets of established or related connections."""
-    return any(_RETURN_ONLY.search(c) for c in getattr(rule, "conditions", ()))
+    return any(_RETURN_ONLY.search(c) for c in rule.conditions)
 
 
 def tables(base: RuleBase) -> dict[str, list[Rule]]:
@@ -129,6 +130,7 @@ def input_tables(base: RuleBase) -> bool:
 def management_allowed(base: RuleBase, untrusted: set[str], protocol: str) -> list[Rule] | None:
     """The input-filter rules that let WAN traffic reach ``protocol`` on the box; None when
     the model has no input filter (the service entry alone then decides)."""
+    protocol = ALIASES.get(protocol, protocol)
     if not input_tables(base) or protocol not in MANAGEMENT_PORTS:
         return None
     number, port = MANAGEMENT_PORTS[protocol]
