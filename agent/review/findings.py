@@ -7,7 +7,6 @@ proposal) and the exact config lines it rests on. docs/review.md documents each 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -242,9 +241,12 @@ def weak_crypto(
 
 
 def _housekeeping(rule: Rule) -> bool:
-    """Connection-tracking rules (accept established/related, drop invalid): logging them
-    would log every packet of every allowed connection, so no log is right for them."""
-    return any(re.search(r"established|related|invalid", c, re.IGNORECASE) for c in rule.conditions)
+    """Connection-tracking rules (accept established/related, drop invalid) and loopback
+    rules: logging them would log every packet of every allowed connection or of the box
+    talking to itself, so no log is right for them."""
+    return reach.loopback_only(rule) or any(
+        re.search(r"established|related|invalid", c, re.IGNORECASE) for c in rule.conditions
+    )
 
 
 def _management(base: RuleBase, untrusted: set[str]) -> list[Finding]:
@@ -257,18 +259,15 @@ def _management(base: RuleBase, untrusted: set[str]) -> list[Finding]:
     named: set[str] = set()
     for m in base.management:
         protocol = m.protocol.lower()
+        named.add(reach.ALIASES.get(protocol, protocol))  # its entry decides, on or off
         if not m.enabled or protocol not in MANAGEMENT_PROTOCOLS:
             continue
-        named.add(reach.ALIASES.get(protocol, protocol))
         where = m.interface or "every interface"
         if protocol in CLEARTEXT:
             out.append(
                 Finding("cleartext_management", device, f"{protocol}@{where}", protocol, m.lines)
             )
-        wide_open = m.sources.is_any or any(
-            ipaddress.ip_address(lo).is_global or ipaddress.ip_address(hi).is_global
-            for lo, hi in m.sources.effective()
-        )
+        wide_open = m.sources.is_any or reach.public(m.sources.effective())
         if not wide_open or (m.interface and m.interface not in untrusted):
             continue
         letting_in = reach.management_allowed(base, untrusted, protocol)
@@ -291,7 +290,8 @@ def _management(base: RuleBase, untrusted: set[str]) -> list[Finding]:
                         f"{protocol} to the box from the WAN side", rule.lines, rule.table,
                         {"protocol": protocol, "rules": [rule.id]})
             )  # fmt: skip
-            if protocol in CLEARTEXT:
-                out.append(Finding("cleartext_management", device, rule.id, protocol,
-                                   rule.lines, rule.table))  # fmt: skip
+    for protocol in sorted(CLEARTEXT & set(reach.MANAGEMENT_PORTS) - named):
+        for rule in reach.management_open(base, protocol):
+            out.append(Finding("cleartext_management", device, rule.id, protocol, rule.lines,
+                               rule.table))  # fmt: skip
     return out

@@ -37,6 +37,7 @@ MANAGEMENT_PORTS: dict[str, tuple[int, int]] = {
 # The names RouterOS gives two of them.
 ALIASES = {"www": "http", "www-ssl": "https"}
 _RETURN_ONLY = re.compile(r"established|related", re.IGNORECASE)
+_LOOPBACK = re.compile(r"lo\d*|loopback\d*", re.IGNORECASE)
 _INPUT = re.compile(r"(^|[\s/>-])input$", re.IGNORECASE)  # 'filter/input', 'inet filter input'
 
 
@@ -100,8 +101,9 @@ def walk(rules: list[Rule], zones: ZoneIndex, region: list[Box]):
 def _from_wan(zones: ZoneIndex, untrusted: set[str]) -> tuple[Range, ...]:
     """The zone numbers WAN traffic enters by: the untrusted names the table uses, and the
     'other' zone for those it does not name; every zone when the WAN side is unknown."""
-    if not untrusted:
-        return ((0, zones.other),)
+    if not untrusted:  # unknown: every zone but the loopback
+        loopback = {n for name, n in zones.number.items() if _LOOPBACK.fullmatch(name)}
+        return merge([(n, n) for n in range(zones.other + 1) if n not in loopback])
     numbers = [zones.number[z] for z in untrusted if z in zones.number]
     if any(z not in zones.number for z in untrusted):
         numbers.append(zones.other)
@@ -127,16 +129,54 @@ def input_tables(base: RuleBase) -> bool:
     return any(_INPUT.search(r.table) for r in base.rules)
 
 
+def management_open(base: RuleBase, protocol: str) -> list[Rule]:
+    """The input-filter rules that let any interface but the loopback reach ``protocol``
+    on the box (enabled, from somewhere: cleartext_management's question)."""
+    protocol = ALIASES.get(protocol, protocol)
+    if protocol not in MANAGEMENT_PORTS:
+        return []
+    number, port = MANAGEMENT_PORTS[protocol]
+    found = _allowed(base, set(), IPV4_ANY, ((number, number),), ((port, port),),
+                     only=lambda name: bool(_INPUT.search(name)))  # fmt: skip
+    return list({id(rule): rule for rule, _ in found if not rule.implicit}.values())
+
+
+def loopback_only(rule: Rule) -> bool:
+    return bool(rule.src_zones) and all(_LOOPBACK.fullmatch(z) for z in rule.src_zones)
+
+
 def management_allowed(base: RuleBase, untrusted: set[str], protocol: str) -> list[Rule] | None:
-    """The input-filter rules that let WAN traffic reach ``protocol`` on the box; None when
-    the model has no input filter (the service entry alone then decides)."""
+    """The input-filter rules that let WAN traffic from a public address (any source, or a
+    range holding one) reach ``protocol`` on the box; None when the model has no input
+    filter (the service entry alone then decides)."""
     protocol = ALIASES.get(protocol, protocol)
     if not input_tables(base) or protocol not in MANAGEMENT_PORTS:
         return None
     number, port = MANAGEMENT_PORTS[protocol]
     found = _allowed(base, untrusted, IPV4_ANY, ((number, number),), ((port, port),),
                      only=lambda name: bool(_INPUT.search(name)))  # fmt: skip
-    return [rule for rule, _ in found]
+    return [rule for rule, part in found if any(public(b[2]) for b in part)]
+
+
+def public(ranges: tuple[Range, ...]) -> bool:
+    """Some address of ``ranges`` is a global (internet) one."""
+    for lo, hi in ranges:
+        for net in ipaddress.summarize_address_range(
+            ipaddress.IPv4Address(lo), ipaddress.IPv4Address(hi)
+        ):
+            if net.is_global or any(sub.is_global for sub in _halves(net)):
+                return True
+    return False
+
+
+def _halves(net: ipaddress.IPv4Network, depth: int = 4):
+    """A network's subnets a few bits down: 0.0.0.0/0 is not 'global' as a whole, though
+    most of it is."""
+    if depth == 0 or net.prefixlen >= 32:
+        return
+    for sub in net.subnets():
+        yield sub
+        yield from _halves(sub, depth - 1)
 
 
 def default_accepts(base: RuleBase) -> list[tuple[str, Rule]]:
