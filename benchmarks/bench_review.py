@@ -147,6 +147,9 @@ def main() -> int:
     t0 = time.process_time()
     findings = review(base).findings
     review_seconds = time.process_time() - t0
+    print(f"keyturn exact analysis: {statistics.median(times):.2f} s CPU median of "
+          f"{args.runs} (wall {statistics.median(walls):.2f} s), {len(exact)} shadowed; "
+          f"full review {review_seconds:.2f} s CPU; now pairwise", flush=True)  # fmt: skip
     t0 = time.process_time()
     pairwise = pairwise_shadowed(base)
     pairwise_seconds = time.process_time() - t0

@@ -359,7 +359,7 @@ def _analyse_table(rules: list[Rule], result: Analysis) -> None:
         if not boxes[i]:
             continue
         earlier = list(_bits(index.meeting(boxes[i]) & ((1 << i) - 1) & always))
-        covered, used = _walk(boxes[i], earlier, boxes, lambda j: "covered")
+        covered, used = walk(boxes[i], earlier, boxes, lambda j: "covered")
         if not covered:
             live.append((i, earlier))
             continue
@@ -373,7 +373,7 @@ def _analyse_table(rules: list[Rule], result: Analysis) -> None:
         later = list(_bits(index.meeting(boxes[i]) & ~((1 << (i + 1)) - 1) & ~shadowed))
         earlier_set = set(earlier)
         decide = _taking_over(rules, earlier_set, _verdict(rules[i]))
-        same, used = _walk(boxes[i], earlier + later, boxes, decide)
+        same, used = walk(boxes[i], earlier + later, boxes, decide)
         if same:
             takers = [j for j in dict.fromkeys(used) if j not in earlier_set]
             result.redundant.append(Redundant(rules[i], tuple(rules[j] for j in takers)))
@@ -405,7 +405,7 @@ def _meets(a: Box, b: Box) -> bool:
     return True
 
 
-def _walk(
+def walk(
     region: list[Box], order: list[int], boxes: list[list[Box]], decide
 ) -> tuple[bool, list[int]]:
     """First-match walk of ``region`` through the rules ``order`` (rule numbers), depth
@@ -443,6 +443,6 @@ def _minimal_cover(target: list[Box], used: list[int], boxes: list[list[Box]]) -
     keep = sorted(set(used))
     for j in reversed(list(keep)):
         trial = [k for k in keep if k != j]
-        if _walk(target, trial, boxes, lambda _: "covered")[0]:
+        if walk(target, trial, boxes, lambda _: "covered")[0]:
             keep = trial
     return keep

@@ -177,7 +177,13 @@ class Junos:
             re.sub(r"^set ", "delete ", line) for line in finding.lines if line.startswith("set ")
         ]
 
-    wan_management = cleartext_management = snmp_default_community = _delete
+    cleartext_management = snmp_default_community = _delete
+
+    def wan_management(self, finding: Finding, rules: dict[str, Rule]) -> list[str]:
+        # Only the zone's host-inbound permission: deleting 'system services ssh' itself
+        # would lock every administrator out, not just the WAN side.
+        return [re.sub(r"^set ", "delete ", line) for line in finding.lines
+                if line.startswith("set ") and "host-inbound-traffic" in line]  # fmt: skip
 
     def vpn_weak_crypto(self, finding: Finding, rules: dict[str, Rule]) -> list[str]:
         words = finding.subject.split()

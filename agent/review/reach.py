@@ -180,22 +180,32 @@ def _halves(net: ipaddress.IPv4Network, depth: int = 4):
 
 
 def default_accepts(base: RuleBase) -> list[tuple[str, Rule]]:
-    """(table, implicit rule) where an implicit accept decides what no explicit rule matches.
-    Output chains (the box's own traffic) are left out."""
+    """(table, implicit rule) where an implicit accept decides some packet no explicit rule
+    surely matches. Output chains (the box's own traffic) are left out. Depth first with an
+    early stop (analysis.walk): the whole space under thousands of rules would fragment."""
     out = []
     for name, rules in tables(base).items():
         if "output" in name.lower():
             continue
         zones = ZoneIndex(rules)
+        boxes = [analysis.rule_boxes(r, zones) for r in rules]
         full: Box = (((0, zones.other),), ((0, zones.other),), IPV4_ANY, IPV4_ANY, PROTO_ANY,
                      PORT_ANY)  # fmt: skip
-        _, left = walk([r for r in rules if not r.implicit], zones, [full])
-        if not left:
-            continue  # an explicit catch-all decides everything
-        decided, _ = walk([r for r in rules if r.implicit], zones, left)
-        accepting = [r for r, _ in decided if r.action == "permit"]
-        if accepting:
-            out.append((name, accepting[0]))
+        reached: list[Rule] = []
+
+        def decide(j: int, rules=rules, reached=reached) -> str:
+            rule = rules[j]
+            if rule.implicit and rule.action == "permit":
+                reached.append(rule)
+                return "fail"
+            if return_only(rule) or not analysis.certain(rule):
+                return "skip"
+            return "covered"
+
+        order = [j for j, b in enumerate(boxes) if b]
+        analysis.walk([full], order, boxes, decide)
+        if reached:
+            out.append((name, reached[0]))
     return out
 
 
