@@ -438,11 +438,44 @@ def walk(
     return True, used
 
 
+def _contains(big: Box, small: Box) -> bool:
+    return all(not subtract(x, y) for x, y in zip(small, big, strict=True))
+
+
+def covers(region: list[Box], order: list[int], boxes: list[list[Box]]) -> tuple[bool, list[int]]:
+    """Whether the union of the rules ``order`` covers ``region`` (order does not matter
+    for a union), and the rules used. Depth first: a piece one rule contains is settled at
+    once (a catch-all settles everything), else it is split by the first rule it meets;
+    a piece no rule meets is the witness that stops the search."""
+    stack = [(box, 0) for box in reversed(region)]
+    used: list[int] = []
+    while stack:
+        piece, k = stack.pop()
+        first = None
+        for n in range(k, len(order)):
+            rule_boxes_ = boxes[order[n]]
+            if not any(_meets(piece, b) for b in rule_boxes_):
+                continue
+            if any(_contains(b, piece) for b in rule_boxes_):
+                used.append(order[n])
+                break
+            if first is None:
+                first = n
+        else:
+            if first is None:
+                return False, used
+            j = order[first]
+            used.append(j)
+            outside, _ = minus([piece], boxes[j])
+            stack.extend((box, first + 1) for box in reversed(outside))
+    return True, used
+
+
 def _minimal_cover(target: list[Box], used: list[int], boxes: list[list[Box]]) -> list[int]:
     """Drop every rule the others still cover ``target`` without (latest first)."""
     keep = sorted(set(used))
     for j in reversed(list(keep)):
         trial = [k for k in keep if k != j]
-        if walk(target, trial, boxes, lambda _: "covered")[0]:
+        if covers(target, trial, boxes)[0]:
             keep = trial
     return keep

@@ -181,8 +181,8 @@ def _halves(net: ipaddress.IPv4Network, depth: int = 4):
 
 def default_accepts(base: RuleBase) -> list[tuple[str, Rule]]:
     """(table, implicit rule) where an implicit accept decides some packet no explicit rule
-    surely matches. Output chains (the box's own traffic) are left out. Depth first with an
-    early stop (analysis.walk): the whole space under thousands of rules would fragment."""
+    surely matches (the explicit rules' union does not cover the table's space). Output
+    chains (the box's own traffic) are left out."""
     out = []
     for name, rules in tables(base).items():
         if "output" in name.lower():
@@ -191,21 +191,13 @@ def default_accepts(base: RuleBase) -> list[tuple[str, Rule]]:
         boxes = [analysis.rule_boxes(r, zones) for r in rules]
         full: Box = (((0, zones.other),), ((0, zones.other),), IPV4_ANY, IPV4_ANY, PROTO_ANY,
                      PORT_ANY)  # fmt: skip
-        reached: list[Rule] = []
-
-        def decide(j: int, rules=rules, reached=reached) -> str:
-            rule = rules[j]
-            if rule.implicit and rule.action == "permit":
-                reached.append(rule)
-                return "fail"
-            if return_only(rule) or not analysis.certain(rule):
-                return "skip"
-            return "covered"
-
-        order = [j for j, b in enumerate(boxes) if b]
-        analysis.walk([full], order, boxes, decide)
-        if reached:
-            out.append((name, reached[0]))
+        accepts = [r for r in rules if r.implicit and r.action == "permit"]
+        if not accepts:
+            continue
+        explicit = [j for j, r in enumerate(rules) if not r.implicit and boxes[j]
+                    and analysis.certain(r) and not return_only(r)]  # fmt: skip
+        if not analysis.covers([full], explicit, boxes)[0]:
+            out.append((name, accepts[0]))
     return out
 
 
