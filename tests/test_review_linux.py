@@ -142,3 +142,30 @@ def test_mangled_nft_text_never_raises():
             words[i] = rng.choice(["{", "}", ";", "=", "!=", "@x", "-", "1.2.3", "type", "chain"])
         base = linux.parse(" ".join(words))
         assert all(r.lines for r in base.rules)
+
+
+def test_a_native_nat_table_iptables_save_prints_empty_is_read_from_nft():
+    """iptables 1.8.9 warns that nft's own 'ip nat' is incompatible and still prints an
+    empty '*nat': the DNAT is nft's, not dropped as iptables-nft's (the lab router's)."""
+    import json
+
+    from agent.review.platforms import parser_for
+
+    ruleset = {"nftables": [
+        {"table": {"family": "ip", "name": "nat", "handle": 2}},
+        {"chain": {"family": "ip", "table": "nat", "name": "prerouting", "handle": 1,
+                   "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}},
+        {"rule": {"family": "ip", "table": "nat", "chain": "prerouting", "handle": 3,
+                  "expr": [{"match": {"op": "==", "left": {"meta": {"key": "iifname"}},
+                                      "right": "wan0"}},
+                           {"match": {"op": "==", "left": {"payload": {"protocol": "tcp",
+                                      "field": "dport"}}, "right": 3389}},
+                           {"dnat": {"addr": "198.19.10.50", "port": 3389}}]}},
+    ]}  # fmt: skip
+    saved = (
+        "# Table `nat' contains incompatible base-chains, use 'nft' tool to list them.\n"
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+    )
+    base = parser_for("linux").parse(json.dumps(ruleset) + "\n" + saved, "gw")
+    (nat,) = base.nat
+    assert nat.zone == "wan0" and nat.internal_ports == ((3389, 3389),)

@@ -67,7 +67,9 @@ def parse(config: str, device: str = "") -> RuleBase:
     if ruleset is not None:
         # Only the tables iptables-save printed: one it calls incompatible (written with nft
         # itself, e.g. a native `ip nat` table) is left out of its output and read from nft.
-        listed = tables.present if tables is not None else set()
+        # iptables 1.8.9 still prints an empty '*nat' after that warning: not iptables-nft's.
+        native = set(re.findall(r"# Table `(\w+)' contains incompatible base-chains", text))
+        listed = (tables.present if tables is not None else set()) - native
         legacy = {
             (f, t) for f, t in ruleset.tables if f == "ip" and t in _IPTABLES_NFT and t in listed
         }
