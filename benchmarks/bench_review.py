@@ -158,12 +158,12 @@ def main() -> int:
     assert pairwise <= exact, "pairwise found a rule the exact analysis did not"
     median = statistics.median(times)
     print(
-        f"keyturn exact analysis: {median:.2f} s median of {args.runs} "
+        f"keyturn exact analysis: {median:.2f} s CPU median of {args.runs} "
         f"({len(exact)} shadowed, {len(result.redundant)} redundant); "
         f"full review with every finding: {review_seconds:.2f} s CPU ({len(findings)} findings)"
     )
     print(
-        f"pairwise baseline: {pairwise_seconds:.2f} s, {len(pairwise)} shadowed; "
+        f"pairwise baseline: {pairwise_seconds:.2f} s CPU, {len(pairwise)} shadowed; "
         f"misses {len(exact - pairwise)} union-shadowed rule(s) "
         f"({len(union - pairwise)} of the {len(union)} planted)"
     )
