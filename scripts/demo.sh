@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up, builds the built-in lab (a simulated client site in network namespaces
 # on 198.18.0.0/15: no packet leaves namespaces it creates) and runs the main job against it:
-# `keyturn onboard --rotate --yes` = discover -> AD audit -> rotate -> checklist -> report;
+# `keyturn onboard --rotate --yes` = discover -> topology -> firewall review -> AD audit -> web
+# -> rotate -> checklist -> report;
 # rotate covers the network devices, the directory's service accounts (kind ad, LDAPS) and
 # the Windows hosts' RID-500 Administrators (kind windows_local, SMB/SAMR; the LAPS-managed
 # one is skipped), each escrowed, changed and proven by a fresh login.
