@@ -29,6 +29,7 @@ import ldap3
 
 from agent.core.secret import Secret
 from lab import netns, samba_dc
+from tests.xdist_worker import worker_index
 
 DC_IP = "198.18.250.10"
 BIND_ACCOUNT = "Administrator"
@@ -258,7 +259,7 @@ class AdLab:
         self.accounts += 1
         name = f"kt-ad-{self.accounts}"
         self.add_account(name, self.old)
-        host = f"127.6.{self.accounts // 250}.{self.accounts % 250 + 1}"
+        host = f"127.6.{worker_index() * 64 + self.accounts // 250}.{self.accounts % 250 + 1}"
         proxy = FaultProxy(self, host)
         self.proxies.append(proxy)
         return name, host, proxy.port, proxy

@@ -31,6 +31,7 @@ from rotation.engine import RotationEngine
 from rotation.hostkeys import HostKeyPins
 from rotation.results import StepEvent
 from tests import ad_rotation_lab, memory_driver
+from tests.xdist_worker import worker_index
 
 OLD = "Old-Planted-4711"
 ENABLE = "Enable-Planted-0815"
@@ -280,8 +281,9 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevicePool]:
 
 
 def loopback(number: int, block: int = 2) -> str:
-    """127.<block>.x.y: one loopback address per simulated device."""
-    return f"127.{block}.{number // 250}.{number % 250 + 1}"
+    """127.<block>.x.y: one loopback address per simulated device, apart for each pytest-xdist
+    worker (each starts its own pool: two workers picking the same address raced for a port)."""
+    return f"127.{block}.{worker_index() * 64 + number // 250}.{number % 250 + 1}"
 
 
 def free_port(host: str) -> int:
