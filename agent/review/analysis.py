@@ -39,7 +39,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 
-from agent.review.model import PORT_ANY, Range, Rule, RuleBase
+from agent.review.model import PORT_ANY, Range, Rule, RuleBase, merge
 
 IntervalSet = tuple[Range, ...]
 Box = tuple[IntervalSet, ...]  # (src zone, dst zone, src, dst, protocol, dst port)
@@ -207,18 +207,8 @@ def service_boxes(rule: Rule) -> list[tuple[IntervalSet, IntervalSet]]:
         return [(PROTO_ANY, PORT_ANY)]
     grouped: dict[IntervalSet, list[Range]] = defaultdict(list)
     for number, ports in by_proto.items():
-        grouped[_merge(ports)].append((number, number))  # type: ignore[arg-type]
-    return [(_merge(protos), ports) for ports, protos in sorted(grouped.items())]
-
-
-def _merge(ranges: list[Range] | IntervalSet) -> IntervalSet:
-    out: list[list[int]] = []
-    for lo, hi in sorted(ranges):
-        if out and lo <= out[-1][1] + 1:
-            out[-1][1] = max(out[-1][1], hi)
-        else:
-            out.append([lo, hi])
-    return tuple((lo, hi) for lo, hi in out)
+        grouped[merge(ports)].append((number, number))  # type: ignore[arg-type]
+    return [(merge(protos), ports) for ports, protos in sorted(grouped.items())]
 
 
 class ZoneIndex:
@@ -232,7 +222,7 @@ class ZoneIndex:
     def interval(self, zones: tuple[str, ...]) -> IntervalSet:
         if not zones or any(z.lower() in ANY_ZONE for z in zones):
             return ((0, self.other),)
-        return _merge([(self.number[z], self.number[z]) for z in zones])
+        return merge([(self.number[z], self.number[z]) for z in zones])
 
 
 def rule_boxes(rule: Rule, zones: ZoneIndex) -> list[Box]:
@@ -273,7 +263,7 @@ class _Index:
             table: dict[int, int] = defaultdict(int)
             wide = 0
             for n, bs in enumerate(boxes):
-                touched = _buckets(_merge([r for b in bs for r in b[d]]))
+                touched = _buckets(merge([r for b in bs for r in b[d]]))
                 if touched is None:
                     wide |= 1 << n
                     continue
@@ -300,7 +290,7 @@ class _Index:
     def meeting(self, region: list[Box]) -> int:
         mask = -1
         for d, (table, wide) in zip((2, 3), self.buckets, strict=True):
-            touched = _buckets(_merge([r for b in region for r in b[d]]))
+            touched = _buckets(merge([r for b in region for r in b[d]]))
             if touched is not None:
                 found = wide
                 for bucket in touched:
