@@ -128,6 +128,41 @@ def test_import_nmap_cli_stores_a_discover_run(scan_xml: Path, cli_env: dict[str
         assert [r[0] for r in rows] == [22, 23, 80, 515, 9100]
 
 
+FIREWALLED_LINUX_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<nmaprun scanner="nmap" args="nmap -sV -O 10.20.0.9" start="1700000000" version="7.93" xmloutputversion="1.05">
+<scaninfo type="syn" protocol="tcp" numservices="1000" services="1-1000"/>
+<host><status state="up" reason="arp-response" reason_ttl="0"/>
+<address addr="10.20.0.9" addrtype="ipv4"/>
+<ports><extraports state="filtered" count="999"><extrareasons reason="no-response" count="999"/></extraports>
+<port protocol="tcp" portid="22"><state state="open" reason="syn-ack" reason_ttl="64"/>
+<service name="ssh" product="OpenSSH" version="9.2p1 Debian 2+deb12u3" extrainfo="protocol 2.0" ostype="Linux" method="probed" conf="10">
+<cpe>cpe:/a:openbsd:openssh:9.2p1</cpe><cpe>cpe:/o:linux:linux_kernel</cpe></service></port>
+</ports>
+<os><portused state="open" proto="tcp" portid="22"/></os>
+</host>
+<runstats><finished time="1700000030" elapsed="30.00" exit="success"/><hosts up="1" down="0" total="1"/></runstats>
+</nmaprun>
+"""
+
+
+def test_os_from_the_service_banner_when_os_detection_matched_nothing(tmp_path: Path):
+    """A router whose input policy drops -O's probes still names its OS in its SSH banner:
+    the host is a Linux server by the banner, with no accuracy claimed."""
+    path = tmp_path / "scan.xml"
+    path.write_text(FIREWALLED_LINUX_XML)
+    found, _ = nmapscan.import_xml(path)
+    host = found["10.20.0.9"]
+    assert host.os == {
+        "name": "Linux kernel", "accuracy": None, "type": None, "vendor": "Linux", "family": None,
+    }  # fmt: skip
+    verdict = classify.classify(host)
+    assert (verdict.device_class, verdict.platform, verdict.rule) == (
+        "server",
+        "linux",
+        "linux-ssh",
+    )
+
+
 def test_import_of_a_file_that_is_not_nmap_xml(tmp_path: Path):
     bad = tmp_path / "bad.xml"
     bad.write_text("<html>not a scan</html>")

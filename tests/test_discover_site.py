@@ -21,7 +21,7 @@ pytestmark = pytest.mark.lab
 # lab), whose sysDescr names DSM and ESXi. (The gateway is a simulated EdgeRouter.)
 PLATFORM_NOT_FROM_THE_WIRE = {
     "web1": "linux", "app1": "linux", "nas1": "synology_dsm", "esxi1": "vmware_esxi",
-    # Its nftables input policy drops what nmap's OS detection needs: SSH alone says nothing.
+    # Linux by OS detection or, when its input policy drops -O's probes, by its SSH banner.
     "nft-gw1": "linux",
 }  # fmt: skip
 

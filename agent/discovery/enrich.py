@@ -258,7 +258,8 @@ def _finish_group(
         ]
         if host.ip in detail and detail[host.ip].http_title:
             host.http_title = detail[host.ip].http_title
-        host.os = os_guess.get(host.ip)
+        # OS detection's match first; else what a service banner said (-sV, see _service_os).
+        host.os = os_guess.get(host.ip) or (detail[host.ip].os if host.ip in detail else None)
     _deliver(result, answered, on_group)
 
 

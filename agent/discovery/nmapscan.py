@@ -297,7 +297,7 @@ def hosts_from_nmap(raw: dict[str, Any]) -> list[Host]:
                 title = (port.get("script") or {}).get("http-title")
                 if title and not host.http_title:
                     host.http_title = title.strip()
-        host.os = _best_os(data.get("osmatch", []))
+        host.os = _best_os(data.get("osmatch", [])) or _service_os(data)
         hosts.append(host)
     return hosts
 
@@ -311,6 +311,30 @@ def _port(number: int, proto: str, port: dict[str, Any]) -> Port:
         product=port.get("product") or None,
         version=" ".join(v for v in (port.get("version"), port.get("extrainfo")) if v) or None,
     )
+
+
+def _service_os(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The operating system a service banner names (-sV's cpe:/o:..., e.g. OpenSSH's
+    "Debian" build says cpe:/o:linux:linux_kernel), for when OS detection matched nothing: a
+    host whose firewall drops the probes -O needs, or a scan under load whose single OS try
+    came back empty. No accuracy: it is a banner's claim, not a fingerprint match."""
+    for proto in ("tcp", "udp"):
+        for _number, port in sorted(data.get(proto, {}).items()):
+            cpe = str(port.get("cpe") or "")
+            if port.get("state") == "open" and cpe.startswith("cpe:/o:"):
+                parts = cpe.split(":")
+                vendor, product = [*parts[2:4], "", ""][:2]
+                if not product:
+                    continue
+                name = product.replace("_", " ")
+                return {
+                    "name": name[:1].upper() + name[1:],
+                    "accuracy": None,
+                    "type": None,
+                    "vendor": vendor.replace("_", " ").title() or None,
+                    "family": None,
+                }
+    return None
 
 
 def _best_os(matches: list[dict[str, Any]]) -> dict[str, Any] | None:
