@@ -4,11 +4,12 @@
 (``lab.netns.inside`` switches only the opening thread; the socket stays in that namespace) and
 serves them all from one asyncio loop: ~30 hosts cost one process instead of ~80. Answers are
 what a scanner expects from the device: an HTTP page with the device's <title> and Server
-header, a PJL reply on 9100, an X.224 connection confirm on 3389, a SIP 200 OK on 5060/udp.
-SMB on 445 accepts and stays silent (a port-only identification, like a filtered Windows host),
-except on the hosts where a real smbd serves it (lab/smb_host.py); those get their NetBIOS
-name answered on 137/udp here. Port 22 (only the large lab's TCP phantoms list it; real hosts
-run sshd) greets as OpenSSH.
+header, a PJL reply on 9100, an X.224 connection confirm on 3389 (to a connection request only,
+as Windows does: anything else is hung up on), a SIP 200 OK on 5060/udp. SMB on 445 waits for
+a request and hangs up on it, as Windows 10 and later do on the SMB1 negotiation scanners send
+(SMB1 removed; this listener speaks no SMB2), except on the hosts where a real smbd serves it
+(lab/smb_host.py); those get their NetBIOS name answered on 137/udp here. Port 22 (only the
+large lab's TCP phantoms list it; real hosts run sshd) greets as OpenSSH.
 
 Prints ``ready`` to its log once every listener is open.
 """
@@ -26,8 +27,9 @@ from pathlib import Path
 
 from lab import netns
 
-# RDP negotiation response (TPKT + X.224 CC + RDP_NEG_RSP selecting CredSSP).
-RDP_CONFIRM = bytes.fromhex("030000130ed000001234000201080002000000")
+# RDP negotiation response (TPKT + X.224 CC + RDP_NEG_RSP selecting CredSSP, flags 0x1f as
+# Windows 10 and Server 2016+ set them: nmap's Microsoft Terminal Services signature).
+RDP_CONFIRM = bytes.fromhex("030000130ed00000123400021f080002000000")
 
 
 def _open(ns: str, ip: str, port: int, kind: int) -> socket.socket:
@@ -75,9 +77,14 @@ def _printer_handler(model: str):
     return handle
 
 
+def _x224_connection_request(data: bytes) -> bool:
+    # TPKT version 3, then an X.224 TPDU whose code (high nibble) is CR, 0xE.
+    return len(data) >= 11 and data[:2] == b"\x03\x00" and data[5] >> 4 == 0xE
+
+
 async def _rdp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     with contextlib.suppress(Exception):
-        if await asyncio.wait_for(reader.read(4096), 10):
+        if _x224_connection_request(await asyncio.wait_for(reader.read(4096), 10)):
             writer.write(RDP_CONFIRM)
             await writer.drain()
             await asyncio.wait_for(reader.read(4096), 10)
@@ -93,6 +100,12 @@ async def _ssh_banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         writer.write(SSH_BANNER)
         await writer.drain()
         await asyncio.wait_for(reader.read(4096), 10)
+    writer.close()
+
+
+async def _hang_up_on_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(reader.read(4096), 30)
     writer.close()
 
 
@@ -174,6 +187,7 @@ async def serve(hosts: list[dict]) -> None:
                 80: _http_handler(title, host.get("http_server", "lighttpd")),
                 9100: _printer_handler(title),
                 3389: _rdp,
+                445: _hang_up_on_request,
                 22: _ssh_banner,
             }.get(port, _silent)
             sock = _open(ns, ip, port, socket.SOCK_STREAM)

@@ -159,9 +159,15 @@ def test_printer_rdp_smb_and_sip_answer_like_devices(lab):
         ]
         == b"\x03\x00"
     )
-    smb_host = next(h for h in hosts if any(s["port"] == 445 for s in h["services"]))
-    with netns.inside(lab.tech_ns):
-        socket.create_connection((smb_host["ip"], 445), timeout=5).close()
+    # As Windows: anything but a connection request on 3389, and nmap's SMB1 negotiation on
+    # 445 (SMB1 removed), are hung up on.
+    assert _talk(lab, rdp_host["ip"], 3389, b"\r\n\r\n") == b""
+    workstation = next(
+        h for h in hosts
+        if h["device_class"] == "workstation" and "smb" not in h
+        and any(s["port"] == 445 for s in h["services"])
+    )  # fmt: skip
+    assert _talk(lab, workstation["ip"], 445, b"\x00\x00\x00\x2f\xffSMBr" + bytes(42)) == b""
     phone = next(h for h in hosts if h["device_class"] == "voip")
     options = (
         f"OPTIONS sip:{phone['ip']} SIP/2.0\r\nVia: SIP/2.0/UDP 198.18.0.250\r\n"
