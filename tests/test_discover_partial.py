@@ -34,11 +34,14 @@ def test_killed_half_way_keeps_a_partial_run_the_next_completes(lab, lab_cli_env
     )
     first = _discover(lab, lab_cli_env, ports, tmp_path / "first.json")
     seen = []
-    # The progress lines are the clock: stop it once the port scan is done and the service
-    # and OS scans run (they take seconds), not after a sleep.
+    # The progress lines are the clock: stop it once both sweeps are in and the service and
+    # OS scans run (they take seconds), not after a sleep. (The local hosts' scans start
+    # before the routed sweep is done.)
     for line in first.stderr:
         seen.append(line)
-        if line.startswith("discover: nmap services/OS started"):
+        started = any(s.startswith("discover: nmap services/OS started") for s in seen)
+        routed = any(s.startswith("discover: ping sweep (routed) done") for s in seen)
+        if started and routed:
             first.send_signal(signal.SIGTERM)
             break
     rest = first.stderr.read()

@@ -163,6 +163,37 @@ def test_os_from_the_service_banner_when_os_detection_matched_nothing(tmp_path: 
     )
 
 
+def test_near_tie_in_os_detection_settled_by_the_service_banner():
+    """nmap's fingerprint put the lab's Linux router at "HP P2000 G3 NAS device" 93 one run
+    and "Linux 5.3 - 5.4" 94 the next; its SSH banner says Linux. A clear winner stands."""
+    nas = {
+        "name": "HP P2000 G3 NAS device",
+        "accuracy": "93",
+        "osclass": [
+            {"type": "storage-misc", "vendor": "HP", "osfamily": "embedded", "accuracy": "93"}
+        ],
+    }
+    linux = {
+        "name": "Linux 5.3 - 5.4",
+        "accuracy": "92",
+        "osclass": [
+            {"type": "general purpose", "vendor": "Linux", "osfamily": "Linux", "accuracy": "92"}
+        ],
+    }
+    banner = {
+        "name": "Linux kernel",
+        "accuracy": None,
+        "type": None,
+        "vendor": "Linux",
+        "family": None,
+    }
+    assert nmapscan.best_os([nas, linux], banner)["name"] == "Linux 5.3 - 5.4"
+    assert nmapscan.best_os([nas, linux])["name"] == "HP P2000 G3 NAS device"
+    far = {**linux, "accuracy": "85"}
+    assert nmapscan.best_os([nas, far], banner)["name"] == "HP P2000 G3 NAS device"
+    assert nmapscan.best_os([], banner) is None
+
+
 def test_import_of_a_file_that_is_not_nmap_xml(tmp_path: Path):
     bad = tmp_path / "bad.xml"
     bad.write_text("<html>not a scan</html>")

@@ -116,60 +116,71 @@ def enrich(
     rate: int | None,
     own: set[str] | frozenset[str] = frozenset(),
     local_ips: Sequence[str] = (),
+    later: Callable[[], Sequence[str]] | None = None,
     group: int = PORT_GROUP,
     on_ports: GroupDone | None = None,
     on_group: GroupDone | None = None,
     after_ports: Callable[[list[str]], None] | None = None,
     tick: Tick | None = None,
 ) -> Enrichment:
-    """Ports, services and OS of ``ips`` (live, cleared by the scope guard); see the module."""
+    """Ports, services and OS of ``ips`` (live, cleared by the scope guard); see the module.
+    ``later`` gives the addresses that become known while ``ips`` are scanned (the routed
+    sweep's, which takes longer than ARP): it is called once the port pass over ``ips`` is
+    done, and may block until they are known."""
     result = Enrichment()
-    targets = [ip for ip in ips if ip not in own]
-    if not targets:
-        return result
     report = tick or (lambda *_args: None)
+    targets: list[str] = []
     scanned = 0
     with (
         ThreadPoolExecutor(1, thread_name_prefix="udp") as side,
         ThreadPoolExecutor(DETAIL_WORKERS, thread_name_prefix="detail") as pool,
     ):
-        udp = side.submit(_timed, targets, udp_args(rate), guard)
+        udp_runs: list[Future] = []
         pending: list[tuple[list[Host], Future, Future]] = []
         local = set(local_ips)
         answering: set[str] = set()
-        for start in range(0, len(targets), group):
-            chunk = targets[start : start + group]
-            report("ports", scanned, len(targets))
-            try:
-                run, took = _timed(chunk, discovery_args(ports, rate, group), guard)
-            except KeyturnError as exc:
-                result.errors.append(f"port scan of {len(chunk)} hosts: {exc}")
+        arrivals = [lambda: ips] + ([later] if later else [])
+        for arrival in arrivals:
+            batch = [ip for ip in arrival() if ip not in own]
+            if not batch:
                 continue
-            finally:
-                scanned += len(chunk)
+            targets += batch
+            udp_runs.append(side.submit(_timed, batch, udp_args(rate), guard))
+            for start in range(0, len(batch), group):
+                chunk = batch[start : start + group]
                 report("ports", scanned, len(targets))
-            result.stage("ports").add(run, took, len(chunk))
-            result.errors.extend(run.errors)
-            found = [h for h in nmapscan.hosts_from_nmap(run.raw) if h.ip not in own]
-            answered = [h for h in found if h.open_ports()]
-            answering.update(h.ip for h in answered)
-            if on_ports and answered:
-                on_ports(answered)  # what needs only the open ports starts now
-            # nmap scans hosts behind a router in a host group of their own, after the local
-            # ones: one service and one OS run per side instead, all side by side.
-            for near in (True, False):
-                hosts = [h for h in answered if (h.ip in local) == near]
-                for start in range(0, len(hosts), DETAIL_GROUP):
-                    batch = hosts[start : start + DETAIL_GROUP]
-                    pending.append((batch, *_details(pool, batch, ports, rate, guard)))
-            report("services/OS", len(result.hosts), len(targets))
-            # Hosts without an open port are final now; the others wait for their details.
-            _deliver(result, [h for h in found if not h.open_ports()], on_group)
-            while pending and pending[0][1].done() and pending[0][2].done():
-                _finish_group(result, *pending.pop(0), on_group)
+                try:
+                    run, took = _timed(chunk, discovery_args(ports, rate, group), guard)
+                except KeyturnError as exc:
+                    result.errors.append(f"port scan of {len(chunk)} hosts: {exc}")
+                    continue
+                finally:
+                    scanned += len(chunk)
+                    report("ports", scanned, len(targets))
+                result.stage("ports").add(run, took, len(chunk))
+                result.errors.extend(run.errors)
+                found = [h for h in nmapscan.hosts_from_nmap(run.raw) if h.ip not in own]
+                answered = [h for h in found if h.open_ports()]
+                answering.update(h.ip for h in answered)
+                if on_ports and answered:
+                    on_ports(answered)  # what needs only the open ports starts now
+                # nmap scans hosts behind a router in a host group of their own, after the
+                # local ones: one service and one OS run per side instead, all side by side.
+                for near in (True, False):
+                    hosts = [h for h in answered if (h.ip in local) == near]
+                    for first in range(0, len(hosts), DETAIL_GROUP):
+                        details = hosts[first : first + DETAIL_GROUP]
+                        pending.append((details, *_details(pool, details, ports, rate, guard)))
                 report("services/OS", len(result.hosts), len(targets))
-        udp_open = _udp_open(result, udp)
-        if after_ports:
+                # Hosts without an open port are final now; the others wait for their details.
+                _deliver(result, [h for h in found if not h.open_ports()], on_group)
+                while pending and pending[0][1].done() and pending[0][2].done():
+                    _finish_group(result, *pending.pop(0), on_group)
+                    report("services/OS", len(result.hosts), len(targets))
+        udp_open: dict[str, list] = {}
+        for udp in udp_runs:
+            udp_open.update(_udp_open(result, udp))
+        if after_ports and targets:
             order = {ip: index for index, ip in enumerate(targets)}
             after_ports(sorted(answering | set(udp_open) & set(order), key=order.__getitem__))
         for entry in pending:
@@ -178,7 +189,8 @@ def enrich(
         for ip, udp_ports in udp_open.items():
             if ip in result.hosts:
                 result.hosts[ip].ports += udp_ports
-        report("services/OS", len(targets), len(targets))
+        if targets:
+            report("services/OS", len(targets), len(targets))
     return result
 
 
@@ -232,7 +244,7 @@ def _finish_group(
     """Fold the service and OS runs into the port-scan hosts they covered; deliver them."""
     answered = found
     detail: dict[str, Host] = {}
-    os_guess: dict[str, dict | None] = {}
+    os_matches: dict[str, list] = {}
     for name, future in (("services", services), ("os", systems)):
         try:
             run, took = future.result()
@@ -241,11 +253,12 @@ def _finish_group(
             continue
         result.stage(name).add(run, took, len(answered))
         result.errors.extend(run.errors)
-        for host in nmapscan.hosts_from_nmap(run.raw):
-            if name == "services":
-                detail[host.ip] = host
-            else:
-                os_guess[host.ip] = host.os
+        if name == "services":
+            detail.update((host.ip, host) for host in nmapscan.hosts_from_nmap(run.raw))
+        else:
+            os_matches.update(
+                (ip, data.get("osmatch", [])) for ip, data in run.raw.get("scan", {}).items()
+            )
     for host in answered:
         identified = (
             {(p.port, p.proto): p for p in detail[host.ip].ports} if host.ip in detail else {}
@@ -258,8 +271,11 @@ def _finish_group(
         ]
         if host.ip in detail and detail[host.ip].http_title:
             host.http_title = detail[host.ip].http_title
-        # OS detection's match first; else what a service banner said (-sV, see _service_os).
-        host.os = os_guess.get(host.ip) or (detail[host.ip].os if host.ip in detail else None)
+        # OS detection's match (near ties settled by the service banner), else the banner's
+        # OS (-sV's cpe:/o, nmapscan.service_os). The -sV host's os is the banner's: -sV
+        # runs without -O.
+        banner = detail[host.ip].os if host.ip in detail else None
+        host.os = nmapscan.best_os(os_matches.get(host.ip, []), banner) or banner
     _deliver(result, answered, on_group)
 
 

@@ -297,7 +297,8 @@ def hosts_from_nmap(raw: dict[str, Any]) -> list[Host]:
                 title = (port.get("script") or {}).get("http-title")
                 if title and not host.http_title:
                     host.http_title = title.strip()
-        host.os = _best_os(data.get("osmatch", [])) or _service_os(data)
+        banner = service_os(data)
+        host.os = best_os(data.get("osmatch", []), banner) or banner
         hosts.append(host)
     return hosts
 
@@ -313,7 +314,7 @@ def _port(number: int, proto: str, port: dict[str, Any]) -> Port:
     )
 
 
-def _service_os(data: dict[str, Any]) -> dict[str, Any] | None:
+def service_os(data: dict[str, Any]) -> dict[str, Any] | None:
     """The operating system a service banner names (-sV's cpe:/o:..., e.g. OpenSSH's
     "Debian" build says cpe:/o:linux:linux_kernel), for when OS detection matched nothing: a
     host whose firewall drops the probes -O needs, or a scan under load whose single OS try
@@ -337,16 +338,36 @@ def _service_os(data: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _best_os(matches: list[dict[str, Any]]) -> dict[str, Any] | None:
+# OS matches this close to the best one are a tie as far as the fingerprint goes (the lab's
+# Linux router came out "Linux 5.3 - 5.4" 94 or "HP P2000 G3 NAS device" 93 from run to run).
+OS_TIE = 3
+
+
+def best_os(
+    matches: list[dict[str, Any]], banner: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """OS detection's best match; among near ties, the one the service banner agrees with."""
     if not matches:
         return None
+    top = max(int(m.get("accuracy") or 0) for m in matches)
+    tied = [m for m in matches if int(m.get("accuracy") or 0) >= top - OS_TIE]
     best = max(matches, key=lambda m: int(m.get("accuracy") or 0))
+    if banner and banner.get("vendor"):
+        said = banner["vendor"].lower()
+        agreeing = [m for m in tied if said in _os_words(m)]
+        if agreeing and said not in _os_words(best):
+            best = max(agreeing, key=lambda m: int(m.get("accuracy") or 0))
     classes = best.get("osclass") or []
-    top = classes[0] if classes else {}
+    first = classes[0] if classes else {}
     return {
         "name": best.get("name"),
         "accuracy": int(best.get("accuracy") or 0),
-        "type": top.get("type") or None,
-        "vendor": top.get("vendor") or None,
-        "family": top.get("osfamily") or None,
+        "type": first.get("type") or None,
+        "vendor": first.get("vendor") or None,
+        "family": first.get("osfamily") or None,
     }
+
+
+def _os_words(match: dict[str, Any]) -> set[str]:
+    classes = match.get("osclass") or []
+    return {str(c.get(k) or "").lower() for c in classes for k in ("vendor", "osfamily")}

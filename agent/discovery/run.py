@@ -254,65 +254,98 @@ def _discover(
                 f"arp:{name}", _arp_sweep, name, interface, targets, options, hosts, outcome,
                 report,
             )  # fmt: skip
-        if routed is not None:
-            try:
-                live, errors = routed.result()
-                outcome.errors.extend(f"nmap ping sweep: {e}" for e in errors)
-                for ip, reason in live.items():
-                    hosts.setdefault(ip, Host(ip=ip)).add_source(reason)
-            except KeyturnError as exc:
-                outcome.errors.append(f"routed sweep: {exc}")
-            report("ping sweep (routed)", len(planned.routed), len(planned.routed), len(hosts))
-
-        for host in hosts.values():
-            host.vendor = names.vendor(host.mac)
-            host.mac_randomized = names.mac_randomized(host.mac)
-        live_ips = sorted(hosts, key=ipaddress.ip_address)
         outcome.stage = "enrichment"
-        to_enrich = _take_over(hosts, live_ips, resume, outcome)
-
-        rdns = side.submit(stages.timed, "reverse_dns", names.reverse_dns, live_ips)
+        names_found: list[concurrent.futures.Future] = []
         snmp_answers: list[concurrent.futures.Future] = []
-        snmp_started: list[bool] = []
+        snmp_asked: set[str] = set()
+        taken: list[str] = []  # hosts whose details a resumed run took over
 
-        def start_snmp(targets: list[str] = live_ips) -> None:
-            if snmp_started:
-                return
-            snmp_started.append(True)
+        def start_snmp(targets: list[str]) -> None:
+            targets = [ip for ip in targets if ip not in snmp_asked]
+            snmp_asked.update(targets)
             if options.communities and targets:
                 report("SNMP", 0, len(targets), len(hosts))
                 snmp_answers.append(side.submit(
                     stages.timed, "snmp", _snmp, targets, options.communities, guard, report
                 ))  # fmt: skip
 
-        # Up to SNMP_EARLY_MAX live hosts SNMP asks them all beside the port scan. Beyond,
-        # it asks only the hosts that answered nmap's port or UDP scan (an agent answers
-        # nmap's SNMPv3 probe whatever its community), once that is known: SNMP goes
-        # through the kernel's UDP socket, and a neighbour entry for each of thousands of
-        # silent hosts (the table holds 1024 by default) lost the /16 lab both port-scan
-        # and SNMP answers.
-        if len(live_ips) <= SNMP_EARLY_MAX or not (options.nmap and to_enrich):
-            start_snmp()
-        # Hosts a resumed run took over are asked too when they answered before.
-        taken = {ip for ip in outcome.enriched if any(p.state == "open" for p in hosts[ip].ports)}
+        def arrived(ips: list[str]) -> list[str]:
+            """Hosts a sweep just found: names and SNMP start beside the scan; returns the
+            ones still to enrich."""
+            for ip in ips:
+                hosts[ip].vendor = names.vendor(hosts[ip].mac)
+                hosts[ip].mac_randomized = names.mac_randomized(hosts[ip].mac)
+            taken.extend(_take_over(hosts, ips, resume, outcome))
+            names_found.append(side.submit(stages.timed, "reverse_dns", names.reverse_dns, ips))
+            # Up to SNMP_EARLY_MAX live hosts SNMP asks them all beside the port scan.
+            # Beyond, it asks only the hosts that answered nmap's port or UDP scan (an agent
+            # answers nmap's SNMPv3 probe whatever its community), once that is known: SNMP
+            # goes through the kernel's UDP socket, and a neighbour entry for each of
+            # thousands of silent hosts (the table holds 1024 by default) lost the /16 lab
+            # both port-scan and SNMP answers.
+            if len(hosts) <= SNMP_EARLY_MAX or not options.nmap:
+                start_snmp(ips)
+            return [ip for ip in ips if ip not in outcome.enriched]
+
+        routed_taken: list[bool] = []
+
+        def fold_routed() -> list[str]:
+            """The routed sweep's hosts (waiting for it: it takes longer than ARP, and the
+            local hosts' port scan runs meanwhile); returns the ones new here."""
+            if routed is None or routed_taken:
+                return []
+            routed_taken.append(True)
+            try:
+                live, errors = routed.result()
+            except KeyturnError as exc:
+                outcome.errors.append(f"routed sweep: {exc}")
+                return []
+            outcome.errors.extend(f"nmap ping sweep: {e}" for e in errors)
+            new = sorted((ip for ip in live if ip not in hosts), key=ipaddress.ip_address)
+            for ip, reason in live.items():
+                hosts.setdefault(ip, Host(ip=ip)).add_source(reason)
+            report("ping sweep (routed)", len(planned.routed), len(planned.routed), len(hosts))
+            return new
+
+        to_enrich = arrived(sorted(hosts, key=ipaddress.ip_address))
+
+        ports_known: list[bool] = []
 
         def after_ports(answered: list[str]) -> None:
-            start_snmp(sorted(taken.union(answered), key=ipaddress.ip_address))
+            ports_known.append(True)
+            # Hosts a resumed run took over are asked too when they answered before.
+            before = [ip for ip in taken if any(p.state == "open" for p in hosts[ip].ports)]
+            start_snmp(sorted(set(before).union(answered), key=ipaddress.ip_address))
 
-        if options.nmap and to_enrich:
-            stages.timed(
-                "nmap", _enrich, hosts, to_enrich, guard, options, planned.own, outcome, report,
-                after_ports,
-            )  # fmt: skip
-        start_snmp()  # when the port scan could not run
-        if not options.nmap:
+        if options.nmap:
+            try:
+                stages.timed(
+                    "nmap", _enrich, hosts, to_enrich, lambda: arrived(fold_routed()), guard,
+                    options, planned.own, outcome, report, after_ports,
+                )  # fmt: skip
+            except Interrupted:
+                # A partial run keeps every host swept, the routed ones too when their sweep
+                # had finished (its nmap is stopped otherwise).
+                fold_routed()
+                raise
+            if not ports_known:  # the port scan could not run (or had nothing left to scan)
+                start_snmp(sorted(hosts, key=ipaddress.ip_address))
+        else:
+            arrived(fold_routed())
             outcome.notes.append("nmap enrichment skipped (--no-nmap)")
+        if resume is not None:  # resuming, even when the interrupted run finished no host
+            outcome.notes.append(
+                f"resumed an interrupted run: {len(taken)} hosts' ports, services and OS "
+                f"taken from it, {len(hosts) - len(taken)} scanned now"
+            )
+            outcome.stats["resumed_hosts"] = len(taken)
 
-        found_names, note = rdns.result()
-        if note:
-            outcome.notes.append(note)
-        for ip, name in found_names.items():
-            hosts[ip].add_hostname(name)
+        for future in names_found:
+            found_names, note = future.result()
+            if note:
+                outcome.notes.append(note)
+            for ip, name in found_names.items():
+                hosts[ip].add_hostname(name)
         for future in snmp_answers:
             answers, error = future.result()
             if error:
@@ -330,26 +363,20 @@ def _discover(
 
 def _take_over(
     hosts: dict[str, Host],
-    live_ips: list[str],
+    ips: list[str],
     resume: dict[str, Host] | None,
     outcome: ScanOutcome,
 ) -> list[str]:
     """Fold in what an interrupted run learnt about hosts that still answer from the same
-    MAC; return the addresses still to enrich."""
+    MAC (they count as enriched); return those taken over."""
     taken = []
-    for ip in live_ips:
+    for ip in ips:
         earlier = (resume or {}).get(ip)
         if earlier is not None and (earlier.mac or None) == (hosts[ip].mac or None):
             merge(hosts[ip], earlier)
             outcome.enriched.add(ip)
             taken.append(ip)
-    if resume is not None:  # resuming, even when the interrupted run finished no host
-        outcome.notes.append(
-            f"resumed an interrupted run: {len(taken)} hosts' ports, services and OS taken "
-            f"from it, {len(live_ips) - len(taken)} scanned now"
-        )
-        outcome.stats["resumed_hosts"] = len(taken)
-    return [ip for ip in live_ips if ip not in outcome.enriched]
+    return taken
 
 
 def _arp_sweep(
@@ -408,6 +435,7 @@ def _snmp(
 def _enrich(
     hosts: dict[str, Host],
     live_ips: list[str],
+    later: Callable[[], list[str]],
     guard: ScopeGuard,
     options: Options,
     own: set[str],
@@ -444,7 +472,7 @@ def _enrich(
         try:
             result = enrich.enrich(
                 live_ips, options.ports, guard, rate=options.rate, own=own,
-                local_ips=[ip for ip in live_ips if "arp" in hosts[ip].sources],
+                local_ips=[ip for ip in live_ips if "arp" in hosts[ip].sources], later=later,
                 on_ports=on_ports, on_group=on_group, after_ports=after_ports, tick=tick,
             )  # fmt: skip
         except KeyturnError as exc:
