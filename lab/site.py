@@ -241,6 +241,7 @@ class Lab:
         self._timing("network", t0)
         tcp_served: list[dict] = []
         if self.state.size == "large":
+            state.raise_neighbour_limits(self.state)
             self.manifest["phantoms"] = phantoms.install(self)
             tcp_served = phantoms.install_tcp(self)
             self.manifest["tcp_phantoms"] = phantoms.tcp_phantoms()

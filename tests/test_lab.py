@@ -438,8 +438,13 @@ def test_manifest_lists_what_a_scan_finds(lab):
 def test_large_lab_phantoms_answer_arp_without_flooding_real_hosts(lab_keyring_env):
     from lab.site import Lab
 
+    limits = state.NEIGHBOUR_SYSCTL
+    limits_before = {name: (limits / name).read_text() for name in state.NEIGHBOUR_LIMITS}
     large = Lab.up("large", with_dc=False, owner_bound=True)
     try:
+        # Room in the kernel's one neighbour table for ~4000 live addresses while it is up.
+        for name, value in state.NEIGHBOUR_LIMITS.items():
+            assert int((limits / name).read_text()) >= int(value)
         phantoms = large.manifest["phantoms"]
         assert 3900 <= len(phantoms) <= 4200
         assert len({p["mac"] for p in phantoms}) == len(phantoms)
@@ -470,6 +475,7 @@ def test_large_lab_phantoms_answer_arp_without_flooding_real_hosts(lab_keyring_e
         assert sent_to_host() - before < 1000  # a flooded /16 sweep would be ~65k frames
     finally:
         large.down(forget_secrets=False)
+    assert {name: (limits / name).read_text() for name in limits_before} == limits_before
     expected = {p["ip"]: p["mac"] for p in phantoms}
     expected.update({h["ip"]: h["mac"] for h in lan_hosts})
     assert found == expected
