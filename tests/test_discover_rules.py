@@ -194,6 +194,16 @@ def test_near_tie_in_os_detection_settled_by_the_service_banner():
     assert nmapscan.best_os([], banner) is None
 
 
+def test_a_scan_larger_than_the_neighbour_table_says_how_to_raise_it():
+    from agent.discovery.run import neighbour_table_notes
+
+    assert neighbour_table_notes(400, 1024) == []
+    assert neighbour_table_notes(4000, None) == []  # not readable here (a child namespace)
+    (note,) = neighbour_table_notes(4061, 1024)
+    assert note.startswith("4061 live hosts against a kernel neighbour table of 1024 entries")
+    assert "gc_thresh2=8192 net.ipv4.neigh.default.gc_thresh3=16384" in note
+
+
 def test_import_of_a_file_that_is_not_nmap_xml(tmp_path: Path):
     bad = tmp_path / "bad.xml"
     bad.write_text("<html>not a scan</html>")

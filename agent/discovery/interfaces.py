@@ -110,3 +110,18 @@ def packet_socket() -> socket.socket:
             "discover needs CAP_NET_RAW (raw ARP frames, nmap SYN and OS scans): "
             "run as root or grant the capability"
         ) from None
+
+
+NEIGHBOUR_LIMIT = "/proc/sys/net/ipv4/neigh/default/gc_thresh3"
+
+
+def neighbour_table_limit() -> int | None:
+    """The kernel's hard limit on IPv4 neighbour (ARP) entries, or None where it cannot be
+    read (a network namespace other than the first does not show it). Every connection,
+    SNMP request and RST to a host on the LAN needs an entry; past the limit the kernel drops
+    such packets ("neighbor table overflow"), and scan answers are lost."""
+    try:
+        with open(NEIGHBOUR_LIMIT, encoding="ascii") as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None

@@ -31,6 +31,7 @@ from agent.discovery.interfaces import (
     Interface,
     Route,
     local_interfaces,
+    neighbour_table_limit,
     require_net_raw,
     routes,
 )
@@ -272,6 +273,8 @@ def _discover(
         def arrived(ips: list[str]) -> list[str]:
             """Hosts a sweep just found: names and SNMP start beside the scan; returns the
             ones still to enrich."""
+            if not ips:
+                return []
             for ip in ips:
                 hosts[ip].vendor = names.vendor(hosts[ip].mac)
                 hosts[ip].mac_randomized = names.mac_randomized(hosts[ip].mac)
@@ -308,10 +311,12 @@ def _discover(
             return new
 
         to_enrich = arrived(sorted(hosts, key=ipaddress.ip_address))
+        outcome.notes.extend(neighbour_table_notes(len(hosts), neighbour_table_limit()))
 
         ports_known: list[bool] = []
 
-        def after_ports(answered: list[str]) -> None:
+        def answering(answered: list[str]) -> None:
+            """Hosts the port scan found answering (a group's, then every one's): SNMP."""
             ports_known.append(True)
             # Hosts a resumed run took over are asked too when they answered before.
             before = [ip for ip in taken if any(p.state == "open" for p in hosts[ip].ports)]
@@ -321,7 +326,7 @@ def _discover(
             try:
                 stages.timed(
                     "nmap", _enrich, hosts, to_enrich, lambda: arrived(fold_routed()), guard,
-                    options, planned.own, outcome, report, after_ports,
+                    options, planned.own, outcome, report, answering,
                 )  # fmt: skip
             except Interrupted:
                 # A partial run keeps every host swept, the routed ones too when their sweep
@@ -342,7 +347,7 @@ def _discover(
 
         for future in names_found:
             found_names, note = future.result()
-            if note:
+            if note and note not in outcome.notes:  # once, not per batch of hosts
                 outcome.notes.append(note)
             for ip, name in found_names.items():
                 hosts[ip].add_hostname(name)
@@ -359,6 +364,21 @@ def _discover(
     outcome.stage = "done"
     outcome.settle()
     return outcome
+
+
+def neighbour_table_notes(live: int, limit: int | None) -> list[str]:
+    """A note when the LAN's live hosts may not fit the kernel's neighbour table (``limit``
+    entries): the scan's connections, SNMP requests and the kernel's RSTs to nmap's SYN-ACKs
+    each need an entry, and past the limit the kernel drops them (answers lost, no error)."""
+    if limit is None or live <= limit // 2:
+        return []
+    wanted = 1 << max(12, (4 * live - 1).bit_length())
+    return [
+        f"{live} live hosts against a kernel neighbour table of {limit} entries "
+        f"(net.ipv4.neigh.default.gc_thresh3): answers may be lost when it overflows; for a "
+        f"scan this size raise it first (sysctl -w net.ipv4.neigh.default.gc_thresh2="
+        f"{wanted // 2} net.ipv4.neigh.default.gc_thresh3={wanted})"
+    ]
 
 
 def _take_over(
@@ -441,7 +461,7 @@ def _enrich(
     own: set[str],
     outcome: ScanOutcome,
     report: Progress,
-    after_ports: Callable[[list[str]], None],
+    answering: Callable[[list[str]], None],
 ) -> None:
     """Ports, services and OS (agent/discovery/enrich.py); NetBIOS names of a host group as
     soon as its open ports are known and HTTP titles once its services are, beside the
@@ -459,6 +479,9 @@ def _enrich(
             smb = [h.ip for h in group if h.open_ports() & {139, 445}]
             if smb:
                 netbios.append(pool.submit(_netbios, smb, guard))
+            # SNMP asks a port group's answering hosts now, beside the next group's port
+            # scan; hosts that answered only UDP 161 are asked once the UDP scan is done.
+            answering([h.ip for h in group])
 
         def on_group(group: list[Host]) -> None:
             # Merged at once: an interrupted run keeps every host group finished so far.
@@ -473,7 +496,7 @@ def _enrich(
             result = enrich.enrich(
                 live_ips, options.ports, guard, rate=options.rate, own=own,
                 local_ips=[ip for ip in live_ips if "arp" in hosts[ip].sources], later=later,
-                on_ports=on_ports, on_group=on_group, after_ports=after_ports, tick=tick,
+                on_ports=on_ports, on_group=on_group, after_ports=answering, tick=tick,
             )  # fmt: skip
         except KeyturnError as exc:
             outcome.errors.append(f"nmap enrichment: {exc}")
