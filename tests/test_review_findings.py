@@ -162,3 +162,21 @@ def test_fixes_are_the_platforms_own_lines() -> None:
     assert "config firewall policy\n    edit 8\n        set logtraffic all" in text
     assert "unselect allowaccess telnet" in text
     assert "edit 6\n        set status disable" in text
+
+
+def test_hostile_names_never_shape_a_suggested_line() -> None:
+    """Names come from the device's config: a line break in one must not add a line of the
+    config's choosing to the fix file, and a quote must not end FortiOS's quoted name."""
+    base = clean_base()
+    injected = "8\nconfig system admin"
+    base.rules[2:2] = [
+        Rule(injected, "policy", 8, "permit", src_zones=("port2",), dst_zones=("port1",),
+             destinations=host("192.0.2.1"), log=False, hits=10, lines=("edit 8\r\nx",)),
+    ]  # fmt: skip
+    base.management.append(Management("telnet", 'port2" \nset x', LAN, lines=("telnet",)))
+    text = suggest(review(base))
+    lines = text.splitlines()
+    assert "config system admin" not in lines and "set x" not in lines
+    assert not any(line.startswith("config system admin") for line in lines)
+    assert '    edit "port2"' not in text and 'edit "port2"' not in text
+    assert "no automatic suggestion on fortinet; the evidence:" in text

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from typing import ClassVar
 
+from agent.core.terminal import inert
 from agent.review.findings import Finding, Review
 from agent.review.model import Rule
 
@@ -36,8 +37,17 @@ def suggest(result: Review) -> str:
         lines = fix_lines(base.platform, finding, rules)
         if lines is None:
             continue
-        out += ["", f"{comment} {finding.id}: {finding.subject} ({finding.detail})", *lines]
+        # Subject and detail come from the device: one line, or a name could start one.
+        head = inert(f"{finding.id}: {finding.subject} ({finding.detail})")
+        out += ["", f"{comment} {head}", *lines]
     return "\n".join(out) + "\n"
+
+
+def _pasteable(lines: list[str]) -> bool:
+    """Whether lines built from device-derived names, ids and config text keep the shape
+    the writer meant: a line break or other control character in a name would add a line of
+    the config's choosing to what a person pastes."""
+    return all(inert(line) == line for line in lines)
 
 
 def fix_lines(platform: str, finding: Finding, rules: dict[str, Rule]) -> list[str] | None:
@@ -54,22 +64,30 @@ def fix_lines(platform: str, finding: Finding, rules: dict[str, Rule]) -> list[s
         )
         targets = [rules[s] for s in subjects if s in rules and not rules[s].implicit]
         if writer and targets:
-            return [line for rule in targets for line in writer.disable(rule)]
+            lines = [line for rule in targets for line in writer.disable(rule)]
+            if _pasteable(lines):
+                return lines
     elif writer:
         method: Callable | None = getattr(writer, finding.id, None)
         if method is not None:
             lines = method(finding, rules)
-            if lines:
+            if lines and _pasteable(lines):
                 return lines
     mark = "!" if platform in _CISCO else "#"
     return [f"{mark} no automatic suggestion on {platform}; the evidence:"] + [
-        f"{mark}   {line}" for line in finding.lines
+        f"{mark}   {inert(line)}" for line in finding.lines
     ]
 
 
 def _management_target(finding: Finding) -> tuple[str, str]:
     protocol, _, interface = finding.subject.partition("@")
     return protocol, "" if interface == "every interface" else interface
+
+
+def _quotable(name: str) -> bool:
+    # FortiOS reads "..." up to the next quote: a name with its own quote or backslash would
+    # end the string early (and what follows it would be read as more of the command).
+    return bool(name) and '"' not in name and "\\" not in name
 
 
 class Fortinet:
@@ -89,7 +107,7 @@ class Fortinet:
 
     def _unselect(self, finding: Finding, rules: dict[str, Rule]) -> list[str]:
         protocol, interface = _management_target(finding)
-        if not interface:
+        if not _quotable(interface):
             return []
         return [
             "config system interface",
@@ -103,7 +121,7 @@ class Fortinet:
 
     def vpn_weak_crypto(self, finding: Finding, rules: dict[str, Rule]) -> list[str]:
         kind, _, name = finding.subject.partition(" ")
-        if kind not in ("phase1", "phase2") or not name:
+        if kind not in ("phase1", "phase2") or not _quotable(name):
             return []
         return [
             "# the peer must offer the same proposal: change both ends together",
