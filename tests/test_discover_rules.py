@@ -408,7 +408,7 @@ def test_sweep_plan_follows_the_routing_table():
 
     from agent.core.scope import ScopeGuard
     from agent.discovery.interfaces import Interface, Route
-    from agent.discovery.run import plan_sweep
+    from agent.discovery.plan import plan_sweep
 
     eth0 = Interface(
         "eth0", "02:00:00:00:00:01", IPv4Address("10.0.0.250"), IPv4Network("10.0.0.0/16")

@@ -31,8 +31,9 @@ def run_discovery(
     Raises PrivilegeError before anything is sent or stored when raw sockets are not allowed.
     """
     from agent.discovery import nmapscan, run
+    from agent.discovery.plan import plan
 
-    planned = run.plan(guard, options)  # usage and privilege errors leave no run behind
+    planned = plan(guard, options.iface)  # usage and privilege errors leave no run behind
     resume, resumed_from = _resumable(store, guard, options)
     with store.run("discover", operator, client) as run_id:
         outcome = run.ScanOutcome()

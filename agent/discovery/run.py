@@ -10,7 +10,6 @@ first.
 
 from __future__ import annotations
 
-import bisect
 import concurrent.futures
 import ipaddress
 import threading
@@ -19,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.core.errors import KeyturnError, UsageError
+from agent.core.errors import KeyturnError
 from agent.core.logsetup import get_logger
 from agent.core.scope import ScopeGuard
 from agent.core.secret import Secret
@@ -27,15 +26,9 @@ from agent.core.secret import Secret
 # nmapscan, http and snmp are imported by the stages that use them: a sweep-only run does
 # not pay for them (ssl alone is ~5 ms).
 from agent.discovery import arp, classify, names
-from agent.discovery.interfaces import (
-    Interface,
-    Route,
-    local_interfaces,
-    neighbour_table_limit,
-    require_net_raw,
-    routes,
-)
+from agent.discovery.interfaces import Interface, neighbour_table_limit
 from agent.discovery.model import Host
+from agent.discovery.plan import Plan, plan
 
 log = get_logger(__name__)
 
@@ -91,82 +84,6 @@ class Interrupted(KeyboardInterrupt):
         self.reason = reason
 
 
-def plan_sweep(
-    guard: ScopeGuard,
-    interfaces: Sequence[Interface],
-    table: Sequence[Route],
-    iface: str | None,
-) -> tuple[dict[str, tuple[Interface, list[ipaddress.IPv4Address]]], list, list]:
-    """Split the scope into ARP targets per interface, routed targets and unreachable ones.
-
-    The routing table decides, as it does for the kernel: the most specific route to an
-    address either has a gateway (routed: nmap ping sweep) or is on-link (ARP on its device).
-    An on-link address that several interfaces claim is ambiguous: the operator names the
-    interface with --iface. Only addresses the guard allows are ever listed.
-    """
-    if iface and not any(i.name == iface for i in interfaces):
-        raise UsageError(f"--iface {iface}: no such interface with an IPv4 address here")
-    by_name: dict[str, Interface] = {}
-    for interface in interfaces:
-        by_name.setdefault(interface.name, interface)
-    local: dict[str, tuple[Interface, list[ipaddress.IPv4Address]]] = {}
-    routed: list[ipaddress.IPv4Address] = []
-    unreachable: list[ipaddress.IPv4Address] = []
-    ambiguous: set[str] = set()
-    # Every address between two consecutive route boundaries matches the same routes, so
-    # each such segment is decided once: a /16 scope was 65k route matches (~1 s).
-    keyed = [(int(r.network.network_address), int(r.network.netmask), r) for r in table]
-    bounds = sorted({int(r.network.network_address) for r in table}
-                    | {int(r.network.broadcast_address) + 1 for r in table})  # fmt: skip
-    decided: dict[int, tuple[str, str | None]] = {}
-    for address in guard.addresses():
-        if address.version != 4:
-            unreachable.append(address)  # IPv6 neighbour discovery sweeps are not built yet
-            continue
-        value = int(address)
-        segment = bisect.bisect_right(bounds, value)
-        if segment not in decided:
-            decided[segment] = _route_decision(value, keyed, by_name, iface)
-        kind, device = decided[segment]
-        if kind == "routed":
-            routed.append(address)
-        elif kind == "local":
-            local.setdefault(device, (by_name[device], []))[1].append(address)
-        elif kind == "ambiguous":
-            ambiguous.update(device.split(","))
-        else:
-            unreachable.append(address)
-    if ambiguous:
-        raise UsageError(
-            f"the scope is local to several interfaces ({', '.join(sorted(ambiguous))}): "
-            "choose one with --iface"
-        )
-    return local, routed, unreachable
-
-
-def _route_decision(
-    value: int,
-    keyed: list[tuple[int, int, Route]],
-    by_name: dict[str, Interface],
-    iface: str | None,
-) -> tuple[str, str | None]:
-    """How the kernel would reach one address: ("routed"|"local"|"ambiguous"|"none", device)."""
-    matching = [r for net, mask, r in keyed if value & mask == net]
-    best = [r for r in matching if r.network.prefixlen == matching[0].network.prefixlen]
-    if not best:
-        return "none", None
-    if all(r.gateway for r in best):
-        return "routed", None
-    devices = {r.dev for r in best if not r.gateway and r.dev in by_name}
-    if iface and iface in devices:
-        devices = {iface}
-    if len(devices) > 1:
-        return "ambiguous", ",".join(sorted(devices))
-    if devices:
-        return "local", devices.pop()
-    return "none", None
-
-
 class _Stages:
     """Times each stage (``-v`` logs it; the run's stats keep it). Stages that run side by
     side each report their own duration."""
@@ -184,23 +101,6 @@ class _Stages:
             log.info("discover: %s took %.2f s", stage, took)
 
 
-@dataclass
-class Plan:
-    own: set[str]
-    local: dict[str, tuple[Interface, list[ipaddress.IPv4Address]]]
-    routed: list[ipaddress.IPv4Address]
-    unreachable: list
-
-
-def plan(guard: ScopeGuard, options: Options) -> Plan:
-    """Check the scope and privilege and split the scope, before any packet or stored run."""
-    guard.check_sweepable()  # an IPv6 or fully excluded scope is an error, not "0 hosts"
-    require_net_raw()
-    interfaces = local_interfaces()
-    local, routed, unreachable = plan_sweep(guard, interfaces, routes(), options.iface)
-    return Plan({str(i.address) for i in interfaces}, local, routed, unreachable)
-
-
 def discover(
     guard: ScopeGuard,
     options: Options,
@@ -213,7 +113,7 @@ def discover(
     """Sweep, enrich, name and classify. ``outcome`` is filled as the scan goes (give one to
     keep what was found when :class:`Interrupted` ends it); ``resume``: hosts an interrupted
     run already enriched, taken over for every address that answers from the same MAC."""
-    planned = planned or plan(guard, options)
+    planned = planned or plan(guard, options.iface)
     outcome = outcome if outcome is not None else ScanOutcome()
     SCANNING.set()
     try:
