@@ -13,7 +13,8 @@ from dataclasses import asdict
 
 def main(out: str, targets: str) -> None:
     from agent.context import AppContext
-    from agent.ops.review_session import ReviewTarget, read_device
+    from agent.ops.devices import Device
+    from agent.ops.review_session import read_device
     from rotation.hostkeys import HostKeyPins
     from rotation.lifecycle import known_hosts_next_to
 
@@ -23,7 +24,7 @@ def main(out: str, targets: str) -> None:
     result = {}
     for name, target in json.loads(targets).items():
         started = time.monotonic()
-        read = read_device(app, guard, pins, ReviewTarget(**target))
+        read = read_device(app, guard, pins, Device(**target))
         collected = asdict(read.collected) if read.collected else None
         result[name] = {
             "collected": collected,

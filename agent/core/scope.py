@@ -37,6 +37,15 @@ def parse_address(text: str) -> Address:
         raise ScopeError(f"not a valid IP address: {text!r}") from exc
 
 
+def is_address(host: str) -> bool:
+    """Whether ``host`` is an IP address rather than a name."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def is_public(network: Network) -> bool:
     if network.is_private or network.is_loopback or network.is_link_local:
         return False

@@ -10,7 +10,6 @@ report rows by code that trusts it; an inherited CSV is hostile input until chec
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from agent.core.identifiers import (
     check_username,
     control_character_names,
 )
-from agent.core.scope import ScopeGuard
+from agent.core.scope import ScopeGuard, is_address
 from agent.core.secret import Secret
 from rotation.drivers import DRIVERS
 
@@ -135,16 +134,8 @@ def check_credential(
 
 def check_scope(host: str, scope: Callable[[], ScopeGuard]) -> None:
     """Refuse an address outside the site's scope (names are checked when resolved)."""
-    if _is_address(host):
+    if is_address(host):
         scope().check(host)
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _policy(platform: str | None):

@@ -23,7 +23,7 @@ from agent.core.errors import UsageError
 
 if TYPE_CHECKING:
     from agent.context import AppContext
-    from agent.ops.review_session import ReviewTarget
+    from agent.ops.devices import Device
     from agent.review.findings import Review
     from agent.review.model import Rule, RuleBase
 
@@ -36,56 +36,39 @@ MAX_CONFIG_BYTES = 64 * 1024 * 1024  # a firewall backup; anything bigger is not
 FIREWALL_PLATFORMS = frozenset({"fortinet", "cisco_asa", "juniper_junos", "mikrotik_routeros"})
 
 
-def firewalls_to_review(app: AppContext) -> list[ReviewTarget]:
-    """Every keyring entry with a current password on a firewall platform a review parser
-    reads, or on a device the latest discovery classed a firewall (the enable secret is a
-    second credential of its device, not a device); once a discover run exists, only
-    addresses it found alive."""
-    from agent.ops.review_session import ReviewTarget
-    from agent.ops.topology import _is_address, _target_ports
+def firewalls_to_review(app: AppContext) -> list[Device]:
+    """Every stored device on a firewall platform a review parser reads, or on any platform
+    a review parser reads that the latest discovery classed a firewall; alive in that
+    discovery (agent/ops/devices.py)."""
+    from agent.ops.devices import stored_devices
     from agent.review.platforms import PLATFORMS
-    from inventory import hosts as host_docs
 
-    run = app.store.latest_run("discover")
-    discovered = (host_docs.document(app.store, run.id) or {}).get("hosts", []) if run else []
-    names = {h["ip"]: (h.get("hostnames") or [""])[0] for h in discovered}
-    firewalls = {h["ip"] for h in discovered if h.get("device_class") == "firewall"}
-    ports = _target_ports(app)
-    found: dict[str, ReviewTarget] = {}
-    for entry in app.secret_store.entries():
-        if "current" not in entry.versions or entry.user == "enable":
-            continue
-        if entry.platform not in PLATFORMS or entry.host in found:
-            continue
-        if entry.platform not in FIREWALL_PLATFORMS and entry.host not in firewalls:
-            continue
-        if discovered and _is_address(entry.host) and entry.host not in names:
-            continue
-        found[entry.host] = ReviewTarget(
-            entry.host, entry.platform, entry.user, names.get(entry.host, ""),
-            ports.get(entry.host, 22),
-        )  # fmt: skip
-    return sorted(found.values(), key=lambda t: t.ip)
+    def wanted(platform: str, device_class: str) -> bool:
+        return platform in PLATFORMS and (
+            platform in FIREWALL_PLATFORMS or device_class == "firewall"
+        )
+
+    return stored_devices(app, wanted)
 
 
-def targets_from_file(path: str) -> list[ReviewTarget]:
+def targets_from_file(path: str) -> list[Device]:
     """The ``[[device]]`` tables of a targets file (the rotation format) whose platform has
     a review parser; another platform is an error, not a silent skip."""
-    from agent.ops.review_session import ReviewTarget
+    from agent.ops.devices import Device
     from agent.review.platforms import parser_for
     from rotation.targets import load_targets_file
 
     targets = []
     for t in load_targets_file(path):
         parser_for(t.platform)  # UsageError naming the platforms a review reads
-        targets.append(ReviewTarget(t.host, t.platform, t.login or t.username, port=t.port))
+        targets.append(Device(t.host, t.platform, t.login or t.username, port=t.port))
     if not targets:
         raise UsageError(f"{path}: no [[device]] to review")
     return targets
 
 
 def review_devices(
-    app: AppContext, targets: Sequence[ReviewTarget], *, parallel: int | None = None
+    app: AppContext, targets: Sequence[Device], *, parallel: int | None = None
 ) -> dict[str, Any]:
     """Collect each firewall read-only, parse, review, store one run; returns its document."""
     from agent.ops.review_session import read_device

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agent.context import AppContext
     from agent.core.scope import ScopeGuard
+    from agent.ops.devices import Device
     from agent.review.collect import Collected
     from rotation.hostkeys import HostKeyPins
 
@@ -36,29 +37,18 @@ PAGERS = {
 _ERASE = re.compile(r"\r[ \t]*\r|\x08+[ \t]*\x08*")
 
 
-@dataclass(frozen=True)
-class ReviewTarget:
-    """One firewall to review: where, which platform, which stored account logs in."""
-
-    ip: str
-    platform: str
-    username: str
-    name: str = ""
-    port: int = 22
-
-
 @dataclass
 class DeviceRead:
     """A device's collection, or why there is none."""
 
-    target: ReviewTarget
+    target: Device
     collected: Collected | None = None
     pinned: str = ""  # host key fingerprint pinned at first contact (the caller audits it)
     errors: list[str] = field(default_factory=list)
 
 
 def read_device(
-    app: AppContext, guard: ScopeGuard, pins: HostKeyPins, target: ReviewTarget
+    app: AppContext, guard: ScopeGuard, pins: HostKeyPins, target: Device
 ) -> DeviceRead:
     """Log in read-only, collect the platform parser's commands, log out. Every failure is
     an error of the result, never an exception."""

@@ -14,11 +14,11 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import UsageError
+from agent.ops.devices import Device, stored_devices
 
 if TYPE_CHECKING:
     from agent.context import AppContext
@@ -30,58 +30,12 @@ SOURCES = ("auto", "ssh", "snmp")
 _PROMPT_NAME = re.compile(r"^(?:\[?[\w.-]+@)?([A-Za-z0-9][\w.-]{0,62})")
 
 
-@dataclass(frozen=True)
-class Device:
-    """One device to read: where, which platform, which stored account logs in."""
-
-    ip: str
-    platform: str
-    username: str
-    name: str = ""
-    device_class: str = ""
-    port: int = 22
-
-
 def devices_to_map(app: AppContext) -> list[Device]:
-    """Every keyring entry with a current password on a platform the collectors know (the
-    enable secret is a second credential of its device, not a device); once a discover run
-    exists, only the addresses it found alive (a retired device's credential stays in the
-    keyring, and the diagram is of the network as discovered)."""
+    """Every stored device on a platform the collectors know, alive in the latest discovery
+    (agent/ops/devices.py)."""
     from agent.topology.collect import supported
-    from inventory import hosts as host_docs
 
-    run = app.store.latest_run("discover")
-    discovered = (host_docs.document(app.store, run.id) or {}).get("hosts", []) if run else []
-    names = {h["ip"]: (h.get("hostnames") or [""])[0] for h in discovered}
-    ports = _target_ports(app)
-    classes = {h["ip"]: h.get("device_class") or "" for h in discovered}
-    devices: dict[str, Device] = {}
-    for entry in app.secret_store.entries():
-        if "current" not in entry.versions or entry.user == "enable":
-            continue
-        if discovered and _is_address(entry.host) and entry.host not in names:
-            continue  # the latest discovery did not find it alive: not on today's diagram
-        if not entry.platform or not supported(entry.platform) or entry.host in devices:
-            continue
-        devices[entry.host] = Device(
-            entry.host,
-            entry.platform,
-            entry.user,
-            names.get(entry.host, ""),
-            classes.get(entry.host, ""),
-            ports.get(entry.host, 22),
-        )
-    return sorted(devices.values(), key=lambda d: d.ip)
-
-
-def _is_address(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    return stored_devices(app, lambda platform, _class: bool(platform) and supported(platform))
 
 
 def snmp_targets(app: AppContext, ssh_devices: Sequence[Device], source: str) -> list[Device]:
@@ -103,22 +57,6 @@ def snmp_targets(app: AppContext, ssh_devices: Sequence[Device], source: str) ->
     if source == "auto":
         return [d for d in infra if d.ip not in covered]
     return infra or [Device(d.ip, "snmp", "", d.name, d.device_class) for d in ssh_devices]
-
-
-def _target_ports(app: AppContext) -> dict[str, int]:
-    """SSH ports from the site's [rotation] targets file, where it names devices on a port
-    other than 22 (the keyring keeps no port)."""
-    from rotation.targets import load_targets_file
-
-    path = app.config.rotation.targets
-    if not path:
-        return {}
-    from agent.core.errors import KeyturnError
-
-    try:
-        return {t.host: t.port for t in load_targets_file(path)}
-    except KeyturnError:
-        return {}  # a broken targets file is rotate's error to report, not the diagram's
 
 
 def map_topology(
