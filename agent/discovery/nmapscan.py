@@ -349,23 +349,28 @@ def best_os(
     """OS detection's best match; among near ties, the one the service banner agrees with."""
     if not matches:
         return None
-    top = max(int(m.get("accuracy") or 0) for m in matches)
-    tied = [m for m in matches if int(m.get("accuracy") or 0) >= top - OS_TIE]
-    best = max(matches, key=lambda m: int(m.get("accuracy") or 0))
+    best = max(matches, key=_accuracy)
     if banner and banner.get("vendor"):
         said = banner["vendor"].lower()
-        agreeing = [m for m in tied if said in _os_words(m)]
+        agreeing = [
+            m for m in matches
+            if _accuracy(m) >= _accuracy(best) - OS_TIE and said in _os_words(m)
+        ]  # fmt: skip
         if agreeing and said not in _os_words(best):
-            best = max(agreeing, key=lambda m: int(m.get("accuracy") or 0))
+            best = max(agreeing, key=_accuracy)
     classes = best.get("osclass") or []
     first = classes[0] if classes else {}
     return {
         "name": best.get("name"),
-        "accuracy": int(best.get("accuracy") or 0),
+        "accuracy": _accuracy(best),
         "type": first.get("type") or None,
         "vendor": first.get("vendor") or None,
         "family": first.get("osfamily") or None,
     }
+
+
+def _accuracy(match: dict[str, Any]) -> int:
+    return int(match.get("accuracy") or 0)
 
 
 def _os_words(match: dict[str, Any]) -> set[str]:
