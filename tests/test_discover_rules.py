@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.core.errors import ConfigError, UsageError
+from agent.core.errors import ConfigError, OperationFailed, UsageError
 from agent.discovery import classify, nmapscan
 from agent.discovery.model import Host, Port
 from inventory import hosts as inventory_hosts
@@ -487,3 +487,23 @@ def test_every_enterprise_a_rule_names_is_in_the_shipped_registry():
     }
     # Dahua answers with a number IANA never assigned; the rule says so by naming it.
     assert named - set(table) == {1004849}
+
+
+def test_stopping_nmap_from_a_signal_handler_never_waits_for_the_start_lock():
+    """A SIGTERM's handler runs in the main thread, perhaps while that thread holds the lock
+    that starts an nmap: stop_all must not take it (a discover hung there for good)."""
+    import threading
+
+    def handler_inside_a_start() -> None:
+        with nmapscan._lock:  # the main thread starting an nmap when the signal lands
+            nmapscan.stop_all()
+
+    worker = threading.Thread(target=handler_inside_a_start, daemon=True)
+    try:
+        worker.start()
+        worker.join(5)
+        assert not worker.is_alive()
+        with pytest.raises(OperationFailed, match="interrupted"):
+            nmapscan._run_stoppable(["true"])
+    finally:
+        nmapscan.allow()

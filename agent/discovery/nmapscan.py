@@ -154,6 +154,8 @@ def _run_stoppable(argv: list[str]) -> subprocess.CompletedProcess:
             raise OperationFailed(f"nmap could not start: {exc.strerror}") from exc
         _running.add(proc)
     try:
+        if _stopped.is_set():  # a stop that came while this one was starting
+            proc.terminate()
         stdout, stderr = proc.communicate()
     finally:
         with _lock:
@@ -164,12 +166,16 @@ def _run_stoppable(argv: list[str]) -> subprocess.CompletedProcess:
 
 
 def stop_all() -> None:
-    """Terminate every nmap this process runs and start no other (an interrupted run)."""
-    with _lock:
-        _stopped.set()
-        for proc in _running:
-            with contextlib.suppress(OSError):
-                proc.terminate()
+    """Terminate every nmap this process runs and start no other (an interrupted run).
+
+    Called from a signal handler, which runs in the main thread between two of its
+    statements, perhaps while that thread holds ``_lock`` to start an nmap: so no lock here
+    (taking it deadlocked a SIGTERM'd discover for good). A run that starts meanwhile sees
+    the flag once it is registered and stops itself."""
+    _stopped.set()
+    for proc in list(_running):  # a copy: other threads add and discard
+        with contextlib.suppress(OSError):
+            proc.terminate()
 
 
 def allow() -> None:
