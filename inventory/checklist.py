@@ -492,7 +492,9 @@ def newest_run_with(store: Store, table: str, run_ids: list[int]) -> int | None:
         raise ValueError(f"not an inventory table: {table}")
     marks = ",".join("?" * len(run_ids))
     row = store.db.execute(
-        f"SELECT MAX(run_id) FROM {table} WHERE run_id IN ({marks})", run_ids
+        f"SELECT MAX(t.run_id) FROM {table} t JOIN runs r ON r.id = t.run_id"
+        f" WHERE t.run_id IN ({marks}) AND {finished('r.status')}",
+        run_ids,
     ).fetchone()
     return row[0]
 
@@ -509,7 +511,8 @@ def created_in(store: Store, run_ids: list[int]) -> int:
 
 def _latest_class(db: sqlite3.Connection, ip: str) -> str | None:
     row = db.execute(
-        "SELECT device_class FROM host_observations WHERE ip = ? ORDER BY run_id DESC LIMIT 1",
+        "SELECT o.device_class FROM host_observations o JOIN runs r ON r.id = o.run_id"
+        f" WHERE o.ip = ? AND {finished('r.status')} ORDER BY o.run_id DESC LIMIT 1",
         (ip,),
     ).fetchone()
     return row["device_class"] if row else None

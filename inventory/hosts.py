@@ -28,7 +28,7 @@ def save(
 ) -> None:
     """Write a discover run's hosts, observations, services and document in one transaction;
     the rows are written from ``hosts`` (the document's hosts as :class:`Host`, read back
-    from it when not given).
+    from it when not given). Whatever :func:`save_progress` wrote for the run is replaced.
 
     Batched: one read of the host identities and one statement per table, whatever the
     number of hosts (per-host look-ups were most of a /16's store time).
@@ -36,33 +36,9 @@ def save(
     if hosts is None:
         hosts = [Host.from_json(h) for h in document.get("hosts", [])]
     with store.transaction() as db:
-        ids = _host_ids(db, run_id, hosts)
-        observations, services = [], []
-        for host, host_id in zip(hosts, ids, strict=True):
-            os_info = host.os or {}
-            observations.append((
-                run_id, host_id, host.ip, host.mac, host.vendor, int(bool(host.mac_randomized)),
-                json.dumps(host.hostnames), json.dumps(host.sources), os_info.get("name"),
-                os_info.get("accuracy"), json.dumps(host.snmp) if host.snmp else None,
-                host.device_class or "unknown", host.platform, host.platform_confidence,
-                json.dumps({"http_title": host.http_title, "rule": host.rule}),
-            ))  # fmt: skip
-            services += [
-                (run_id, host_id, p.port, p.proto, p.state, p.service, p.product, p.version)
-                for p in host.ports
-            ]
-        db.executemany(
-            "INSERT OR REPLACE INTO host_observations (run_id, host_id, ip, mac, vendor,"
-            " mac_randomized, hostnames, sources, os_name, os_accuracy, snmp, device_class,"
-            " platform, platform_confidence, extra)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            observations,
-        )
-        db.executemany(
-            "INSERT OR REPLACE INTO services (run_id, host_id, port, proto, state, service,"
-            " product, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            services,
-        )
+        for table in ("services", "host_observations"):
+            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+        _write_hosts(db, run_id, hosts)
         db.executemany(
             "INSERT INTO findings (run_id, source, rule, severity, subject, detail)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -71,10 +47,59 @@ def save(
                 for f in document.get("findings") or []
             ],
         )
-        db.execute(
-            "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
-            (run_id, KIND, json.dumps(document, sort_keys=True)),
-        )
+        _write_document(db, run_id, document)
+
+
+def save_progress(store: Store, run_id: int, hosts: list[Host], checkpoint: dict[str, Any]) -> None:
+    """Write the hosts a running discovery has found or finished so far, and ``checkpoint``
+    (its scope, ports and the addresses done) as the run's document, so a process killed
+    outright (SIGKILL, OOM, power) leaves them behind: its run becomes ``incomplete``, no
+    reader takes it (they read finished runs), and the next discovery of the same scope
+    resumes from it (:func:`resumable`). :func:`save` replaces all of it at the end."""
+    with store.transaction() as db:
+        _write_hosts(db, run_id, hosts)
+        _write_document(db, run_id, {**checkpoint, "checkpoint": True})
+
+
+def _write_hosts(db, run_id: int, hosts: list[Host]) -> None:
+    ids = _host_ids(db, run_id, hosts)
+    observations, services = [], []
+    for host, host_id in zip(hosts, ids, strict=True):
+        os_info = host.os or {}
+        observations.append((
+            run_id, host_id, host.ip, host.mac, host.vendor, int(bool(host.mac_randomized)),
+            json.dumps(host.hostnames), json.dumps(host.sources), os_info.get("name"),
+            os_info.get("accuracy"), json.dumps(host.snmp) if host.snmp else None,
+            host.device_class or "unknown", host.platform, host.platform_confidence,
+            json.dumps({"http_title": host.http_title, "rule": host.rule}),
+        ))  # fmt: skip
+        services += [
+            (run_id, host_id, p.port, p.proto, p.state, p.service, p.product, p.version)
+            for p in host.ports
+        ]
+    db.executemany(
+        "INSERT OR REPLACE INTO host_observations (run_id, host_id, ip, mac, vendor,"
+        " mac_randomized, hostnames, sources, os_name, os_accuracy, snmp, device_class,"
+        " platform, platform_confidence, extra)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        observations,
+    )
+    # A checkpoint may have stored a host's ports before: its ports now replace them.
+    db.executemany(
+        "DELETE FROM services WHERE run_id = ? AND host_id = ?", [(run_id, i) for i in ids]
+    )
+    db.executemany(
+        "INSERT OR REPLACE INTO services (run_id, host_id, port, proto, state, service,"
+        " product, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        services,
+    )
+
+
+def _write_document(db, run_id: int, document: dict[str, Any]) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
+        (run_id, KIND, json.dumps(document, sort_keys=True)),
+    )
 
 
 def _host_ids(db, run_id: int, hosts: list[Host]) -> list[int]:
@@ -155,6 +180,17 @@ def latest_document(store: Store) -> dict[str, Any] | None:
     row = store.db.execute(
         "SELECT d.data FROM run_documents d JOIN runs r ON r.id = d.run_id"
         f" WHERE d.kind = ? AND {finished('r.status')} ORDER BY r.id DESC LIMIT 1",
+        (KIND,),
+    ).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def latest_attempt(store: Store) -> dict[str, Any] | None:
+    """The newest discover run's document, finished or not (a run still ``running`` aside):
+    for a run that died or failed, what its last checkpoint wrote (``checkpoint`` true)."""
+    row = store.db.execute(
+        "SELECT d.data FROM run_documents d JOIN runs r ON r.id = d.run_id"
+        " WHERE d.kind = ? AND r.status != 'running' ORDER BY r.id DESC LIMIT 1",
         (KIND,),
     ).fetchone()
     return json.loads(row[0]) if row else None

@@ -12,6 +12,7 @@ import pytest
 
 from agent.commands import discover as command
 from agent.discovery import classify, enrich, nmapscan
+from inventory import checklist
 from inventory import hosts as inventory_hosts
 from inventory.model import Host, Port
 from inventory.store import Store
@@ -109,6 +110,35 @@ def test_diffs_skip_interrupted_runs():
             store.finish_run(run, "partial" if interrupted else "ok")
         assert inventory_hosts.previous_document(store)["run_id"] == 1
         assert inventory_hosts.latest_document(store)["run_id"] == 2
+
+
+def test_checkpoints_are_replaced_by_the_final_save_and_unread_while_unfinished():
+    web = Host(ip="10.0.0.5", mac="02:00:00:00:00:05", ports=[Port(22, "tcp", "open"),
+               Port(80, "tcp", "open")], device_class="server")  # fmt: skip
+    with Store(":memory:") as store:
+        run = store.begin_run("discover", "t")
+        where = {"run_id": run, "scope": ["10.0.0.0/24"], "exclude": [], "ports": "top100"}
+        done = {"reason": "ended", "stage": "enrichment", "enriched": ["10.0.0.5"]}
+        inventory_hosts.save_progress(store, run, [web], {**where, "interrupted": done})
+        rows = store.db.execute("SELECT port FROM services WHERE run_id = ?", (run,))
+        assert sorted(r[0] for r in rows) == [22, 80]  # the inventory grows during the scan
+        # Unfinished: no reader takes it; the next discovery may resume from it.
+        assert inventory_hosts.latest_document(store) is None
+        assert checklist.newest_run_with(store, "host_observations", [run]) is None
+        assert checklist._latest_class(store.db, "10.0.0.5") is None
+        store.finish_run(run, "incomplete")
+        attempt = inventory_hosts.latest_attempt(store)
+        assert attempt["checkpoint"] and attempt["interrupted"]["enriched"] == ["10.0.0.5"]
+
+        run = store.begin_run("discover", "t")
+        inventory_hosts.save_progress(store, run, [web], {**where, "interrupted": done})
+        web.ports = [Port(22, "tcp", "open")]
+        inventory_hosts.save(store, run, {**where, "hosts": [web.to_json()]}, [web])
+        store.finish_run(run, "ok")
+        rows = store.db.execute("SELECT port FROM services WHERE run_id = ?", (run,))
+        assert [r[0] for r in rows] == [22]  # the port gone since the checkpoint is gone
+        assert inventory_hosts.latest_attempt(store).get("checkpoint") is None
+        assert checklist._latest_class(store.db, "10.0.0.5") == "server"
 
 
 def test_progress_lines_start_estimate_and_finish(monkeypatch, capsys):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.core.scope import ScopeGuard
+from agent.discovery.model import Host
 from agent.discovery.run import Options, Progress, ScanOutcome
 
 __all__ = ["Options", "Progress", "ScanOutcome", "import_scan", "run_discovery"]
@@ -37,6 +38,8 @@ def run_discovery(
     resume, resumed_from = _resumable(store, guard, options)
     with store.run("discover", operator, client) as run_id:
         outcome = run.ScanOutcome()
+        if options.nmap:  # a sweep-only run is stored whole a moment after its sweep
+            outcome.on_hosts = _Checkpoint(store, run_id, guard, options, outcome)
         nmapscan.allow()
         try:
             run.discover(guard, options, progress, planned, outcome=outcome, resume=resume)
@@ -57,6 +60,36 @@ def run_discovery(
         return _finish(store, run_id, guard, outcome, options, resumed_from=resumed_from)
 
 
+class _Checkpoint:
+    """Stores the hosts of a running discovery as the sweep finds them and as each host
+    group's enrichment ends, in the run itself, so the inventory grows while the scan runs
+    and a process killed outright keeps what it found (inventory.hosts.save_progress)."""
+
+    def __init__(self, store, run_id: int, guard: ScopeGuard, options: Options, outcome) -> None:
+        self.store, self.run_id, self.outcome = store, run_id, outcome
+        self.where = {
+            "run_id": run_id,
+            "scope": [str(n) for n in guard.include],
+            "exclude": [str(n) for n in guard.exclude],
+            "ports": options.ports,
+        }
+
+    def __call__(self, hosts: list[Host]) -> None:
+        from agent.discovery import classify
+        from inventory import hosts as inventory_hosts
+
+        for host in hosts:
+            classify.apply(host)  # as the final settle will: readers see one class
+        done = {
+            "reason": "the process ended before the scan did",
+            "stage": self.outcome.stage,
+            "enriched": sorted(self.outcome.enriched, key=_ipkey),
+        }
+        inventory_hosts.save_progress(
+            self.store, self.run_id, hosts, {**self.where, "interrupted": done}
+        )
+
+
 def _ipkey(ip: str) -> tuple[int, ...]:
     return tuple(int(part) for part in ip.split(".")) if "." in ip else (1 << 16,)
 
@@ -65,12 +98,13 @@ def _resumable(
     store, guard: ScopeGuard, options: Options
 ) -> tuple[dict[str, Any] | None, int | None]:
     """The hosts an interrupted discovery of the same scope, exclusions and ports finished
-    enriching (ip -> Host), and its run id; (None, None) when the newest discovery was not
-    interrupted or covered something else."""
+    enriching (ip -> Host), and its run id; (None, None) when the newest discovery ended
+    whole or covered something else. A run stopped by a signal has them in its document;
+    a run whose process died, in the rows its last checkpoint wrote."""
     from inventory import hosts as inventory_hosts
-    from inventory.model import Host
+    from inventory.queries import hosts_as_of
 
-    previous = inventory_hosts.latest_document(store)
+    previous = inventory_hosts.latest_attempt(store)
     if not previous or not previous.get("interrupted") or not options.nmap:
         return None, None
     same = (
@@ -81,8 +115,11 @@ def _resumable(
     if not same:
         return None, None
     done = set(previous["interrupted"].get("enriched") or [])
-    hosts = {h["ip"]: Host.from_json(h) for h in previous.get("hosts", []) if h["ip"] in done}
-    return hosts, previous.get("run_id")
+    if previous.get("checkpoint"):
+        found = [o.host for o in hosts_as_of(store, previous["run_id"])]
+    else:
+        found = [Host.from_json(h) for h in previous.get("hosts", [])]
+    return {h.ip: h for h in found if h.ip in done}, previous.get("run_id")
 
 
 def import_scan(

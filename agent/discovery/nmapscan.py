@@ -148,7 +148,7 @@ def _run_stoppable(argv: list[str]) -> subprocess.CompletedProcess:
         try:
             proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env=procs.child_env(),
+                env=procs.child_env(), preexec_fn=procs.die_with_parent(),
             )  # fmt: skip
         except OSError as exc:
             raise OperationFailed(f"nmap could not start: {exc.strerror}") from exc

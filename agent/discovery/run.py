@@ -61,6 +61,9 @@ class ScanOutcome:
     live: dict[str, Host] = field(default_factory=dict)
     enriched: set[str] = field(default_factory=set)
     stage: str = "plan"
+    # Called with hosts as the sweep finds them and as their enrichment ends (the caller
+    # stores them: agent/discovery/__init__.py's checkpoint). Main thread only.
+    on_hosts: Callable[[list[Host]], None] = lambda _hosts: None
 
     def settle(self) -> None:
         """Classify every live host and list them in address order (the run's hosts)."""
@@ -188,6 +191,7 @@ def _discover(
             # both port-scan and SNMP answers.
             if len(hosts) <= SNMP_EARLY_MAX or not options.nmap:
                 start_snmp(ips)
+            outcome.on_hosts([hosts[ip] for ip in ips])
             return [ip for ip in ips if ip not in outcome.enriched]
 
         routed_taken: list[bool] = []
@@ -389,6 +393,7 @@ def _enrich(
                 if scanned.ip in hosts:
                     merge(hosts[scanned.ip], scanned)
                     outcome.enriched.add(scanned.ip)
+            outcome.on_hosts([hosts[s.ip] for s in group if s.ip in hosts])
             # Web ports are known by the service scan's names: titles come after it.
             pages.append(pool.submit(http.pages, group, guard))
 
