@@ -156,7 +156,8 @@ def main() -> None:
         from agent.context import AppContext
         from agent.core.secret import Secret
         from lab import netns
-        from rotation.targets import DirectoryBinding, ad_target
+        from rotation.binding import DirectoryBinding
+        from rotation.targets import ad_target
         from tests.ad_rotation_lab import DC_IP, AdLab
 
         lab = AdLab(OLD)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 
 from agent.core.errors import ConfigError, UsageError
 from agent.core.identifiers import check_directory_account, check_host, check_username
+from rotation.binding import DirectoryBinding
 from rotation.drivers import DRIVERS
 from rotation.drivers.base import ENABLE_ACCOUNT, Target
 
@@ -61,16 +61,6 @@ class AccountEntry(BaseModel):
     host: StrictStr | None = None
     login: StrictStr | None = None
     port: StrictInt | None = Field(None, gt=0, lt=65536)
-
-
-@dataclass(frozen=True)
-class DirectoryBinding:
-    """Where kind ``ad`` accounts are reset: the ``[ad]`` DC (an address the scope guard can
-    check; also the keyring host of every ad credential) and the bind account."""
-
-    host: str
-    port: int
-    login: str
 
 
 def ad_target(name: str, directory: DirectoryBinding | None, where: str) -> Target:

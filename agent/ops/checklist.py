@@ -40,7 +40,7 @@ def prefill_checklist(
                 credentials.setdefault(entry.host, []).append(entry.user)
     except SecretStoreError as exc:
         log.warning("checklist: device accounts unknown (%s)", exc)
-    from agent.ops.rotate import directory_binding
+    from agent.ops.directory import directory_binding
 
     try:
         binding = directory_binding(app)

@@ -15,6 +15,7 @@ from agent.core.errors import UsageError
 if TYPE_CHECKING:
     from agent.context import AppContext
     from agent.directory import AdRequest
+    from rotation.binding import DirectoryBinding
 
 
 def ad_configured(app: AppContext) -> bool:
@@ -93,3 +94,22 @@ def summary_line(document: dict[str, Any]) -> str:
         f"{document['domain']['dns_name']}: {counts.get('privileged_accounts', '?')} "
         f"privileged accounts, {len(document['findings'])} finding(s)"
     )
+
+
+def directory_binding(app: AppContext) -> DirectoryBinding | None:
+    """The ``[ad]`` DC and bind account as kind ``ad`` targets use them: the keyring host is
+    the one the directory audit reads its bind password from (the server without port).
+    Plain LDAP is never used for a password: transport ``ldap`` still resets over LDAPS."""
+    from agent.core.identifiers import check_host
+    from rotation.binding import DirectoryBinding
+
+    ad = app.config.ad
+    if not ad.server or not ad.user:
+        return None
+    host, _, port = ad.server.rpartition(":") if ad.server.count(":") == 1 else (ad.server, "", "")
+    default = 389 if ad.transport == "starttls" else 636
+    try:
+        number = int(port) if port else default
+    except ValueError:
+        raise UsageError(f"[ad] server {ad.server!a}: bad port") from None
+    return DirectoryBinding(check_host(host or ad.server, "[ad] server"), number, ad.user)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.core.errors import ConfigError, UsageError
-from agent.core.identifiers import check_host
 from agent.core.logsetup import get_logger
 from agent.core.secret import json_default
+from agent.ops.directory import directory_binding
 from inventory import rotations as records
 from inventory.store import RunStatus
 from rotation.drivers.base import Target
@@ -33,7 +33,6 @@ from rotation.results import (
 )
 from rotation.targets import (
     RID_ACCOUNT,
-    DirectoryBinding,
     NoTargets,
     account_names,
     ad_target,
@@ -222,22 +221,6 @@ def laps_skips(app: AppContext, targets: list[Target]) -> tuple[list[Target], li
         else:
             kept.append(target)
     return kept, skipped
-
-
-def directory_binding(app: AppContext) -> DirectoryBinding | None:
-    """The ``[ad]`` DC and bind account as kind ``ad`` targets use them: the keyring host is
-    the one the directory audit reads its bind password from (the server without port).
-    Plain LDAP is never used for a password: transport ``ldap`` still resets over LDAPS."""
-    ad = app.config.ad
-    if not ad.server or not ad.user:
-        return None
-    host, _, port = ad.server.rpartition(":") if ad.server.count(":") == 1 else (ad.server, "", "")
-    default = 389 if ad.transport == "starttls" else 636
-    try:
-        number = int(port) if port else default
-    except ValueError:
-        raise UsageError(f"[ad] server {ad.server!a}: bad port") from None
-    return DirectoryBinding(check_host(host or ad.server, "[ad] server"), number, ad.user)
 
 
 def directory_targets(app: AppContext, which: str, names: list[str]) -> list[Target]:
