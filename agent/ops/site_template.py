@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.core.errors import UsageError
+from agent.core.errors import ConfigError, UsageError
 
 TEMPLATE = """\
 # keyturn site configuration for {client}.
@@ -101,14 +101,12 @@ def render(client: str) -> str:
     """The template for ``client``; refuses a name the config would reject."""
     import tomllib
 
-    from pydantic import ValidationError
-
-    from agent.config import SiteConfig
+    from agent import config
 
     text = TEMPLATE.format(client=client)
     try:
-        SiteConfig.model_validate(tomllib.loads(text))
-    except (tomllib.TOMLDecodeError, ValidationError):
+        config.validate(tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, ConfigError):
         raise UsageError(
             f"client name {client!r}: use letters, digits, '.', '_' or '-', starting with a "
             "letter or digit (it names the keyring service and the store file)"
