@@ -109,12 +109,23 @@ def _host_ids(db, run_id: int, hosts: list[Host]) -> list[int]:
     by_mac: dict[str, int] = {}
     by_ip: dict[str, int] = {}  # MAC-less rows: the newest per address
     address: dict[int, str] = {}
-    for row in db.execute("SELECT id, mac, ip FROM hosts ORDER BY id"):
-        address[int(row[0])] = row[2]
-        if row[1] is not None:
-            by_mac[row[1]] = int(row[0])
-        elif row[2] is not None:
-            by_ip[row[2]] = int(row[0])
+    # Only this batch's rows (a checkpoint stores 32 hosts of a 4,000-host inventory).
+    macs = sorted({h.mac for h in hosts if h.mac})
+    ips = sorted({h.ip for h in hosts if not h.mac})
+    for column, keys in (("mac", macs), ("ip", ips)):
+        extra = "" if column == "mac" else " AND mac IS NULL"
+        for start in range(0, len(keys), 500):  # SQLite's default limit is 999 parameters
+            chunk = keys[start : start + 500]
+            for row in db.execute(
+                f"SELECT id, mac, ip FROM hosts WHERE {column} IN"
+                f" ({', '.join('?' * len(chunk))}){extra} ORDER BY id",
+                chunk,
+            ):
+                address[int(row[0])] = row[2]
+                if row[1] is not None:
+                    by_mac[row[1]] = int(row[0])
+                else:
+                    by_ip[row[2]] = int(row[0])
     fresh: dict[tuple[str, str], str] = {}  # (kind, key) -> the address it is first seen at
     for host in hosts:
         key = ("mac", host.mac) if host.mac else ("ip", host.ip)
