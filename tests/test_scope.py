@@ -83,3 +83,13 @@ def test_addresses_match_the_per_address_definition():
         }
     )
     assert sorted(guard.addresses()) == expected
+
+
+def test_address_spans_are_disjoint_ascending_and_join_overlapping_networks():
+    guard = ScopeGuard(["198.18.0.0/24", "198.18.0.0/25", "198.18.1.0/24"], ["198.18.0.10"])
+    v = int(ipaddress.ip_address("198.18.0.0"))
+    assert guard.address_spans() == [
+        (4, v + 1, v + 9),
+        (4, v + 11, v + 254),
+        (4, v + 257, v + 510),  # 198.18.0.255 and 198.18.1.0: broadcast and network
+    ]

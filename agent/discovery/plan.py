@@ -60,28 +60,30 @@ def plan_sweep(
     unreachable: list[ipaddress.IPv4Address] = []
     ambiguous: set[str] = set()
     # Every address between two consecutive route boundaries matches the same routes, so
-    # each such segment is decided once: a /16 scope was 65k route matches (~1 s).
+    # each such segment of the scope's spans is decided once (a /16 scope was 65k route
+    # matches, ~1 s, then 65k address objects walked one by one, ~0.3 s).
     keyed = [(int(r.network.network_address), int(r.network.netmask), r) for r in table]
     bounds = sorted({int(r.network.network_address) for r in table}
                     | {int(r.network.broadcast_address) + 1 for r in table})  # fmt: skip
-    decided: dict[int, tuple[str, str | None]] = {}
-    for address in guard.addresses():
-        if address.version != 4:
-            unreachable.append(address)  # IPv6 neighbour discovery sweeps are not built yet
+    for version, first, last in guard.address_spans():
+        if version != 4:  # IPv6 neighbour discovery sweeps are not built yet
+            unreachable.extend(map(ipaddress.IPv6Address, range(first, last + 1)))
             continue
-        value = int(address)
-        segment = bisect.bisect_right(bounds, value)
-        if segment not in decided:
-            decided[segment] = _route_decision(value, keyed, by_name, iface)
-        kind, device = decided[segment]
-        if kind == "routed":
-            routed.append(address)
-        elif kind == "local":
-            local.setdefault(device, (by_name[device], []))[1].append(address)
-        elif kind == "ambiguous":
-            ambiguous.update(device.split(","))
-        else:
-            unreachable.append(address)
+        start = first
+        while start <= last:
+            segment = bisect.bisect_right(bounds, start)
+            end = min(last, bounds[segment] - 1) if segment < len(bounds) else last
+            kind, device = _route_decision(start, keyed, by_name, iface)
+            addresses = list(map(ipaddress.IPv4Address, range(start, end + 1)))
+            if kind == "routed":
+                routed.extend(addresses)
+            elif kind == "local":
+                local.setdefault(device, (by_name[device], []))[1].extend(addresses)
+            elif kind == "ambiguous":
+                ambiguous.update(device.split(","))
+            else:
+                unreachable.extend(addresses)
+            start = end + 1
     if ambiguous:
         raise UsageError(
             f"the scope is local to several interfaces ({', '.join(sorted(ambiguous))}): "
