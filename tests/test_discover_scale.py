@@ -27,18 +27,6 @@ def test_port_scan_is_one_paced_pass_and_udp_gets_a_share_of_the_rate():
     assert "--min-rate 100 " in enrich.udp_args(300) + " "
 
 
-def test_the_last_port_group_is_split_so_its_details_start_sooner():
-    def sizes(count: int) -> list[int]:
-        chunks = enrich.port_chunks([str(n) for n in range(count)], 1024)
-        assert [ip for chunk in chunks for ip in chunk] == [str(n) for n in range(count)]
-        return [len(chunk) for chunk in chunks]
-
-    assert sizes(30) == [30] and sizes(300) == [300]  # a small site: one run
-    assert sizes(600) == [300, 300]
-    assert sizes(4060) == [1024, 1024, 988, 256, 256, 256, 256]
-    assert sizes(0) == []
-
-
 def test_packet_counts_come_from_nmaps_verbose_output():
     run = nmapscan.NmapRun(
         {}, "Nmap done\n   Raw packets sent: 810948 (35.68MB) | Rcvd: 34465 (1.4MB)"

@@ -33,7 +33,6 @@ log = get_logger(__name__)
 # Hosts per port-discovery run: nmap's guidance for large scans is host groups of 1024 or
 # more; a group is also the unit a partial run keeps.
 PORT_GROUP = 1024
-TAIL_SPLIT, TAIL_MIN = 4, 256
 # Service and OS detection in groups of this many hosts, DETAIL_WORKERS nmap runs at a time:
 # nmap's -O probes few hosts at once, so one run over a large group takes far longer than
 # several small ones side by side (/16 lab: -O on 231 hosts in one run took 127 s).
@@ -94,19 +93,6 @@ class Enrichment:
         return self.stats.setdefault(name, StageStats())
 
 
-def port_chunks(batch: list[str], group: int) -> list[list[str]]:
-    """The port scan's runs: groups of ``group`` hosts, the last group's worth split in up
-    to ``TAIL_SPLIT`` even runs of ``TAIL_MIN`` hosts or more. nmap ends a group's hosts
-    together, and the service and OS scans of the answering ones can only start then: after
-    the last port run they are all that is left, on the /16 lab ~10 s with the cores busy."""
-    head = max(0, len(batch) - group)
-    chunks = [batch[start : min(start + group, head)] for start in range(0, head, group)]
-    tail = batch[head:]
-    pieces = max(1, min(TAIL_SPLIT, len(tail) // TAIL_MIN))
-    step = max(1, -(-len(tail) // pieces))
-    return chunks + [tail[start : start + step] for start in range(0, len(tail), step)]
-
-
 def discovery_args(ports: str, rate: int | None, group: int) -> str:
     """nmap arguments of the port-discovery pass."""
     pace = f"--min-rate {rate} --max-rate {rate}" if rate else f"--min-rate {MAX_RATE_FLOOR}"
@@ -160,7 +146,8 @@ def enrich(
                 continue
             targets += batch
             udp_runs.append(side.submit(_timed, batch, udp_args(rate), guard))
-            for chunk in port_chunks(batch, group):
+            for start in range(0, len(batch), group):
+                chunk = batch[start : start + group]
                 report("ports", scanned, len(targets))
                 try:
                     run, took = _timed(chunk, discovery_args(ports, rate, group), guard)
