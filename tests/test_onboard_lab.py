@@ -192,8 +192,20 @@ def test_onboard_rotate_then_rerun(lab, lab_cli_env, tmp_path):
 
     second, report2 = onboard(lab, dict(env, KEYTURN_ROTATION_ENABLED="false"), tmp_path, "second")
     assert second["stages"]["rotate"] == "skipped"
-    assert second["checklist"]["added"] == 0
-    assert checklist_items(lab, env) == before
+    after = checklist_items(lab, env)
+    second_hosts = {h["ip"]: h for h in report2["hosts"]}
+    # What came new, and the hosts behind it, say why when this fails.
+    added = {key: item["note"] for key, item in after.items() if key not in before}
+    classes = {
+        key[1]: [
+            (h["device_class"], h.get("platform"))
+            for h in (found.get(key[1]), second_hosts.get(key[1]))
+            if h
+        ]
+        for key in added
+    }
+    assert second["checklist"]["added"] == 0, (added, classes)
+    assert after == before
     assert report2["changes"] == []
     with sqlite3.connect(env["KEYTURN_STORE"]) as db:
         (document,) = db.execute(
