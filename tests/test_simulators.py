@@ -1,7 +1,8 @@
 """Device simulators driven by unchanged netmiko: rotate, save, verify, reboot, faults.
 
-One simulator process (started with lab.simulators.launch) serves every device on
-127.0.0.1; each test owns its devices, so tests stay independent and any order works.
+One simulator process (started with lab.simulators.launch) serves every device on a
+loopback address of this pytest-xdist worker's own; each test owns its devices, so tests
+stay independent and any order works.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lab.simulators.control import (
     verify_saved_password,
 )
 from lab.simulators.state import hash_password
+from tests.xdist_worker import worker_index
 
 OLD, NEW = "Old-pass-1", "New-pass-2"
 ENABLE_OLD, ENABLE_NEW = "en-old-1", "en-new-2"
@@ -66,11 +68,17 @@ DEVICES = {
 }
 
 
+# Not 127.0.0.1: a port found free there was taken by another process (another worker's
+# connection to a 127.0.0.1 service uses ports of the same range) before the simulators
+# bound it (CI: "address already in use", every device test of the module lost).
+HOST = f"127.3.{worker_index()}.1"
+
+
 def _free_ports(count: int) -> list[int]:
     socks = []
     for _ in range(count):
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
+        s.bind((HOST, 0))
         socks.append(s)
     ports = [s.getsockname()[1] for s in socks]
     for s in socks:
@@ -82,7 +90,7 @@ def _device_spec(name: str, platform: str, port: int, root: Path, legacy: bool =
     return {
         "name": name,
         "platform": platform,
-        "listen": f"127.0.0.1:{port}",
+        "listen": f"{HOST}:{port}",
         "state_dir": str(root / name),
         # No "password" in a hostname: netmiko's enable/login look for "ssword" in prompts.
         "hostname": name.replace("reject_new_password", "reject")[:20],
@@ -448,7 +456,7 @@ def test_host_key_is_pinned_and_config_survives_restart(tmp_path: Path) -> None:
     state_dir = spec["state_dir"]
 
     def served_fingerprint() -> str:
-        transport = paramiko.Transport(("127.0.0.1", port))
+        transport = paramiko.Transport((HOST, port))
         try:
             transport.start_client(timeout=5)
             key = transport.get_remote_server_key().asbytes()
