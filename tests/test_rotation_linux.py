@@ -1,6 +1,6 @@
 """The linux driver against a real OpenSSH sshd with PAM and a real local account.
 
-sshd runs on 127.0.0.1 (random port) with its own config and host key, in a private mount
+sshd runs on a loopback address (random port) with its own config and host key, in a private mount
 namespace whose /run is a tmpfs (sshd needs /run/sshd; the host's /run is left alone). The
 test account is created with useradd and removed with userdel; processes end by PID.
 """
@@ -18,6 +18,11 @@ import pytest
 
 from agent.core.secret import Secret
 from tests.rotation_helpers import Harness, free_port
+from tests.xdist_worker import worker_index
+
+# A loopback address of this worker's own: a port found free on 127.0.0.1 can be taken by
+# another worker's connection before sshd binds it.
+HOST = f"127.6.{worker_index()}.1"
 
 OLD = "Linux-Planted-9137"
 
@@ -27,7 +32,7 @@ def _login(port: int, user: str, password: str) -> bool:
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 (test peer)
     try:
         client.connect(
-            "127.0.0.1", port, user, password, allow_agent=False, look_for_keys=False, timeout=10
+            HOST, port, user, password, allow_agent=False, look_for_keys=False, timeout=10
         )
     except paramiko.AuthenticationException:
         return False
@@ -45,10 +50,10 @@ def sshd_account(tmp_path: Path):
         subprocess.run(["chpasswd"], input=f"{user}:{OLD}\n", text=True, check=True)
         key = tmp_path / "ssh_host_ed25519_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-        port = free_port("127.0.0.1")
+        port = free_port(HOST)
         config = tmp_path / "sshd_config"
         config.write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nUsePAM yes\n"
+            f"Port {port}\nListenAddress {HOST}\nHostKey {key}\nUsePAM yes\n"
             "PasswordAuthentication yes\nKbdInteractiveAuthentication no\n"
             f"PermitRootLogin no\nAllowUsers {user}\nPidFile none\nStrictModes no\n"
         )
@@ -70,7 +75,7 @@ def sshd_account(tmp_path: Path):
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
-                paramiko.Transport(("127.0.0.1", port)).close()
+                paramiko.Transport((HOST, port)).close()
                 break
             except Exception:
                 if proc.poll() is not None:
@@ -89,14 +94,14 @@ def test_linux_account_rotates_against_real_sshd(sshd_account, keyring_env, tmp_
 
     user, port = sshd_account
     h = Harness(tmp_path)
-    h.secrets.put("127.0.0.1", user, Secret(OLD), "current", platform="linux")
+    h.secrets.put(HOST, user, Secret(OLD), "current", platform="linux")
     shadow_before = _shadow_hash(user)
 
-    [result] = h.rotate(Target("127.0.0.1", "linux", user, port=port))
+    [result] = h.rotate(Target(HOST, "linux", user, port=port))
 
     assert result.status == "rotated", result.error
     assert result.verified and result.saved and result.old_password_refused
-    new = h.secrets.get("127.0.0.1", user).reveal()
+    new = h.secrets.get(HOST, user).reveal()
     assert new != OLD
     assert _login(port, user, new) and not _login(port, user, OLD)
     assert _shadow_hash(user) != shadow_before

@@ -1,6 +1,6 @@
 """A real OpenBao dev server on loopback for the vault tests (started here, stopped here).
 
-`bao server -dev` keeps everything in memory, listens on 127.0.0.1 only, mounts KV v2 at
+`bao server -dev` keeps everything in memory, listens on loopback only, mounts KV v2 at
 ``secret/`` and prints its unseal key: enough to test sealing, tokens with narrow policies
 and AppRole logins against the real server. The server's HOME is a private folder, so its
 token helper never writes ~/.vault-token of whoever runs the tests.
@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import VENV_BIN
 from tests.rotation_helpers import free_port
+from tests.xdist_worker import worker_index
 
 BAO = str(VENV_BIN / "bao")
 
@@ -38,7 +39,9 @@ path "secret/metadata/keyturn/*" { capabilities = ["read", "list"] }
 class BaoServer:
     def __init__(self, root: Path) -> None:
         self.root_token = secrets.token_hex(16)
-        host = "127.0.0.1"
+        # A loopback address of this worker's own: a port found free on 127.0.0.1 can be
+        # taken by another worker's connection before the server binds it.
+        host = f"127.4.{worker_index()}.1"
         port = free_port(host)
         self.address = f"http://{host}:{port}"
         (root / "home").mkdir(mode=0o700)
