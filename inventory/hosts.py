@@ -38,7 +38,7 @@ def save(
     with store.transaction() as db:
         for table in ("services", "host_observations"):
             db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-        _write_hosts(db, run_id, hosts)
+        _write_hosts(db, run_id, hosts, _host_ids(db, run_id, hosts))
         db.executemany(
             "INSERT INTO findings (run_id, source, rule, severity, subject, detail)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -55,14 +55,18 @@ def save_progress(store: Store, run_id: int, hosts: list[Host], checkpoint: dict
     (its scope, ports and the addresses done) as the run's document, so a process killed
     outright (SIGKILL, OOM, power) leaves them behind: its run becomes ``incomplete``, no
     reader takes it (they read finished runs), and the next discovery of the same scope
-    resumes from it (:func:`resumable`). :func:`save` replaces all of it at the end."""
+    resumes from it (:func:`latest_attempt`). :func:`save` replaces all of it at the end."""
     with store.transaction() as db:
-        _write_hosts(db, run_id, hosts)
+        ids = _host_ids(db, run_id, hosts)
+        # A host an earlier checkpoint stored: the ports it has now replace those.
+        db.executemany(
+            "DELETE FROM services WHERE run_id = ? AND host_id = ?", [(run_id, i) for i in ids]
+        )
+        _write_hosts(db, run_id, hosts, ids)
         _write_document(db, run_id, {**checkpoint, "checkpoint": True})
 
 
-def _write_hosts(db, run_id: int, hosts: list[Host]) -> None:
-    ids = _host_ids(db, run_id, hosts)
+def _write_hosts(db, run_id: int, hosts: list[Host], ids: list[int]) -> None:
     observations, services = [], []
     for host, host_id in zip(hosts, ids, strict=True):
         os_info = host.os or {}
@@ -83,10 +87,6 @@ def _write_hosts(db, run_id: int, hosts: list[Host]) -> None:
         " platform, platform_confidence, extra)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         observations,
-    )
-    # A checkpoint may have stored a host's ports before: its ports now replace them.
-    db.executemany(
-        "DELETE FROM services WHERE run_id = ? AND host_id = ?", [(run_id, i) for i in ids]
     )
     db.executemany(
         "INSERT OR REPLACE INTO services (run_id, host_id, port, proto, state, service,"

@@ -5,12 +5,11 @@ Every address is checked against the scope before anything connects to it.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from dataclasses import dataclass
 
 from agent.core.errors import OperationFailed, ScopeError, UsageError
-from agent.core.scope import ScopeGuard
+from agent.core.scope import ScopeGuard, is_address
 from agent.directory.connection import Endpoint, Transport, default_port
 
 
@@ -36,9 +35,9 @@ def parse_server(server: str) -> tuple[str, int | None]:
 
 def server_endpoint(server: str, transport: Transport, guard: ScopeGuard) -> Endpoint:
     host, port = parse_server(server)
-    address = host if _is_ip(host) else _resolve(host)
+    address = host if is_address(host) else _resolve(host)
     guard.check(address)
-    names = () if _is_ip(host) else (host,)
+    names = () if is_address(host) else (host,)
     return Endpoint(address, port or default_port(transport), transport, names)
 
 
@@ -91,14 +90,6 @@ def locate_dcs(
     if not candidates:
         raise OperationFailed(f"the SRV records of {domain} name no resolvable DC")
     return candidates
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _resolve(host: str) -> str:

@@ -63,23 +63,16 @@ def run_discovery(
 class _Checkpoint:
     """Stores the hosts of a running discovery as the sweep finds them and as each host
     group's enrichment ends, in the run itself, so the inventory grows while the scan runs
-    and a process killed outright keeps what it found (inventory.hosts.save_progress)."""
+    and a process killed outright keeps what it found (inventory.hosts.save_progress). The
+    rows are unclassified until the run's final save: no reader takes an unfinished run."""
 
     def __init__(self, store, run_id: int, guard: ScopeGuard, options: Options, outcome) -> None:
         self.store, self.run_id, self.outcome = store, run_id, outcome
-        self.where = {
-            "run_id": run_id,
-            "scope": [str(n) for n in guard.include],
-            "exclude": [str(n) for n in guard.exclude],
-            "ports": options.ports,
-        }
+        self.where = {"run_id": run_id, **_coverage(guard, options)}
 
     def __call__(self, hosts: list[Host]) -> None:
-        from agent.discovery import classify
         from inventory import hosts as inventory_hosts
 
-        for host in hosts:
-            classify.apply(host)  # as the final settle will: readers see one class
         done = {
             "reason": "the process ended before the scan did",
             "stage": self.outcome.stage,
@@ -88,6 +81,15 @@ class _Checkpoint:
         inventory_hosts.save_progress(
             self.store, self.run_id, hosts, {**self.where, "interrupted": done}
         )
+
+
+def _coverage(guard: ScopeGuard | None, options: Options | None) -> dict[str, Any]:
+    """What a run covered, as its document says it: a resumed run must cover the same."""
+    return {
+        "scope": [str(n) for n in guard.include] if guard else [],
+        "exclude": [str(n) for n in guard.exclude] if guard else [],
+        "ports": options.ports if options and options.nmap else None,
+    }
 
 
 def _ipkey(ip: str) -> tuple[int, ...]:
@@ -107,12 +109,7 @@ def _resumable(
     previous = inventory_hosts.latest_attempt(store)
     if not previous or not previous.get("interrupted") or not options.nmap:
         return None, None
-    same = (
-        previous.get("scope") == [str(n) for n in guard.include]
-        and previous.get("exclude") == [str(n) for n in guard.exclude]
-        and previous.get("ports") == options.ports
-    )
-    if not same:
+    if any(previous.get(key) != value for key, value in _coverage(guard, options).items()):
         return None, None
     done = set(previous["interrupted"].get("enriched") or [])
     if previous.get("checkpoint"):
@@ -196,9 +193,7 @@ def _finish(
         "started": run.started,
         "finished": run.finished,
         "status": status,
-        "scope": [str(n) for n in guard.include] if guard else [],
-        "exclude": [str(n) for n in guard.exclude] if guard else [],
-        "ports": options.ports if options and options.nmap else None,
+        **_coverage(guard, options),
         "hosts": [h.to_json() for h in outcome.hosts],
         "errors": outcome.errors,
         "notes": outcome.notes,
