@@ -473,6 +473,12 @@ def test_large_lab_phantoms_answer_arp_without_flooding_real_hosts(lab_keyring_e
         )
         found = dict(line.split("\t")[:2] for line in sweep.stdout.splitlines())
         assert sent_to_host() - before < 1000  # a flooded /16 sweep would be ~65k frames
+        # The TCP phantoms answer a closed UDP port each, as separate hosts do: one kernel
+        # with its default ICMP budget answered ~6 of them and OS detection flipped.
+        tcp = [p["ip"] for p in large.manifest["tcp_phantoms"]][:64]
+        probe = _in_tech(large, "nmap", "-n", "-Pn", "-sU", "-p", "9", "--max-retries", "0",
+                         "-oG", "-", *tcp, timeout=120)  # fmt: skip
+        assert probe.stdout.count("9/closed/udp") == len(tcp), probe.stdout[-2000:]
     finally:
         large.down(forget_secrets=False)
     assert {name: (limits / name).read_text() for name in limits_before} == limits_before
