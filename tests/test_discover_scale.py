@@ -177,8 +177,70 @@ def test_a_port_the_service_scan_missed_stays_open():
         80: {"state": "filtered", "name": "http"},
     }}}}  # fmt: skip
     assert [p.state for p in nmapscan.hosts_from_nmap(raw)[0].ports] == ["open", "filtered"]
-    services = Done((nmapscan.NmapRun(raw), (0.0, 1.0)))
-    systems = Done((run, (0.0, 1.0)))
-    enrich._finish_group(result, [scanned], services, systems, None)
+    services = Done(enrich.Timed(nmapscan.NmapRun(raw), (0.0, 1.0), 1))
+    systems = Done(enrich.Timed(run, (0.0, 1.0), 1))
+    enrich._finish(result, [scanned], {scanned.ip: services}, {scanned.ip: systems}, None)
     ports = {p.port: p for p in result.hosts["10.0.0.1"].ports}
     assert ports[22].product == "OpenSSH" and ports[80].state == "open"
+
+
+def test_a_streamed_scan_yields_each_host_group_while_nmap_still_runs():
+    """One nmap over many hosts, read as it goes: each group's hosts arrive as nmap finishes
+    the group, every host once, and the run's packet counts come at the end (loopback only:
+    four 127.0.0.x addresses, a group each, slowed so the groups are seconds apart)."""
+    import time
+
+    from agent.core.scope import ScopeGuard
+
+    targets = [f"127.0.0.{n}" for n in range(1, 5)]
+    scan = nmapscan.StreamedScan(
+        targets,
+        "-n -Pn -sS -p 1-6 --max-retries 0 --max-hostgroup 1 --scan-delay 100ms",
+        ScopeGuard(["127.0.0.0/29"]),
+    )
+    began = time.monotonic()
+    arrivals = [(time.monotonic() - began, sorted(part.hosts)) for part in scan]
+    finished = time.monotonic() - began
+    seen = [ip for _at, hosts in arrivals for ip in hosts]
+    assert sorted(seen) == targets, arrivals  # every host, once
+    assert len(arrivals) >= 2, arrivals
+    assert arrivals[0][0] < finished - 0.5, (arrivals, finished)  # not all at the end
+    assert scan.run.packets_sent >= 4 * 6, scan.run.packets_sent
+
+
+def test_a_streamed_scan_that_nmap_refuses_fails_in_one_line():
+    from agent.core.errors import OperationFailed
+    from agent.core.scope import ScopeGuard
+
+    scan = nmapscan.StreamedScan(["127.0.0.1"], "-n -Pn -sS -p 99999", ScopeGuard(["127.0.0.1"]))
+    with pytest.raises(OperationFailed, match="nmap failed") as failure:
+        list(scan)
+    assert "between 0 and 65535" in str(failure.value)
+    assert "\n" not in str(failure.value)
+
+
+def test_a_service_run_shared_by_several_os_groups_is_counted_once():
+    """One -sV run covers up to SERVICE_GROUP hosts, -O runs OS_GROUP at a time: the run
+    document's stats count each nmap run once, however many OS groups it served."""
+    from concurrent.futures import Future
+
+    def done(timed: enrich.Timed) -> Future:
+        future: Future = Future()
+        future.set_result(timed)
+        return future
+
+    def up(ip: str) -> dict:
+        return {"status": {"state": "up"}, "tcp": {22: {"state": "open", "name": "ssh"}}}
+
+    ips = ["10.0.0.1", "10.0.0.2"]
+    services = done(
+        enrich.Timed(nmapscan.NmapRun({"scan": {ip: up(ip) for ip in ips}}), (0.0, 2.0), 2)
+    )
+    result = enrich.Enrichment()
+    for ip in ips:
+        scanned = Host(ip=ip, ports=[Port(port=22, proto="tcp", state="open")])
+        systems = done(enrich.Timed(nmapscan.NmapRun({}), (0.0, 1.0), 1))
+        enrich._finish(result, [scanned], {scanned.ip: services}, {scanned.ip: systems}, None)
+    assert sorted(result.hosts) == ips
+    assert result.stats["services"].runs == 1 and result.stats["services"].hosts == 2
+    assert result.stats["os"].runs == 2

@@ -16,10 +16,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from agent.core import procs
 from agent.core.errors import OperationFailed, UsageError
@@ -141,14 +141,15 @@ _lock = threading.Lock()
 _stopped = threading.Event()
 
 
-def _run_stoppable(argv: list[str]) -> subprocess.CompletedProcess:
+@contextlib.contextmanager
+def _started(argv: list[str], **streams: Any) -> Iterator[subprocess.Popen]:
+    """nmap started and registered for ``stop_all`` (killed if the caller leaves early)."""
     with _lock:
         if _stopped.is_set():
             raise OperationFailed("nmap not started: the discovery was interrupted")
         try:
             proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                env=procs.child_env(), preexec_fn=procs.die_with_parent(),
+                argv, **streams, env=procs.child_env(), preexec_fn=procs.die_with_parent(),
             )  # fmt: skip
         except OSError as exc:
             raise OperationFailed(f"nmap could not start: {exc.strerror}") from exc
@@ -156,13 +157,144 @@ def _run_stoppable(argv: list[str]) -> subprocess.CompletedProcess:
     try:
         if _stopped.is_set():  # a stop that came while this one was starting
             proc.terminate()
-        stdout, stderr = proc.communicate()
+        yield proc
     finally:
+        if proc.poll() is None:  # the caller failed or stopped reading
+            proc.kill()
+            proc.wait()
         with _lock:
             _running.discard(proc)
     if _stopped.is_set():
         raise OperationFailed("nmap stopped: the discovery was interrupted")
+
+
+def _run_stoppable(argv: list[str]) -> subprocess.CompletedProcess:
+    with _started(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        stdout, stderr = proc.communicate()
     return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
+
+# nmap writes a host's XML record once its host group is done, then flushes: a host group's
+# records come in one burst. A poll this often costs nothing next to a group's seconds.
+_STREAM_POLL = 0.2
+_HOST_RECORD = re.compile(rb"<host[ >].*?</host>", re.S)
+# -v prints each open port the moment a probe finds it, long before its host group ends.
+_OPEN_PORT = re.compile(rb"^Discovered open port (\d{1,5})/tcp on ([0-9.]+)\s*$", re.M)
+# python-nmap's reader wants a whole document: each burst of host records is wrapped in one.
+_WRAP = (
+    b"<nmaprun>",
+    b'<runstats><finished timestr="" elapsed="0"/><hosts up="0" down="0" total="0"/>'
+    b"</runstats></nmaprun>",
+)
+
+# (address, port) pairs nmap has just found open, in the order it printed them.
+OpenPorts = Callable[[list[tuple[str, int]]], None]
+
+
+class StreamedScan:
+    """One nmap run over many hosts whose results are read while it runs.
+
+    nmap scans a large target list a host group at a time (``--min-hostgroup``) and writes
+    each group's hosts as soon as the group is done; iterating yields them, a burst at a
+    time, as :class:`NmapRun` parts. One process over every target is what nmap's own
+    large-scan guidance has: its timing (round-trip estimates, congestion window) carries
+    over from group to group, where one run per group starts cold every time (/16 lab, four
+    groups of 1024 hosts: 43.6 s in four runs against 39.4 s in one). ``on_open`` hears of
+    each open TCP port as nmap finds it (its verbose output), seconds before the host's
+    group is done. After the iteration, ``run`` holds the whole run's errors and packet
+    counts; an nmap that failed raises :class:`OperationFailed` once the hosts it did finish
+    have been yielded."""
+
+    def __init__(
+        self,
+        targets: Sequence[str],
+        arguments: str,
+        guard: ScopeGuard,
+        on_open: OpenPorts | None = None,
+    ) -> None:
+        for target in targets:
+            guard.check_network(target)
+        self._targets = list(targets)
+        self._arguments = arguments
+        self._on_open = on_open
+        self.run = NmapRun({})
+
+    def __iter__(self) -> Iterator[NmapRun]:
+        with tempfile.TemporaryDirectory(prefix="keyturn-nmap-") as folder:
+            listing, xml = Path(folder) / "targets.txt", Path(folder) / "scan.xml"
+            normal, errors = Path(folder) / "stdout.txt", Path(folder) / "stderr.txt"
+            listing.write_text("\n".join(self._targets) + "\n", encoding="utf-8")
+            argv = [_nmap_path(), "-v", "-oX", str(xml), *shlex.split(self._arguments)]
+            argv += ["-iL", str(listing)]
+            with (
+                normal.open("wb") as out,
+                errors.open("wb") as err,
+                _started(argv, stdout=out, stderr=err) as proc,
+            ):
+                yield from self._parts(proc, _Tail(xml), _Tail(normal))
+            stdout = normal.read_text(encoding="utf-8", errors="replace")
+            stderr = "\n".join(
+                line
+                for line in errors.read_text(encoding="utf-8", errors="replace").splitlines()
+                if not _VERBOSE_NOTES.match(line)
+            )
+        self.run = NmapRun(_read_xml(b"".join(_WRAP).decode(), stderr), stdout)
+        if proc.returncode:
+            message = "; ".join(filter(None, map(str.strip, stderr.splitlines())))
+            message = message or f"exit status {proc.returncode}"
+            raise OperationFailed(f"nmap failed: {message[:500]}")
+
+    def _parts(self, proc: subprocess.Popen, xml: _Tail, normal: _Tail) -> Iterator[NmapRun]:
+        targets = set(self._targets)
+        with xml, normal:
+            while True:
+                try:
+                    proc.wait(_STREAM_POLL)
+                    ended = True
+                except subprocess.TimeoutExpired:
+                    ended = False
+                if self._on_open:
+                    found = [
+                        (match.group(2).decode(), int(match.group(1)))
+                        for match in _OPEN_PORT.finditer(normal.take(b"\n"))
+                    ]
+                    found = [(ip, port) for ip, port in found if ip in targets]
+                    if found:
+                        self._on_open(found)
+                records = list(_HOST_RECORD.finditer(xml.take(b"</host>")))
+                if records:
+                    burst = b"".join(r.group() for r in records)
+                    yield NmapRun(_read_xml(burst.join(_WRAP).decode("utf-8", errors="replace")))
+                if ended:
+                    return
+
+
+class _Tail:
+    """What a file another process writes has gained, up to the last complete record."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: BinaryIO | None = None
+        self._rest = b""
+
+    def take(self, end: bytes) -> bytes:
+        """The new bytes up to and including the last ``end``; the rest waits for more."""
+        if self._file is None:
+            try:
+                self._file = self._path.open("rb")
+            except FileNotFoundError:
+                return b""  # nmap has not created it yet
+        data = self._rest + self._file.read()
+        cut = data.rfind(end) + len(end) if end in data else 0
+        self._rest = data[cut:]
+        return data[:cut]
+
+    def __enter__(self) -> _Tail:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def stop_all() -> None:
