@@ -214,7 +214,12 @@ def _discover(
             report("ping sweep (routed)", len(planned.routed), len(planned.routed), len(hosts))
             return new
 
-        to_enrich = arrived(sorted(hosts, key=ipaddress.ip_address))
+        # A routed sweep already done (the ARP sweep of a /16 takes seconds) goes first:
+        # nmap scans routed hosts as a host group of their own anyway, and first, their
+        # service and OS scans run beside the local hosts' port scan instead of after it.
+        first = fold_routed() if routed is not None and routed.done() else []
+        rest = sorted(set(hosts).difference(first), key=ipaddress.ip_address)
+        to_enrich = arrived(first + rest)
         outcome.notes.extend(neighbour_table_notes(len(hosts), neighbour_table_limit()))
 
         ports_known: list[bool] = []
