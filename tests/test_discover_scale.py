@@ -244,3 +244,42 @@ def test_a_service_run_shared_by_several_os_groups_is_counted_once():
     assert sorted(result.hosts) == ips
     assert result.stats["services"].runs == 1 and result.stats["services"].hosts == 2
     assert result.stats["os"].runs == 2
+
+
+def test_os_detection_starts_at_a_hosts_first_open_port_and_services_at_its_group_end():
+    """-O scans the ports itself: OS_GROUP hosts with an open port seen start an OS run
+    before their host group's port scan is done; -sV waits for the group (it probes only
+    the ports that answered); a host is delivered once both its runs are done. The pool
+    here records what would run (pure planning logic; no nmap)."""
+    from concurrent.futures import Future
+
+    from agent.core.scope import ScopeGuard
+
+    started: list[tuple[list[str], str]] = []
+
+    class Recorder:
+        def submit(self, _fn, targets, args, _guard) -> Future:
+            started.append((list(targets), args))
+            future: Future = Future()
+            future.set_result(enrich.Timed(nmapscan.NmapRun({}), (0.0, 1.0), len(targets)))
+            return future
+
+    ips = [f"198.18.0.{n}" for n in range(1, enrich.OS_GROUP + 2)]
+    delivered: list[str] = []
+    details = enrich._Details(
+        enrich.Enrichment(), Recorder(), "top100", 1000, ScopeGuard(["198.18.0.0/24"]),
+        set(ips), frozenset(), lambda hosts: delivered.extend(h.ip for h in hosts),
+    )  # fmt: skip
+    details.port_opened([(ip, 22) for ip in ips[: enrich.OS_GROUP]])
+    assert [(t, "-O" in a) for t, a in started] == [(ips[: enrich.OS_GROUP], True)]
+    details.port_opened([(ips[-1], 80)])  # one more: not a group yet
+    assert len(started) == 1 and not delivered
+
+    found = [Host(ip=ip, ports=[Port(port=22, proto="tcp", state="open")]) for ip in ips]
+    found.append(Host(ip="198.18.0.200", ports=[Port(port=22, proto="tcp", state="filtered")]))
+    details.ports_known(found)
+    os_runs = [t for t, a in started if "-O" in a]
+    service_runs = [(t, a) for t, a in started if "-sV" in a]
+    assert os_runs == [ips[: enrich.OS_GROUP], [ips[-1]]]  # the rest once the group is done
+    assert [t for t, _a in service_runs] == [ips] and "-p 22 " in service_runs[0][1] + " "
+    assert sorted(delivered) == sorted([*ips, "198.18.0.200"])
