@@ -1,10 +1,11 @@
 """ARP sweep of a local segment at a controlled rate.
 
 One template request (42 bytes, packed here: importing scapy costs ~0.15 s, a third of a /24
-sweep) has each target patched in and goes out through an AF_PACKET socket. The same socket,
-with a classic BPF filter that lets only ARP replies from the target range reach user space,
-is read by a thread while the sender works. scapy's srp matches every reply against every
-request (quadratic: 536 s and 1635 of 4096 hosts on a /16), which is why it is not used here.
+sweep) has each target patched in and goes out through an AF_PACKET socket, a batch of them
+per sendmmsg(2) call. The same socket, with a classic BPF filter that lets only ARP replies
+from the target range reach user space, is read by a thread while the sender works. scapy's
+srp matches every reply against every request (quadratic: 536 s and 1635 of 4096 hosts on a
+/16), which is why it is not used here.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ QUIET_CEILING = 1.0
 RETRY_FLOOR = 0.01
 
 Progress = Callable[[int, int, int], None]  # sent, total, found
+# Requests per sendmmsg(2) call at "max" rate (the kernel takes at most 1024, UIO_MAXIOV).
+BATCH = 1024
+PROGRESS_EVERY = 512  # requests between progress reports
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 @dataclass
@@ -178,23 +183,25 @@ def sweep(
     own_mac = bytes.fromhex(iface.mac.replace(":", ""))
     collector = _Collector(sock, own_mac, set(wanted))
     collector.start()
-    frame = bytearray(template_request(iface))
+    sender = _BatchSender(sock, template_request(iface))
     interval = 1.0 / rate if rate else 0.0
+    # At a rate, a batch is what the rate allows in a millisecond (the pacing's grain).
+    batch = min(BATCH, max(1, rate // 1000)) if rate else BATCH
     pending = wanted
     try:
         for attempt in range(retries + 1):
             known = len(collector.replies)
             send_start = time.monotonic()
-            for index, target in enumerate(pending):
-                frame[TPA_OFFSET : TPA_OFFSET + 4] = target.to_bytes(4, "big")
+            for index in range(0, len(pending), batch):
+                targets = pending[index : index + batch]
                 if interval:
                     ahead = send_start + index * interval - time.monotonic()
                     if ahead > 0.001:
                         time.sleep(ahead)
-                collector.sent_at[target] = time.monotonic()
-                _send(sock, frame)
-                result.sent += 1
-                if progress and index % 512 == 0:
+                collector.sent_at.update(dict.fromkeys(targets, time.monotonic()))
+                sender.send(targets)
+                before, result.sent = result.sent, result.sent + len(targets)
+                if progress and before // PROGRESS_EVERY != result.sent // PROGRESS_EVERY:
                     progress(result.sent, len(wanted), len(collector.replies))
             result.send_seconds += time.monotonic() - send_start
             # Only the wait after the first pass is short (a retry follows at once); every
@@ -222,18 +229,66 @@ def sweep(
     return result
 
 
-def _send(sock: socket.socket, frame: bytearray) -> None:
-    while True:
-        try:
-            sock.send(frame)
-            return
-        except TimeoutError:
-            continue  # the send buffer stayed full for the socket's timeout: still sending
-        except OSError as exc:
-            # The qdisc is full at "max" rate: back off a moment instead of losing the request.
-            if exc.errno not in (errno.ENOBUFS, errno.EAGAIN):
-                raise
-            time.sleep(0.0005)
+class _Iovec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+class _Msghdr(ctypes.Structure):
+    _fields_ = [
+        ("msg_name", ctypes.c_void_p),
+        ("msg_namelen", ctypes.c_uint32),
+        ("msg_iov", ctypes.POINTER(_Iovec)),
+        ("msg_iovlen", ctypes.c_size_t),
+        ("msg_control", ctypes.c_void_p),
+        ("msg_controllen", ctypes.c_size_t),
+        ("msg_flags", ctypes.c_int),
+    ]
+
+
+class _Mmsghdr(ctypes.Structure):
+    _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint)]
+
+
+class _BatchSender:
+    """Requests handed to the kernel a batch at a time with sendmmsg(2): one system call
+    per batch, no Python work per request but its target address. The frames sit side by
+    side in one buffer that fixed message headers point into; no destination address is
+    given, so the kernel sends on the interface the socket is bound to, as ``send`` did.
+    (/16 lab, 65k requests: 0.19-0.22 s against 0.23-0.36 s one ``send`` at a time, before
+    the per-request bookkeeping the loop no longer does.)"""
+
+    def __init__(self, sock: socket.socket, template: bytes) -> None:
+        self._fd = sock.fileno()
+        self._prefix = template[:TPA_OFFSET]
+        size = len(template)
+        self._frames = ctypes.create_string_buffer(BATCH * size)
+        self._iov = (_Iovec * BATCH)()
+        self._messages = (_Mmsghdr * BATCH)()
+        base = ctypes.addressof(self._frames)
+        for index in range(BATCH):
+            self._iov[index].iov_base = base + index * size
+            self._iov[index].iov_len = size
+            self._messages[index].msg_hdr.msg_iov = ctypes.pointer(self._iov[index])
+            self._messages[index].msg_hdr.msg_iovlen = 1
+
+    def send(self, targets: Sequence[int]) -> None:
+        """One request to each of ``targets`` (at most ``BATCH``), every one sent."""
+        frames = b"".join([self._prefix + target.to_bytes(4, "big") for target in targets])
+        ctypes.memmove(self._frames, frames, len(frames))
+        done = 0
+        while done < len(targets):
+            offset = ctypes.byref(self._messages, done * ctypes.sizeof(_Mmsghdr))
+            sent = _LIBC.sendmmsg(self._fd, offset, len(targets) - done, 0)
+            if sent >= 0:
+                done += sent
+                continue
+            code = ctypes.get_errno()
+            # The qdisc or the socket's buffer is full at "max" rate: back off a moment
+            # instead of losing the requests.
+            if code not in (errno.ENOBUFS, errno.EAGAIN, errno.EINTR):
+                raise OSError(code, os.strerror(code))
+            if code != errno.EINTR:
+                time.sleep(0.0005)
 
 
 def _wait_quiet(collector: _Collector, rate: int | None, *, retry: bool = False) -> None:
