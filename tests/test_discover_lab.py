@@ -414,6 +414,31 @@ def test_a_lost_request_is_asked_again_at_full_rate(site: Site, first_run, tmp_p
     assert proc.stdout.readline().strip() == "2"  # ... and the retry that found it
 
 
+def test_a_routed_sweep_done_before_the_arp_sweep_leads_the_port_pass(
+    site: Site, first_run, tmp_path: Path
+):
+    """When the routed sweep ends first (a /16's ARP sweep takes seconds; here a slow rate
+    over a /24 against two routed addresses that answer at once), its hosts lead the one
+    port-scan process instead of getting a second one after the local hosts."""
+    _document, env = first_run
+    result = keyturn(
+        site, {**env, "KEYTURN_STORE": str(tmp_path / "routed-first.db")},
+        "--scope", f"{LAN}.0/24", "--scope", f"{ROUTED}.20/31", "--rate", "300",
+        "--ports", "22,80", "--json", "-",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    seconds = document["stats"]["stage_seconds"]
+    arp = next(v for k, v in seconds.items() if k.startswith("arp:"))
+    assert seconds["routed"] < arp, seconds  # the premise: the routed sweep ended first
+    assert document["stats"]["nmap:ports"]["nmap_runs"] == 1, document["stats"]
+    found = by_name(document)
+    assert {p["port"] for p in found["rsrv"]["ports"] if p["state"] == "open"} == {80}
+    assert {
+        p["port"] for p in found["sw1"]["ports"] if p["proto"] == "tcp" and p["state"] == "open"
+    } == {22}
+
+
 RDNS_PROBE = """
 import sys
 from pathlib import Path
