@@ -123,11 +123,7 @@ def run_nmap(
         except OSError:
             text = ""  # nmap failed before writing: its stderr says why
         try:
-            stderr = result.stderr
-            if count_packets:  # what -v adds to stderr is commentary, not errors
-                stderr = "\n".join(
-                    line for line in stderr.splitlines() if not _VERBOSE_NOTES.match(line)
-                )
+            stderr = _without_commentary(result.stderr) if count_packets else result.stderr
             raw = _read_xml(text, stderr)
         except nmap.PortScannerError as exc:
             raise OperationFailed(f"nmap failed: {str(exc).strip()}") from exc
@@ -233,11 +229,7 @@ class StreamedScan:
             ):
                 yield from self._parts(proc, _Tail(xml), _Tail(normal))
             stdout = normal.read_text(encoding="utf-8", errors="replace")
-            stderr = "\n".join(
-                line
-                for line in errors.read_text(encoding="utf-8", errors="replace").splitlines()
-                if not _VERBOSE_NOTES.match(line)
-            )
+            stderr = _without_commentary(errors.read_text(encoding="utf-8", errors="replace"))
         self.run = NmapRun(_read_xml(b"".join(_WRAP).decode(), stderr), stdout)
         if proc.returncode:
             message = "; ".join(filter(None, map(str.strip, stderr.splitlines())))
@@ -313,6 +305,11 @@ def stop_all() -> None:
 def allow() -> None:
     """Let nmap runs start again (a new discovery in the same process)."""
     _stopped.clear()
+
+
+def _without_commentary(stderr: str) -> str:
+    """nmap's stderr less what -v adds there, which is commentary, not errors."""
+    return "\n".join(line for line in stderr.splitlines() if not _VERBOSE_NOTES.match(line))
 
 
 def _nmap_path() -> str:
