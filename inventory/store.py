@@ -139,13 +139,19 @@ class Store:
             finally:
                 self.db.execute("RELEASE nested")
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        # BEGIN and COMMIT inside the try: a signal handler that raises (discover's SIGTERM)
+        # can land between any two statements, and one landing right after BEGIN or right
+        # before COMMIT left the connection in a transaction that every later "transaction"
+        # joined as a savepoint and the exit rolled back (a partial run, its audit head and
+        # its checklist items lost while its audit lines stayed: the log read as damaged).
         try:
+            self.db.execute("BEGIN IMMEDIATE")
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     def begin_run(self, command: str, operator: str, client: str | None = None) -> int:
         with self.transaction():

@@ -94,3 +94,37 @@ def test_a_store_refuses_another_clients_config(tmp_path, cli_env):
     )
     assert result.returncode == 2
     assert "inventory of client acme, not 'globex'" in result.stderr
+
+
+@pytest.mark.parametrize("statement", ["BEGIN IMMEDIATE", "COMMIT"])
+def test_an_interrupt_next_to_begin_or_commit_leaves_no_transaction_open(statement):
+    """A signal handler that raises (discover's SIGTERM) can land right after BEGIN or right
+    before COMMIT; the connection must not stay in a transaction that later writes would
+    join and the process exit would roll back. The stand-in raises where the signal would."""
+
+    class Interrupting:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __getattr__(self, name: str):
+            return getattr(self.db, name)
+
+        def execute(self, sql: str, *args):
+            if sql == statement == "COMMIT":
+                raise KeyboardInterrupt  # before the COMMIT runs
+            cursor = self.db.execute(sql, *args)
+            if sql == statement:
+                raise KeyboardInterrupt  # just after BEGIN ran
+            return cursor
+
+    with Store(":memory:") as store:
+        real = store.db
+        store.db = Interrupting(real)
+        with pytest.raises(KeyboardInterrupt), store.transaction() as db:
+            db.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 1, 'x')")
+        assert not real.in_transaction
+        store.db = real
+        with store.transaction() as db:
+            db.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 2, 'y')")
+        assert not real.in_transaction
+        assert [tuple(row) for row in real.execute("SELECT seq FROM audit_head")] == [(2,)]
