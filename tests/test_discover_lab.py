@@ -414,6 +414,39 @@ def test_a_lost_request_is_asked_again_at_full_rate(site: Site, first_run, tmp_p
     assert proc.stdout.readline().strip() == "2"  # ... and the retry that found it
 
 
+SWEEP_BESIDE_A_BUSY_THREAD = """
+import ipaddress, sys, threading
+from agent.discovery import arp
+from agent.discovery.interfaces import local_interfaces
+sys.setswitchinterval(0.05)  # the busy thread keeps the GIL up to 50 ms at a time
+busy = threading.Event()
+def spin():
+    busy.set()
+    while True:
+        sum(range(1000))
+threading.Thread(target=spin, daemon=True).start()
+busy.wait()
+iface = next(i for i in local_interfaces() if i.name == "eth0")
+result = arp.sweep(iface, list(ipaddress.ip_network(sys.argv[1]).hosts()), rate=5000)
+print(len(result.replies), result.slowest_reply)
+"""
+
+
+def test_reply_times_are_the_kernels_not_the_threads(site: Site, first_run):
+    """The quiet period after a sweep is derived from the slowest reply: timed when the
+    collector thread got to a reply, a thread holding the GIL beside the sweep (the rule
+    table's parse, the keyring's unlock) made LAN replies of ~0.3 ms look like 17 ms and the
+    /24 sweep wait 0.12 s longer. With the kernel's arrival stamps they stay LAN-fast."""
+    result = subprocess.run(
+        [*netns.exec_prefix(site.tech), sys.executable, "-c", SWEEP_BESIDE_A_BUSY_THREAD,
+         f"{LAN}.0/24"], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found, slowest = result.stdout.split()
+    assert int(found) >= len([h for h in HOSTS if h[1].startswith(LAN)])
+    assert 0 < float(slowest) < 0.01  # thread-timed: 0.05 s and more
+
+
 def test_a_routed_sweep_done_before_the_arp_sweep_leads_the_port_pass(
     site: Site, first_run, tmp_path: Path
 ):

@@ -26,6 +26,10 @@ from agent.discovery.interfaces import Interface, packet_socket
 
 ETH_P_ARP = 0x0806
 SO_ATTACH_FILTER = 26
+# Linux's SO_TIMESTAMPNS (also the ancillary message's type): the kernel stamps each reply
+# when it arrives, in CLOCK_REALTIME nanoseconds (Python's socket module lacks the name).
+SO_TIMESTAMPNS = 35
+STAMP_SPACE = socket.CMSG_SPACE(16)  # struct timespec
 PACKET_OUTGOING = 4
 TPA_OFFSET = 38  # Ethernet (14) + ARP target protocol address offset (24)
 # Without an observed reply time, wait this long for stragglers after the last request.
@@ -54,6 +58,7 @@ class SweepResult:
     sent: int = 0
     send_seconds: float = 0.0
     elapsed: float = 0.0
+    slowest_reply: float = 0.0  # seconds from a request to its reply (kernel stamps)
 
     @property
     def achieved_rate(self) -> float:
@@ -100,12 +105,22 @@ def _open_socket(iface: Interface, low: int, high: int) -> socket.socket:
     # frame can slip in between creation and filter.
     sock = packet_socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     _attach_filter(sock, reply_filter(low, high))
     sock.bind((iface.name, ETH_P_ARP))
     return sock
 
 
 class _Collector(threading.Thread):
+    """Takes the replies off the socket while the sweep sends. Reply times are the kernel's
+    arrival stamps, not the moment this thread got to a reply: under the GIL another thread's
+    work (the rule table's parse, the keyring's unlock) delays it by milliseconds, and the
+    quiet period, 4x the slowest reply, grew with the delay (17 ms "replies" on a LAN that
+    answers in 0.3 ms made a /24 sweep wait 0.12 s more). Send times are taken on the
+    stamps' clock (``time.time``); a step of that clock mid-sweep can only make one round
+    trip look negative (ignored) or long (the quiet period is capped), and the waits
+    themselves run on the monotonic clock."""
+
     def __init__(self, sock: socket.socket, own_mac: bytes, targets: set[int]) -> None:
         super().__init__(name="arp-collector", daemon=True)
         self.sock, self.own_mac, self.targets = sock, own_mac, targets
@@ -128,12 +143,14 @@ class _Collector(threading.Thread):
                 return
             while True:
                 try:
-                    data, addr = self.sock.recvfrom(64, socket.MSG_DONTWAIT)
+                    data, ancillary, _flags, addr = self.sock.recvmsg(
+                        64, STAMP_SPACE, socket.MSG_DONTWAIT
+                    )
                 except BlockingIOError:
                     break
                 except OSError:
                     return
-                self.take(data, addr)
+                self.take(data, addr, _arrival(ancillary))
 
     def finish(self) -> None:
         os.write(self.wake_w, b"x")
@@ -141,8 +158,9 @@ class _Collector(threading.Thread):
         os.close(self.wake_r)
         os.close(self.wake_w)
 
-    def take(self, data: bytes, addr: tuple) -> None:
-        now = time.monotonic()
+    def take(self, data: bytes, addr: tuple, arrived: float | None = None) -> None:
+        if arrived is None:
+            arrived = time.time()
         # Parsed by slicing: scapy dissection costs ~100 us a frame, too slow at /16 scale.
         if addr[2] == PACKET_OUTGOING or len(data) < 42 or data[6:12] == self.own_mac:
             return
@@ -154,8 +172,17 @@ class _Collector(threading.Thread):
         if known != mac:
             self.conflicts.setdefault(sender, {known}).add(mac)
         if sender in self.sent_at:
-            self.max_rtt = max(self.max_rtt, now - self.sent_at[sender])
-        self.last_reply = now
+            self.max_rtt = max(self.max_rtt, arrived - self.sent_at[sender])
+        self.last_reply = time.monotonic()
+
+
+def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
+    """The kernel's arrival stamp of a received frame, in ``time.time`` seconds."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack_from("qq", data)
+            return seconds + nanoseconds / 1e9
+    return None
 
 
 def sweep(
@@ -198,8 +225,7 @@ def sweep(
                     ahead = send_start + index * interval - time.monotonic()
                     if ahead > 0.001:
                         time.sleep(ahead)
-                collector.sent_at.update(dict.fromkeys(targets, time.monotonic()))
-                sender.send(targets)
+                sender.send(targets, collector.sent_at)
                 before, result.sent = result.sent, result.sent + len(targets)
                 if progress and before // PROGRESS_EVERY != result.sent // PROGRESS_EVERY:
                     progress(result.sent, len(wanted), len(collector.replies))
@@ -225,6 +251,7 @@ def sweep(
         result.replies[str(ipaddress.IPv4Address(ip))] = _mac_text(mac)
     for ip, macs in collector.conflicts.items():
         result.conflicts[str(ipaddress.IPv4Address(ip))] = sorted(_mac_text(m) for m in macs)
+    result.slowest_reply = collector.max_rtt
     result.elapsed = time.monotonic() - started
     return result
 
@@ -271,10 +298,13 @@ class _BatchSender:
             self._messages[index].msg_hdr.msg_iov = ctypes.pointer(self._iov[index])
             self._messages[index].msg_hdr.msg_iovlen = 1
 
-    def send(self, targets: Sequence[int]) -> None:
-        """One request to each of ``targets`` (at most ``BATCH``), every one sent."""
+    def send(self, targets: Sequence[int], sent_at: dict[int, float]) -> None:
+        """One request to each of ``targets`` (at most ``BATCH``), every one sent; each
+        target's send time (``time.time``) goes into ``sent_at`` just before the system call.
+        (Stamped any earlier, the GIL that ``memmove`` gives up can add milliseconds.)"""
         frames = b"".join([self._prefix + target.to_bytes(4, "big") for target in targets])
         ctypes.memmove(self._frames, frames, len(frames))
+        sent_at.update(dict.fromkeys(targets, time.time()))
         done = 0
         while done < len(targets):
             offset = ctypes.byref(self._messages, done * ctypes.sizeof(_Mmsghdr))

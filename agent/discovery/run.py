@@ -330,6 +330,8 @@ def _arp_sweep(
         "seconds": round(result.elapsed, 3),
         "configured_rate": options.rate or "max",
         "achieved_rate": round(result.achieved_rate),
+        # What the quiet period after the last request was derived from.
+        "slowest_reply_ms": round(result.slowest_reply * 1000, 2),
     }
     for ip, mac in result.replies.items():
         host = hosts.setdefault(ip, Host(ip=ip))
