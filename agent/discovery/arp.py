@@ -219,12 +219,21 @@ def sweep(
         for attempt in range(retries + 1):
             known = len(collector.replies)
             send_start = time.monotonic()
-            for index in range(0, len(pending), batch):
-                targets = pending[index : index + batch]
+            index = 0
+            while index < len(pending):
+                count = BATCH
                 if interval:
                     ahead = send_start + index * interval - time.monotonic()
                     if ahead > 0.001:
                         time.sleep(ahead)
+                    # Behind the schedule (another thread held the GIL past a sleep, and
+                    # each system call gives it up again), send what is due at once: the
+                    # rate stays an average, and a sweep beside the keyring's unlock is
+                    # not slowed to one batch per GIL switch.
+                    due = int((time.monotonic() - send_start) / interval) - index
+                    count = min(BATCH, max(batch, due + batch))
+                targets = pending[index : index + count]
+                index += len(targets)
                 sender.send(targets, collector.sent_at)
                 before, result.sent = result.sent, result.sent + len(targets)
                 if progress and before // PROGRESS_EVERY != result.sent // PROGRESS_EVERY:
