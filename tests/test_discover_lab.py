@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -445,6 +446,28 @@ def test_reply_times_are_the_kernels_not_the_threads(site: Site, first_run):
     found, slowest = result.stdout.split()
     assert int(found) >= len([h for h in HOSTS if h[1].startswith(LAN)])
     assert 0 < float(slowest) < 0.01  # thread-timed: 0.05 s and more
+
+
+def test_a_locked_keyring_stops_the_run_before_enrichment(site: Site, first_run, tmp_path: Path):
+    """The audit log signs a discover's line at the end, and its key was fetched only then:
+    with the keyring locked, the whole scan ran and was stored, and the run failed after it
+    (after an hour on a large site), its line never written. The key is now fetched beside
+    the sweep: the run fails before nmap starts and before any host is stored."""
+    _document, env = first_run
+    store = tmp_path / "locked.db"
+    locked = {k: v for k, v in env.items() if k != "KEYRING_CRYPTFILE_PASSWORD"}
+    result = keyturn(
+        site, {**locked, "KEYTURN_STORE": str(store)}, "--scope", f"{LAN}.0/24", "--rate",
+        "5000", "--json", "-",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "keyring is locked" in result.stderr and "Traceback" not in result.stderr
+    with sqlite3.connect(store) as db:
+        runs = db.execute("SELECT command, status FROM runs").fetchall()
+        stored = db.execute("SELECT count(*) FROM host_observations").fetchone()
+    assert runs == [("discover", "failed")]
+    assert stored == (0,)
+    assert result.stdout == ""
 
 
 def test_a_routed_sweep_done_before_the_arp_sweep_leads_the_port_pass(

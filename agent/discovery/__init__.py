@@ -8,6 +8,7 @@ document that is also stored as the run's ``discover`` document.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,13 @@ def run_discovery(
     operator: str,
     client: str | None = None,
     progress: Progress | None = None,
+    swept: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Sweep and enrich the scope, store the run, and return its document (with ``diff``).
 
     Raises PrivilegeError before anything is sent or stored when raw sockets are not allowed.
+    ``swept`` is called once the sweeps are done, before enrichment and before any host is
+    stored; what it raises ends the run (``failed``).
     """
     from agent.discovery import nmapscan, run
     from agent.discovery.plan import plan
@@ -42,7 +46,9 @@ def run_discovery(
             outcome.on_hosts = _Checkpoint(store, run_id, guard, options, outcome)
         nmapscan.allow()
         try:
-            run.discover(guard, options, progress, planned, outcome=outcome, resume=resume)
+            run.discover(
+                guard, options, progress, planned, outcome=outcome, resume=resume, swept=swept
+            )
         except run.Interrupted as stop:
             # Keep what was found: the hosts swept so far, enriched or not, as a partial run
             # the next discovery of the same scope resumes.

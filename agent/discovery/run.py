@@ -112,16 +112,19 @@ def discover(
     *,
     outcome: ScanOutcome | None = None,
     resume: dict[str, Host] | None = None,
+    swept: Callable[[], None] | None = None,
 ) -> ScanOutcome:
     """Sweep, enrich, name and classify. ``outcome`` is filled as the scan goes (give one to
     keep what was found when :class:`Interrupted` ends it); ``resume``: hosts an interrupted
-    run already enriched, taken over for every address that answers from the same MAC."""
+    run already enriched, taken over for every address that answers from the same MAC;
+    ``swept``: called when the ARP sweeps are done, before any host is handed on."""
     planned = planned or plan(guard, options.iface)
     outcome = outcome if outcome is not None else ScanOutcome()
     SCANNING.set()
     try:
         return _discover(guard, options, report=progress or (lambda *_args: None),
-                         planned=planned, outcome=outcome, resume=resume)  # fmt: skip
+                         planned=planned, outcome=outcome, resume=resume,
+                         swept=swept or (lambda: None))  # fmt: skip
     finally:
         SCANNING.clear()
 
@@ -134,6 +137,7 @@ def _discover(
     planned: Plan,
     outcome: ScanOutcome,
     resume: dict[str, Host] | None,
+    swept: Callable[[], None],
 ) -> ScanOutcome:
     if planned.unreachable:
         outcome.notes.append(
@@ -158,6 +162,7 @@ def _discover(
                 f"arp:{name}", _arp_sweep, name, interface, targets, options, hosts, outcome,
                 report,
             )  # fmt: skip
+        swept()
         outcome.stage = "enrichment"
         names_found: list[concurrent.futures.Future] = []
         snmp_answers: list[concurrent.futures.Future] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,15 +63,50 @@ def discover(
 
         port_args(options.ports)  # a bad --ports is exit 2 now, not after the sweep
     require_net_raw()  # one line and exit 2 before the store or any packet
-    with app.lock("discover"):
-        app.audit  # noqa: B018 - a locked keyring fails now, not after an hour of scanning
+    with app.lock("discover"), _audit_key(app) as audit_key:
         with _interruptible():
             document = run_discovery(
                 app.store, guard, options, operator=app.operator, client=app.config.client,
-                progress=progress,
+                progress=progress, swept=audit_key,
             )  # fmt: skip
         _record(app, document, options=options)
     return document
+
+
+@contextlib.contextmanager
+def _audit_key(app: AppContext) -> Iterator[Callable[[], None]]:
+    """Fetches the audit log's key for the block; yields a call that waits for it and raises
+    what the fetch raised. discover makes that call once the sweep is done: a locked or
+    unusable keyring stops the run before nmap's enrichment and before any host is stored,
+    not after an hour of scanning (the log signs the run's line at the end). A run that
+    cannot prompt fetches the key beside the sweep, whose waits hold the keyring's import and
+    unlock (~0.15 s of a /24 sweep-only run); one that may prompt for the keyring's password
+    asks now, before the progress display. The block never ends with the fetch still going
+    (an abandoned thread could be cut off while it writes a new key into the keyring)."""
+    if app.interactive:
+        app.audit.key  # noqa: B018
+        yield lambda: None
+        return
+    failure: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            app.audit.key  # noqa: B018
+        except BaseException as exc:  # re-raised on the main thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=fetch, name="audit-key", daemon=True)
+    worker.start()
+
+    def ready() -> None:
+        worker.join()
+        if failure:
+            raise failure[0]
+
+    try:
+        yield ready
+    finally:
+        worker.join()
 
 
 @contextlib.contextmanager
@@ -112,7 +147,7 @@ def import_nmap(
     config = app.config
     guard = config.scope_guard(list(scope), list(exclude)) if (scope or config.scope) else None
     with app.lock("discover"):
-        app.audit  # noqa: B018 - see discover()
+        app.audit.key  # noqa: B018 - a locked keyring fails before the import is stored
         document = import_scan(app.store, path, guard, operator=app.operator, client=config.client)
         _record(app, document, imported=Path(path).name)
     return document
