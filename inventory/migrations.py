@@ -297,8 +297,8 @@ def create_review_tables(db: sqlite3.Connection) -> None:
 
 @migration
 def index_checklist_by_target(db: sqlite3.Connection) -> None:
-    # prefill asks "is this target's account listed, under any kind?" for every device; the
-    # UNIQUE (kind, target, account) index cannot answer that without its first column, so
-    # each question scanned the whole table: a /16's ~2,000 items cost ~0.1 s, growing with
-    # the square of the items.
+    # mark_rotated finds a rotated credential's item by (target, account) whatever its kind
+    # (prefill asked the same per device until it read the checklist once); the UNIQUE
+    # (kind, target, account) index cannot answer without its first column, so each look-up
+    # scanned the table: after a /16's ~2,000 device items, two scans per rotated account.
     db.execute("CREATE INDEX checklist_items_target ON checklist_items (target, account)")
