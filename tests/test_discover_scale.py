@@ -5,6 +5,7 @@ interrupted runs in diffs, and the non-interactive progress lines. No network.""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -283,3 +284,44 @@ def test_os_detection_starts_at_a_hosts_first_open_port_and_services_at_its_grou
     assert os_runs == [ips[: enrich.OS_GROUP], [ips[-1]]]  # the rest once the group is done
     assert [t for t, _a in service_runs] == [ips] and "-p 22 " in service_runs[0][1] + " "
     assert sorted(delivered) == sorted([*ips, "198.18.0.200"])
+
+
+def test_the_batch_sender_resends_what_a_full_socket_did_not_take():
+    """At "max" (and after a stall at a rate) a batch is up to 1,024 requests; when the
+    socket's buffer or the qdisc is full the kernel takes part of it, or none (EAGAIN), and
+    the rest must be sent once, in order, never lost or doubled. A non-blocking datagram
+    socket with a small send buffer, drained slowly by a reader, makes both happen."""
+    import socket
+    import threading
+
+    from agent.discovery import arp
+
+    template = bytes(range(42))
+    sender_side, reader_side = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sender_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    sender_side.setblocking(False)
+    received: list[bytes] = []
+    targets = list(range(0x0A000000, 0x0A000000 + 3 * arp.BATCH))
+
+    def drain() -> None:
+        reader_side.settimeout(5)  # a lost frame ends the test instead of hanging it
+        while len(received) < len(targets):
+            try:
+                received.append(reader_side.recv(64))
+            except TimeoutError:
+                return
+            if len(received) % 64 == 0:
+                time.sleep(0.002)  # slower than the sender: its buffer fills
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    sender = arp._BatchSender(sender_side, template)
+    sent_at: dict[int, float] = {}
+    for start in range(0, len(targets), arp.BATCH):
+        sender.send(targets[start : start + arp.BATCH], sent_at)
+    reader.join(timeout=60)
+    sender_side.close()
+    reader_side.close()
+    assert [int.from_bytes(frame[arp.TPA_OFFSET :], "big") for frame in received] == targets
+    assert all(frame[: arp.TPA_OFFSET] == template[: arp.TPA_OFFSET] for frame in received)
+    assert set(sent_at) == set(targets)
