@@ -83,15 +83,16 @@ def _audit_key(app: AppContext) -> Iterator[Callable[[], None]]:
     unlock (~0.15 s of a /24 sweep-only run); one that may prompt for the keyring's password
     asks now, before the progress display. The block never ends with the fetch still going
     (an abandoned thread could be cut off while it writes a new key into the keyring)."""
+    audit = app.audit  # built here: it opens the store, whose connection is this thread's
     if app.interactive:
-        app.audit.key  # noqa: B018
+        audit.key  # noqa: B018
         yield lambda: None
         return
     failure: list[BaseException] = []
 
     def fetch() -> None:
         try:
-            app.audit.key  # noqa: B018
+            audit.key  # noqa: B018
         except BaseException as exc:  # re-raised on the main thread
             failure.append(exc)
 
