@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.commands import dumps
+from agent.core.jsontext import indented
 from agent.core.scope import ScopeGuard
 from agent.discovery import _finish
 from agent.discovery.model import Host, Port
@@ -94,7 +94,7 @@ def one_run(
     checklist.prefill(store, discover_run=run_id, run_id=run_id, platforms=sorted(DRIVERS))
     timings["checklist"] = since(started)
     started = clock()
-    out.write_text(dumps(document, sort_keys=True))  # what --json writes
+    out.write_text(indented(document, sort_keys=True))  # what --json writes
     timings["json"] = since(started)
     return timings
 

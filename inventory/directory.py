@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agent.core.jsontext import compact
+
 if TYPE_CHECKING:
     from inventory.store import Store
 
@@ -70,7 +72,7 @@ def save_audit(store: Store, run_id: int, audit: DirectoryAudit) -> None:
             "INSERT OR REPLACE INTO directory_objects"
             " (run_id, sid, sam, dn, kind, enabled, attributes) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (run_id, o.sid, o.sam, o.dn, o.kind, int(o.enabled), json.dumps(o.attributes))
+                (run_id, o.sid, o.sam, o.dn, o.kind, int(o.enabled), compact(o.attributes))
                 for o in audit.objects
             ],
         )
@@ -80,7 +82,7 @@ def save_audit(store: Store, run_id: int, audit: DirectoryAudit) -> None:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (run_id, m.group_sid, m.group_name, m.member_sid, m.member_sam, m.member_dn,
-                 m.member_kind, int(m.enabled), json.dumps(list(m.path)),
+                 m.member_kind, int(m.enabled), compact(list(m.path)),
                  int(m.via_primary_group))
                 for m in audit.memberships
             ],
@@ -93,7 +95,7 @@ def save_audit(store: Store, run_id: int, audit: DirectoryAudit) -> None:
         )  # fmt: skip
         db.execute(
             "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
-            (run_id, DOCUMENT_KIND, json.dumps(audit.document, sort_keys=True)),
+            (run_id, DOCUMENT_KIND, compact(audit.document, sort_keys=True)),
         )
 
 
@@ -122,7 +124,7 @@ def save_journal(store: Store, run_id: int, entries: list[dict[str, Any]]) -> No
     with store.transaction() as db:
         db.execute(
             "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
-            (run_id, JOURNAL_KIND, json.dumps(entries, sort_keys=True)),
+            (run_id, JOURNAL_KIND, compact(entries, sort_keys=True)),
         )
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import json
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agent.core.jsontext import compact, parse
 from agent.core.scope import ScopeGuard
 from inventory.model import Host, Port
 from inventory.store import Store, finished
@@ -72,10 +72,10 @@ def _write_hosts(db, run_id: int, hosts: list[Host], ids: list[int]) -> None:
         os_info = host.os or {}
         observations.append((
             run_id, host_id, host.ip, host.mac, host.vendor, int(bool(host.mac_randomized)),
-            json.dumps(host.hostnames), json.dumps(host.sources), os_info.get("name"),
-            os_info.get("accuracy"), json.dumps(host.snmp) if host.snmp else None,
+            compact(host.hostnames), compact(host.sources), os_info.get("name"),
+            os_info.get("accuracy"), compact(host.snmp) if host.snmp else None,
             host.device_class or "unknown", host.platform, host.platform_confidence,
-            json.dumps({"http_title": host.http_title, "rule": host.rule}),
+            compact({"http_title": host.http_title, "rule": host.rule}),
         ))  # fmt: skip
         services += [
             (run_id, host_id, p.port, p.proto, p.state, p.service, p.product, p.version)
@@ -98,7 +98,7 @@ def _write_hosts(db, run_id: int, hosts: list[Host], ids: list[int]) -> None:
 def _write_document(db, run_id: int, document: dict[str, Any]) -> None:
     db.execute(
         "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
-        (run_id, KIND, json.dumps(document, sort_keys=True)),
+        (run_id, KIND, compact(document, sort_keys=True)),
     )
 
 
@@ -166,7 +166,7 @@ def document(store: Store, run_id: int) -> dict[str, Any] | None:
     row = store.db.execute(
         "SELECT data FROM run_documents WHERE run_id = ? AND kind = ?", (run_id, KIND)
     ).fetchone()
-    return json.loads(row[0]) if row else None
+    return parse(row[0]) if row else None
 
 
 def previous_document(store: Store, before: int | None = None) -> dict[str, Any] | None:
@@ -180,7 +180,7 @@ def previous_document(store: Store, before: int | None = None) -> dict[str, Any]
         (KIND, before) if before is not None else (KIND,),
     )
     for row in rows:
-        found = json.loads(row[0])
+        found = parse(row[0])
         if not found.get("interrupted"):
             return found
     return None
@@ -193,7 +193,7 @@ def latest_document(store: Store) -> dict[str, Any] | None:
         f" WHERE d.kind = ? AND {finished('r.status')} ORDER BY r.id DESC LIMIT 1",
         (KIND,),
     ).fetchone()
-    return json.loads(row[0]) if row else None
+    return parse(row[0]) if row else None
 
 
 def latest_attempt(store: Store) -> dict[str, Any] | None:
@@ -204,7 +204,7 @@ def latest_attempt(store: Store) -> dict[str, Any] | None:
         " WHERE d.kind = ? AND r.status != 'running' ORDER BY r.id DESC LIMIT 1",
         (KIND,),
     ).fetchone()
-    return json.loads(row[0]) if row else None
+    return parse(row[0]) if row else None
 
 
 class Change(enum.StrEnum):

@@ -8,9 +8,9 @@ renumbered position alone is not a change but an edited source is.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from agent.core.jsontext import compact
 from inventory.store import Store, finished
 
 KIND = "review"
@@ -47,7 +47,7 @@ def save(store: Store, run_id: int, document: dict[str, Any]) -> None:
         )  # fmt: skip
         db.execute(
             "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
-            (run_id, KIND, json.dumps(document, sort_keys=True)),
+            (run_id, KIND, compact(document, sort_keys=True)),
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agent.core.jsontext import compact
 from inventory.store import Store, finished
 
 KIND = "topology"
@@ -29,7 +30,7 @@ def save(store: Store, run_id: int, document: dict[str, Any]) -> None:
         )  # fmt: skip
         db.execute(
             "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
-            (run_id, KIND, json.dumps(document, sort_keys=True)),
+            (run_id, KIND, compact(document, sort_keys=True)),
         )
 
 

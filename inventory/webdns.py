@@ -8,9 +8,9 @@ them receives the client's mail or answers for the whole domain.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from agent.core.jsontext import compact
 from inventory.store import Store
 
 KIND = "dns"
@@ -37,7 +37,7 @@ def save(store: Store, run_id: int, document: dict[str, Any]) -> None:
             " protocol, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (run_id, c["host"], c["port"], c.get("subject"), c.get("issuer"),
-                 json.dumps(c.get("sans") or []), c.get("serial"), c.get("not_before"),
+                 compact(c.get("sans") or []), c.get("serial"), c.get("not_before"),
                  c.get("not_after"), (c.get("key") or {}).get("type"),
                  (c.get("key") or {}).get("bits"), c.get("signature_hash"),
                  None if c.get("self_signed") is None else int(c["self_signed"]),
@@ -55,7 +55,7 @@ def save(store: Store, run_id: int, document: dict[str, Any]) -> None:
         )
         db.execute(
             "INSERT OR REPLACE INTO run_documents (run_id, kind, data) VALUES (?, ?, ?)",
-            (run_id, KIND, json.dumps(document, sort_keys=True)),
+            (run_id, KIND, compact(document, sort_keys=True)),
         )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Iterable
 from importlib import resources
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.core import files
-from agent.core.secret import json_default
+from agent.core.jsontext import indented
 from agent.core.terminal import inert
 from reports.remediation import markdown as remediation_markdown
 from reports.tables import report_tables, write_csv
@@ -56,7 +55,7 @@ def write_reports(report: dict[str, Any], formats: Iterable[str], out_dir: Path)
 
 
 def render_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=False, default=json_default) + "\n"
+    return indented(report) + "\n"
 
 
 def render_html(report: dict[str, Any]) -> str:
