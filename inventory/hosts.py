@@ -132,6 +132,7 @@ def _host_ids(db, run_id: int, hosts: list[Host]) -> list[int]:
         known = by_mac if host.mac else by_ip
         if key[1] not in known:
             fresh.setdefault(key, host.ip)
+    made: set[int] = set()  # rows this run created: their last_run is this run already
     if fresh:
         db.executemany(
             "INSERT INTO hosts (mac, ip, first_run, last_run) VALUES (?, ?, ?, ?)",
@@ -141,6 +142,8 @@ def _host_ids(db, run_id: int, hosts: list[Host]) -> list[int]:
             ],
         )
         for row in db.execute("SELECT id, mac, ip FROM hosts WHERE first_run = ?", (run_id,)):
+            made.add(int(row[0]))
+            address[int(row[0])] = row[2]
             if row[1] is not None:
                 by_mac[row[1]] = int(row[0])
             else:
@@ -148,7 +151,7 @@ def _host_ids(db, run_id: int, hosts: list[Host]) -> list[int]:
     ids = [by_mac[h.mac] if h.mac else by_ip[h.ip] for h in hosts]
     # Where one row stands for several hosts of this run, the last one's address is kept.
     now = {host_id: host.ip for host_id, host in zip(ids, hosts, strict=True)}
-    seen = list(now)
+    seen = [host_id for host_id in now if host_id not in made]
     for start in range(0, len(seen), 500):  # SQLite's default limit is 999 parameters
         chunk = seen[start : start + 500]
         db.execute(
