@@ -1,7 +1,8 @@
-"""JSON text, the one way keyturn writes it: indented for people (--json, reports' JSON) and
-compact for the store's columns. orjson writes both at C speed (a /16's 4,000-host document:
-3-5 ms against 60-70 ms for json); json writes what orjson cannot, and refuses what it
-refused, so the text and the errors are json's."""
+"""JSON text for --json, reports' JSON and the store's documents and columns: indented for
+people, compact for the store, parsed back from it. orjson does it at C speed (a /16's
+4,000-host document: 3-5 ms against 60-70 ms for json); json writes what orjson cannot, and
+refuses what it refused, so the text and the errors are json's. (The audit log's signed
+lines keep their own canonical form: inventory/audit.py.)"""
 
 from __future__ import annotations
 
