@@ -187,7 +187,7 @@ def _arrival(ancillary: list[tuple[int, int, bytes]]) -> float | None:
 
 def sweep(
     iface: Interface,
-    targets: Sequence[ipaddress.IPv4Address],
+    targets: Sequence[int | ipaddress.IPv4Address],
     *,
     rate: int | None = 3000,
     retries: int = 2,
@@ -202,7 +202,8 @@ def sweep(
     quiet period derived from the slowest reply seen and the rate.
     """
     started = time.monotonic()
-    wanted = [int(ip) for ip in targets if ip != iface.address]
+    own = int(iface.address)
+    wanted = [target for target in map(int, targets) if target != own]
     result = SweepResult()
     if not wanted:
         return result

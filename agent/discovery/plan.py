@@ -23,7 +23,9 @@ from agent.discovery.interfaces import (
 @dataclass
 class Plan:
     own: set[str]
-    local: dict[str, tuple[Interface, list[ipaddress.IPv4Address]]]
+    # ARP targets per interface as integers: a /16 is 65k of them, and address objects cost
+    # ~40 ms to make only for the sweep to turn them back into integers.
+    local: dict[str, tuple[Interface, list[int]]]
     routed: list[ipaddress.IPv4Address]
     unreachable: list
 
@@ -42,8 +44,9 @@ def plan_sweep(
     interfaces: Sequence[Interface],
     table: Sequence[Route],
     iface: str | None,
-) -> tuple[dict[str, tuple[Interface, list[ipaddress.IPv4Address]]], list, list]:
-    """Split the scope into ARP targets per interface, routed targets and unreachable ones.
+) -> tuple[dict[str, tuple[Interface, list[int]]], list, list]:
+    """Split the scope into ARP targets per interface (integers), routed targets and
+    unreachable ones (addresses).
 
     The routing table decides, as it does for the kernel: the most specific route to an
     address either has a gateway (routed: nmap ping sweep) or is on-link (ARP on its device).
@@ -55,7 +58,7 @@ def plan_sweep(
     by_name: dict[str, Interface] = {}
     for interface in interfaces:
         by_name.setdefault(interface.name, interface)
-    local: dict[str, tuple[Interface, list[ipaddress.IPv4Address]]] = {}
+    local: dict[str, tuple[Interface, list[int]]] = {}
     routed: list[ipaddress.IPv4Address] = []
     unreachable: list[ipaddress.IPv4Address] = []
     ambiguous: set[str] = set()
@@ -74,15 +77,15 @@ def plan_sweep(
             segment = bisect.bisect_right(bounds, start)
             end = min(last, bounds[segment] - 1) if segment < len(bounds) else last
             kind, device = _route_decision(start, keyed, by_name, iface)
-            addresses = list(map(ipaddress.IPv4Address, range(start, end + 1)))
+            span = range(start, end + 1)
             if kind == "routed":
-                routed.extend(addresses)
+                routed.extend(map(ipaddress.IPv4Address, span))
             elif kind == "local":
-                local.setdefault(device, (by_name[device], []))[1].extend(addresses)
+                local.setdefault(device, (by_name[device], []))[1].extend(span)
             elif kind == "ambiguous":
                 ambiguous.update(device.split(","))
             else:
-                unreachable.extend(addresses)
+                unreachable.extend(map(ipaddress.IPv4Address, span))
             start = end + 1
     if ambiguous:
         raise UsageError(

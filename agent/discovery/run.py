@@ -316,7 +316,7 @@ def _take_over(
 def _arp_sweep(
     name: str,
     interface: Interface,
-    targets: list[ipaddress.IPv4Address],
+    targets: list[int],
     options: Options,
     hosts: dict[str, Host],
     outcome: ScanOutcome,
