@@ -10,13 +10,12 @@ a secret: SNMP results say what the device answered, never which community worke
 from __future__ import annotations
 
 import enum
-import ipaddress
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from agent.core.jsontext import compact, parse
-from agent.core.scope import ScopeGuard
+from agent.core.scope import ScopeGuard, address_key
 from inventory.model import Host, Port
 from inventory.store import Store, finished
 
@@ -325,9 +324,9 @@ def diff(
             result["gone"].append(_brief(change.before))
         elif change.kind is not Change.IP_CHANGED:  # paired by address: never happens
             _describe_change(by_ip.setdefault(change.ip, {}), change)
-    result["new"].sort(key=lambda h: _ipkey(h["ip"]))
-    result["gone"].sort(key=lambda h: _ipkey(h["ip"]))
-    for ip in sorted(by_ip, key=_ipkey):
+    result["new"].sort(key=lambda h: address_key(h["ip"]))
+    result["gone"].sort(key=lambda h: address_key(h["ip"]))
+    for ip in sorted(by_ip, key=address_key):
         result["changed"].append({"ip": ip, **by_ip[ip]})
         if "mac" in by_ip[ip]:
             result["mac_changed"].append({"ip": ip, **by_ip[ip]["mac"]})
@@ -366,8 +365,3 @@ def _brief(host: Host) -> dict[str, Any]:
         "device_class": host.device_class,
         "platform": host.platform,
     }
-
-
-def _ipkey(ip: str) -> tuple[int, ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    address = ipaddress.ip_address(ip)
-    return address.version, address

@@ -3,7 +3,7 @@ import ipaddress
 import pytest
 
 from agent.core.errors import ScopeError
-from agent.core.scope import ScopeGuard
+from agent.core.scope import ScopeGuard, address_key
 
 
 def test_inside_outside_and_excluded():
@@ -93,3 +93,14 @@ def test_address_spans_are_disjoint_ascending_and_join_overlapping_networks():
         (4, v + 11, v + 254),
         (4, v + 257, v + 510),  # 198.18.0.255 and 198.18.1.0: broadcast and network
     ]
+
+
+def test_address_key_orders_as_address_objects_do():
+    v4 = ["198.18.0.10", "198.18.0.9", "10.0.0.1", "198.18.1.2", "255.255.255.255", "0.0.0.0"]
+    v6 = ["2001:db8::10", "2001:db8::9", "::1", "fe80::1%eth0"]
+    assert sorted(v4, key=address_key) == sorted(v4, key=ipaddress.ip_address)
+    assert sorted(v6, key=address_key) == sorted(v6, key=ipaddress.ip_address)
+    # Mixed versions sort (IPv4 first) where address objects refuse to compare.
+    assert sorted(["2001:db8::1", "198.18.0.1"], key=address_key) == ["198.18.0.1", "2001:db8::1"]
+    with pytest.raises(ValueError):
+        address_key("not-an-address")

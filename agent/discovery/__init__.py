@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.core.scope import ScopeGuard
+from agent.core.scope import ScopeGuard, address_key
 from agent.discovery.model import Host
 from agent.discovery.run import Options, Progress, ScanOutcome
 
@@ -57,7 +57,7 @@ def run_discovery(
             interrupted = {
                 "reason": stop.reason,
                 "stage": outcome.stage,
-                "enriched": sorted(outcome.enriched, key=_ipkey),
+                "enriched": sorted(outcome.enriched, key=address_key),
             }
             return _finish(
                 store, run_id, guard, outcome, options, interrupted=interrupted,
@@ -82,7 +82,7 @@ class _Checkpoint:
         done = {
             "reason": "the process ended before the scan did",
             "stage": self.outcome.stage,
-            "enriched": sorted(self.outcome.enriched, key=_ipkey),
+            "enriched": sorted(self.outcome.enriched, key=address_key),
         }
         inventory_hosts.save_progress(
             self.store, self.run_id, hosts, {**self.where, "interrupted": done}
@@ -96,10 +96,6 @@ def _coverage(guard: ScopeGuard | None, options: Options | None) -> dict[str, An
         "exclude": [str(n) for n in guard.exclude] if guard else [],
         "ports": options.ports if options and options.nmap else None,
     }
-
-
-def _ipkey(ip: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in ip.split(".")) if "." in ip else (1 << 16,)
 
 
 def _resumable(

@@ -258,9 +258,9 @@ def sweep(
         # The close waits ~15 ms for the kernel (RCU); nothing needs to wait for it.
         threading.Thread(target=sock.close, name="arp-close", daemon=True).start()
     for ip, mac in collector.replies.items():
-        result.replies[str(ipaddress.IPv4Address(ip))] = _mac_text(mac)
+        result.replies[_dotted(ip)] = _mac_text(mac)
     for ip, macs in collector.conflicts.items():
-        result.conflicts[str(ipaddress.IPv4Address(ip))] = sorted(_mac_text(m) for m in macs)
+        result.conflicts[_dotted(ip)] = sorted(_mac_text(m) for m in macs)
     result.slowest_reply = collector.max_rtt
     result.elapsed = time.monotonic() - started
     return result
@@ -350,6 +350,11 @@ def _wait_quiet(collector: _Collector, rate: int | None, *, retry: bool = False)
         if idle >= quiet:
             return
         time.sleep(min(0.02, quiet - idle))
+
+
+def _dotted(ip: int) -> str:
+    """An address as text (for the /16's 4,000 replies ~4x faster than str(IPv4Address))."""
+    return socket.inet_ntoa(ip.to_bytes(4, "big"))
 
 
 def _mac_text(mac: bytes) -> str:

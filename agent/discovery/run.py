@@ -20,7 +20,7 @@ from typing import Any
 
 from agent.core.errors import KeyturnError
 from agent.core.logsetup import get_logger
-from agent.core.scope import ScopeGuard
+from agent.core.scope import ScopeGuard, address_key
 from agent.core.secret import Secret
 
 # nmapscan, http and snmp are imported by the stages that use them: a sweep-only run does
@@ -67,7 +67,7 @@ class ScanOutcome:
 
     def settle(self) -> None:
         """Classify every live host and list them in address order (the run's hosts)."""
-        ordered = sorted(self.live, key=ipaddress.ip_address)
+        ordered = sorted(self.live, key=address_key)
         for ip in ordered:
             classify.apply(self.live[ip])
         self.hosts = [self.live[ip] for ip in ordered]
@@ -213,7 +213,7 @@ def _discover(
                 outcome.errors.append(f"routed sweep: {exc}")
                 return []
             outcome.errors.extend(f"nmap ping sweep: {e}" for e in errors)
-            new = sorted((ip for ip in live if ip not in hosts), key=ipaddress.ip_address)
+            new = sorted((ip for ip in live if ip not in hosts), key=address_key)
             for ip, reason in live.items():
                 hosts.setdefault(ip, Host(ip=ip)).add_source(reason)
             report("ping sweep (routed)", len(planned.routed), len(planned.routed), len(hosts))
@@ -223,7 +223,7 @@ def _discover(
         # nmap scans routed hosts as a host group of their own anyway, and first, their
         # service and OS scans run beside the local hosts' port scan instead of after it.
         first = fold_routed() if routed is not None and routed.done() else []
-        rest = sorted(set(hosts).difference(first), key=ipaddress.ip_address)
+        rest = sorted(set(hosts).difference(first), key=address_key)
         to_enrich = arrived(first + rest)
         outcome.notes.extend(neighbour_table_notes(len(hosts), neighbour_table_limit()))
 
@@ -234,7 +234,7 @@ def _discover(
             ports_known.append(True)
             # Hosts a resumed run took over are asked too when they answered before.
             before = [ip for ip in taken if any(p.state == "open" for p in hosts[ip].ports)]
-            start_snmp(sorted(set(before).union(answered), key=ipaddress.ip_address))
+            start_snmp(sorted(set(before).union(answered), key=address_key))
 
         if options.nmap:
             try:
@@ -248,7 +248,7 @@ def _discover(
                 fold_routed()
                 raise
             if not ports_known:  # the port scan could not run (or had nothing left to scan)
-                start_snmp(sorted(hosts, key=ipaddress.ip_address))
+                start_snmp(sorted(hosts, key=address_key))
         else:
             arrived(fold_routed())
             outcome.notes.append("nmap enrichment skipped (--no-nmap)")
@@ -469,7 +469,7 @@ def from_import(found: dict[str, Host], guard: ScopeGuard | None) -> tuple[list[
     """Hosts of an imported nmap XML scan, limited to the scope when one is configured."""
     notes = []
     kept = []
-    for ip in sorted(found, key=ipaddress.ip_address):
+    for ip in sorted(found, key=address_key):
         host = found[ip]
         if guard is not None and not guard.allows(ip):
             notes.append(f"{ip} in the imported scan is outside the scope: left out")
