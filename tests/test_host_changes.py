@@ -70,3 +70,17 @@ def test_discover_view_and_report_view_agree() -> None:
         ("host_gone", "198.18.0.3"), ("host_added", "198.18.0.4"),
         ("port_opened", "198.18.0.1"), ("mac_changed", "198.18.0.2"),
     }  # fmt: skip
+
+
+def test_hosts_recorded_alike_are_skipped_and_the_rest_still_compared() -> None:
+    """diff() leaves out hosts whose recorded dicts are equal in both documents; a host that
+    differs only where no change is reported (its sources) is compared and reports nothing,
+    and a changed one among them is still found."""
+    before = [host(f"198.18.0.{n}", f"02:00:00:00:00:{n:02x}", 22) for n in range(1, 40)]
+    after = [host(h.ip, h.mac, 22) for h in before]
+    after[5].sources = ["arp", "nmap"]  # recorded differently, nothing to report
+    after[7].ports.append(Port(443, service="https"))  # a port opened
+    diff = hosts.diff(document(1, before), document(2, after), after)
+    assert [c["ip"] for c in diff["changed"]] == ["198.18.0.8"]
+    assert diff["changed"][0]["ports"] == {"added": ["443/tcp"], "removed": []}
+    assert diff["new"] == diff["gone"] == diff["mac_changed"] == []
