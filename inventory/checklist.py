@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent.core.errors import UsageError
-from inventory.store import Store, finished, utcnow
+from inventory.store import Store, finished, in_chunks, utcnow
 
 KINDS = (
     "gateway_router", "firewall", "wireless_access", "printer", "switch", "nas_san",
@@ -300,11 +300,8 @@ def prefill(
 def _items_by_id(store: Store, ids: list[int]) -> list[Item]:
     """The items with ``ids``, in that order (one query per 500, not one per item)."""
     found: dict[int, Item] = {}
-    for start in range(0, len(ids), 500):  # SQLite's default limit is 999 parameters
-        chunk = ids[start : start + 500]
-        rows = store.db.execute(
-            f"SELECT * FROM checklist_items WHERE id IN ({', '.join('?' * len(chunk))})", chunk
-        )
+    for chunk, marks in in_chunks(ids):
+        rows = store.db.execute(f"SELECT * FROM checklist_items WHERE id IN ({marks})", chunk)
         found.update((row["id"], _item(row)) for row in rows)
     return [found[item_id] for item_id in ids]
 

@@ -17,7 +17,7 @@ from typing import Any
 from agent.core.jsontext import compact, parse
 from agent.core.scope import ScopeGuard, address_key
 from inventory.model import Host, Port
-from inventory.store import Store, finished
+from inventory.store import Store, finished, in_chunks
 
 KIND = "discover"
 
@@ -113,11 +113,9 @@ def _host_ids(db, run_id: int, hosts: list[Host]) -> list[int]:
     ips = sorted({h.ip for h in hosts if not h.mac})
     for column, keys in (("mac", macs), ("ip", ips)):
         extra = "" if column == "mac" else " AND mac IS NULL"
-        for start in range(0, len(keys), 500):  # SQLite's default limit is 999 parameters
-            chunk = keys[start : start + 500]
+        for chunk, marks in in_chunks(keys):
             for row in db.execute(
-                f"SELECT id, mac, ip FROM hosts WHERE {column} IN"
-                f" ({', '.join('?' * len(chunk))}){extra} ORDER BY id",
+                f"SELECT id, mac, ip FROM hosts WHERE {column} IN ({marks}){extra} ORDER BY id",
                 chunk,
             ):
                 address[int(row[0])] = row[2]
@@ -151,12 +149,8 @@ def _host_ids(db, run_id: int, hosts: list[Host]) -> list[int]:
     # Where one row stands for several hosts of this run, the last one's address is kept.
     now = {host_id: host.ip for host_id, host in zip(ids, hosts, strict=True)}
     seen = [host_id for host_id in now if host_id not in made]
-    for start in range(0, len(seen), 500):  # SQLite's default limit is 999 parameters
-        chunk = seen[start : start + 500]
-        db.execute(
-            f"UPDATE hosts SET last_run = ? WHERE id IN ({', '.join('?' * len(chunk))})",
-            (run_id, *chunk),
-        )
+    for chunk, marks in in_chunks(seen):
+        db.execute(f"UPDATE hosts SET last_run = ? WHERE id IN ({marks})", (run_id, *chunk))
     db.executemany(
         "UPDATE hosts SET ip = ? WHERE id = ?",
         [(ip, host_id) for host_id, ip in now.items() if address.get(host_id) != ip],

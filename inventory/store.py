@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,14 @@ class RunStatus(enum.StrEnum):
 # The one "finished run" condition: a run that completed, with or without findings. Every
 # "newest run of a kind" query uses it (readers never take a half-written run's rows).
 UNFINISHED = (RunStatus.RUNNING, RunStatus.INCOMPLETE, RunStatus.FAILED)
+
+
+def in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
+    """``values`` in slices an ``IN (...)`` list can take, each with its placeholders
+    (``?, ?, ...``): SQLite's default limit is 999 parameters a statement."""
+    for start in range(0, len(values), 500):
+        chunk = values[start : start + 500]
+        yield chunk, ", ".join("?" * len(chunk))
 
 
 def finished(column: str = "status") -> str:
