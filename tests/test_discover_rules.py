@@ -188,10 +188,45 @@ def test_near_tie_in_os_detection_settled_by_the_service_banner():
         "family": None,
     }
     assert nmapscan.best_os([nas, linux], banner)["name"] == "Linux 5.3 - 5.4"
-    assert nmapscan.best_os([nas, linux])["name"] == "HP P2000 G3 NAS device"
     far = {**linux, "accuracy": "85"}
     assert nmapscan.best_os([nas, far], banner)["name"] == "HP P2000 G3 NAS device"
+    assert nmapscan.best_os([nas, far], banner)["type"] == "storage-misc"
     assert nmapscan.best_os([], banner) is None
+
+
+def _osmatch(name: str, accuracy: int, kind: str, vendor: str = "Linux") -> dict:
+    osclass = {"type": kind, "vendor": vendor, "osfamily": "Linux", "accuracy": str(accuracy)}
+    return {"name": name, "accuracy": str(accuracy), "osclass": [osclass]}
+
+
+def test_near_ties_of_different_device_types_claim_no_device_type():
+    """CI saw a lab workstation (Linux, SMB only, a Dell MAC) come out an access point: under
+    load its fingerprint ranked an AP's Linux first, a point above the PCs' Linux, and the
+    os-wap rule (68) outweighed the SMB client's (40). Ties of different types fall back to
+    the general-purpose match; with none among them, no type."""
+    wap = _osmatch("Ubiquiti AirOS 5.5.9 (Linux 2.6.32)", 96, "WAP", "Ubiquiti")
+    pc = _osmatch("Linux 5.3 - 5.4", 95, "general purpose")
+    camera = _osmatch("AXIS 210A or 211 Network Camera (Linux 2.6.17)", 94, "webcam", "AXIS")
+    seen = nmapscan.best_os([wap, pc, camera])
+    assert (seen["name"], seen["type"]) == ("Linux 5.3 - 5.4", "general purpose")
+    assert nmapscan.best_os([wap, camera])["type"] is None
+    workstation = Host(ip="198.18.0.57", mac="00:14:22:00:00:57", vendor="Dell")
+    workstation.ports = [Port(port=445, proto="tcp", state="open", service="microsoft-ds")]
+    workstation.os = seen
+    assert classify.classify(workstation).device_class == "workstation"
+    workstation.os = nmapscan.best_os([wap, camera])
+    assert classify.classify(workstation).device_class == "workstation"
+
+
+def test_a_clear_device_type_in_os_detection_still_classifies():
+    wap = _osmatch("Ubiquiti AirOS 5.5.9 (Linux 2.6.32)", 96, "WAP", "Ubiquiti")
+    far = _osmatch("Linux 5.3 - 5.4", 90, "general purpose")
+    access_point = Host(ip="198.18.0.30")
+    access_point.ports = [Port(port=22, proto="tcp", state="open", service="ssh")]
+    access_point.os = nmapscan.best_os([wap, far])
+    assert access_point.os["type"] == "WAP"
+    verdict = classify.classify(access_point)
+    assert (verdict.device_class, verdict.rule) == ("access_point", "os-wap")
 
 
 def test_a_scan_larger_than_the_neighbour_table_says_how_to_raise_it():

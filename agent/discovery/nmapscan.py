@@ -476,32 +476,47 @@ def service_os(data: dict[str, Any]) -> dict[str, Any] | None:
 # OS matches this close to the best one are a tie as far as the fingerprint goes (the lab's
 # Linux router came out "Linux 5.3 - 5.4" 94 or "HP P2000 G3 NAS device" 93 from run to run).
 OS_TIE = 3
+# The device type nmap gives a kernel it cannot place on one device: most embedded gear (access
+# points, cameras, NAS) runs the same Linux or BSD stack as a PC and answers -O alike.
+GENERAL_PURPOSE = "general purpose"
 
 
 def best_os(
     matches: list[dict[str, Any]], banner: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
-    """OS detection's best match; among near ties, the one the service banner agrees with."""
+    """OS detection's best match. Among near ties the service banner's vendor settles it, and
+    when the ties name different device types the fingerprint has not told them apart: the
+    general-purpose match stands, or no type at all. A Linux workstation under load came out
+    "WAP" one run in a hundred, and the type is what the classifier's os-* rules read."""
     if not matches:
         return None
     best = max(matches, key=_accuracy)
+    near = [m for m in matches if _accuracy(m) >= _accuracy(best) - OS_TIE]
     if banner and banner.get("vendor"):
         said = banner["vendor"].lower()
-        agreeing = [
-            m for m in matches
-            if _accuracy(m) >= _accuracy(best) - OS_TIE and said in _os_words(m)
-        ]  # fmt: skip
+        agreeing = [m for m in near if said in _os_words(m)]
         if agreeing and said not in _os_words(best):
             best = max(agreeing, key=_accuracy)
+        near = agreeing or near
+    kind = _os_type(best)
+    if any(_os_type(m) != kind for m in near):
+        general = [m for m in near if _os_type(m) == GENERAL_PURPOSE]
+        best = max(general, key=_accuracy) if general else best
+        kind = GENERAL_PURPOSE if general else None
     classes = best.get("osclass") or []
     first = classes[0] if classes else {}
     return {
         "name": best.get("name"),
         "accuracy": _accuracy(best),
-        "type": first.get("type") or None,
+        "type": kind,
         "vendor": first.get("vendor") or None,
         "family": first.get("osfamily") or None,
     }
+
+
+def _os_type(match: dict[str, Any]) -> str | None:
+    classes = match.get("osclass") or []
+    return (classes[0].get("type") or None) if classes else None
 
 
 def _accuracy(match: dict[str, Any]) -> int:
