@@ -14,7 +14,7 @@ import enum
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -95,7 +95,7 @@ class Item:
 
 @dataclass
 class PrefillResult:
-    added: list[Item] = field(default_factory=list)
+    added: list[int] = field(default_factory=list)  # ids of the items added (items_by_id)
     kept: int = 0  # items that already existed, state untouched
 
 
@@ -253,7 +253,7 @@ def prefill(
     discover_run: int | None = None,
     ad_run: int | None = None,
     credentials: Mapping[str, Iterable[str]] | None = None,
-    platforms: Iterable[str] = (),
+    platforms: Iterable[str] | Callable[[], Iterable[str]] = (),
     rotatable_classes: Iterable[str] = ROTATABLE_CLASSES,
     manual_accounts: Iterable[str] = (),
     run_id: int | None = None,
@@ -265,17 +265,17 @@ def prefill(
     directory objects. ``credentials`` maps a host address to the accounts keyturn holds for
     it (the keyring), which name the account an automatic item rotates. ``platforms``: the
     platforms rotation can drive (the use case passes the driver registry, which inventory
-    does not know; none: every device item is manual).
+    does not know; none: every device item is manual), or a call that lists them, made only
+    when a device with a platform is found (the registry imports every driver module).
     ``manual_accounts``:
     accounts rotation from the inventory leaves alone (an IOS enable secret).
     ``directory_credentials``: sAMAccountNames whose password keyturn holds for the domain
     (kind ad): their service account items are ``automatic``.
     """
     credentials = {host: list(users) for host, users in (credentials or {}).items()}
-    drivable = set(platforms)
+    drivable = _Platforms(platforms)
     rotatable = set(rotatable_classes)
     result = PrefillResult()
-    added: list[int] = []
     with store.transaction() as db:
         discover_run = discover_run or _latest_run_with(db, "host_observations")
         ad_run = ad_run or _latest_run_with(db, "directory_objects")
@@ -288,16 +288,29 @@ def prefill(
         ]
         listed = _Listed(db)
         for kind, target, account, handling, ref, note in wanted:
-            item_id = listed.ensure(kind, target, account, handling, ref, note, run_id)
-            if item_id is None:
+            if not listed.ensure(kind, target, account, handling, ref, note, run_id):
                 result.kept += 1
-            else:
-                added.append(item_id)
-    result.added = _items_by_id(store, added)
+        result.added = listed.insert()
     return result
 
 
-def _items_by_id(store: Store, ids: list[int]) -> list[Item]:
+class _Platforms:
+    """The platforms rotation drives, listed when first asked about (``in``)."""
+
+    def __init__(self, platforms: Iterable[str] | Callable[[], Iterable[str]]) -> None:
+        self._source = platforms
+        self._names: set[str] | None = None
+
+    def __contains__(self, platform: object) -> bool:
+        if platform is None:
+            return False
+        if self._names is None:
+            source = self._source
+            self._names = set(source() if callable(source) else source)
+        return platform in self._names
+
+
+def items_by_id(store: Store, ids: list[int]) -> list[Item]:
     """The items with ``ids``, in that order (one query per 500, not one per item)."""
     found: dict[int, Item] = {}
     for chunk, marks in in_chunks(ids):
@@ -314,7 +327,7 @@ def _device_items(
     run_id: int | None,
     credentials: dict[str, list[str]],
     rotatable: set[str],
-    drivable: set[str],
+    drivable: _Platforms,
     manual_accounts: set[str],
 ) -> list[_Wanted]:
     if run_id is None:
@@ -341,7 +354,7 @@ def _device_items(
         # keyturn rotates over SSH: a driver alone is not enough, SSH must have answered
         # (a switch seen only on telnet or SNMP is changed by hand).
         automatic = device_class in rotatable and platform in drivable and row["host_id"] in ssh
-        names = json.loads(row["hostnames"] or "[]")
+        names = json.loads(row["hostnames"]) if row["hostnames"] not in (None, "[]") else []
         what = " ".join(
             part for part in (names[0] if names else None, row["vendor"], platform) if part
         )
@@ -440,21 +453,28 @@ def _domain_of(dn: str | None) -> str:
 
 class _Listed:
     """The checklist as prefill asks about it, read once and kept current as items are
-    added: one query, not three per wanted item (a /16's ~2,000 device items)."""
+    wanted: one query, not three per wanted item (a /16's ~2,000 device items), and the new
+    items inserted together at the end (:meth:`insert`)."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self.named: set[tuple[str, str]] = set()  # (target, account) of every item
         self.kinds: set[tuple[str, str]] = set()  # (kind, target) of every item
-        self.blank: dict[tuple[str, str], int] = {}  # (kind, target) -> account-less, undecided
+        # (kind, target) -> the account-less, undecided item: its id, or its row to insert
+        self.blank: dict[tuple[str, str], int | list[Any]] = {}
+        self.new: list[list[Any]] = []  # rows to insert, in the order they were wanted
+        self.last_id = 0
         for row in db.execute("SELECT id, kind, target, account, state FROM checklist_items"):
             self._note(row["id"], row["kind"], row["target"], row["account"], row["state"])
+            self.last_id = max(self.last_id, row["id"])
 
-    def _note(self, item_id: int, kind: str, target: str, account: str, state: str) -> None:
+    def _note(
+        self, item: int | list[Any], kind: str, target: str, account: str, state: str
+    ) -> None:
         self.named.add((target, account))
         self.kinds.add((kind, target))
         if not account and state == "inherited":
-            self.blank[(kind, target)] = item_id
+            self.blank[(kind, target)] = item
 
     def ensure(
         self,
@@ -465,8 +485,9 @@ class _Listed:
         ref: str | None,
         note: str | None,
         run_id: int | None,
-    ) -> int | None:
-        """Insert unless present (any state kept as is); returns the new id, or None if kept.
+    ) -> bool:
+        """Want an item; True when it is new (inserted by :meth:`insert`), False when kept
+        as it is (any state).
 
         An account-less device item recorded before the account was known is adopted instead
         of duplicated, as long as nobody has decided on it yet."""
@@ -475,27 +496,53 @@ class _Listed:
         # kept as is.
         if account:
             if (target, account) in self.named:
-                return None
+                return False
             blank = self.blank.pop((kind, target), None)
-            if blank is not None:
+            if isinstance(blank, int):
                 self.db.execute(
                     "UPDATE checklist_items SET account = ?, handling = ? WHERE id = ?",
                     (account, handling, blank),
                 )
+            elif blank is not None:  # wanted earlier in this prefill: added with the account
+                blank[3:5] = [account, handling]
+            if blank is not None:
                 self.named.add((target, account))
-                return None
+                return False
         elif (kind, target) in self.kinds:
-            return None  # listed already: account-less, or under its named account(s)
-        item_id = int(
-            self.db.execute(
-                "INSERT INTO checklist_items"
-                " (kind, target, target_ref, account, handling, note, created_run)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (kind, target, ref, account, handling, note, run_id),
-            ).lastrowid
+            return False  # listed already: account-less, or under its named account(s)
+        row = [kind, target, ref, account, handling, note, run_id]
+        self.new.append(row)
+        self._note(row, kind, target, account, "inherited")
+        return True
+
+    def insert(self) -> list[int]:
+        """Insert the new items in one statement; their ids, in the order they were wanted.
+        In this write transaction SQLite gives each new row the highest id so far plus one,
+        so they are the ids past the highest one read, in order; a table whose ids reached
+        the 64-bit limit gets random free ones, found then by the unique key."""
+        if not self.new:
+            return []
+        self.db.executemany(
+            "INSERT INTO checklist_items"
+            " (kind, target, target_ref, account, handling, note, created_run)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.new,
         )
-        self._note(item_id, kind, target, account, "inherited")
-        return item_id
+        ids = [
+            int(row[0])
+            for row in self.db.execute(
+                "SELECT id FROM checklist_items WHERE id > ? ORDER BY id", (self.last_id,)
+            )
+        ]
+        if len(ids) != len(self.new):
+            ids = [
+                int(self.db.execute(
+                    "SELECT id FROM checklist_items WHERE kind = ? AND target = ? AND account = ?",
+                    (row[0], row[1], row[3]),
+                ).fetchone()[0])
+                for row in self.new
+            ]  # fmt: skip
+        return ids
 
 
 def _latest_run_with(db: sqlite3.Connection, table: str) -> int | None:

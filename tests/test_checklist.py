@@ -184,7 +184,8 @@ def test_prefill_again_adds_new_items_and_keeps_every_recorded_state(store):
     write_discover_run(store, [*HOSTS, new_host])
     write_ad_run(store)
     result = checklist.prefill(store, platforms=["cisco_ios"])
-    assert [(i.kind, i.target) for i in result.added] == [("printer", "198.18.0.20")]
+    added = checklist.items_by_id(store, result.added)
+    assert [(i.kind, i.target) for i in added] == [("printer", "198.18.0.20")]
     assert result.kept == len(before) - len(checklist.UNDISCOVERABLE)  # placeholders: once
     # An account listed once stays one item even when it is read with another role later.
     with store.transaction() as db:
@@ -210,6 +211,45 @@ def test_prefill_adopts_an_accountless_item_once_the_account_is_known(store):
     items = by_key(checklist.items(store))
     assert ("gateway_router", "198.18.0.1", "") not in items
     assert items[("gateway_router", "198.18.0.1", "admin")].id == blank.id
+
+
+def test_the_driver_registry_is_listed_only_for_a_device_with_a_platform(store):
+    """prefill's platforms may be a call (the registry imports every driver module, ~25 ms
+    of a /16 sweep's checklist): a scan where no device has a platform never makes it."""
+    asked = []
+
+    def registry() -> list[str]:
+        asked.append(True)
+        return ["cisco_ios"]
+
+    write_discover_run(store, [h for h in HOSTS if h[3] is None])
+    checklist.prefill(store, platforms=registry)
+    assert asked == []
+    write_discover_run(store)
+    checklist.prefill(store, platforms=registry)
+    assert asked == [True]
+    items = by_key(checklist.items(store))
+    assert items[("gateway_router", "198.18.0.1", "")].handling == "automatic"
+    assert items[("firewall", "198.18.0.2", "")].handling == "manual"  # fortinet: not listed
+
+
+def test_new_items_go_in_together_and_their_ids_come_back_in_order(store):
+    """The items one prefill wants are inserted in one statement; an account-less item it
+    wanted earlier takes the account a later one names, as a listed one would."""
+    checklist.add(store, "web_portal", "ISP portal", "acme-admin")
+    with store.transaction() as db:
+        listed = checklist._Listed(db)
+        assert listed.ensure("switch", "198.18.0.3", "", "manual", None, "sw", None)
+        assert listed.ensure("printer", "198.18.0.5", "", "manual", None, "prn", None)
+        assert not listed.ensure("switch", "198.18.0.3", "admin", "automatic", None, "sw", None)
+        assert not listed.ensure("web_portal", "ISP portal", "acme-admin", "manual", None, "", None)
+        ids = listed.insert()
+    added = checklist.items_by_id(store, ids)
+    assert [(i.kind, i.target, i.account, i.handling) for i in added] == [
+        ("switch", "198.18.0.3", "admin", "automatic"),
+        ("printer", "198.18.0.5", "", "manual"),
+    ]
+    assert len(checklist.items(store)) == 3
 
 
 def test_mark_needs_a_reason_for_not_applicable_and_accepted_risk(store):

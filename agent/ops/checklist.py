@@ -54,7 +54,7 @@ def prefill_checklist(
         ad_run=ad_run,
         credentials=credentials,
         rotatable_classes=rotation.classes,
-        platforms=rotation.platforms or registered_platforms(),
+        platforms=rotation.platforms or registered_platforms,
         manual_accounts=manual_accounts(),
         run_id=run_id,
     )
