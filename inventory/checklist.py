@@ -354,7 +354,7 @@ def _device_items(
         # keyturn rotates over SSH: a driver alone is not enough, SSH must have answered
         # (a switch seen only on telnet or SNMP is changed by hand).
         automatic = device_class in rotatable and platform in drivable and row["host_id"] in ssh
-        names = json.loads(row["hostnames"]) if row["hostnames"] not in (None, "[]") else []
+        names = json.loads(row["hostnames"] or "[]")
         what = " ".join(
             part for part in (names[0] if names else None, row["vendor"], platform) if part
         )

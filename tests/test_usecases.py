@@ -40,8 +40,10 @@ def site_for(tmp_path: Path, device) -> Path:
 
 
 def keyturn(env: dict, site: Path, store: Path, *args: str) -> subprocess.CompletedProcess:
+    # In the test's folder: commands write their default output folders (topology's
+    # ./keyturn-topology-<client>) into the current one, which is otherwise the checkout.
     result = subprocess.run(
-        [KEYTURN, "--config", str(site), "--non-interactive", *args],
+        [KEYTURN, "--config", str(site), "--non-interactive", *args], cwd=site.parent,
         capture_output=True, text=True, env={**env, "KEYTURN_STORE": str(store)}, timeout=180,
     )  # fmt: skip
     assert result.returncode in (0, 1), f"{args}: {result.stdout}{result.stderr}"
